@@ -1,0 +1,146 @@
+"""EccodesGribDecoder: message-by-message GRIB decoding with ecCodes itself (the losslessness reference).
+
+cfgrib is not used here on purpose: it merges messages into hypercubes and can drop fields
+silently (docs/adr/0001-decode-with-eccodes.md). Here every message is accounted for.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
+
+import eccodes
+import numpy as np
+
+from jackfruit.domain.errors import InvalidInput
+from jackfruit.domain.tiling import GribMessage, RegularGrid
+
+_HOURS_PER_UNIT = {0: 1 / 60, 1: 1, 2: 24, 10: 3, 11: 6, 12: 12}  # GRIB2 code table 4.4
+
+
+def _get(h: Any, key: str, default: Any = None) -> Any:
+    try:
+        if not eccodes.codes_is_defined(h, key) or eccodes.codes_is_missing(h, key):
+            return default
+        return eccodes.codes_get(h, key, ktype=int) if key not in _STR_KEYS else eccodes.codes_get(h, key)
+    except eccodes.GribInternalError:
+        return default
+
+
+_STR_KEYS = {"gridType"}
+
+
+def _grid(h: Any) -> tuple[str, RegularGrid | None]:
+    grid_type = _get(h, "gridType", "unknown")
+    if grid_type != "regular_ll":
+        return grid_type, None
+    if _get(h, "iScansNegatively") or _get(h, "jPointsAreConsecutive"):
+        return f"{grid_type} with scanningMode {_get(h, 'scanningMode')}", None
+    g = {k: eccodes.codes_get_double(h, k) for k in (
+        "latitudeOfFirstGridPointInDegrees", "longitudeOfFirstGridPointInDegrees",
+        "latitudeOfLastGridPointInDegrees", "longitudeOfLastGridPointInDegrees",
+        "iDirectionIncrementInDegrees", "jDirectionIncrementInDegrees")}
+    nx, ny = _get(h, "Ni"), _get(h, "Nj")
+    dlon = g["iDirectionIncrementInDegrees"]
+    dlat = g["jDirectionIncrementInDegrees"] * (1 if _get(h, "jScansPositively") else -1)
+    lon0 = g["longitudeOfFirstGridPointInDegrees"] % 360.0
+    lon0 = lon0 - 360.0 if lon0 >= 180.0 else lon0
+    if lon0 + (nx - 1) * dlon > 180.0 + 1e-6:
+        return f"{grid_type} crossing the antimeridian", None
+    span = (g["longitudeOfLastGridPointInDegrees"] - g["longitudeOfFirstGridPointInDegrees"]) % 360.0
+    if abs(span - (nx - 1) * dlon) > 1e-3 or abs(g["latitudeOfLastGridPointInDegrees"]
+                                                  - (g["latitudeOfFirstGridPointInDegrees"] + (ny - 1) * dlat)) > 1e-3:
+        return f"{grid_type} whose increments disagree with its corners", None
+    return grid_type, RegularGrid(round(g["latitudeOfFirstGridPointInDegrees"], 6), round(lon0, 6),
+                                  round(dlat, 6), round(dlon, 6), ny, nx)
+
+
+def _reference_time(h: Any, where: str) -> datetime:
+    d, t = _get(h, "dataDate"), _get(h, "dataTime", 0)
+    try:
+        return datetime(d // 10000, d // 100 % 100, d % 100, t // 100, t % 100, tzinfo=timezone.utc)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"{where}: invalid reference date/time {d} {t}") from err
+
+
+def _step_hours(h: Any, where: str) -> int:
+    unit, value = _get(h, "indicatorOfUnitOfTimeRange", 1), _get(h, "forecastTime")
+    if value is None:  # GRIB1 or templates without forecastTime
+        value, unit = _get(h, "endStep", 0), 1
+    hours = value * _HOURS_PER_UNIT.get(unit, float("nan"))
+    if hours != hours or hours != int(hours):
+        raise InvalidInput(f"{where}: lead time {value} in time unit {unit} is not a whole number of hours")
+    return int(hours)
+
+
+def _check_padding(path: str, start: int, stop: int, where: str) -> None:
+    """GRIB1 writers pad messages with zero bytes; anything else between messages is refused."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        gap = f.read(stop - start)
+    if gap.strip(b"\0"):
+        raise InvalidInput(f"{where}: {stop - start} bytes at offset {start} are neither GRIB nor zero padding; "
+                           "the file is refused whole")
+
+
+class EccodesGribDecoder:
+    def scan(self, path: str) -> list[GribMessage]:
+        size = os.path.getsize(path)
+        messages: list[GribMessage] = []
+        expected_offset = 0
+        with open(path, "rb") as f:
+            while True:
+                where = f"message {len(messages) + 1}"
+                try:
+                    h = eccodes.codes_grib_new_from_file(f)
+                except eccodes.GribInternalError as err:
+                    raise InvalidInput(f"{os.path.basename(path)}: {where} is not decodable GRIB "
+                                       f"(truncated or corrupt): {err}") from err
+                if h is None:
+                    break
+                try:
+                    offset, length = _get(h, "offset"), _get(h, "totalLength")
+                    where = f"message {len(messages) + 1} (byte offset {offset})"
+                    if offset != expected_offset:
+                        _check_padding(path, expected_offset, offset, where)
+                    expected_offset = offset + length
+                    grid_type, grid = _grid(h)
+                    messages.append(GribMessage(
+                        index=len(messages), offset=offset, length=length, edition=_get(h, "edition"),
+                        centre=_get(h, "centre"), sub_centre=_get(h, "subCentre", 0),
+                        discipline=_get(h, "discipline", -1), category=_get(h, "parameterCategory", -1),
+                        number=_get(h, "parameterNumber", -1), constituent_type=_get(h, "constituentType"),
+                        template=_get(h, "productDefinitionTemplateNumber", -1),
+                        level_type=_get(h, "typeOfFirstFixedSurface", -1), level=_get(h, "level", 0),
+                        reference_time=_reference_time(h, where), step_hours=_step_hours(h, where),
+                        grid_type=grid_type, grid=grid))
+                finally:
+                    eccodes.codes_release(h)
+        if not messages:
+            raise InvalidInput(f"{os.path.basename(path)} holds no GRIB message ({size} bytes): not a GRIB file")
+        if expected_offset != size:
+            _check_padding(path, expected_offset, size, f"{os.path.basename(path)} (after the last message)")
+        return messages
+
+    def read(self, path: str, messages: Sequence[GribMessage]) -> Any:
+        if not messages or any(m.grid is None for m in messages):
+            raise InvalidInput("read() needs messages on a regular grid")
+        grid = messages[0].grid
+        assert grid is not None
+        out = np.empty((len(messages), grid.ny, grid.nx), dtype=np.float32)
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            for n, msg in enumerate(messages):
+                h = eccodes.codes_new_from_message(mm[msg.offset:msg.offset + msg.length])
+                try:
+                    values = eccodes.codes_get_values(h)
+                    if values.size != grid.ny * grid.nx:
+                        raise InvalidInput(f"{msg.where}: {values.size} values for a {grid.ny}x{grid.nx} grid")
+                    if _get(h, "bitmapPresent"):
+                        present = eccodes.codes_get_array(h, "bitmap") != 0
+                        values = np.where(present, values, np.nan)
+                    out[n] = values.reshape(grid.ny, grid.nx)
+                finally:
+                    eccodes.codes_release(h)
+        return out

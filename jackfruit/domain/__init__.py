@@ -1,0 +1,1 @@
+"""The pure domain: entities, rules and errors. Standard library only."""

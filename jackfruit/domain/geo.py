@@ -1,0 +1,117 @@
+"""Bounding boxes and time ranges, with the exact intersection rules the catalog and reads share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import InvalidInput
+
+
+def _finite(name: str, value: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"bbox {name} must be a number, got {value!r}") from err
+    if not math.isfinite(value):
+        raise InvalidInput(f"bbox {name} must be finite, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class BBox:
+    """``(west, south, east, north)`` in degrees; longitudes -180..180, west <= east, south <= north.
+
+    A zero-area box (a point or a line) is allowed. A box is closed: a grid point whose centre
+    lies on its edge is inside.
+    """
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def __post_init__(self) -> None:
+        w, s, e, n = (_finite(k, getattr(self, k)) for k in ("west", "south", "east", "north"))
+        for name, v in (("west", w), ("east", e)):
+            if not -180.0 <= v <= 180.0:
+                raise InvalidInput(f"bbox {name}={v} is outside -180..180 (use -180..180 longitudes)")
+        for name, v in (("south", s), ("north", n)):
+            if not -90.0 <= v <= 90.0:
+                raise InvalidInput(f"bbox {name}={v} is outside -90..90")
+        if w > e:
+            raise InvalidInput(f"bbox is inverted: west={w} > east={e} (boxes across the antimeridian are not supported)")
+        if s > n:
+            raise InvalidInput(f"bbox is inverted: south={s} > north={n}")
+        object.__setattr__(self, "west", w)
+        object.__setattr__(self, "south", s)
+        object.__setattr__(self, "east", e)
+        object.__setattr__(self, "north", n)
+
+    @classmethod
+    def parse(cls, text: str) -> "BBox":
+        """Parse ``"west,south,east,north"``."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 4:
+            raise InvalidInput(f"bbox must be 'west,south,east,north', got {text!r}")
+        return cls(*(_finite(k, p) for k, p in zip(("west", "south", "east", "north"), parts)))
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.west, self.south, self.east, self.north)
+
+    def contains_point(self, lon: float, lat: float) -> bool:
+        return self.west <= lon <= self.east and self.south <= lat <= self.north
+
+    def meets_cell(self, cell: "BBox") -> bool:
+        """True when this closed box meets the half-open cell ``[west, east) x [south, north)``.
+
+        Cells own the points on their west/south edges, so a query that only touches a cell's
+        east or north edge cannot contain any of its points and does not match it.
+        """
+        return (
+            self.west < cell.east
+            and self.east >= cell.west
+            and self.south < cell.north
+            and self.north >= cell.south
+        )
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; naive datetimes are refused rather than guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"datetime {value.isoformat()} has no timezone; jackfruit times are UTC-aware")
+    return value.astimezone(timezone.utc)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ISO-8601; a date or a time without zone is read as UTC (documented CLI convenience)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InvalidInput(f"not an ISO-8601 time: {text!r}") from err
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Half-open ``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        start, end = utc(self.start), utc(self.end)
+        if start >= end:
+            raise InvalidInput(f"time range start {start.isoformat()} is not before end {end.isoformat()}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= utc(moment) < self.end
+
+    def overlaps(self, first: datetime, last: datetime) -> bool:
+        """True when the closed span ``[first, last]`` (a tile's valid times) meets this range."""
+        return self.start <= utc(last) and utc(first) < self.end

@@ -1,0 +1,10 @@
+"""Ports: the protocols the use cases talk to. Adapters implement them."""
+
+from .catalog import Catalog
+from .clock import Clock, IdGenerator
+from .runner import IngestJob, IngestManifest, Runner, Secret, Upstream
+from .storage import ObjectInfo, ObjectStore
+from .transform import GribDecoder, TileFormat
+
+__all__ = ["Catalog", "Clock", "GribDecoder", "IdGenerator", "IngestJob", "IngestManifest", "ObjectInfo",
+           "ObjectStore", "Runner", "Secret", "TileFormat", "Upstream"]

@@ -1,0 +1,54 @@
+"""ObjectStore: one bucket of immutable-by-convention objects (raw is write-once, curated may be rewritten)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str | None = None  # known when the store computed it (put) or recorded it
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """One bucket.
+
+    Keys are ``/``-separated, never start with ``/`` or ``.``, never contain ``..`` parts.
+    Raises (jackfruit.domain.errors): ``NotFound`` for a missing key, ``Conflict`` when a
+    write-once store already holds the key (the stored object is left untouched),
+    ``InvalidInput`` for a malformed key, ``BackendUnavailable`` when the backend fails.
+    A ``put`` is atomic: readers see the whole object or nothing.
+    """
+
+    bucket: str
+    write_once: bool
+
+    def put(self, key: str, data: bytes | BinaryIO) -> ObjectInfo:
+        """Store ``data`` (bytes or a readable binary stream, read to its end); returns size and SHA-256."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object; the caller closes it."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes:
+        """Bytes ``[start, start+length)`` (to the end when ``length`` is None); short at the end of the object."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; a write-once store refuses with ``Conflict``. Missing keys are ``NotFound``."""
+        ...

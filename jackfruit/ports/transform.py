@@ -1,0 +1,41 @@
+"""Ports of the transformation: decode GRIB messages, write and read Zarr tiles.
+
+Arrays cross these ports as opaque objects (numpy in the adapters); the use cases only pass them on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.model import Tile
+from jackfruit.domain.tiling import Cell, GribMessage, TileGroup
+
+from .storage import ObjectStore
+
+
+@runtime_checkable
+class GribDecoder(Protocol):
+    """Raises ``InvalidInput`` for a file that is not GRIB, is truncated, or has bytes outside messages."""
+
+    def scan(self, path: str) -> list[GribMessage]:
+        """Metadata of every message, in file order; the messages cover the file exactly."""
+        ...
+
+    def read(self, path: str, messages: Sequence[GribMessage]) -> Any:
+        """Values as a float32 array ``(len(messages), ny, nx)`` in grid order, NaN where the bitmap says missing."""
+        ...
+
+
+@runtime_checkable
+class TileFormat(Protocol):
+    """Writes one tile as a group of objects under ``key`` and reads tiles back."""
+
+    def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
+              attrs: Mapping[str, Any]) -> tuple[int, str]:
+        """Write ``values[:, rows, cols]`` of the cell; returns (total bytes, SHA-256 of the group manifest)."""
+        ...
+
+    def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange) -> Any:
+        """An ``xarray.Dataset`` of the points in ``bbox`` at valid times in ``time_range``, from ``tiles`` only."""
+        ...
