@@ -91,6 +91,10 @@ class EccodesGribDecoder:
         messages: list[GribMessage] = []
         expected_offset = 0
         with open(path, "rb") as f:
+            head = f.read(16)
+        if not head.startswith(b"GRIB"):
+            raise InvalidInput(f"{os.path.basename(path)} is not a GRIB file: it starts with {head!r} ({size} bytes)")
+        with open(path, "rb") as f:
             while True:
                 where = f"message {len(messages) + 1}"
                 try:

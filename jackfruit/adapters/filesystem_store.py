@@ -62,6 +62,9 @@ class FilesystemObjectStore:
                     raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
             else:
                 os.replace(tmp, final)
+        except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
+            raise Conflict(f"{self.bucket}/{key}: a filesystem bucket cannot hold a key that is also a prefix "
+                           "of another key") from err
         except OSError as err:
             raise BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}") from err
         finally:
@@ -121,11 +124,22 @@ class FilesystemObjectStore:
     def delete(self, key: str) -> None:
         if self.write_once:
             raise Conflict(f"{self.bucket} is write-once; {key} cannot be deleted")
+        path = self._path(key)
         try:
-            self._path(key).unlink()
-        except FileNotFoundError:
+            path.unlink()
+            self._prune(path.parent)
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"{self.bucket}/{key} does not exist") from None
         except OSError as err:
-            if err.errno == errno.EISDIR:
+            if err.errno in (errno.EISDIR, errno.EPERM):
                 raise NotFound(f"{self.bucket}/{key} does not exist") from None
             raise BackendUnavailable(f"cannot delete {self.bucket}/{key}: {err.strerror}") from err
+
+    def _prune(self, directory: Path) -> None:
+        """Remove directories a delete left empty, so the key space stays as if they never existed."""
+        while directory != self.root:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent

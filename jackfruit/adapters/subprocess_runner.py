@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,7 +74,12 @@ class SubprocessRunner:
         self._binary = binary
         self._timeout_s = timeout_s
         self._extra = extra_args
-        self._on_log = on_log
+        self.on_log = on_log
+
+    def _pump(self, stream: Any, secret: str) -> None:
+        for line in stream:
+            if self.on_log and line.strip():
+                self.on_log(redact(line.rstrip("\n"), secret))
 
     def run(self, job: IngestJob) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
@@ -90,19 +96,24 @@ class SubprocessRunner:
                 proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
             except OSError as err:
                 raise BackendUnavailable(f"cannot start {binary}: {err.strerror}") from err
+            # Drain stderr live so progress reaches the caller while the job is queued upstream.
+            logs = threading.Thread(target=self._pump, args=(proc.stderr, secret), daemon=True)
+            logs.start()
+            timed_out = threading.Event()
+            timer = threading.Timer(self._timeout_s + 30, lambda: (timed_out.set(), proc.kill()))
+            timer.start()
             try:
-                stdout, stderr = proc.communicate(timeout=self._timeout_s + 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                raise BackendUnavailable(f"the ingester did not finish within {self._timeout_s:.0f} s") from None
+                stdout = proc.stdout.read() if proc.stdout else ""
+                proc.wait()
             except BaseException:
                 proc.terminate()
-                proc.communicate()
+                proc.wait()
                 raise
-        if self._on_log:
-            for line in stderr.splitlines():
-                self._on_log(redact(line, secret))
+            finally:
+                timer.cancel()
+                logs.join(timeout=5)
+            if timed_out.is_set():
+                raise BackendUnavailable(f"the ingester did not finish within {self._timeout_s:.0f} s")
         result = parse_result(stdout, proc.returncode, secret)
         details = {k: result[k] for k in ("timings_ms", "polls", "retries", "resumes", "submitted_at",
                                           "finished_at", "content_type") if k in result}

@@ -121,5 +121,5 @@ class ZarrTileFormat:
             per_variable.setdefault(variable, []).append(xr.combine_by_coords(parts, combine_attrs="drop_conflicts"))
         merged = [xr.concat(v, dim="forecast_reference_time", join="outer", combine_attrs="drop_conflicts")
                   for v in per_variable.values()]
-        out = xr.merge(merged, join="outer", combine_attrs="drop_conflicts")
+        out = xr.merge(merged, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts")
         return out.sortby("latitude", ascending=False).sortby("longitude")

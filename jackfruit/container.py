@@ -1,0 +1,76 @@
+"""The composition root: one dependency-injector container, one Selector per port, fed from Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dependency_injector import containers, providers
+
+from .adapters.clock import SystemClock, Uuid7Generator
+from .adapters.eccodes_decoder import EccodesGribDecoder
+from .adapters.filesystem_store import FilesystemObjectStore
+from .adapters.memory_catalog import InMemoryCatalog
+from .adapters.memory_store import InMemoryObjectStore
+from .adapters.sqlite_catalog import SqliteCatalog
+from .adapters.subprocess_runner import SubprocessRunner
+from .adapters.zarr_tiles import ZarrTileFormat
+from .ports import Secret, Upstream
+from .settings import Settings, bucket_dir
+
+
+def _bucket_dir(data_dir: str, bucket: str) -> str:
+    return str(bucket_dir(data_dir, bucket))
+
+
+def _sqlite_file(data_dir: str, sqlite_path: str | None) -> str:
+    return sqlite_path or str(Path(data_dir) / "catalog.sqlite")
+
+
+def _upstream(base_url: str, api_key: object) -> Upstream:
+    value = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else str(api_key or "")
+    return Upstream(base_url=base_url, api_key=Secret(value))
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration(strict=True)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(Uuid7Generator, clock)
+    decoder = providers.Singleton(EccodesGribDecoder)
+    tile_format = providers.Singleton(ZarrTileFormat)
+    upstream = providers.Singleton(_upstream, config.ads_base_url, config.ads_api_key)
+
+    raw_dir = providers.Callable(_bucket_dir, config.data_dir, config.raw_bucket)
+    curated_dir = providers.Callable(_bucket_dir, config.data_dir, config.curated_bucket)
+
+    raw_store = providers.Selector(
+        config.object_store,
+        filesystem=providers.Singleton(FilesystemObjectStore, raw_dir, bucket=config.raw_bucket, write_once=True),
+        memory=providers.Singleton(InMemoryObjectStore, config.raw_bucket, write_once=True),
+    )
+    curated_store = providers.Selector(
+        config.object_store,
+        filesystem=providers.Singleton(FilesystemObjectStore, curated_dir, bucket=config.curated_bucket),
+        memory=providers.Singleton(InMemoryObjectStore, config.curated_bucket),
+    )
+    catalog = providers.Selector(
+        config.catalog,
+        sqlite=providers.Singleton(SqliteCatalog, providers.Callable(_sqlite_file, config.data_dir, config.sqlite_path)),
+        memory=providers.Singleton(InMemoryCatalog),
+    )
+    runner = providers.Selector(
+        config.runner,
+        subprocess=providers.Singleton(SubprocessRunner, raw_dir, binary=config.ingest_binary,
+                                       timeout_s=config.ingest_timeout_s),
+    )
+
+
+def build_container(settings: Settings | None = None) -> Container:
+    settings = settings or Settings()
+    container = Container()
+    container.config.from_dict(settings.model_dump(mode="python", by_alias=False) | {
+        "data_dir": str(settings.data_dir),
+        "sqlite_path": str(settings.sqlite_path) if settings.sqlite_path else None,
+        "ads_api_key": settings.ads_api_key,
+    })
+    return container

@@ -1,0 +1,54 @@
+"""Shared fixtures: real-service requirements (skip on a laptop, fail under CI=true) and common builders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "grib"
+REAL_CAMS = DATA / "cams-europe_ensemble_mugwort-pollen_2022-08-13to15_step0.grib"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(what: str, available: bool, how: str) -> None:
+    """A missing real service fails the test under CI=true and skips it (visibly) elsewhere."""
+    if available:
+        return
+    message = f"{what} is not available: {how}"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def go_binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.exists() else shutil.which(name)
+    require(f"the Go binary {name}", path is not None, "run scripts/setup (builds ingest-go into .venv/bin)")
+    return path  # type: ignore[return-value]
+
+
+@pytest.fixture
+def ingest_binary() -> str:
+    return go_binary("jackfruit-ingest")
+
+
+@pytest.fixture
+def stub_binary() -> str:
+    return go_binary("ads-stub")
+
+
+@pytest.fixture
+def ads_stub(stub_binary: str):
+    from jackfruit.testing.ads_stub import AdsStub
+
+    with AdsStub(api_key="test-key", binary=stub_binary) as stub:
+        yield stub
+
+
+DAY = date(2025, 3, 12)

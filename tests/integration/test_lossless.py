@@ -1,0 +1,126 @@
+"""Losslessness: every GRIB message lands in the tiles bit-exact against ecCodes' own decode; bad files are refused whole."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from jackfruit.domain import cams
+from jackfruit.domain.errors import IntegrityError, InvalidInput
+from jackfruit.testing.cams_grib import fields, write_cams_grib
+
+from ..conftest import DATA, REAL_CAMS
+from ..helpers import assemble, bits, ecc_reference, file_source, memory_app
+
+CAMS = "cams-europe-air-quality-forecasts"
+
+
+def _check_lossless(path, app, run, tiles):
+    ref = ecc_reference(path)
+    first = ref[0]
+    lon0 = first["lon0"] - 360 if first["lon0"] >= 180 else first["lon0"]
+    got = assemble(app, tiles, first["values"].shape, first["lat0"], lon0)
+    assert len(got) == len(ref), "every message must become exactly one (tile group, step) field"
+    for m in ref:
+        model = cams.MODEL_BY_CODE[(m["centre"], m["subCentre"])]
+        variable = cams.SPECIES_BY_CODE[(m["parameterNumber"], m["constituentType"])].name
+        d = m["dataDate"]
+        ref_time = datetime(d // 10000, d // 100 % 100, d % 100, tzinfo=timezone.utc)
+        field = got[(model, variable, m["level"], ref_time, m["step"])]
+        assert np.array_equal(bits(field), bits(m["values"])), f"{model}/{variable}/{m['level']}/{m['step']} differs"
+    return ref
+
+
+def test_real_cams_europe_file_is_lossless_and_named():
+    app = memory_app(file_source(REAL_CAMS))
+    run = app.ingest(CAMS, date(2022, 8, 13), {"variable": ["mugwort_pollen"]})
+    tiles = app.transform(run.run_id)
+    assert len(tiles) == 3 * 40
+    assert {t.variable for t in tiles} == {"mugwort_pollen"}
+    assert {t.model for t in tiles} == {"ensemble"}
+    _check_lossless(REAL_CAMS, app, run, tiles)
+    ds = app.tile_format.open(app.curated_store, tiles[0].key)
+    attrs = ds["mugwort_pollen"].attrs
+    assert attrs["units"] == "m-3" and "unknown" not in str(attrs)
+    assert ds.attrs["source_raw_sha256"] == run.raw_sha256 and ds.attrs["source_raw_key"] == run.raw_key
+    assert "Copernicus Atmosphere Monitoring Service" in ds.attrs["attribution"]
+    lineage = app.lineage(raw_key=run.raw_key)
+    assert sorted(e.tile_key for e in lineage) == sorted(t.key for t in tiles)
+
+
+def test_generated_multi_model_multi_species_levels_with_missing_values_is_lossless(tmp_path):
+    path = tmp_path / "multi.grib"
+    specs = fields([date(2025, 3, 12)], ["ensemble", "chimere", "emep", "silam"],
+                   ["ozone", "nitrogen_dioxide", "particulate_matter_2.5um", "birch_pollen"], [0, 500], range(0, 7, 3))
+    write_cams_grib(path, specs, area=(55.05, -5.05, 44.95, 15.05), missing_fraction=0.02)
+    app = memory_app(file_source(path))
+    run = app.ingest(CAMS, date(2025, 3, 12))
+    tiles = app.transform(run.run_id)
+    groups = {(t.model, t.variable, t.level_m) for t in tiles}
+    assert len(groups) == 4 * 4 * 2
+    ref = _check_lossless(path, app, run, tiles)
+    assert len(ref) == len(specs) == 96
+    assert any(np.isnan(m["values"]).any() for m in ref), "the file must exercise the bitmap"
+    t = tiles[0]
+    assert t.valid_start == t.reference_time and t.valid_end == t.reference_time + timedelta(hours=6)
+
+
+@pytest.mark.parametrize("name", [
+    "cams-chem_mass-mixrat_3-constituents_template4-40.grib",  # species collapse under cfgrib: here refused
+    "cams-global-forecast_berlin_pm2p5-pm10-no2_2019-01-01to02_mixed-edition.grib",
+    "ncep-nam_awp211-lambert_2018-09-17.grib2",
+    "ecmwf_reduced_gg.grib",
+    "cams-egg4-monthly_2t-aco2rec.grib",
+])
+def test_files_the_table_cannot_represent_are_refused_whole(name):
+    app = memory_app(file_source(DATA / name))
+    run = app.ingest(CAMS, date(2025, 3, 12))
+    with pytest.raises(InvalidInput, match=r"message 1 .*nothing converted|nothing converted.*message 1"):
+        app.transform(run.run_id)
+    assert app.catalog.tiles_of_run(run.run_id) == []
+    assert list(app.curated_store.list()) == []
+    assert app.raw_store.get(run.raw_key) == (DATA / name).read_bytes()
+
+
+def test_unknown_constituent_is_named(tmp_path):
+    import eccodes
+
+    path = tmp_path / "odd.grib"
+    body = bytearray()
+    with open(REAL_CAMS, "rb") as f:
+        for n in range(2):
+            h = eccodes.codes_grib_new_from_file(f)
+            if n == 1:
+                eccodes.codes_set(h, "constituentType", 65000)
+            body += eccodes.codes_get_message(h)
+            eccodes.codes_release(h)
+    path.write_bytes(bytes(body))
+    app = memory_app(file_source(path))
+    run = app.ingest(CAMS, date(2025, 3, 12))
+    with pytest.raises(InvalidInput, match=r"message 2 \(byte offset \d+\): \(parameterNumber 59, constituentType 65000\)"):
+        app.transform(run.run_id)
+    assert list(app.curated_store.list()) == []
+
+
+@pytest.mark.parametrize("mangle, words", [
+    (lambda b: b"this is not GRIB at all\n" * 10, "not a GRIB file"),
+    (lambda b: b[: len(b) // 2], "truncated|not decodable|holds no GRIB|bytes at offset"),
+    (lambda b: b + b"trailing junk", "neither GRIB nor zero padding"),
+])
+def test_non_grib_and_truncated_raw_files_are_refused(mangle, words):
+    body = mangle(REAL_CAMS.read_bytes()[:882181])
+    app = memory_app(lambda d, r: body)
+    run = app.ingest(CAMS, date(2025, 3, 12))
+    with pytest.raises(InvalidInput, match=words):
+        app.transform(run.run_id)
+    assert app.catalog.tiles_of_run(run.run_id) == []
+
+
+def test_raw_bytes_that_changed_since_ingest_are_an_integrity_error():
+    app = memory_app(file_source(REAL_CAMS))
+    run = app.ingest(CAMS, date(2025, 3, 12))
+    app.raw_store._objects[run.raw_key] = b"tampered" + app.raw_store._objects[run.raw_key][8:]
+    with pytest.raises(IntegrityError, match="sha256"):
+        app.transform(run.run_id)
