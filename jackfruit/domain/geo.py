@@ -114,4 +114,5 @@ class TimeRange:
 
     def overlaps(self, first: datetime, last: datetime) -> bool:
         """True when the closed span ``[first, last]`` (a tile's valid times) meets this range."""
-        return self.start <= utc(last) and utc(first) < self.end
+        first, last = utc(first), utc(last)
+        return self.start <= last and first < self.end

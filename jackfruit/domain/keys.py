@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from .errors import InvalidInput
+from .geo import utc
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
@@ -104,5 +105,5 @@ def tile_key(
     check_run_id(run_id)
     return (
         f"tiles/{dataset}/{variable}/{model}/{int(level_m)}m/"
-        f"{reference_time.strftime('%Y%m%dT%H%MZ')}/{cell_id}/{run_id}.zarr"
+        f"{utc(reference_time).strftime('%Y%m%dT%H%MZ')}/{cell_id}/{run_id}.zarr"
     )

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from .errors import Conflict, InvalidInput
 from .geo import BBox, utc
-from .keys import check_name, check_run_id
+from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
@@ -87,7 +87,16 @@ class IngestionRun:
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
         object.__setattr__(self, "status", RunStatus(self.status))
-        object.__setattr__(self, "created_at", utc(self.created_at))
+        for name in ("created_at", "started_at", "finished_at"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, utc(getattr(self, name)))
+        object.__setattr__(self, "request", copy.deepcopy(dict(self.request)))
+        object.__setattr__(self, "details", copy.deepcopy(dict(self.details)))
+        key = RawKey.parse(self.raw_key)
+        if (key.source, key.dataset, key.day, key.run_id) != (self.source, self.dataset, self.partition_date,
+                                                               self.run_id):
+            raise InvalidInput(f"raw key {self.raw_key} does not belong to run {self.run_id} of "
+                               f"{self.source}/{self.dataset} on {self.partition_date}")
 
     def _move(self, to: RunStatus, **changes: Any) -> "IngestionRun":
         if to not in _NEXT[self.status]:
@@ -128,6 +137,9 @@ class Tile:
     def __post_init__(self) -> None:
         for name in ("reference_time", "valid_start", "valid_end"):
             object.__setattr__(self, name, utc(getattr(self, name)))
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        if self.valid_start > self.valid_end:
+            raise InvalidInput(f"tile {self.key}: valid_start {self.valid_start} is after valid_end {self.valid_end}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""Row (de)serialisation of catalog entities, shared so every catalog adapter round-trips identically."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from jackfruit.domain.errors import Conflict, InvalidInput
+from jackfruit.domain.geo import BBox, utc
+from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "description", "schedule")
+RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
+               "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
+               "orchestrator_run_id", "details")
+TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
+                "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256")
+LINEAGE_COLUMNS = ("raw_key", "raw_sha256", "tile_key", "run_id", "transformation", "transformation_version")
+
+
+def to_micros(value: datetime) -> int:
+    """Integer microseconds since the epoch (UTC): exact for every datetime and sorts numerically."""
+    return (utc(value) - _EPOCH) // _US
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _int64(what: str, value: int | None) -> int | None:
+    # SQLite integers are 64-bit; refuse bigger ones here so every adapter refuses them alike
+    if value is not None and not -(1 << 63) <= int(value) < 1 << 63:
+        raise InvalidInput(f"{what} {value} does not fit in 64 bits")
+    return None if value is None else int(value)
+
+
+def _opt_micros(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def _opt_dt(value: int | None) -> datetime | None:
+    return None if value is None else from_micros(value)
+
+
+def to_json(what: str, value: Any) -> str:
+    # sort_keys makes identical mappings serialise identically; NaN is not JSON, so refuse it
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"{what} is not JSON-serialisable: {err}") from err
+
+
+def dataset_row(d: Dataset) -> tuple:
+    return (d.name, d.source, to_json("request template", d.request_template),
+            to_json("variables", list(d.variables)), d.ext, d.description, d.schedule)
+
+
+def dataset_of(row: tuple) -> Dataset:
+    name, source, template, variables, ext, description, schedule = row
+    return Dataset(source=source, name=name, request_template=json.loads(template),
+                   variables=tuple(json.loads(variables)), ext=ext, description=description, schedule=schedule)
+
+
+def run_row(r: IngestionRun) -> tuple:
+    if not isinstance(r.partition_date, date) or isinstance(r.partition_date, datetime):
+        raise InvalidInput(f"run {r.run_id}: partition date must be a date, got {r.partition_date!r}")
+    return (r.run_id, r.source, r.dataset, r.partition_date.isoformat(), to_json("run request", r.request),
+            RunStatus(r.status).value, to_micros(r.created_at), r.raw_key, _opt_micros(r.started_at),
+            _opt_micros(r.finished_at), r.failure_reason, _int64("raw size", r.raw_size), r.raw_sha256,
+            r.upstream_job_id, r.orchestrator_run_id, to_json("run details", r.details))
+
+
+def run_of(row: tuple) -> IngestionRun:
+    (run_id, source, dataset, day, request, status, created, raw_key, started, finished, reason, size, sha,
+     job, orch, details) = row
+    return IngestionRun(run_id=run_id, source=source, dataset=dataset, partition_date=date.fromisoformat(day),
+                        request=json.loads(request), status=RunStatus(status), created_at=from_micros(created),
+                        raw_key=raw_key, started_at=_opt_dt(started), finished_at=_opt_dt(finished),
+                        failure_reason=reason, raw_size=size, raw_sha256=sha, upstream_job_id=job,
+                        orchestrator_run_id=orch, details=json.loads(details))
+
+
+def tile_row(t: Tile) -> tuple:
+    steps, ny, nx = (int(v) for v in t.shape)
+    b = t.bbox
+    return (t.key, t.run_id, t.dataset, t.model, t.variable, _int64("level", t.level_m),
+            to_micros(t.reference_time), to_micros(t.valid_start), to_micros(t.valid_end), t.cell_id,
+            b.west, b.south, b.east, b.north,
+            steps, ny, nx, _int64("tile size", t.size), t.sha256)
+
+
+def tile_of(row: tuple) -> Tile:
+    (key, run_id, dataset, model, variable, level, ref, start, end, cell, w, s, e, n, steps, ny, nx, size,
+     sha) = row
+    return Tile(key=key, run_id=run_id, dataset=dataset, model=model, variable=variable, level_m=level,
+                reference_time=from_micros(ref), valid_start=from_micros(start), valid_end=from_micros(end),
+                cell_id=cell, bbox=BBox(w, s, e, n), shape=(steps, ny, nx), size=size, sha256=sha)
+
+
+def tile_order(row: tuple) -> tuple:
+    """(variable, model, level_m, reference_time, cell_id, key): the documented find_tiles order."""
+    return (row[4], row[3], row[5], row[6], row[9], row[0])
+
+
+def lineage_row(e: LineageEdge) -> tuple:
+    return (e.raw_key, e.raw_sha256, e.tile_key, e.run_id, e.transformation, e.transformation_version)
+
+
+def lineage_of(row: tuple) -> LineageEdge:
+    return LineageEdge(*row)
+
+
+def check_publish(run_id: str, dataset: str, tiles: list[tuple], edges: list[tuple]) -> None:
+    """Refuse a publish batch that does not belong to its run, before anything is written."""
+    keys: set[str] = set()
+    for t in tiles:
+        if t[1] != run_id or t[2] != dataset:
+            raise Conflict(f"tile {t[0]} belongs to run {t[1]} of {t[2]}, not run {run_id} of {dataset}")
+        if t[0] in keys:
+            raise Conflict(f"tile key {t[0]} appears twice in the publish of run {run_id}")
+        keys.add(t[0])
+    seen: set[tuple[str, str]] = set()
+    for e in edges:
+        if e[3] != run_id:
+            raise Conflict(f"lineage edge to {e[2]} names run {e[3]}, not {run_id}")
+        if e[2] not in keys:
+            raise Conflict(f"lineage edge names tile {e[2]}, which run {run_id} does not publish")
+        if (e[0], e[2]) in seen:
+            raise Conflict(f"lineage edge {e[0]} -> {e[2]} appears twice")
+        seen.add((e[0], e[2]))

@@ -1,0 +1,136 @@
+"""In-memory Catalog: the same semantics and errors as SqliteCatalog, for unit tests and local runs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable, Sequence
+
+from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+
+from . import _rows
+
+# Positions in a run row of the fields a run keeps for life (its raw key names them).
+_RUN_IDENTITY = (1, 2, 3, 6, 7)
+
+
+class InMemoryCatalog:
+    """Stores immutable rows (the SQLite encoding), so callers never share state with the catalog."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._datasets: dict[str, tuple] = {}
+        self._runs: dict[str, tuple] = {}
+        self._raw_keys: dict[str, str] = {}
+        self._tiles: dict[str, tuple] = {}
+        self._run_tiles: dict[str, list[str]] = {}
+        self._lineage: list[tuple] = []
+
+    def close(self) -> None:
+        """Nothing to release; present so tests can treat both adapters alike."""
+
+    def add_dataset(self, dataset: Dataset) -> None:
+        row = _rows.dataset_row(dataset)
+        with self._lock:
+            old = self._datasets.get(dataset.name)
+            if old is not None and old != row:
+                raise Conflict(f"dataset {dataset.name!r} is already registered with a different definition")
+            self._datasets[dataset.name] = row
+
+    def get_dataset(self, name: str) -> Dataset:
+        with self._lock:
+            row = self._datasets.get(name)
+        if row is None:
+            raise NotFound(f"dataset {name!r} is not registered")
+        return _rows.dataset_of(row)
+
+    def list_datasets(self) -> list[Dataset]:
+        with self._lock:
+            rows = sorted(self._datasets.values())
+        return [_rows.dataset_of(r) for r in rows]
+
+    def add_run(self, run: IngestionRun) -> None:
+        row = _rows.run_row(run)
+        with self._lock:
+            if run.dataset not in self._datasets:
+                raise NotFound(f"dataset {run.dataset!r} is not registered")
+            if run.run_id in self._runs:
+                raise Conflict(f"run id {run.run_id} is already used")
+            if run.raw_key in self._raw_keys:
+                raise Conflict(f"raw key {run.raw_key} is already used by run {self._raw_keys[run.raw_key]}")
+            self._runs[run.run_id] = row
+            self._raw_keys[run.raw_key] = run.run_id
+
+    def update_run(self, run: IngestionRun) -> None:
+        row = _rows.run_row(run)
+        with self._lock:
+            old = self._runs.get(run.run_id)
+            if old is None:
+                raise NotFound(f"run {run.run_id} does not exist")
+            if any(old[i] != row[i] for i in _RUN_IDENTITY):
+                raise Conflict(f"run {run.run_id}: source, dataset, partition, creation time and raw key are fixed")
+            self._runs[run.run_id] = row
+
+    def get_run(self, run_id: str) -> IngestionRun:
+        with self._lock:
+            row = self._runs.get(run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return _rows.run_of(row)
+
+    def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
+                  limit: int = 100) -> list[IngestionRun]:
+        if limit < 0:
+            raise InvalidInput(f"limit must not be negative, got {limit}")
+        wanted = None if status is None else RunStatus(status).value
+        with self._lock:
+            rows = [r for r in self._runs.values()
+                    if (dataset is None or r[2] == dataset) and (wanted is None or r[5] == wanted)]
+        rows.sort(key=lambda r: (r[6], r[0]), reverse=True)  # created_at desc, then run_id desc
+        return [_rows.run_of(r) for r in rows[:limit]]
+
+    def publish(self, run_id: str, tiles: Sequence[Tile], lineage: Iterable[LineageEdge]) -> None:
+        tile_rows = [_rows.tile_row(t) for t in tiles]
+        edge_rows = [_rows.lineage_row(e) for e in lineage]
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if self._run_tiles.get(run_id):
+                raise Conflict(f"run {run_id} is already published; tiles are immutable")
+            _rows.check_publish(run_id, run[2], tile_rows, edge_rows)
+            for t in tile_rows:
+                if t[0] in self._tiles:
+                    raise Conflict(f"tile key {t[0]} is already published")
+            # every check passed: only now write, so a refused publish leaves nothing behind
+            for t in tile_rows:
+                self._tiles[t[0]] = t
+            if tile_rows:
+                self._run_tiles[run_id] = [t[0] for t in tile_rows]
+            self._lineage.extend(edge_rows)
+
+    def tiles_of_run(self, run_id: str) -> list[Tile]:
+        with self._lock:
+            rows = [self._tiles[k] for k in self._run_tiles.get(run_id, ())]
+        return [_rows.tile_of(r) for r in sorted(rows, key=_rows.tile_order)]
+
+    def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
+                   dataset: str | None = None, model: str | None = None,
+                   level_m: int | None = None) -> list[Tile]:
+        start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
+        names = None if variables is None else set(variables)
+        with self._lock:
+            rows = [t for t in self._tiles.values()
+                    # the same predicates as the SQL: half-open cell vs closed box, closed span vs [start, end)
+                    if bbox.west < t[12] and bbox.east >= t[10] and bbox.south < t[13] and bbox.north >= t[11]
+                    and t[7] < end and t[8] >= start
+                    and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
+                    and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)]
+        return [_rows.tile_of(r) for r in sorted(rows, key=_rows.tile_order)]
+
+    def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:
+        with self._lock:
+            rows = [e for e in self._lineage
+                    if (raw_key is None or e[0] == raw_key) and (tile_key is None or e[2] == tile_key)]
+        return [_rows.lineage_of(r) for r in sorted(rows, key=lambda e: (e[0], e[2]))]

@@ -1,0 +1,429 @@
+"""The Catalog contract: every adapter binds ``make_catalog`` and must pass every test here."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.keys import RawKey, new_uuid7, tile_key
+from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.tiling import cell_id
+from jackfruit.ports import Catalog
+
+DATASET = "cams-europe-air-quality-forecasts"
+SOURCE = "ads"
+T0 = datetime(2025, 3, 1, 0, 0, tzinfo=timezone.utc)
+MS0 = int(T0.timestamp() * 1000)
+
+
+def dataset(name: str = DATASET, variables: tuple[str, ...] = ("nitrogen_dioxide", "ozone")) -> Dataset:
+    template = {"variable": list(variables), "model": ["ensemble"], "level": ["0"], "type": ["forecast"],
+                "time": ["00:00"], "leadtime_hour": ["0", "24", "48"], "data_format": "grib"}
+    return Dataset(source=SOURCE, name=name, request_template=template, variables=variables,
+                   description="CAMS European air quality forecasts", schedule="0 9 * * *")
+
+
+def run(offset_ms: int = 0, day: date = date(2025, 3, 1), name: str = DATASET, run_id: str | None = None,
+        raw_key: str | None = None) -> IngestionRun:
+    run_id = run_id or new_uuid7(MS0 + offset_ms, os.urandom(10))
+    key = raw_key or str(RawKey(SOURCE, name, day, run_id, "grib"))
+    # microseconds on purpose: the round trip must be exact, not rounded to seconds
+    created = T0 + timedelta(milliseconds=offset_ms, microseconds=123)
+    return IngestionRun(run_id=run_id, source=SOURCE, dataset=name, partition_date=day,
+                        request=dataset(name).request_for(day), status=RunStatus.PENDING, created_at=created,
+                        raw_key=key)
+
+
+def tile(r: IngestionRun, west: int = 0, south: int = 40, variable: str = "nitrogen_dioxide",
+         model: str = "ensemble", level_m: int = 0, ref_h: int = 0, first_h: int = 0, last_h: int = 24,
+         key: str | None = None) -> Tile:
+    ref = T0 + timedelta(hours=ref_h)
+    cid = cell_id(south, west)
+    key = key or tile_key(r.dataset, variable, model, level_m, ref, cid, r.run_id)
+    return Tile(key=key, run_id=r.run_id, dataset=r.dataset, model=model, variable=variable, level_m=level_m,
+                reference_time=ref, valid_start=ref + timedelta(hours=first_h),
+                valid_end=ref + timedelta(hours=last_h), cell_id=cid, bbox=BBox(west, south, west + 10, south + 10),
+                shape=(last_h - first_h + 1, 100, 100), size=4_000_000 + west,
+                sha256=hashlib.sha256(key.encode()).hexdigest())
+
+
+def edges(r: IngestionRun, tiles: list[Tile], sha: str = "ab" * 32) -> list[LineageEdge]:
+    return [LineageEdge(r.raw_key, sha, t.key, r.run_id) for t in tiles]
+
+
+def day_range(h0: float, h1: float) -> TimeRange:
+    return TimeRange(T0 + timedelta(hours=h0), T0 + timedelta(hours=h1))
+
+
+ALL_TIME = TimeRange(T0 - timedelta(days=30), T0 + timedelta(days=30))
+WORLD = BBox(-180, -90, 180, 90)
+
+# Cell edges and values a hair away from them: float32 (the R*Tree) cannot tell these apart.
+_EDGES = [float(v) for v in range(-30, 31, 10)]
+_COORD = st.one_of(st.sampled_from(_EDGES), st.sampled_from([v + d for v in _EDGES for d in (-1e-9, 1e-9)]),
+                   st.floats(-35, 35, allow_nan=False))
+
+
+class CatalogContract:
+    """Subclasses provide ``make_catalog``: a fixture returning a factory of fresh, empty catalogs."""
+
+    @pytest.fixture
+    def make_catalog(self):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def catalog(self, make_catalog):
+        c = make_catalog()
+        yield c
+        c.close()
+
+    @pytest.fixture
+    def seeded(self, catalog):
+        catalog.add_dataset(dataset())
+        return catalog
+
+    def published(self, c, r: IngestionRun, tiles: list[Tile]) -> list[Tile]:
+        c.add_run(r)
+        c.publish(r.run_id, tiles, edges(r, tiles))
+        return tiles
+
+    # -- datasets ---------------------------------------------------------------------------------------------
+    def test_is_a_catalog(self, catalog):
+        assert isinstance(catalog, Catalog)
+
+    def test_dataset_round_trip(self, catalog):
+        d = dataset()
+        catalog.add_dataset(d)
+        got = catalog.get_dataset(DATASET)
+        assert got == d
+        assert got.variables == ("nitrogen_dioxide", "ozone")
+        assert got.request_template["leadtime_hour"] == ["0", "24", "48"]
+        assert got.schedule == "0 9 * * *"
+
+    def test_identical_dataset_again_is_noop(self, catalog):
+        catalog.add_dataset(dataset())
+        catalog.add_dataset(dataset())
+        assert catalog.list_datasets() == [dataset()]
+
+    def test_different_dataset_same_name_conflicts(self, catalog):
+        catalog.add_dataset(dataset())
+        with pytest.raises(Conflict):
+            catalog.add_dataset(dataset(variables=("ozone",)))
+        assert catalog.get_dataset(DATASET).variables == ("nitrogen_dioxide", "ozone")
+
+    def test_unknown_dataset_not_found(self, catalog):
+        with pytest.raises(NotFound):
+            catalog.get_dataset(DATASET)
+        assert catalog.list_datasets() == []
+
+    def test_list_datasets_by_name(self, catalog):
+        catalog.add_dataset(dataset("cams-europe-air-quality-reanalyses"))
+        catalog.add_dataset(dataset())
+        assert [d.name for d in catalog.list_datasets()] == [DATASET, "cams-europe-air-quality-reanalyses"]
+
+    def test_returned_dataset_is_a_copy(self, catalog):
+        catalog.add_dataset(dataset())
+        catalog.get_dataset(DATASET).request_template["model"].append("chimere")
+        assert catalog.get_dataset(DATASET).request_template["model"] == ["ensemble"]
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def test_run_lifecycle_round_trips(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        assert seeded.get_run(r.run_id) == r
+        r = r.start(T0 + timedelta(seconds=1, microseconds=7))
+        seeded.update_run(r)
+        assert seeded.get_run(r.run_id) == r
+        r = r.succeed(T0 + timedelta(minutes=3), 52_428_800, "cd" * 32, "job-8f2e",
+                      {"download_s": 12.5, "attempts": 2, "steps": [0, 24]})
+        seeded.update_run(r)
+        got = seeded.get_run(r.run_id)
+        assert got == r
+        assert got.status is RunStatus.SUCCEEDED and got.raw_size == 52_428_800
+        assert got.finished_at == T0 + timedelta(minutes=3) and got.finished_at.tzinfo is not None
+        assert got.details == {"download_s": 12.5, "attempts": 2, "steps": [0, 24]}
+
+    def test_failed_run_round_trips(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        r = r.fail(T0 + timedelta(seconds=9), "upstream_refused: request too large")
+        seeded.update_run(r)
+        assert seeded.get_run(r.run_id) == r
+        assert seeded.get_run(r.run_id).failure_reason == "upstream_refused: request too large"
+
+    def test_run_for_unregistered_dataset_not_found(self, catalog):
+        with pytest.raises(NotFound):
+            catalog.add_run(run())
+
+    def test_reused_run_id_conflicts(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        with pytest.raises(Conflict):
+            seeded.add_run(run(offset_ms=5, day=date(2025, 3, 2), run_id=r.run_id))
+
+    def test_reused_raw_key_conflicts(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        other = run(offset_ms=5)
+        # The domain refuses such a run; the catalog's unique constraint is the second line of defence.
+        object.__setattr__(other, "raw_key", r.raw_key)
+        with pytest.raises(Conflict):
+            seeded.add_run(other)
+        assert [x.run_id for x in seeded.list_runs()] == [r.run_id]
+
+    def test_update_unknown_run_not_found(self, seeded):
+        with pytest.raises(NotFound):
+            seeded.update_run(run())
+
+    def test_update_cannot_move_raw_key(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        moved = run(run_id=r.run_id, day=date(2025, 3, 2))
+        with pytest.raises(Conflict):
+            seeded.update_run(moved)
+        assert seeded.get_run(r.run_id) == r
+
+    def test_get_unknown_run_not_found(self, seeded):
+        with pytest.raises(NotFound):
+            seeded.get_run(new_uuid7(MS0, os.urandom(10)))
+
+    def test_stored_run_is_a_copy(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        r.request["variable"].append("dust")
+        seeded.get_run(r.run_id).request["variable"].append("ammonia")
+        assert seeded.get_run(r.run_id).request["variable"] == ["nitrogen_dioxide", "ozone"]
+
+    def test_list_runs_newest_first_and_filters(self, seeded):
+        seeded.add_dataset(dataset("cams-europe-air-quality-reanalyses"))
+        a, b = run(offset_ms=1000), run(offset_ms=3000)
+        c = run(offset_ms=2000, name="cams-europe-air-quality-reanalyses")
+        tie = sorted([run(offset_ms=0), run(offset_ms=0)], key=lambda x: x.run_id)  # same created_at
+        for x in (a, b, c, *tie):
+            seeded.add_run(x)
+        seeded.update_run(b.start(T0))
+        ids = [x.run_id for x in seeded.list_runs()]
+        assert ids == [b.run_id, c.run_id, a.run_id, tie[1].run_id, tie[0].run_id]
+        assert [x.run_id for x in seeded.list_runs(dataset=DATASET, limit=2)] == [b.run_id, a.run_id]
+        assert [x.run_id for x in seeded.list_runs(status=RunStatus.RUNNING)] == [b.run_id]
+        assert [x.run_id for x in seeded.list_runs("cams-europe-air-quality-reanalyses")] == [c.run_id]
+        assert seeded.list_runs(limit=0) == [] and seeded.list_runs(dataset="nope") == []
+        with pytest.raises(InvalidInput):
+            seeded.list_runs(limit=-1)
+
+    def test_unstorable_values_refused_alike(self, seeded):
+        r = run()
+        with pytest.raises(InvalidInput, match="JSON"):
+            seeded.add_run(replace(r, request={"date": date(2025, 3, 1)}))
+        seeded.add_run(r)
+        with pytest.raises(InvalidInput, match="64 bits"):
+            seeded.publish(r.run_id, [replace(tile(r), size=1 << 64)], [])
+        assert seeded.list_runs() == [r] and seeded.tiles_of_run(r.run_id) == []
+
+    def test_concurrent_add_run(self, seeded):
+        runs = [run(offset_ms=i) for i in range(40)]
+        threads = [threading.Thread(target=lambda part: [seeded.add_run(x) for x in part], args=(runs[i::4],))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert {x.run_id for x in seeded.list_runs(limit=100)} == {x.run_id for x in runs}
+
+    # -- publish ----------------------------------------------------------------------------------------------
+    def test_publish_round_trip(self, seeded):
+        r = run()
+        tiles = [tile(r, west=10), tile(r, west=0, variable="ozone"), tile(r, west=0)]
+        self.published(seeded, r, tiles)
+        got = seeded.tiles_of_run(r.run_id)
+        assert got == [tiles[2], tiles[0], tiles[1]]  # (variable, ..., cell) order
+        assert got[0].bbox == BBox(0, 40, 10, 50) and got[0].shape == (25, 100, 100)
+        assert got[0].valid_end == T0 + timedelta(hours=24)
+        assert seeded.lineage(raw_key=r.raw_key) == sorted(edges(r, tiles), key=lambda e: e.tile_key)
+
+    def test_tiles_of_unpublished_run_is_empty(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        assert seeded.tiles_of_run(r.run_id) == []
+
+    def test_publish_unknown_run_not_found(self, seeded):
+        r = run()
+        with pytest.raises(NotFound):
+            seeded.publish(r.run_id, [tile(r)], edges(r, [tile(r)]))
+
+    def test_publish_twice_conflicts(self, seeded):
+        r = run()
+        first = self.published(seeded, r, [tile(r)])
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, [tile(r, west=10)], [])
+        assert seeded.tiles_of_run(r.run_id) == first
+
+    def _assert_nothing_of(self, c, r: IngestionRun) -> None:
+        assert c.tiles_of_run(r.run_id) == []
+        assert c.lineage(raw_key=r.raw_key) == []
+        assert c.find_tiles(WORLD, ALL_TIME) == []
+
+    def test_tile_of_another_run_conflicts(self, seeded):
+        r, other = run(), run(offset_ms=1)
+        seeded.add_run(r)
+        bad = [tile(r), tile(other, west=10)]
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, bad, edges(r, bad[:1]))
+        self._assert_nothing_of(seeded, r)
+
+    def test_duplicate_tile_key_in_batch_conflicts(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, [tile(r), tile(r, west=10), tile(r)], [])
+        self._assert_nothing_of(seeded, r)
+
+    def test_failure_mid_publish_leaves_nothing(self, seeded):
+        first = run()
+        taken = self.published(seeded, first, [tile(first, west=20)])[0]
+        r = run(offset_ms=1)
+        seeded.add_run(r)
+        # the third tile reuses a published key: the store only finds out after writing two tiles
+        batch = [tile(r, west=0), tile(r, west=10), tile(r, west=20, key=taken.key), tile(r, west=30)]
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, batch, edges(r, batch))
+        assert seeded.tiles_of_run(r.run_id) == [] and seeded.lineage(raw_key=r.raw_key) == []
+        assert seeded.find_tiles(WORLD, ALL_TIME) == [taken]
+        fixed = [t for t in batch if t.key != taken.key]
+        seeded.publish(r.run_id, fixed, edges(r, fixed))  # nothing half-written blocks the retry
+        assert seeded.tiles_of_run(r.run_id) == fixed
+
+    def test_lineage_generator_failing_leaves_nothing(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        tiles = [tile(r), tile(r, west=10)]
+
+        def lineage():
+            yield edges(r, tiles)[0]
+            raise InvalidInput("decoder gave up")
+
+        with pytest.raises(InvalidInput):
+            seeded.publish(r.run_id, tiles, lineage())
+        self._assert_nothing_of(seeded, r)
+
+    def test_lineage_to_foreign_tile_conflicts(self, seeded):
+        r = run()
+        seeded.add_run(r)
+        tiles = [tile(r)]
+        stray = LineageEdge(r.raw_key, "ab" * 32, tile(r, west=10).key, r.run_id)
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, tiles, edges(r, tiles) + [stray])
+        self._assert_nothing_of(seeded, r)
+
+    # -- lineage ----------------------------------------------------------------------------------------------
+    def test_lineage_by_raw_key_and_tile_key(self, seeded):
+        a, b = run(), run(offset_ms=1, day=date(2025, 3, 2))
+        ta = self.published(seeded, a, [tile(a, west=10), tile(a, west=0)])
+        tb = self.published(seeded, b, [tile(b, ref_h=24)])
+        assert [e.tile_key for e in seeded.lineage(raw_key=a.raw_key)] == sorted(t.key for t in ta)
+        assert seeded.lineage(tile_key=tb[0].key) == [LineageEdge(b.raw_key, "ab" * 32, tb[0].key, b.run_id)]
+        assert seeded.lineage(tile_key=tb[0].key)[0].transformation == "jackfruit.grib-to-zarr-tiles"
+        assert seeded.lineage(raw_key=a.raw_key, tile_key=tb[0].key) == []
+        assert seeded.lineage(raw_key=str(RawKey(SOURCE, DATASET, date(2025, 1, 1), a.run_id, "grib"))) == []
+
+    # -- find_tiles -------------------------------------------------------------------------------------------
+    @pytest.fixture
+    def cells(self, seeded):
+        r = run()
+        # a 3x3 block of cells: west 0..20, south 30..50; cell n40e010 is the middle one
+        return {t.cell_id: t for t in self.published(
+            seeded, r, [tile(r, west=w, south=s, first_h=6, last_h=30) for w in (0, 10, 20) for s in (30, 40, 50)])}
+
+    def _ids(self, c, box: BBox, tr: TimeRange = ALL_TIME) -> list[str]:
+        return sorted(t.cell_id for t in c.find_tiles(box, tr))
+
+    @pytest.mark.parametrize("box, expected", [
+        (BBox(12, 42, 15, 45), ["n40e010"]),
+        (BBox(20, 42, 25, 45), ["n40e020"]),  # touches n40e010 only at its east edge
+        (BBox(12, 50, 15, 55), ["n50e010"]),  # touches n40e010 only at its north edge
+        (BBox(5, 42, 10, 45), ["n40e000", "n40e010"]),  # touches n40e010 at its west edge
+        (BBox(12, 35, 15, 40), ["n30e010", "n40e010"]),  # touches n40e010 at its south edge
+        (BBox(10, 40, 10, 40), ["n40e010"]),  # a point on the south-west corner
+        (BBox(20, 50, 20, 50), ["n50e020"]),  # a point on the north-east corner
+        (BBox(15, 45, 15, 45), ["n40e010"]),
+        (BBox(5, 30, 5, 60), ["n30e000", "n40e000", "n50e000"]),  # a zero-width line
+        (BBox(0, 40, 9.999999999, 45), ["n40e000"]),  # float32 rounds 9.999999999 up to 10
+        (BBox(19.999999999, 40, 19.999999999, 40), ["n40e010"]),
+        (BBox(30, 60, 40, 70), []),
+    ])
+    def test_bbox_edges(self, seeded, cells, box, expected):
+        assert self._ids(seeded, box) == expected
+
+    @pytest.mark.parametrize("start, end, hit", [
+        (0, 6, False),  # ends exactly at valid_start: half-open query excludes it
+        (0, 6 + 1 / 3.6e9, True),  # one microsecond later
+        (30, 31, True),  # starts exactly at valid_end: the tile's span is closed
+        (30 + 1 / 3.6e9, 31, False),
+        (10, 11, True), (-100, 200, True), (31, 40, False),
+    ])
+    def test_time_edges(self, seeded, cells, start, end, hit):
+        assert self._ids(seeded, BBox(15, 45, 15, 45), day_range(start, end)) == (["n40e010"] if hit else [])
+
+    def test_filters_and_order(self, seeded):
+        seeded.add_dataset(dataset("cams-europe-air-quality-reanalyses"))
+        r, other = run(), run(offset_ms=1, name="cams-europe-air-quality-reanalyses")
+        tiles = [tile(r, variable=v, model=m, level_m=lv, ref_h=h, west=w)
+                 for v in ("ozone", "nitrogen_dioxide") for m in ("ensemble", "chimere")
+                 for lv in (50, 0) for h in (24, 0) for w in (10, 0)]
+        self.published(seeded, r, tiles)
+        self.published(seeded, other, [tile(other, variable="ozone")])
+        found = seeded.find_tiles(WORLD, ALL_TIME)
+        assert len(found) == 33
+        assert found == sorted(found, key=lambda t: (t.variable, t.model, t.level_m, t.reference_time,
+                                                     t.cell_id, t.key))
+        assert (found[0].variable, found[0].model, found[0].level_m, found[0].cell_id) == \
+            ("nitrogen_dioxide", "chimere", 0, "n40e000")
+        f = seeded.find_tiles(WORLD, ALL_TIME, ["ozone"], dataset=DATASET, model="ensemble", level_m=50)
+        assert [(t.reference_time, t.cell_id) for t in f] == [
+            (T0, "n40e000"), (T0, "n40e010"), (T0 + timedelta(hours=24), "n40e000"),
+            (T0 + timedelta(hours=24), "n40e010")]
+        assert {t.dataset for t in seeded.find_tiles(WORLD, ALL_TIME, ["ozone"])} == {
+            DATASET, "cams-europe-air-quality-reanalyses"}
+        assert [t.run_id for t in seeded.find_tiles(WORLD, ALL_TIME, dataset="cams-europe-air-quality-reanalyses")] \
+            == [other.run_id]
+        assert len(seeded.find_tiles(WORLD, ALL_TIME, ["ozone", "nitrogen_dioxide"], level_m=0)) == 17
+        assert seeded.find_tiles(WORLD, ALL_TIME, []) == []
+        assert seeded.find_tiles(WORLD, ALL_TIME, model="emep") == []
+
+    # The factory fixture is example-safe (each example builds a fresh catalog), and one test bound to
+    # several adapter classes is the point of a contract suite: a failing example replays on all of them.
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @given(spec=st.lists(st.tuples(st.sampled_from(range(-30, 30, 10)), st.sampled_from(range(-30, 30, 10)),
+                                   st.sampled_from(["ozone", "dust"]), st.integers(0, 3), st.integers(0, 4),
+                                   st.integers(0, 4)), max_size=25),
+           queries=st.lists(st.tuples(_COORD, _COORD, _COORD, _COORD, st.integers(-2, 9), st.integers(1, 6)),
+                            min_size=1, max_size=8))
+    def test_find_matches_brute_force(self, make_catalog, spec, queries):
+        c = make_catalog()
+        try:
+            c.add_dataset(dataset())
+            r = run()
+            tiles = {}
+            for w, s, v, ref, first, extra in spec:
+                t = tile(r, west=w, south=s, variable=v, ref_h=ref, first_h=first, last_h=first + extra)
+                tiles[t.key] = t
+            self.published(c, r, list(tiles.values()))
+            for x0, x1, y0, y1, h, length in queries:
+                box, tr = BBox(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), day_range(h, h + length)
+                expected = sorted((t for t in tiles.values() if box.meets_cell(t.bbox)
+                                   and tr.overlaps(t.valid_start, t.valid_end)),
+                                  key=lambda t: (t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key))
+                assert c.find_tiles(box, tr) == expected
+                assert c.find_tiles(box, tr, ["dust"]) == [t for t in expected if t.variable == "dust"]
+        finally:
+            c.close()

@@ -1,0 +1,245 @@
+"""Property tests of BBox, TimeRange and the raw key pattern against brute-force definitions."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from jackfruit.domain.errors import InvalidInput
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.keys import RawKey, check_run_id, new_uuid7
+
+FAST = settings(max_examples=150, deadline=None)
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+lon = st.floats(-180, 180, allow_nan=False)
+lat = st.floats(-90, 90, allow_nan=False)
+
+
+@st.composite
+def boxes(draw, x=lon, y=lat):
+    w, e = sorted((draw(x), draw(x)))
+    s, n = sorted((draw(y), draw(y)))
+    return BBox(w, s, e, n)
+
+
+# -- BBox validation --------------------------------------------------------------------------------------------
+@FAST
+@given(boxes())
+def test_valid_box_keeps_its_floats(b):
+    assert BBox(*[str(v) for v in (b.west, b.south, b.east, b.north)]).as_tuple() == b.as_tuple()
+    assert BBox.parse(",".join(repr(v) for v in b.as_tuple())) == b
+
+
+@FAST
+@given(st.sampled_from([0, 2]), st.floats(180, 1e308, exclude_min=True) | st.floats(-1e308, -180, exclude_max=True))
+def test_longitude_out_of_range_refused(i, bad):
+    args = [-10.0, 40.0, 10.0, 50.0]
+    args[i] = bad
+    with pytest.raises(InvalidInput, match="outside -180..180"):
+        BBox(*args)
+
+
+@FAST
+@given(st.sampled_from([1, 3]), st.floats(90, 1e308, exclude_min=True) | st.floats(-1e308, -90, exclude_max=True))
+def test_latitude_out_of_range_refused(i, bad):
+    args = [-10.0, 0.0, 10.0, 0.0]
+    args[i] = bad
+    with pytest.raises(InvalidInput, match="outside -90..90"):
+        BBox(*args)
+
+
+@FAST
+@given(lon, lon, lat, lat)
+def test_inverted_refused(a, b, c, d):
+    assume(a != b and c != d)
+    w, e = sorted((a, b))
+    s, n = sorted((c, d))
+    with pytest.raises(InvalidInput, match="inverted"):
+        BBox(e, s, w, n)
+    with pytest.raises(InvalidInput, match="inverted"):
+        BBox(w, n, e, s)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "nan", "inf", "east", None, "1e999"])
+@pytest.mark.parametrize("i", range(4))
+def test_non_finite_refused(i, bad):
+    args: list = [0.0, 0.0, 1.0, 1.0]
+    args[i] = bad
+    with pytest.raises(InvalidInput):
+        BBox(*args)
+
+
+# -- BBox.meets_cell ------------------------------------------------------------------------------------------
+def _axis_meets(box_lo: int, box_hi: int, cell_lo: int, cell_hi: int) -> bool:
+    """Some point of the half-open [cell_lo, cell_hi) lies in the closed [box_lo, box_hi].
+
+    Inputs are in quarter degrees, the lattice is eighth degrees: when the two intervals meet, they
+    share either a stretch at least a quarter long or one endpoint on the quarter grid, so the finer
+    lattice sees every meeting. A box and a cell are products, so they meet iff both axes do.
+    """
+    return any(2 * box_lo <= p <= 2 * box_hi for p in range(2 * cell_lo, 2 * cell_hi))
+
+
+quarter = st.integers(-80, 80)
+
+
+@FAST
+@given(quarter, quarter, quarter, quarter, quarter, quarter, quarter, quarter)
+def test_meets_cell_matches_lattice_brute_force(a, b, c, d, p, q, r, s):
+    bw, be = sorted((a, b))
+    bs, bn = sorted((c, d))
+    cw, ce = sorted((p, q))
+    cs, cn = sorted((r, s))
+    assume(cw < ce and cs < cn)  # a cell has area
+    box, cell = BBox(bw / 4, bs / 4, be / 4, bn / 4), BBox(cw / 4, cs / 4, ce / 4, cn / 4)
+    expected = _axis_meets(bw, be, cw, ce) and _axis_meets(bs, bn, cs, cn)
+    assert box.meets_cell(cell) is expected
+
+
+@FAST
+@given(boxes(), boxes())
+def test_meets_cell_iff_lowest_common_point_inside(box, cell):
+    # if any point of the cell is in the box, so is the componentwise max of the two lower corners
+    assume(cell.west < cell.east and cell.south < cell.north)
+    x, y = max(box.west, cell.west), max(box.south, cell.south)
+    in_cell = cell.west <= x < cell.east and cell.south <= y < cell.north
+    assert box.meets_cell(cell) is (in_cell and box.contains_point(x, y))
+
+
+@pytest.mark.parametrize("x, y, hit", [(10, 40, True), (20, 45, False), (15, 50, False), (20, 50, False),
+                                       (10, 50, False), (19.999999, 49.999999, True), (15, 40, True)])
+def test_point_on_cell_edges(x, y, hit):
+    assert BBox(x, y, x, y).meets_cell(BBox(10, 40, 20, 50)) is hit
+
+
+# -- TimeRange ------------------------------------------------------------------------------------------------
+hours = st.integers(-48, 48)
+
+
+def at(h: int) -> datetime:
+    return T0 + timedelta(hours=h)
+
+
+@FAST
+@given(hours, hours)
+def test_naive_times_refused(a, b):
+    naive = at(a).replace(tzinfo=None)
+    with pytest.raises(InvalidInput, match="no timezone"):
+        TimeRange(naive, at(max(a, b) + 1))
+    with pytest.raises(InvalidInput, match="no timezone"):
+        TimeRange(at(min(a, b) - 1), naive)
+    # naive ``last`` always; a naive ``first`` escapes when ``last`` already decides (short-circuit)
+    with pytest.raises(InvalidInput, match="no timezone"):
+        TimeRange(at(b), at(b + 1)).overlaps(at(a), naive)
+    with pytest.raises(InvalidInput, match="no timezone"):
+        TimeRange(at(a - 1), at(a + 1)).overlaps(naive, at(max(a, b)))
+
+
+@FAST
+@given(hours, hours)
+def test_start_not_before_end_refused(a, b):
+    start, end = max(a, b), min(a, b)
+    with pytest.raises(InvalidInput, match="not before"):
+        TimeRange(at(start), at(end))
+
+
+@FAST
+@given(hours, st.integers(1, 48), st.integers(-14, 14))
+def test_range_is_normalised_to_utc(h, length, offset_h):
+    zone = timezone(timedelta(hours=offset_h))
+    tr = TimeRange(at(h).astimezone(zone), at(h + length).astimezone(zone))
+    assert tr.start == at(h) and tr.start.utcoffset() == timedelta(0) and tr.end.tzinfo is timezone.utc
+
+
+@FAST
+@given(hours, st.integers(1, 24), hours, st.integers(0, 24))
+def test_overlaps_matches_hour_brute_force(start, length, first, span):
+    # all ends are whole hours, so the real intersection is non-empty iff it holds a whole hour
+    end, last = start + length, first + span
+    expected = any(first <= h <= last for h in range(start, end))
+    assert TimeRange(at(start), at(end)).overlaps(at(first), at(last)) is expected
+
+
+# -- raw keys -------------------------------------------------------------------------------------------------
+names = st.from_regex(r"[a-z0-9](?:[a-z0-9._-]{0,12}[a-z0-9])?", fullmatch=True).filter(lambda s: ".." not in s)
+exts = st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True)
+run_ids = st.builds(new_uuid7, st.integers(0, (1 << 48) - 1), st.binary(min_size=10, max_size=10))
+keys = st.builds(RawKey, names, names, st.dates(date(1, 1, 1), date(9999, 12, 31)), run_ids, exts)
+GOOD = str(RawKey("ads", "cams-europe-air-quality-forecasts", date(2025, 3, 1),
+                  "01954f2e-8a3b-7c4d-9e5f-0123456789ab", "grib"))
+
+
+@FAST
+@given(keys)
+def test_raw_key_round_trip(k):
+    text = str(k)
+    assert RawKey.parse(text) == k
+    assert text == f"{k.source}/{k.dataset}/{k.day.isoformat()}/{k.run_id}.{k.ext}"
+
+
+@FAST
+@given(st.integers(0, (1 << 48) - 1), st.binary(min_size=10, max_size=10))
+def test_uuid7_carries_its_timestamp(ms, rand):
+    u = new_uuid7(ms, rand)
+    assert check_run_id(u) == u
+    assert uuid.UUID(u).version == 7 and int(u[:8] + u[9:13], 16) == ms
+
+
+@FAST
+@given(keys, st.data())
+def test_control_characters_refused(k, data):
+    text = str(k)
+    i = data.draw(st.integers(0, len(text)))
+    c = data.draw(st.sampled_from([chr(n) for n in range(0x20)] + ["\x7f"]))
+    with pytest.raises(InvalidInput):
+        RawKey.parse(text[:i] + c + text[i:])
+
+
+@FAST
+@given(keys, st.sampled_from(["source", "dataset"]), st.data())
+def test_bad_name_parts_refused(k, part, data):
+    name = getattr(k, part)
+    i = data.draw(st.integers(0, len(name)))
+    for bad in (name[:i] + ".." + name[i:], name[:i] + "/" + name[i:], name.upper() + "A", ""):
+        with pytest.raises(InvalidInput):
+            RawKey(**{**k.__dict__, part: bad})
+        parts = str(k).split("/")
+        parts[0 if part == "source" else 1] = bad
+        with pytest.raises(InvalidInput):
+            RawKey.parse("/".join(parts))
+
+
+@FAST
+@given(st.binary(min_size=16, max_size=16), st.sampled_from([1, 2, 3, 4, 5, 6, 8]))
+def test_non_v7_uuid_refused(raw, version):
+    other = str(uuid.UUID(bytes=raw, version=version)) if version <= 5 else str(
+        uuid.UUID(int=(int.from_bytes(raw, "big") & ~(0xF << 76)) | (version << 76)))
+    with pytest.raises(InvalidInput):
+        check_run_id(other)
+    with pytest.raises(InvalidInput):
+        RawKey.parse(GOOD.replace("01954f2e-8a3b-7c4d-9e5f-0123456789ab", other))
+
+
+@pytest.mark.parametrize("key", [
+    GOOD.replace("2025-03-01", "2025-02-30"), GOOD.replace("2025-03-01", "2023-02-29"),
+    GOOD.replace("2025-03-01", "2025-13-01"), GOOD.replace("2025-03-01", "2025-3-1"),
+    GOOD.replace("2025-03-01", "20250301"), GOOD.replace("2025-03-01", "٢٠٢٥-٠٣-٠١"),
+    GOOD.replace("01954f2e-8a3b-7c4d", "01954F2E-8A3B-7C4D"),  # uppercase UUID is not canonical
+    GOOD.replace("-9e5f-", "-7e5f-"),  # variant bits must be 10xx
+    GOOD.replace(".grib", ""), GOOD.replace(".grib", ".GRIB"), GOOD.replace(".grib", ".grib.bz2"),
+    GOOD.replace("ads/", "../"), GOOD.replace("ads/", "/"), "/" + GOOD, GOOD + "/", GOOD.replace("ads", "Ads"),
+    GOOD.replace("ads/", "ads//"), GOOD.replace("cams-europe", "cams..europe"), GOOD.replace("ads", "-ads"),
+])
+def test_malformed_raw_keys_refused(key):
+    with pytest.raises(InvalidInput):
+        RawKey.parse(key)
+
+
+def test_good_key_parses():
+    assert RawKey.parse(GOOD).day == date(2025, 3, 1)
