@@ -1,0 +1,58 @@
+"""End to end: `jackfruit demo` on embedded defaults, then the CLI reads back what it made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JACKFRUIT = str(Path(sys.executable).parent / "jackfruit")
+
+
+def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([JACKFRUIT, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
+                          timeout=600, cwd=data_dir.parent)
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_binary, ingest_binary):
+    data = tmp_path / "data"
+    out = cli("demo", "--json", "--lead-hours", "6", data_dir=data)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    run = summary["run"]
+    assert run["status"] == "succeeded"
+    raw = data / "buckets" / "jackfruit-raw" / run["raw_key"]
+    assert hashlib.sha256(raw.read_bytes()).hexdigest() == run["raw_sha256"]
+    assert raw.stat().st_size == run["raw_size"]
+    assert summary["tiles"] == 4 * 40
+    assert len(summary["search"]["tiles"]) == 2  # NO2 and O3 in the one cell around Paris
+    assert set(summary["search"]["means"]) == {"nitrogen_dioxide", "ozone"}
+
+    tiles = cli("tiles", "--json", "--bbox", "2,48,3,49.5", "--start", "2025-03-12T00:00Z",
+                "--end", "2025-03-12T03:00Z", data_dir=data)
+    assert tiles.returncode == 0, tiles.stderr
+    assert {t["variable"] for t in json.loads(tiles.stdout)} == {"nitrogen_dioxide", "ozone",
+                                                                 "particulate_matter_2.5um", "particulate_matter_10um"}
+    runs = json.loads(cli("runs", "--json", data_dir=data).stdout)
+    assert [r["run_id"] for r in runs] == [run["run_id"]]
+    assert "jackfruit-demo-key" not in (data / "catalog.sqlite").read_bytes().decode("latin-1")
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (("tiles", "--bbox", "10,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "inverted"),
+    (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-13", "--end", "2025-03-12"), 2, "not before"),
+    (("tiles", "--bbox", "0,0,5,200", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "outside"),
+    (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 3, "0 tile"),
+    (("ingest", "--dataset", "no-such-dataset", "--date", "2025-03-12"), 3, "no-such-dataset"),
+    (("ingest", "--date", "2025-02-30"), 2, "not a date"),
+    (("transform", "01890c24-905b-7122-b170-b60814e6ee06"), 3, "01890c24"),
+])
+def test_cli_bad_input_gets_a_named_error_and_exit_code(tmp_path, args, code, words):
+    out = cli(*args, data_dir=tmp_path / "data")
+    assert out.returncode == code, (out.stdout, out.stderr)
+    assert words in out.stderr + out.stdout
