@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -64,6 +65,11 @@ class SqliteCatalog:
 
     def __init__(self, path: str, timeout: float = 5.0) -> None:
         self._lock = threading.RLock()
+        if path != ":memory:" and not path.startswith("file:"):
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            except OSError as err:
+                raise BackendUnavailable(f"cannot create the catalog directory for {path}: {err.strerror}") from err
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")

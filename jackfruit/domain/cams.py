@@ -27,14 +27,15 @@ class Species:
     units: str
     long_name: str
     standard_name: str | None = None  # CF standard name where one exists
+    older_constituent_types: tuple[int, ...] = ()  # earlier encodings of the same field, still decoded
 
 
 def _mass(name: str, ctype: int, long_name: str, standard: str | None) -> Species:
     return Species(name, MASS_DENSITY, ctype, "kg m-3", long_name, standard)
 
 
-def _pollen(name: str, ctype: int, long_name: str) -> Species:
-    return Species(name, POLLEN_COUNT, ctype, "m-3", long_name)
+def _pollen(name: str, ctype: int, long_name: str, older: tuple[int, ...] = ()) -> Species:
+    return Species(name, POLLEN_COUNT, ctype, "m-3", long_name, None, older)
 
 
 _SPECIES = (
@@ -52,16 +53,27 @@ _SPECIES = (
     _mass("non_methane_vocs", 60013, "Non-methane volatile organic compounds", None),
     _mass("peroxyacyl_nitrates", 60018, "Peroxyacyl nitrates", None),
     _mass("secondary_inorganic_aerosol", 62099, "Secondary inorganic aerosol", None),
+    _mass("formaldehyde", 7, "Formaldehyde", "mass_concentration_of_formaldehyde_in_air"),
+    _mass("glyoxal", 10038, "Glyoxal", None),
+    _mass("pm2.5_total_organic_matter", 62010, "PM2.5 total organic matter", None),
+    _mass("pm10_sea_salt_dry", 62008, "PM10 sea salt (dry)", None),
+    _mass("pm10_wildfires", 62096, "PM10 from wildfires", None),
+    _mass("residential_elementary_carbon", 62094, "Residential elementary carbon", None),
+    _mass("total_elementary_carbon", 62095, "Total elementary carbon", None),
+    _mass("pm2.5_anthropogenic_fossil_fuel_carbon", 62097, "PM2.5 anthropogenic fossil fuel carbon", None),
+    _mass("pm2.5_anthropogenic_wood_burning_carbon", 62098, "PM2.5 anthropogenic wood burning carbon", None),
     _pollen("alder_pollen", 62100, "Alder pollen"),
-    _pollen("birch_pollen", 62101, "Birch pollen"),
-    _pollen("grass_pollen", 62300, "Grass pollen"),
-    _pollen("ragweed_pollen", 62200, "Ragweed pollen"),
+    _pollen("birch_pollen", 62101, "Birch pollen", (64000,)),
+    _pollen("grass_pollen", 62300, "Grass pollen", (64001,)),
+    _pollen("ragweed_pollen", 62200, "Ragweed pollen", (64003,)),
     _pollen("mugwort_pollen", 62201, "Mugwort pollen"),
     _pollen("olive_pollen", 64002, "Olive pollen"),
 )
 
 SPECIES_BY_NAME = MappingProxyType({s.name: s for s in _SPECIES})
-SPECIES_BY_CODE = MappingProxyType({(s.parameter_number, s.constituent_type): s for s in _SPECIES})
+SPECIES_BY_CODE = MappingProxyType({
+    (s.parameter_number, ctype): s for s in _SPECIES for ctype in (s.constituent_type, *s.older_constituent_types)
+})
 
 #: model name -> (centre, subCentre)
 MODELS = MappingProxyType({

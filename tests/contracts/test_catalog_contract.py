@@ -62,8 +62,13 @@ class TestSqliteCatalog(CatalogContract):
 
     def test_unopenable_path_is_unavailable(self, tmp_path):
         with pytest.raises(BackendUnavailable) as info:
-            SqliteCatalog(str(tmp_path / "missing-dir" / "catalog.sqlite"))
+            SqliteCatalog(str(tmp_path))  # a directory is not a database file
         assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+
+    def test_missing_parent_directory_is_created(self, tmp_path):
+        path = tmp_path / "new" / "dir" / "catalog.sqlite"
+        SqliteCatalog(str(path)).close()
+        assert path.is_file()
 
     def test_newer_schema_is_refused(self, tmp_path):
         path = str(tmp_path / "catalog.sqlite")

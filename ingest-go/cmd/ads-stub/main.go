@@ -1,0 +1,108 @@
+// Command ads-stub serves an ADS-compatible retrieve API for cams-europe-air-quality-forecasts on loopback.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	fs := flag.NewFlagSet("ads-stub", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: ads-stub --api-key KEY [flags]
+
+Serves the ADS retrieve API (root URL printed on stdout as one JSON line
+{"url":"http://127.0.0.1:PORT/api","pid":N}) for cams-europe-air-quality-forecasts,
+generating GRIB2 on the fly. Logs are JSON on stderr. GET /_stub/jobs lists jobs.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var o stub.Options
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	fs.StringVar(&o.APIKey, "api-key", "", "required PRIVATE-TOKEN value (required)")
+	fs.IntVar(&o.AcceptedPolls, "accepted-polls", 1, "status polls answered 'accepted' (>=1)")
+	fs.IntVar(&o.RunningPolls, "running-polls", 1, "then status polls answered 'running' (>=1) before the job ends")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "directory for generated assets (default: a temp dir removed on exit)")
+	fs.IntVar(&o.BitsPerValue, "bits", 16, "GRIB simple-packing bits per value (1..32)")
+	fs.IntVar(&o.FailFirstSubmit, "fail-first-submit", 0, "fault: answer the first submit with this HTTP status (e.g. 503)")
+	fs.IntVar(&o.RateLimitFirstPoll, "rate-limit-first-poll", 0, "fault: answer the first job poll 429 with Retry-After SECONDS")
+	fs.Int64Var(&o.TruncateDownloadOnce, "truncate-download-once", 0, "fault: cut the first download GET after BYTES bytes")
+	fs.BoolVar(&o.IgnoreRange, "ignore-range", false, "fault: ignore Range on downloads (always 200 full body)")
+	fs.Int64Var(&o.SizeDelta, "misreport-size", 0, "fault: add DELTA to the advertised file:size")
+	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
+	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
+	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 {
+		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1")
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	o.Logger = log
+	if o.WorkDir == "" {
+		d, err := os.MkdirTemp("", "ads-stub-")
+		if err != nil {
+			log.Error("work dir", "err", err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		o.WorkDir = d
+	} else if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		log.Error("work dir", "err", err)
+		return 1
+	}
+	srv, err := stub.New(o)
+	if err != nil {
+		log.Error("config", "err", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Error("listen", "err", err)
+		return 1
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	ready, _ := json.Marshal(map[string]any{"url": "http://" + ln.Addr().String() + "/api", "pid": os.Getpid()})
+	fmt.Println(string(ready))
+	log.Info("ready", "addr", ln.Addr().String(), "work_dir", o.WorkDir)
+
+	select {
+	case err := <-errc:
+		log.Error("serve", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return 0
+}

@@ -1,0 +1,3 @@
+module github.com/jackfruit-data/jackfruit/ingest-go
+
+go 1.23

@@ -1,0 +1,391 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/cams"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/ingest"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/sink"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
+)
+
+const (
+	apiKey = "00000000-test-key"
+	key    = "ads/cams-europe-air-quality-forecasts/2025-01-01/0190a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b.grib"
+)
+
+// A 2-message request on a 100x50 sub-grid: ~20 KB, big enough for a mid-body truncation.
+const request = `{"variable":["ozone"],"model":["ensemble"],"level":["0"],"date":["2025-01-01"],"type":["forecast"],
+"time":["00:00"],"leadtime_hour":["0","1"],"data_format":"grib","area":[60,0,55,10]}`
+
+type env struct {
+	stub    *stub.Server
+	srv     *httptest.Server
+	mu      sync.Mutex
+	sleeps  []time.Duration
+	onSleep func()
+}
+
+func newEnv(t *testing.T, o stub.Options) *env {
+	t.Helper()
+	if o.APIKey == "" {
+		o.APIKey = apiKey
+	}
+	o.WorkDir = t.TempDir()
+	s, err := stub.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stub: s, srv: httptest.NewServer(s.Handler())}
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) config(sk sink.Sink) ingest.Config {
+	return ingest.Config{
+		BaseURL: e.srv.URL + "/api", Dataset: cams.Dataset, Key: key, APIKey: apiKey,
+		Inputs: json.RawMessage(request), Sink: sk, Timeout: 20 * time.Second,
+		PollInitial: time.Millisecond, PollMax: 4 * time.Millisecond, MaxTries: 4, RetryAfterMax: 30 * time.Second,
+		// Record instead of sleeping: keeps tests fast and lets them assert exact delays.
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			e.mu.Lock()
+			e.sleeps = append(e.sleeps, d)
+			f := e.onSleep
+			e.mu.Unlock()
+			if f != nil {
+				f()
+			}
+			return ctx.Err()
+		},
+	}
+}
+
+func fsSink(t *testing.T) (*sink.FS, string) {
+	dir := t.TempDir()
+	s, err := sink.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+func assertCommitted(t *testing.T, dir string, m *ingest.Manifest, e *env) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(b)) {
+		t.Fatalf("manifest sha/size %s/%d, file %x/%d", m.SHA256, m.Size, sum, len(b))
+	}
+	jobs := e.stub.Jobs()
+	if len(jobs) != 1 || jobs[0].Asset == nil || jobs[0].Asset.SHA256 != m.SHA256 || jobs[0].JobID != m.ADSJobID {
+		t.Fatalf("stub jobs %+v vs manifest %+v", jobs, m)
+	}
+	assertNoPartial(t, dir)
+}
+
+func assertNoPartial(t *testing.T, dir string) {
+	t.Helper()
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".partial")); len(ents) != 0 {
+		t.Fatalf("%d staging files left behind", len(ents))
+	}
+}
+
+func assertNothingCommitted(t *testing.T, s sink.Sink) {
+	t.Helper()
+	if l, _ := s.List(context.Background(), ""); len(l) != 0 {
+		t.Fatalf("committed objects: %v", l)
+	}
+}
+
+func wantErr(t *testing.T, err error, kind ingest.Kind, exit, status int, msg string) *ingest.Error {
+	t.Helper()
+	var e *ingest.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want *ingest.Error, got %v", err)
+	}
+	if e.Kind != kind || ingest.ExitCode(e) != exit || e.HTTPStatus != status || !strings.Contains(e.Message, msg) {
+		t.Fatalf("got kind %s exit %d status %d msg %q; want %s %d %d containing %q",
+			e.Kind, ingest.ExitCode(e), e.HTTPStatus, e.Message, kind, exit, status, msg)
+	}
+	if strings.Contains(e.Message, apiKey) {
+		t.Fatal("API key leaked into the error message")
+	}
+	return e
+}
+
+func TestHappyPath(t *testing.T) {
+	e := newEnv(t, stub.Options{AcceptedPolls: 2, RunningPolls: 1})
+	s, dir := fsSink(t)
+	m, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e)
+	j := e.stub.Jobs()[0]
+	var hist []string
+	for _, h := range j.History {
+		hist = append(hist, h.Status)
+	}
+	if strings.Join(hist, ",") != "accepted,running,successful" {
+		t.Fatalf("history %v", hist)
+	}
+	if m.Polls != 4 || m.Retries != 0 || m.Resumes != 0 || j.SubmitCount != 1 || j.DownloadCount != 1 {
+		t.Fatalf("polls %d retries %d resumes %d submits %d downloads %d", m.Polls, m.Retries, m.Resumes, j.SubmitCount, j.DownloadCount)
+	}
+	if m.ContentType != "application/x-grib" || m.ADSFileSize != m.Size || m.Size != 2*(16+21+72+36+21+6+5+4+100*50*2) {
+		t.Fatalf("manifest %+v", m)
+	}
+	if _, err := time.Parse(time.RFC3339, m.SubmittedAt); err != nil || !strings.HasSuffix(m.FinishedAt, "Z") {
+		t.Fatalf("timestamps %q %q", m.SubmittedAt, m.FinishedAt)
+	}
+	// Poll backoff: 1ms ×1.5 capped at 4ms.
+	want := []time.Duration{time.Millisecond, 1500 * time.Microsecond, 2250 * time.Microsecond}
+	for i, d := range want {
+		if e.sleeps[i] != d {
+			t.Fatalf("sleeps %v, want prefix %v", e.sleeps, want)
+		}
+	}
+}
+
+func TestMemorySinkAndRelativeHref(t *testing.T) {
+	e := newEnv(t, stub.Options{RelativeHref: true})
+	mem := sink.NewMemory()
+	m, err := ingest.Run(context.Background(), e.config(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := mem.Get(key)
+	sum := sha256.Sum256(b)
+	if !ok || hex.EncodeToString(sum[:]) != m.SHA256 {
+		t.Fatal("memory sink content does not match manifest")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   stub.Options
+		mutate func(*ingest.Config)
+		kind   ingest.Kind
+		status int
+		msg    string
+	}{
+		{"400 invalid", stub.Options{}, func(c *ingest.Config) {
+			c.Inputs = json.RawMessage(strings.Replace(request, `"level":["0"]`, `"level":["42"]`, 1))
+		}, ingest.KindInvalidRequest, 400, `invalid request: invalid value for "level": "42"`},
+		{"401 bad key", stub.Options{}, func(c *ingest.Config) { c.APIKey = "wrong" }, ingest.KindAuth, 401, "Authentication failed"},
+		{"403 licence", stub.Options{RequireLicence: true}, nil, ingest.KindAuth, 403, "required licences not accepted"},
+		{"404 dataset", stub.Options{}, func(c *ingest.Config) { c.Dataset = "no-such-dataset" }, ingest.KindNotFound, 404, "process no-such-dataset not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			s, _ := fsSink(t)
+			c := e.config(s)
+			if tc.mutate != nil {
+				tc.mutate(&c)
+			}
+			_, err := ingest.Run(context.Background(), c)
+			wantErr(t, err, tc.kind, 3, tc.status, tc.msg)
+			assertNothingCommitted(t, s)
+			if len(e.stub.Jobs()) != 0 {
+				t.Fatal("a job was created")
+			}
+		})
+	}
+}
+
+func TestJobFailed(t *testing.T) {
+	e := newEnv(t, stub.Options{FailJobs: true})
+	s, dir := fsSink(t)
+	_, err := ingest.Run(context.Background(), e.config(s))
+	ie := wantErr(t, err, ingest.KindJobFailed, 4, 0, "The job has failed: Error: injected failure")
+	if ie.JobID == "" || ie.JobID != e.stub.Jobs()[0].JobID {
+		t.Fatalf("job id %q", ie.JobID)
+	}
+	assertNothingCommitted(t, s)
+	assertNoPartial(t, dir)
+}
+
+func TestJobDismissedMidPoll(t *testing.T) {
+	e := newEnv(t, stub.Options{AcceptedPolls: 3})
+	s, _ := fsSink(t)
+	e.onSleep = func() {
+		e.onSleep = nil
+		id := e.stub.Jobs()[0].JobID
+		req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/api/retrieve/v1/jobs/"+id, nil)
+		req.Header.Set("PRIVATE-TOKEN", apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("delete: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	_, err := ingest.Run(context.Background(), e.config(s))
+	wantErr(t, err, ingest.KindJobFailed, 4, 404, "disappeared while polling")
+}
+
+func TestSubmit503Retried(t *testing.T) {
+	e := newEnv(t, stub.Options{FailFirstSubmit: 503})
+	s, dir := fsSink(t)
+	m, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e)
+	if m.Retries != 1 || e.stub.Jobs()[0].SubmitCount != 2 || len(e.stub.Jobs()) != 1 {
+		t.Fatalf("retries %d, jobs %+v", m.Retries, e.stub.Jobs())
+	}
+	if e.sleeps[0] != time.Millisecond { // no Retry-After: backoff from --poll-initial
+		t.Fatalf("first retry delay %v", e.sleeps[0])
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	e := newEnv(t, stub.Options{FailFirstSubmit: 502})
+	s, _ := fsSink(t)
+	c := e.config(s)
+	c.MaxTries = 1
+	_, err := ingest.Run(context.Background(), c)
+	wantErr(t, err, ingest.KindUnavailable, 5, 502, "submit failed after 1 tries: HTTP 502")
+}
+
+func TestRateLimitHonoursRetryAfter(t *testing.T) {
+	e := newEnv(t, stub.Options{RateLimitFirstPoll: 7})
+	s, dir := fsSink(t)
+	m, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e)
+	if e.sleeps[0] != 7*time.Second || m.Retries != 1 {
+		t.Fatalf("sleeps %v retries %d; want first 7s", e.sleeps, m.Retries)
+	}
+	// And the cap applies.
+	e2 := newEnv(t, stub.Options{RateLimitFirstPoll: 7})
+	s2, _ := fsSink(t)
+	c := e2.config(s2)
+	c.RetryAfterMax = 2 * time.Second
+	if _, err := ingest.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if e2.sleeps[0] != 2*time.Second {
+		t.Fatalf("capped delay %v", e2.sleeps[0])
+	}
+}
+
+func TestTruncatedDownloadResumedWithRange(t *testing.T) {
+	e := newEnv(t, stub.Options{TruncateDownloadOnce: 7000})
+	s, dir := fsSink(t)
+	m, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e)
+	if m.Resumes != 1 || m.Retries != 1 || e.stub.Jobs()[0].DownloadCount != 2 {
+		t.Fatalf("resumes %d retries %d downloads %d", m.Resumes, m.Retries, e.stub.Jobs()[0].DownloadCount)
+	}
+}
+
+func TestServerIgnoringRangeRestarts(t *testing.T) {
+	e := newEnv(t, stub.Options{TruncateDownloadOnce: 7000, IgnoreRange: true})
+	s, dir := fsSink(t)
+	m, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e) // the hash was reset: it matches the whole file
+	if m.Resumes != 0 || m.Retries != 1 || e.stub.Jobs()[0].DownloadCount != 2 {
+		t.Fatalf("resumes %d retries %d", m.Resumes, m.Retries)
+	}
+}
+
+func TestSizeMismatchIsIntegrityAndNothingCommitted(t *testing.T) {
+	for _, delta := range []int64{+10, -10} {
+		e := newEnv(t, stub.Options{SizeDelta: delta})
+		s, dir := fsSink(t)
+		_, err := ingest.Run(context.Background(), e.config(s))
+		wantErr(t, err, ingest.KindIntegrity, 6, 0, "nothing committed")
+		assertNothingCommitted(t, s)
+		assertNoPartial(t, dir)
+	}
+}
+
+func TestKeyExistsConflictWithoutSubmit(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	s, _ := fsSink(t)
+	u, _ := s.Create(context.Background(), key)
+	u.Write([]byte("earlier run"))
+	if err := u.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ingest.Run(context.Background(), e.config(s))
+	wantErr(t, err, ingest.KindConflict, 7, 0, "already exists")
+	if n := len(e.stub.Jobs()); n != 0 {
+		t.Fatalf("%d jobs submitted despite conflict", n)
+	}
+}
+
+func TestTimeoutIsUnavailable(t *testing.T) {
+	e := newEnv(t, stub.Options{AcceptedPolls: 1 << 30})
+	s, _ := fsSink(t)
+	c := e.config(s)
+	c.Sleep = nil // real sleeping so the deadline passes
+	c.Timeout = 150 * time.Millisecond
+	c.PollInitial, c.PollMax = 5*time.Millisecond, 20*time.Millisecond
+	_, err := ingest.Run(context.Background(), c)
+	ie := wantErr(t, err, ingest.KindUnavailable, 5, 0, "timed out")
+	if ie.JobID == "" {
+		t.Fatal("job id missing from timeout error")
+	}
+}
+
+func TestCancelled(t *testing.T) {
+	e := newEnv(t, stub.Options{AcceptedPolls: 1 << 30})
+	s, _ := fsSink(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := e.config(s)
+	n := 0
+	e.onSleep = func() {
+		if n++; n == 3 {
+			cancel()
+		}
+	}
+	_, err := ingest.Run(ctx, c)
+	ie := wantErr(t, err, ingest.KindCancelled, 130, 0, "cancelled")
+	ie.Signal = 15
+	if ingest.ExitCode(ie) != 143 {
+		t.Fatal("SIGTERM must map to 143")
+	}
+	assertNothingCommitted(t, s)
+}
+
+func TestExitCodes(t *testing.T) {
+	for k, want := range map[ingest.Kind]int{
+		ingest.KindUsage: 2, ingest.KindInvalidRequest: 3, ingest.KindAuth: 3, ingest.KindNotFound: 3,
+		ingest.KindJobFailed: 4, ingest.KindUnavailable: 5, ingest.KindIntegrity: 6, ingest.KindConflict: 7,
+		ingest.KindInternal: 1,
+	} {
+		if got := ingest.ExitCode(&ingest.Error{Kind: k}); got != want {
+			t.Errorf("%s → %d, want %d", k, got, want)
+		}
+	}
+	if ingest.ExitCode(errors.New("x")) != 1 || ingest.ExitCode(nil) != 0 {
+		t.Error("plain error / nil")
+	}
+}

@@ -1,0 +1,535 @@
+// Package stub is an in-process ADS retrieve-API server for cams-europe-air-quality-forecasts, with fault injection for tests.
+package stub
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/adsapi"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/cams"
+)
+
+// Options configure the server. Zero fault fields mean "no fault".
+type Options struct {
+	APIKey        string // required PRIVATE-TOKEN value
+	AcceptedPolls int    // status polls answered "accepted" (min 1)
+	RunningPolls  int    // then polls answered "running" (min 1)
+	WorkDir       string // where assets are written (must exist)
+	BitsPerValue  int    // GRIB packing width, default 16
+
+	FailFirstSubmit      int   // HTTP status returned to the first submit (e.g. 503); no job is created
+	RateLimitFirstPoll   int   // seconds: the first job poll gets 429 + Retry-After
+	TruncateDownloadOnce int64 // the first download GET is cut after this many body bytes
+	IgnoreRange          bool  // download ignores Range (always 200 full body)
+	SizeDelta            int64 // added to the advertised file:size (makes the client see a mismatch)
+	FailJobs             bool  // jobs end "failed" instead of "successful"
+	RequireLicence       bool  // submits get 403 "required licences not accepted"
+	RelativeHref         bool  // results href is relative to the results URL
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Transition is one status change of a job.
+type Transition struct {
+	Status string `json:"status"`
+	At     string `json:"at"`
+}
+
+// AssetInfo describes a generated asset.
+type AssetInfo struct {
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Messages int    `json:"messages"`
+	GenMS    int64  `json:"generation_ms"`
+	path     string
+}
+
+// JobView is what GET /_stub/jobs returns per job.
+type JobView struct {
+	JobID         string         `json:"jobID"`
+	ProcessID     string         `json:"processID"`
+	Status        string         `json:"status"`
+	Inputs        map[string]any `json:"inputs"`
+	History       []Transition   `json:"history"`
+	Asset         *AssetInfo     `json:"asset,omitempty"`
+	SubmitCount   int            `json:"submit_count"` // POST attempts received since the previous job was created, incl. injected failures
+	PollCount     int            `json:"poll_count"`
+	ResultsCount  int            `json:"results_count"`
+	DownloadCount int            `json:"download_count"` // GET (not HEAD) requests on the asset href
+}
+
+type job struct {
+	JobView
+	req                                 *cams.Request
+	created, started, finished, updated time.Time
+	failure                             string
+}
+
+// Server is the stub. Handler() serves the API under /api and the downloads under /download.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu             sync.Mutex
+	jobs           map[string]*job
+	order          []string
+	pendingSubmits int
+	submitFaulted  bool
+	pollFaulted    bool
+	truncated      bool
+}
+
+// New validates opts and returns a server.
+func New(opts Options) (*Server, error) {
+	if opts.APIKey == "" {
+		return nil, errors.New("stub: API key is required")
+	}
+	if opts.WorkDir == "" {
+		return nil, errors.New("stub: work dir is required")
+	}
+	opts.AcceptedPolls = max(opts.AcceptedPolls, 1)
+	opts.RunningPolls = max(opts.RunningPolls, 1)
+	if opts.BitsPerValue == 0 {
+		opts.BitsPerValue = 16
+	}
+	if opts.BitsPerValue < 1 || opts.BitsPerValue > 32 {
+		return nil, errors.New("stub: bits per value must be 1..32")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	return &Server{opts: opts, log: opts.Logger, jobs: map[string]*job{}}, nil
+}
+
+const apiRoot = "/api"
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	p := apiRoot + adsapi.ServicePrefix
+	mux.Handle("GET "+p+"/processes/{dataset}", s.auth(s.getProcess))
+	mux.Handle("POST "+p+"/processes/{dataset}/execution", s.auth(s.submit))
+	mux.Handle("GET "+p+"/jobs/{id}", s.auth(s.getJob))
+	mux.Handle("DELETE "+p+"/jobs/{id}", s.auth(s.deleteJob))
+	mux.Handle("GET "+p+"/jobs/{id}/results", s.auth(s.getResults))
+	mux.HandleFunc("GET /download/{id}/{name}", s.download) // no auth: ADS download nodes are public URLs
+	mux.HandleFunc("GET /_stub/jobs", s.listJobs)
+	// The reference client reads service-wide messages at start-up; an empty list keeps it quiet.
+	mux.HandleFunc("GET "+apiRoot+"/catalogue/v1/messages", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"messages": []any{}})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, adsapi.Problem{Type: "not found", Title: "not found", Detail: r.URL.Path})
+	})
+	return s.logRequests(mux)
+}
+
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		start := time.Now()
+		defer func() {
+			// Never log headers: they carry the API key.
+			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(c int) { r.status = c; r.ResponseWriter.WriteHeader(c) }
+
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("PRIVATE-TOKEN")
+		switch {
+		case tok == "":
+			writeProblem(w, 401, adsapi.Problem{Type: "permission denied", Title: "permission denied", Detail: "authentication required"})
+		case tok != s.opts.APIKey:
+			writeProblem(w, 401, adsapi.Problem{Type: "permission denied", Title: "Authentication failed", Detail: "operation not allowed"})
+		default:
+			h(w, r)
+		}
+	})
+}
+
+func (s *Server) getProcess(w http.ResponseWriter, r *http.Request) {
+	ds := r.PathValue("dataset")
+	if ds != cams.Dataset {
+		writeProblem(w, 404, noSuchProcess(ds))
+		return
+	}
+	writeJSON(w, 200, map[string]any{
+		"id": ds, "title": "CAMS European air quality forecasts (stub)", "version": "1.0.0",
+		"jobControlOptions":  []string{"async-execute"},
+		"outputTransmission": []string{"reference"},
+		"links":              []adsapi.Link{{Href: absURL(r, r.URL.Path), Rel: "self", Type: "application/json"}},
+	})
+}
+
+func noSuchProcess(ds string) adsapi.Problem {
+	return adsapi.Problem{Type: "no-such-process", Title: "process not found", Detail: fmt.Sprintf("process %s not found", ds)}
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.pendingSubmits++
+	fault := s.opts.FailFirstSubmit != 0 && !s.submitFaulted
+	s.submitFaulted = true
+	s.mu.Unlock()
+	if fault {
+		s.log.Warn("fault: failing first submit", "status", s.opts.FailFirstSubmit)
+		if s.opts.FailFirstSubmit >= 500 {
+			// Proxies answer 5xx with non-JSON bodies; clients must cope.
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(s.opts.FailFirstSubmit)
+			fmt.Fprintf(w, "<html><body>%d %s</body></html>\n", s.opts.FailFirstSubmit, http.StatusText(s.opts.FailFirstSubmit))
+			return
+		}
+		writeProblem(w, s.opts.FailFirstSubmit, adsapi.Problem{Type: "injected", Title: http.StatusText(s.opts.FailFirstSubmit)})
+		return
+	}
+	ds := r.PathValue("dataset")
+	if ds != cams.Dataset {
+		writeProblem(w, 404, noSuchProcess(ds))
+		return
+	}
+	if s.opts.RequireLicence {
+		writeProblem(w, 403, adsapi.Problem{Type: "permission denied", Title: "required licences not accepted",
+			Detail: "Not all the required licences have been accepted; please visit https://ads.atmosphere.copernicus.eu/datasets/" + ds + "?tab=download#manage-licences to accept the required licence(s)."})
+		return
+	}
+	var body struct {
+		Inputs map[string]any `json:"inputs"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Inputs == nil {
+		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: "body must be a JSON object with an \"inputs\" object"})
+		return
+	}
+	req, err := cams.ParseRequest(body.Inputs)
+	if err != nil {
+		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: err.Error()})
+		return
+	}
+	now := s.opts.Now()
+	j := &job{req: req, created: now, updated: now}
+	j.JobID = newUUID4()
+	j.ProcessID = ds
+	j.Inputs = body.Inputs
+	j.Status = adsapi.StatusAccepted
+	j.History = []Transition{{adsapi.StatusAccepted, adsapi.FormatTime(now)}}
+	s.mu.Lock()
+	j.SubmitCount = s.pendingSubmits
+	s.pendingSubmits = 0
+	s.jobs[j.JobID] = j
+	s.order = append(s.order, j.JobID)
+	info := s.statusInfo(r, j, false)
+	s.mu.Unlock()
+	s.log.Info("job submitted", "job", j.JobID, "messages", req.Messages())
+	info.Links = []adsapi.Link{
+		{Href: absURL(r, r.URL.Path), Rel: "self", Type: "application/json"},
+		{Href: s.jobURL(r, j.JobID), Rel: "monitor", Type: "application/json", Title: "job status info"},
+	}
+	w.Header().Set("Location", s.jobURL(r, j.JobID))
+	writeJSON(w, 201, info)
+}
+
+func (s *Server) jobURL(r *http.Request, id string) string {
+	return absURL(r, apiRoot+adsapi.ServicePrefix+"/jobs/"+id)
+}
+
+// statusInfo builds the job object; caller holds s.mu.
+func (s *Server) statusInfo(r *http.Request, j *job, withMeta bool) adsapi.StatusInfo {
+	info := adsapi.StatusInfo{ProcessID: j.ProcessID, Type: "process", JobID: j.JobID, Status: j.Status,
+		Created: adsapi.FormatTime(j.created), Updated: adsapi.FormatTime(j.updated)}
+	if !j.started.IsZero() {
+		info.Started = adsapi.FormatTime(j.started)
+	}
+	if !j.finished.IsZero() {
+		info.Finished = adsapi.FormatTime(j.finished)
+	}
+	info.Links = []adsapi.Link{{Href: s.jobURL(r, j.JobID), Rel: "self", Type: "application/json"}}
+	if j.Status == adsapi.StatusSuccessful || j.Status == adsapi.StatusFailed {
+		info.Links = append(info.Links, adsapi.Link{Href: s.jobURL(r, j.JobID) + "/results", Rel: "results", Type: "application/json"})
+	}
+	if withMeta {
+		info.Metadata = map[string]any{"request": map[string]any{"ids": j.Inputs}}
+	}
+	return info
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *job {
+	id := r.PathValue("id")
+	j := s.jobs[id]
+	if j == nil || j.Status == adsapi.StatusDismissed {
+		what := "not found"
+		if j != nil {
+			what = "dismissed"
+		}
+		writeProblem(w, 404, adsapi.Problem{Type: "no-such-job", Title: "job not found", Detail: fmt.Sprintf("job %s %s", id, what)})
+		return nil
+	}
+	return j
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.opts.RateLimitFirstPoll > 0 && !s.pollFaulted {
+		s.pollFaulted = true
+		s.mu.Unlock()
+		n := s.opts.RateLimitFirstPoll
+		w.Header().Set("Retry-After", strconv.Itoa(n))
+		writeProblem(w, 429, adsapi.Problem{Type: "rate limit exceeded", Title: "rate limit exceeded", Detail: fmt.Sprintf("Rate limit exceeded. Please wait %d seconds.", n)})
+		return
+	}
+	j := s.lookup(w, r)
+	if j == nil {
+		s.mu.Unlock()
+		return
+	}
+	j.PollCount++
+	s.advance(j)
+	info := s.statusInfo(r, j, r.URL.Query().Get("request") == "true")
+	s.mu.Unlock()
+	writeJSON(w, 200, info)
+}
+
+// advance moves the job along accepted → running → terminal according to its poll count.
+// Generation happens here, under the lock: a stub serving one test at a time gains nothing from
+// more concurrency, and this keeps "successful" and "asset exists" atomic.
+func (s *Server) advance(j *job) {
+	want := adsapi.StatusAccepted
+	switch {
+	case j.PollCount > s.opts.AcceptedPolls+s.opts.RunningPolls:
+		want = adsapi.StatusSuccessful
+		if s.opts.FailJobs {
+			want = adsapi.StatusFailed
+		}
+	case j.PollCount > s.opts.AcceptedPolls:
+		want = adsapi.StatusRunning
+	}
+	if want == j.Status || j.Status == adsapi.StatusSuccessful || j.Status == adsapi.StatusFailed {
+		return
+	}
+	now := s.opts.Now()
+	if want != adsapi.StatusRunning && j.Status == adsapi.StatusAccepted {
+		s.setStatus(j, adsapi.StatusRunning, now) // never skip running
+	}
+	switch want {
+	case adsapi.StatusRunning:
+		s.setStatus(j, want, now)
+	case adsapi.StatusFailed:
+		j.failure = "Error: injected failure (--fail-jobs): the adaptor raised an exception while retrieving fields"
+		s.setStatus(j, want, now)
+	case adsapi.StatusSuccessful:
+		if err := s.generate(j); err != nil {
+			s.log.Error("generation failed", "job", j.JobID, "err", err)
+			j.failure = "Error: asset generation failed: " + err.Error()
+			s.setStatus(j, adsapi.StatusFailed, now)
+			return
+		}
+		s.setStatus(j, want, s.opts.Now())
+	}
+}
+
+func (s *Server) setStatus(j *job, st string, now time.Time) {
+	j.Status = st
+	j.updated = now
+	if st == adsapi.StatusRunning {
+		j.started = now
+	}
+	if st == adsapi.StatusSuccessful || st == adsapi.StatusFailed {
+		j.finished = now
+	}
+	j.History = append(j.History, Transition{st, adsapi.FormatTime(now)})
+	s.log.Info("job status", "job", j.JobID, "status", st)
+}
+
+func (s *Server) generate(j *job) error {
+	start := time.Now()
+	path := filepath.Join(s.opts.WorkDir, j.JobID+".grib")
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := cams.Generate(io.MultiWriter(f, h), j.req, s.opts.BitsPerValue)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	el := time.Since(start)
+	j.Asset = &AssetInfo{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Messages: j.req.Messages(), GenMS: el.Milliseconds(), path: path}
+	s.log.Info("asset generated", "job", j.JobID, "bytes", n, "messages", j.req.Messages(),
+		"ms", el.Milliseconds(), "mb_per_s", float64(n)/1e6/max(el.Seconds(), 1e-9))
+	return nil
+}
+
+func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	j := s.lookup(w, r)
+	if j == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.setStatus(j, adsapi.StatusDismissed, s.opts.Now())
+	info := s.statusInfo(r, j, false)
+	s.mu.Unlock()
+	writeJSON(w, 200, info)
+}
+
+func (s *Server) getResults(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	j := s.lookup(w, r)
+	if j == nil {
+		s.mu.Unlock()
+		return
+	}
+	j.ResultsCount++
+	status, failure, asset := j.Status, j.failure, j.Asset
+	s.mu.Unlock()
+	switch status {
+	case adsapi.StatusFailed:
+		writeProblem(w, 400, adsapi.Problem{Type: "job results failed", Title: "The job has failed", Detail: "", Traceback: failure})
+		return
+	case adsapi.StatusSuccessful:
+	default:
+		writeProblem(w, 404, adsapi.Problem{Type: "result-not-ready", Title: "job results not ready", Detail: fmt.Sprintf("status of %s is '%s'", j.JobID, status)})
+		return
+	}
+	href := "/download/" + j.JobID + "/" + j.JobID + ".grib"
+	if s.opts.RelativeHref {
+		// keep the host-relative path: clients must resolve it against the results URL
+	} else {
+		href = absURL(r, href)
+	}
+	var res adsapi.Results
+	res.Asset.Value = adsapi.Asset{Type: "application/x-grib", Href: href, Size: asset.Size + s.opts.SizeDelta, Checksum: asset.SHA256[:32]}
+	writeJSON(w, 200, res)
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	j := s.jobs[r.PathValue("id")]
+	var asset *AssetInfo
+	if j != nil && j.Status == adsapi.StatusSuccessful && r.PathValue("name") == j.JobID+".grib" {
+		asset = j.Asset
+	}
+	truncate := false
+	if asset != nil && r.Method == http.MethodGet {
+		j.DownloadCount++
+		if s.opts.TruncateDownloadOnce > 0 && !s.truncated {
+			s.truncated, truncate = true, true
+		}
+	}
+	s.mu.Unlock()
+	if asset == nil {
+		writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
+		return
+	}
+	f, err := os.Open(asset.path)
+	if err != nil {
+		writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
+		return
+	}
+	defer f.Close()
+	if s.opts.IgnoreRange {
+		r.Header.Del("Range")
+	}
+	w.Header().Set("Content-Type", "application/x-grib")
+	if truncate {
+		s.log.Warn("fault: truncating download", "job", j.JobID, "after_bytes", s.opts.TruncateDownloadOnce)
+		w = &cutWriter{ResponseWriter: w, left: s.opts.TruncateDownloadOnce}
+	}
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// cutWriter aborts the connection after left body bytes, simulating a dropped download.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		n, _ := c.ResponseWriter.Write(p[:c.left])
+		c.left = 0
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		_ = n
+		panic(http.ErrAbortHandler) // net/http closes the connection without a clean end of body
+	}
+	c.left -= int64(len(p))
+	return c.ResponseWriter.Write(p)
+}
+
+// Jobs returns a snapshot of all jobs in submission order.
+func (s *Server) Jobs() []JobView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JobView, 0, len(s.order))
+	for _, id := range s.order {
+		v := s.jobs[id].JobView
+		v.History = append([]Transition(nil), v.History...)
+		if v.Asset != nil {
+			a := *v.Asset
+			v.Asset = &a
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, s.Jobs())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeProblem(w http.ResponseWriter, status int, p adsapi.Problem) {
+	p.Status = status
+	p.TraceID = newUUID4()
+	writeJSON(w, status, p)
+}
+
+// absURL makes an absolute URL on the host the client used, so hrefs work behind any loopback port.
+func absURL(r *http.Request, path string) string {
+	return "http://" + r.Host + path
+}
+
+func newUUID4() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,147 @@
+package stub
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+const key = "k"
+
+func newTest(t *testing.T, o Options) (*Server, *httptest.Server) {
+	o.APIKey, o.WorkDir = key, t.TempDir()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("PRIVATE-TOKEN", key)
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
+}
+
+const inputs = `{"inputs":{"variable":"ozone","model":"ensemble","level":"0","date":"2025-01-01","type":"forecast","time":"00:00","leadtime_hour":"0","data_format":"grib","area":[50,0,49,1],"_timestamp":"x"}}`
+
+func TestLifecycle(t *testing.T) {
+	s, ts := newTest(t, Options{AcceptedPolls: 1, RunningPolls: 1})
+	api := ts.URL + "/api/retrieve/v1"
+
+	resp, b := do(t, "GET", api+"/processes/cams-europe-air-quality-forecasts", "", map[string]string{"PRIVATE-TOKEN": ""})
+	if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"detail":"authentication required"`) {
+		t.Fatalf("no token: %d %s", resp.StatusCode, b)
+	}
+	resp, b = do(t, "POST", api+"/processes/cams-europe-air-quality-forecasts/execution", inputs, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("submit %d %s", resp.StatusCode, b)
+	}
+	var st struct {
+		JobID, Status, Created, Started string
+		Links                           []struct{ Rel, Href string }
+	}
+	json.Unmarshal(b, &st)
+	if resp.Header.Get("Location") != api+"/jobs/"+st.JobID || st.Status != "accepted" || strings.Contains(string(b), `"started"`) {
+		t.Fatalf("submit body %s / location %s", b, resp.Header.Get("Location"))
+	}
+	if len(st.Created) != 26 || strings.ContainsAny(st.Created[19:], "Z+") { // zone-less
+		t.Fatalf("created %q", st.Created)
+	}
+	if st.Links[1].Rel != "monitor" || st.Links[1].Href != api+"/jobs/"+st.JobID {
+		t.Fatalf("links %+v", st.Links)
+	}
+	resp, b = do(t, "GET", api+"/jobs/"+st.JobID+"/results", "", nil)
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "result-not-ready") {
+		t.Fatalf("early results %d %s", resp.StatusCode, b)
+	}
+	var statuses []string
+	for i := 0; i < 3; i++ {
+		_, b = do(t, "GET", api+"/jobs/"+st.JobID, "", nil)
+		json.Unmarshal(b, &st)
+		statuses = append(statuses, st.Status)
+		hasResults := strings.Contains(string(b), `"rel":"results"`)
+		if hasResults != (st.Status == "successful") {
+			t.Fatalf("results link presence wrong at %s: %s", st.Status, b)
+		}
+	}
+	if strings.Join(statuses, ",") != "accepted,running,successful" {
+		t.Fatalf("statuses %v", statuses)
+	}
+	_, b = do(t, "GET", api+"/jobs/"+st.JobID+"/results", "", nil)
+	var res struct {
+		Asset struct {
+			Value struct {
+				Type, Href string
+				Size       int64 `json:"file:size"`
+			}
+		}
+	}
+	json.Unmarshal(b, &res)
+	a := s.Jobs()[0].Asset
+	if res.Asset.Value.Type != "application/x-grib" || res.Asset.Value.Size != a.Size || !strings.HasPrefix(res.Asset.Value.Href, ts.URL+"/download/") {
+		t.Fatalf("results %s", b)
+	}
+	// 10x10 points, one message.
+	if a.Size != 16+21+72+36+21+6+5+200+4 {
+		t.Fatalf("asset size %d", a.Size)
+	}
+	resp, _ = do(t, "HEAD", res.Asset.Value.Href, "", map[string]string{"PRIVATE-TOKEN": ""})
+	if resp.StatusCode != 200 || resp.Header.Get("Accept-Ranges") != "bytes" || resp.ContentLength != a.Size {
+		t.Fatalf("HEAD %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, b = do(t, "GET", res.Asset.Value.Href, "", map[string]string{"Range": "bytes=100-", "PRIVATE-TOKEN": ""})
+	if resp.StatusCode != 206 || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-%d/%d", a.Size-1, a.Size) || int64(len(b)) != a.Size-100 {
+		t.Fatalf("range %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = do(t, "DELETE", api+"/jobs/"+st.JobID, "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatal("delete")
+	}
+	resp, b = do(t, "GET", api+"/jobs/"+st.JobID, "", nil)
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "dismissed") {
+		t.Fatalf("after delete %d %s", resp.StatusCode, b)
+	}
+	resp, b = do(t, "GET", ts.URL+"/_stub/jobs", "", nil)
+	var views []JobView
+	if err := json.Unmarshal(b, &views); err != nil || len(views) != 1 || len(views[0].History) != 4 || views[0].Inputs["_timestamp"] != "x" {
+		t.Fatalf("_stub/jobs %s", b)
+	}
+}
+
+func TestSubmitErrors(t *testing.T) {
+	_, ts := newTest(t, Options{})
+	api := ts.URL + "/api/retrieve/v1"
+	resp, b := do(t, "POST", api+"/processes/other/execution", inputs, nil)
+	if resp.StatusCode != 404 || !strings.Contains(string(b), `"type":"no-such-process"`) || !strings.Contains(string(b), `"trace_id"`) {
+		t.Fatalf("404 %s", b)
+	}
+	resp, b = do(t, "POST", api+"/processes/cams-europe-air-quality-forecasts/execution", strings.Replace(inputs, `"grib"`, `"netcdf"`, 1), nil)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "grib only") || !strings.Contains(string(b), `"title":"invalid request"`) {
+		t.Fatalf("netcdf %d %s", resp.StatusCode, b)
+	}
+	resp, _ = do(t, "GET", api+"/jobs/nope", "", nil)
+	if resp.StatusCode != 404 {
+		t.Fatal("unknown job")
+	}
+}
