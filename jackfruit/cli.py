@@ -50,14 +50,10 @@ class Progress:
             print(f"{self.label}: {done}/{total} messages", file=sys.stderr, flush=True)
 
     def log(self, line: str) -> None:
-        if not self.enabled:
-            return
-        try:
-            record = json.loads(line)
-            line = " ".join(f"{k}={v}" for k, v in record.items() if k not in ("time", "level"))
-        except (json.JSONDecodeError, AttributeError):
-            pass
-        print(f"{self.label}: {line}", file=sys.stderr, flush=True)
+        if self.enabled:
+            from .demo import format_log
+
+            print(f"{self.label}: {format_log(line)}", file=sys.stderr, flush=True)
 
 
 def _app(args: argparse.Namespace, **overrides: Any) -> Any:

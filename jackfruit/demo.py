@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -20,6 +21,18 @@ SEARCH_BBOX = BBox(2.0, 48.0, 3.0, 49.5)  # around Paris
 DEMO_KEY = "jackfruit-demo-key"
 
 
+def format_log(line: str) -> str:
+    """One structured (JSON) log line of the Go ingester as ``msg key=value ...`` for humans."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    keep = {k: v for k, v in record.items() if k not in ("time", "level", "msg", "key", "dataset", "url")}
+    return " ".join([str(record.get("msg", ""))] + [f"{k}={v}" for k, v in keep.items()])
+
+
 def _say(enabled: bool, text: str) -> None:
     if enabled:
         print(f"demo: {text}", file=sys.stderr, flush=True)
@@ -34,7 +47,7 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
         _say(progress, f"ADS stub listening at {stub.url}")
         app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))
         if hasattr(app.runner, "on_log") and progress:
-            app.runner.on_log = lambda line: _say(True, f"ingest {line}")
+            app.runner.on_log = lambda line: _say(True, f"ingest: {format_log(line)}")
         t0 = time.perf_counter()
         run = app.ingest(CAMS_EUROPE.name, day, {"variable": list(cams.MAIN_SPECIES),
                                                  "leadtime_hour": [str(h) for h in range(lead_hours + 1)]})

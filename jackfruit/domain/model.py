@@ -152,3 +152,18 @@ class LineageEdge:
     run_id: str
     transformation: str = TRANSFORMATION
     transformation_version: str = TRANSFORMATION_VERSION
+
+
+def latest_tiles(tiles: "list[Tile] | tuple[Tile, ...]") -> list[Tile]:
+    """One tile per (dataset, model, variable, level, reference time, cell): the newest run's.
+
+    Re-ingesting a partition adds a new version instead of replacing tiles (they are immutable);
+    run ids are UUIDv7, so the greatest id is the latest run. Order of the input is kept.
+    """
+    best: dict[tuple, Tile] = {}
+    for t in tiles:
+        slot = (t.dataset, t.model, t.variable, t.level_m, t.reference_time, t.cell_id)
+        if slot not in best or t.run_id > best[slot].run_id:
+            best[slot] = t
+    keep = {id(t) for t in best.values()}
+    return [t for t in tiles if id(t) in keep]

@@ -154,3 +154,22 @@ def test_find_and_read_return_only_matching_cells_times_and_variables(small_grib
         app.read(box, TimeRange(t0 + timedelta(days=5), t0 + timedelta(days=6)), ["ozone"])
     with pytest.raises(InvalidInput):
         app.find_tiles(box, span, ["unobtainium"])
+
+
+def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_path):
+    second = tmp_path / "second.grib"
+    write_cams_grib(second, fields([DAY], ["ensemble"], ["ozone"], [0], range(0, 13)),
+                    area=(52.05, -2.05, 38.05, 12.05), bits=12)
+    bodies = iter([small_grib.read_bytes(), second.read_bytes()])
+    app = memory_app(lambda d, r: next(bodies))
+    first_run = app.ingest(CAMS, DAY)
+    app.transform(first_run.run_id)
+    app.clock.advance(timedelta(minutes=5))
+    latest = app.ingest(CAMS, DAY)
+    app.transform(latest.run_id)
+    box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
+                                                      datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
+    assert {t.run_id for t in app.find_tiles(box, span, ["ozone"])} == {first_run.run_id, latest.run_id}
+    ds = app.read(box, span, ["ozone"])
+    assert ds.attrs["source_run_id"] == latest.run_id
+    assert ds.sizes["forecast_reference_time"] == 1
