@@ -46,6 +46,8 @@ class Uuid7Generator:
             if ms <= self._last_ms:
                 ms = self._last_ms
                 self._counter += 1
+                if self._counter > 0x0FFF:  # counter exhausted: borrow the next millisecond
+                    ms, self._counter = ms + 1, 0
             else:
                 self._counter = 0
             self._last_ms = ms
