@@ -39,6 +39,8 @@ def ingest_partition(
 ) -> IngestionRun:
     """Land one day of ``dataset`` unchanged under a new raw key; the run records the outcome either way."""
     definition = catalog.get_dataset(dataset)
+    if not upstream.api_key:
+        raise InvalidInput(f"no API key for {upstream.base_url}: set ADS_API_KEY (it is never logged or stored)")
     request = definition.request_for(day, overrides)
     _check_request(definition.variables, request)
     run_id = ids.new_run_id()

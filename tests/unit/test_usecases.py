@@ -13,6 +13,7 @@ from jackfruit.domain.errors import (BackendUnavailable, Conflict, InvalidInput,
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import RunStatus
+from jackfruit.ports import Secret, Upstream
 from jackfruit.testing.cams_grib import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
@@ -50,6 +51,8 @@ def test_unknown_dataset_and_unknown_variable_are_refused_before_any_run(small_g
         app.ingest(CAMS, DAY, {"variable": ["plutonium"]})
     with pytest.raises(InvalidInput, match="date"):
         app.ingest(CAMS, DAY, {"date": ["2020-01-01"]})
+    with pytest.raises(InvalidInput, match="ADS_API_KEY"):
+        app.ingest(CAMS, DAY, upstream=Upstream("https://ads.example/api", Secret("")))
     assert app.runs() == []
 
 
