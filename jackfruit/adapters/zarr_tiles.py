@@ -122,4 +122,6 @@ class ZarrTileFormat:
         merged = [xr.concat(v, dim="forecast_reference_time", join="outer", combine_attrs="drop_conflicts")
                   for v in per_variable.values()]
         out = xr.merge(merged, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts")
+        for var in out.variables.values():
+            var.encoding = {}  # the tiles' on-disk layout (shards, codecs) does not describe this result
         return out.sortby("latitude", ascending=False).sortby("longitude")

@@ -9,7 +9,7 @@ import tempfile
 from typing import Any, Callable
 
 from jackfruit.domain import cams
-from jackfruit.domain.errors import Conflict, IntegrityError
+from jackfruit.domain.errors import Conflict, IntegrityError, JackfruitError
 from jackfruit.domain.keys import tile_key
 from jackfruit.domain.model import TRANSFORMATION, TRANSFORMATION_VERSION, LineageEdge, RunStatus, Tile
 from jackfruit.domain.tiling import plan_cells, plan_tiles
@@ -55,30 +55,52 @@ def transform_run(
         fetch_verified(raw_store, run.raw_key, run.raw_sha256, run.raw_size, path)
         messages = decoder.scan(path)
         groups = plan_tiles(messages)
-        tiles: list[Tile] = []
-        done, total = 0, len(messages)
-        for group in groups:
-            values = decoder.read(path, [messages[i] for i in group.message_indices])
-            attrs = _attrs(run.raw_key, run.raw_sha256, run_id, group.variable, group.reference_time.year)
-            for cell in plan_cells(group.grid):
-                key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
-                               cell.cell_id, run_id)
-                size, sha = tile_format.write(curated_store, key, group, cell, values, attrs)
-                tiles.append(Tile(key=key, run_id=run_id, dataset=run.dataset, model=group.model,
-                                  variable=group.variable, level_m=group.level_m,
-                                  reference_time=group.reference_time, valid_start=group.valid_start,
-                                  valid_end=group.valid_end, cell_id=cell.cell_id, bbox=cell.bbox,
-                                  shape=(len(group.steps), cell.rows[1] - cell.rows[0], cell.cols[1] - cell.cols[0]),
-                                  size=size, sha256=sha))
-            del values
-            done += len(group.message_indices)
-            if progress:
-                progress(done, total)
-        lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id) for t in tiles]
-        catalog.publish(run_id, tiles, lineage)
+        started: list[str] = []  # tile keys whose objects may exist, for clean-up if we do not publish
+        try:
+            tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started, progress)
+            lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id) for t in tiles]
+            catalog.publish(run_id, tiles, lineage)
+        except BaseException:
+            _remove_unpublished(curated_store, started)
+            raise
         return tiles
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
+                 curated_store: ObjectStore, started: list[str], progress: Progress | None) -> list[Tile]:
+    """Write every tile of every group; each key goes into ``started`` before its first object is written."""
+    tiles: list[Tile] = []
+    done, total = 0, len(messages)
+    for group in groups:
+        values = decoder.read(path, [messages[i] for i in group.message_indices])
+        attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
+        for cell in plan_cells(group.grid):
+            key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
+                           cell.cell_id, run.run_id)
+            started.append(key)
+            size, sha = tile_format.write(curated_store, key, group, cell, values, attrs)
+            tiles.append(Tile(key=key, run_id=run.run_id, dataset=run.dataset, model=group.model,
+                             variable=group.variable, level_m=group.level_m, reference_time=group.reference_time,
+                             valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
+                             bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
+                                                    cell.cols[1] - cell.cols[0]), size=size, sha256=sha))
+        del values
+        done += len(group.message_indices)
+        if progress:
+            progress(done, total)
+    return tiles
+
+
+def _remove_unpublished(curated_store: ObjectStore, keys: list[str]) -> None:
+    """Best effort: delete the objects of tiles that will not be published (a retry would overwrite them)."""
+    for key in keys:
+        try:
+            for info in list(curated_store.list(key + "/")):
+                curated_store.delete(info.key)
+        except JackfruitError:
+            continue
 
 
 def _attrs(raw_key: str, raw_sha256: str, run_id: str, variable: str, year: int) -> dict[str, Any]:

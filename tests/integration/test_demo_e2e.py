@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
 from jackfruit.app import Jackfruit
 from jackfruit.domain import cams
@@ -53,6 +54,13 @@ def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_bin
         variable = cams.SPECIES_BY_CODE[(m["parameterNumber"], m["constituentType"])].name
         got = [v for k, v in fields.items() if k[1] == variable and k[4] == m["step"]]
         assert len(got) == 1 and (bits(got[0]) == bits(m["values"])).all()
+
+    out_zarr = tmp_path / "paris.zarr"
+    read = cli("read", "--json", "--bbox", "2,48,3,49.5", "--start", "2025-03-12T01:00Z", "--end", "2025-03-12T03:00Z",
+               "--variable", "ozone", "--out", str(out_zarr), data_dir=data)
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["dims"] == {"forecast_reference_time": 1, "step": 2, "latitude": 15, "longitude": 10}
+    assert xr.open_zarr(out_zarr)["ozone"].shape == (1, 2, 15, 10)
 
     runs = json.loads(cli("runs", "--json", data_dir=data).stdout)
     assert [r["run_id"] for r in runs] == [run["run_id"]]

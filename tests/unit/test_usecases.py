@@ -103,6 +103,7 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
     assert app.lineage(raw_key=run.raw_key) == []
+    assert list(app.curated_store.list()) == [], "objects of unpublished tiles are cleaned up"
     assert app.find_tiles(BBox(-180, -90, 180, 90), TimeRange(datetime(2000, 1, 1, tzinfo=timezone.utc),
                                                               datetime(2100, 1, 1, tzinfo=timezone.utc))) == []
     app.tile_format = ZarrTileFormat()
@@ -123,6 +124,7 @@ def test_failure_inside_publish_leaves_no_tiles(small_grib):
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
     assert app.lineage(raw_key=run.raw_key) == []
+    assert list(app.curated_store.list()) == []
 
 
 def test_only_succeeded_runs_can_be_transformed():
