@@ -60,7 +60,7 @@ def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_bin
                "--variable", "ozone", "--out", str(out_zarr), data_dir=data)
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout)["dims"] == {"forecast_reference_time": 1, "step": 2, "latitude": 15, "longitude": 10}
-    assert xr.open_zarr(out_zarr)["ozone"].shape == (1, 2, 15, 10)
+    assert xr.open_zarr(out_zarr, consolidated=False)["ozone"].shape == (1, 2, 15, 10)
 
     runs = json.loads(cli("runs", "--json", data_dir=data).stdout)
     assert [r["run_id"] for r in runs] == [run["run_id"]]
