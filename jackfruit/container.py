@@ -10,12 +10,14 @@ from .adapters.clock import SystemClock, Uuid7Generator
 from .adapters.eccodes_decoder import EccodesGribDecoder
 from .adapters.filesystem_store import FilesystemObjectStore
 from .adapters.memory_catalog import InMemoryCatalog
+from .adapters.memory_runner import InMemoryRunner
 from .adapters.memory_store import InMemoryObjectStore
 from .adapters.sqlite_catalog import SqliteCatalog
 from .adapters.subprocess_runner import SubprocessRunner
 from .adapters.zarr_tiles import ZarrTileFormat
 from .ports import Secret, Upstream
 from .settings import Settings, bucket_dir
+from .testing.cams_grib import grib_for_request
 
 
 def _bucket_dir(data_dir: str, bucket: str) -> str:
@@ -62,6 +64,8 @@ class Container(containers.DeclarativeContainer):
         config.runner,
         subprocess=providers.Singleton(SubprocessRunner, raw_dir, binary=config.ingest_binary,
                                        timeout_s=config.ingest_timeout_s),
+        # generates the product a CAMS request would return, in process: for tests and offline trials
+        memory=providers.Singleton(InMemoryRunner, raw_store, grib_for_request),
     )
 
 

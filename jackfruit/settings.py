@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REAL_ADS_URL = "https://ads.atmosphere.copernicus.eu/api"
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".jackfruit"), alias="JACKFRUIT_DATA_DIR")
     object_store: Literal["filesystem", "memory"] = Field("filesystem", alias="JACKFRUIT_OBJECT_STORE")
     catalog: Literal["sqlite", "memory"] = Field("sqlite", alias="JACKFRUIT_CATALOG")
-    runner: Literal["subprocess"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
+    runner: Literal["subprocess", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
     ingest_binary: str | None = Field(None, alias="JACKFRUIT_INGEST_BINARY")
     ingest_timeout_s: float = Field(3600.0, alias="JACKFRUIT_INGEST_TIMEOUT_S", gt=0)
     sqlite_path: Path | None = Field(None, alias="JACKFRUIT_SQLITE_PATH")
@@ -47,6 +47,12 @@ class Settings(BaseSettings):
 
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
+
+    @field_validator("data_dir", "sqlite_path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
+        return None if value is None else value.expanduser().absolute()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import eccodes
 import numpy as np
 
 from jackfruit.domain import cams
+from jackfruit.domain.errors import InvalidInput
 
 TEMPLATE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "grib"
             / "cams-europe_ensemble_mugwort-pollen_2022-08-13to15_step0.grib")
@@ -105,6 +107,67 @@ def write_cams_grib(path: str | Path, specs: Sequence[FieldSpec], *, area: tuple
     finally:
         eccodes.codes_release(base)
     return written
+
+
+def _list(request: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    value = request.get(key, default)
+    return [value] if isinstance(value, (str, int, float)) else [str(v) for v in value]
+
+
+def _days(items: list[str]) -> list[date]:
+    days: list[date] = []
+    try:
+        for item in items:
+            first, _, last = item.partition("/")
+            start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+            if end < start:
+                raise InvalidInput(f"date range {item!r} ends before it starts")
+            days += [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    except ValueError as err:
+        raise InvalidInput(f"invalid date in request: {err}") from err
+    return days
+
+
+def _snap_area(area: Sequence[float]) -> tuple[float, float, float, float]:
+    """[N, W, S, E] snapped inward to 0.1-degree cell centres (x.x5), as the ADS does."""
+    north, west, south, east = (float(v) for v in area)
+    n = (np.floor((north - 0.05) * 10 + 1e-9) / 10 + 0.05).round(2)
+    s = (np.ceil((south - 0.05) * 10 - 1e-9) / 10 + 0.05).round(2)
+    w = (np.ceil((west - 0.05) * 10 - 1e-9) / 10 + 0.05).round(2)
+    e = (np.floor((east - 0.05) * 10 + 1e-9) / 10 + 0.05).round(2)
+    n, w, s, e = min(n, FULL_AREA[0]), max(w, FULL_AREA[1]), max(s, FULL_AREA[2]), min(e, FULL_AREA[3])
+    if n < s or e < w:
+        raise InvalidInput(f"area {list(area)} holds no grid point of the CAMS Europe grid")
+    return float(n), float(w), float(s), float(e)
+
+
+def grib_for_request(dataset: str, request: Mapping[str, Any]) -> bytes:
+    """What the ADS would serve for a ``cams-europe-air-quality-forecasts`` request, generated here.
+
+    The product source of the in-memory runner (``JACKFRUIT_RUNNER=memory``): validates like the stub
+    (unknown dataset, variable, model or level is ``InvalidInput``) and honours dates, lead times and area.
+    """
+    if dataset != "cams-europe-air-quality-forecasts":
+        raise InvalidInput(f"unknown dataset {dataset!r}")
+    variables = list(cams.check_variables(_list(request, "variable", [])))
+    models = _list(request, "model", ["ensemble"])
+    unknown = [m for m in models if m not in cams.MODELS]
+    if not variables or unknown:
+        raise InvalidInput(f"invalid request: variable {variables or 'missing'}, unknown model(s) {unknown}")
+    try:
+        levels = [int(v) for v in _list(request, "level", ["0"])]
+        steps = [int(v) for v in _list(request, "leadtime_hour", ["0"])]
+    except ValueError as err:
+        raise InvalidInput(f"invalid level or leadtime_hour in request: {err}") from err
+    if any(lv not in cams.LEVELS_M for lv in levels) or any(not 0 <= h <= 96 for h in steps):
+        raise InvalidInput(f"invalid request: levels {levels} / lead times {steps} outside the dataset's")
+    area = _snap_area(request["area"]) if request.get("area") else FULL_AREA
+    specs = fields(_days(_list(request, "date", [])), models, variables, levels, steps)
+    if not specs:
+        raise InvalidInput("invalid request: no date")
+    with tempfile.NamedTemporaryFile(suffix=".grib") as out:
+        write_cams_grib(out.name, specs, area=area)
+        return Path(out.name).read_bytes()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,68 @@
+"""Swapping adapters by configuration alone: the container picks one adapter per port from Settings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.memory_catalog import InMemoryCatalog
+from jackfruit.adapters.memory_runner import InMemoryRunner
+from jackfruit.adapters.memory_store import InMemoryObjectStore
+from jackfruit.adapters.sqlite_catalog import SqliteCatalog
+from jackfruit.adapters.subprocess_runner import SubprocessRunner
+from jackfruit.app import Jackfruit
+from jackfruit.domain.errors import InvalidInput
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.settings import Settings
+
+CAMS = "cams-europe-air-quality-forecasts"
+
+
+def test_embedded_defaults_are_filesystem_sqlite_subprocess(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = Jackfruit.from_settings(Settings())
+    assert isinstance(app.raw_store, FilesystemObjectStore) and app.raw_store.write_once
+    assert isinstance(app.curated_store, FilesystemObjectStore) and not app.curated_store.write_once
+    assert app.raw_store.root == tmp_path / ".jackfruit" / "buckets" / "jackfruit-raw"
+    assert isinstance(app.catalog, SqliteCatalog)
+    assert (tmp_path / ".jackfruit" / "catalog.sqlite").is_file()
+    assert isinstance(app.runner, SubprocessRunner)
+    assert [d.name for d in app.catalog.list_datasets()] == [CAMS]
+
+
+def test_environment_selects_in_memory_adapters_and_the_whole_path_runs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"JACKFRUIT_OBJECT_STORE": "memory", "JACKFRUIT_CATALOG": "memory",
+                        "JACKFRUIT_RUNNER": "memory", "ADS_API_KEY": "k", "MINIO_BUCKET": "my-raw"}.items():
+        monkeypatch.setenv(name, value)
+    app = Jackfruit.from_settings()
+    assert isinstance(app.raw_store, InMemoryObjectStore) and app.raw_store.bucket == "my-raw"
+    assert isinstance(app.catalog, InMemoryCatalog) and isinstance(app.runner, InMemoryRunner)
+    run = app.ingest(CAMS, date(2025, 3, 12), {"variable": ["ozone"], "leadtime_hour": ["0", "1"],
+                                                "area": [50, 0, 45, 5]})
+    tiles = app.transform(run.run_id)
+    assert len(tiles) == 1 and tiles[0].shape == (2, 50, 50)
+    ds = app.read(BBox(1, 46, 2, 47), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
+                                                 datetime(2025, 3, 13, tzinfo=timezone.utc)), ["ozone"])
+    assert ds["ozone"].shape == (1, 2, 10, 10)  # centres 46.05..46.95 x 1.05..1.95
+    assert list(tmp_path.iterdir()) == [], "nothing written to disk"
+    with pytest.raises(InvalidInput, match="unobtainium"):
+        app.ingest(CAMS, date(2025, 3, 12), {"variable": ["unobtainium"]})
+
+
+def test_inconsistent_settings_are_refused_with_a_reason():
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(MINIO_BUCKET="same", JACKFRUIT_CURATED_BUCKET="same")
+    with pytest.raises(ValidationError, match="filesystem"):
+        Settings(JACKFRUIT_OBJECT_STORE="memory", JACKFRUIT_RUNNER="subprocess")
+    with pytest.raises(ValidationError):
+        Settings(JACKFRUIT_CATALOG="oracle")
+
+
+def test_secrets_do_not_show_in_settings_repr():
+    s = Settings(ADS_API_KEY="hunter2", MINIO_SECRET_KEY="minio-s3cret", POSTGRES_PASSWORD="pg-s3cret")
+    text = repr(s) + str(s) + str(s.model_dump())
+    assert "hunter2" not in text and "minio-s3cret" not in text and "pg-s3cret" not in text
