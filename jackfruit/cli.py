@@ -58,13 +58,9 @@ class Progress:
 
 def _app(args: argparse.Namespace, **overrides: Any) -> Any:
     from .app import Jackfruit
-    from .settings import Settings
+    from .settings import load_settings
 
-    try:
-        settings = Settings(**({"JACKFRUIT_DATA_DIR": args.data_dir} if getattr(args, "data_dir", None) else {}))
-    except ValueError as err:
-        raise InvalidInput(f"settings: {err}") from err
-    return Jackfruit.from_settings(settings, **overrides)
+    return Jackfruit.from_settings(load_settings(getattr(args, "data_dir", None)), **overrides)
 
 
 def _day(text: str) -> date:

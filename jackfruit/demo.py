@@ -13,7 +13,7 @@ from .domain import cams
 from .domain.errors import InvalidInput
 from .domain.geo import BBox, TimeRange
 from .ports import Secret, Upstream
-from .settings import Settings
+from .settings import load_settings
 from .testing.ads_stub import AdsStub
 from .usecases.datasets import CAMS_EUROPE
 
@@ -41,7 +41,7 @@ def _say(enabled: bool, text: str) -> None:
 def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress: bool = True) -> dict[str, Any]:
     if not 0 <= lead_hours <= 96:
         raise InvalidInput(f"--lead-hours must be 0..96, got {lead_hours}")
-    settings = Settings(**({"JACKFRUIT_DATA_DIR": data_dir} if data_dir else {}))
+    settings = load_settings(data_dir)
     timings: dict[str, float] = {}
     with AdsStub(api_key=DEMO_KEY) as stub:
         _say(progress, f"ADS stub listening at {stub.url}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain.errors import InvalidInput
 
 REAL_ADS_URL = "https://ads.atmosphere.copernicus.eu/api"
 
@@ -61,3 +63,12 @@ class Settings(BaseSettings):
         if self.runner == "subprocess" and self.object_store != "filesystem":
             raise ValueError("the subprocess runner writes to filesystem buckets: set JACKFRUIT_OBJECT_STORE=filesystem")
         return self
+
+
+def load_settings(data_dir: str | Path | None = None) -> Settings:
+    """Settings from the environment (and ``.env``), optionally another data dir; errors name the variable."""
+    try:
+        return Settings(**({"JACKFRUIT_DATA_DIR": data_dir} if data_dir else {}))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors())
+        raise InvalidInput(f"invalid settings: {problems}") from None

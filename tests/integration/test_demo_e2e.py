@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,9 @@ from ..helpers import assemble, bits, ecc_reference
 JACKFRUIT = str(Path(sys.executable).parent / "jackfruit")
 
 
-def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+def cli(*args: str, data_dir: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([JACKFRUIT, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
-                          timeout=600, cwd=data_dir.parent)
+                          timeout=600, cwd=data_dir.parent, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.slow
@@ -80,3 +81,10 @@ def test_cli_bad_input_gets_a_named_error_and_exit_code(tmp_path, args, code, wo
     out = cli(*args, data_dir=tmp_path / "data")
     assert out.returncode == code, (out.stdout, out.stderr)
     assert words in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("command", [("demo",), ("runs",)])
+def test_invalid_settings_are_named_not_a_traceback(tmp_path, command):
+    out = cli(*command, data_dir=tmp_path / "data", env={"JACKFRUIT_CATALOG": "oracle"})
+    assert out.returncode == 2, out.stderr
+    assert "JACKFRUIT_CATALOG" in out.stderr and "Traceback" not in out.stderr
