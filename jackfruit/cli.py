@@ -1,4 +1,4 @@
-"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs, datasets.
+"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs, lineage, datasets.
 
 Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage; 3 not found (incl. a search that
 finds nothing); 4 conflict; 5 integrity; 6 backend unavailable; 7 upstream refused.
@@ -130,9 +130,20 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    runs = _app(args).runs(args.dataset, limit=args.limit)
+    from .domain.model import RunStatus
+
+    runs = _app(args).runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:9s} {r.partition_date} {r.raw_key}" for r in runs))
     return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    if not (args.raw_key or args.tile_key):
+        raise InvalidInput("give --raw-key or --tile-key")
+    edges = _app(args).lineage(raw_key=args.raw_key, tile_key=args.tile_key)
+    lines = [f"{e.raw_key} -> {e.tile_key} ({e.transformation} v{e.transformation_version})" for e in edges]
+    emit(args, edges, "\n".join(lines + [f"{len(edges)} edge(s)"]))
+    return 0 if edges else 3
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -189,8 +200,14 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", parents=[common], help="ingestion run history, newest first")
     r.add_argument("--dataset")
+    r.add_argument("--status", choices=["pending", "running", "succeeded", "failed"])
     r.add_argument("--limit", type=int, default=20)
     r.set_defaults(func=cmd_runs)
+
+    g = sub.add_parser("lineage", parents=[common], help="which raw object made which tiles")
+    g.add_argument("--raw-key")
+    g.add_argument("--tile-key")
+    g.set_defaults(func=cmd_lineage)
 
     s = sub.add_parser("datasets", parents=[common], help="registered datasets")
     s.set_defaults(func=cmd_datasets)

@@ -63,6 +63,10 @@ def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_bin
     assert json.loads(read.stdout)["dims"] == {"forecast_reference_time": 1, "step": 2, "latitude": 15, "longitude": 10}
     assert xr.open_zarr(out_zarr, consolidated=False)["ozone"].shape == (1, 2, 15, 10)
 
+    lineage = json.loads(cli("lineage", "--json", "--raw-key", run["raw_key"], data_dir=data).stdout)
+    assert len(lineage) == 4 * 40 and {e["raw_sha256"] for e in lineage} == {run["raw_sha256"]}
+    assert json.loads(cli("runs", "--json", "--status", "failed", data_dir=data).stdout) == []
+
     runs = json.loads(cli("runs", "--json", data_dir=data).stdout)
     assert [r["run_id"] for r in runs] == [run["run_id"]]
     assert "jackfruit-demo-key" not in (data / "catalog.sqlite").read_bytes().decode("latin-1")
