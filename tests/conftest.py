@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -27,10 +25,15 @@ def require(what: str, available: bool, how: str) -> None:
 
 
 def go_binary(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    path = str(beside) if beside.exists() else shutil.which(name)
-    require(f"the Go binary {name}", path is not None, "run scripts/setup (builds ingest-go into .venv/bin)")
-    return path  # type: ignore[return-value]
+    """Found exactly as the library finds it (``find_binary``); missing fails under CI, skips elsewhere."""
+    from jackfruit.adapters.subprocess_runner import find_binary
+    from jackfruit.domain.errors import BackendUnavailable
+
+    try:
+        return find_binary(name)
+    except BackendUnavailable as err:
+        require(f"the Go binary {name}", False, f"{err}; run scripts/setup (builds ingest-go into .venv/bin)")
+        raise
 
 
 @pytest.fixture

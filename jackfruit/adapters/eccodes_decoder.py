@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import eccodes

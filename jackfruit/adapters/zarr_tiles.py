@@ -14,7 +14,6 @@ import numpy as np
 import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
-from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import MemoryStore
 
 from jackfruit.domain.geo import BBox, TimeRange
