@@ -8,7 +8,7 @@ from typing import Any
 
 from jackfruit.domain.errors import Conflict, InvalidInput
 from jackfruit.domain.geo import BBox, utc
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import Attempt, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -16,7 +16,8 @@ _US = timedelta(microseconds=1)
 DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "description", "schedule")
 RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
-               "orchestrator_run_id", "details")
+               "orchestrator_run_id", "details", "partition_key", "supersedes", "transform_status",
+               "transform_reason", "attempts")
 TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
                 "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256")
 LINEAGE_COLUMNS = ("raw_key", "raw_sha256", "tile_key", "run_id", "transformation", "transformation_version")
@@ -65,23 +66,39 @@ def dataset_of(row: tuple) -> Dataset:
                    variables=tuple(json.loads(variables)), ext=ext, description=description, schedule=schedule)
 
 
+def _attempt_json(a: Attempt) -> dict[str, Any]:
+    return {"attempt_id": a.attempt_id, "kind": a.kind.value, "epoch": a.epoch, "owner": a.owner,
+            "started_at": to_micros(a.started_at), "expires_at": to_micros(a.expires_at),
+            "ended_at": _opt_micros(a.ended_at), "outcome": a.outcome}
+
+
+def _attempt_of(d: dict[str, Any]) -> Attempt:
+    return Attempt(attempt_id=d["attempt_id"], kind=d["kind"], epoch=d["epoch"], owner=d["owner"],
+                   started_at=from_micros(d["started_at"]), expires_at=from_micros(d["expires_at"]),
+                   ended_at=_opt_dt(d["ended_at"]), outcome=d["outcome"])
+
+
 def run_row(r: IngestionRun) -> tuple:
     if not isinstance(r.partition_date, date) or isinstance(r.partition_date, datetime):
         raise InvalidInput(f"run {r.run_id}: partition date must be a date, got {r.partition_date!r}")
     return (r.run_id, r.source, r.dataset, r.partition_date.isoformat(), to_json("run request", r.request),
             RunStatus(r.status).value, to_micros(r.created_at), r.raw_key, _opt_micros(r.started_at),
             _opt_micros(r.finished_at), r.failure_reason, _int64("raw size", r.raw_size), r.raw_sha256,
-            r.upstream_job_id, r.orchestrator_run_id, to_json("run details", r.details))
+            r.upstream_job_id, r.orchestrator_run_id, to_json("run details", r.details), r.partition,
+            r.supersedes, TransformStatus(r.transform_status).value, r.transform_reason,
+            to_json("attempts", [_attempt_json(a) for a in r.attempts]))
 
 
 def run_of(row: tuple) -> IngestionRun:
     (run_id, source, dataset, day, request, status, created, raw_key, started, finished, reason, size, sha,
-     job, orch, details) = row
+     job, orch, details, _partition, supersedes, transform_status, transform_reason, attempts) = row
     return IngestionRun(run_id=run_id, source=source, dataset=dataset, partition_date=date.fromisoformat(day),
                         request=json.loads(request), status=RunStatus(status), created_at=from_micros(created),
                         raw_key=raw_key, started_at=_opt_dt(started), finished_at=_opt_dt(finished),
                         failure_reason=reason, raw_size=size, raw_sha256=sha, upstream_job_id=job,
-                        orchestrator_run_id=orch, details=json.loads(details))
+                        orchestrator_run_id=orch, details=json.loads(details), supersedes=supersedes,
+                        transform_status=TransformStatus(transform_status), transform_reason=transform_reason,
+                        attempts=tuple(_attempt_of(a) for a in json.loads(attempts)))
 
 
 def tile_row(t: Tile) -> tuple:

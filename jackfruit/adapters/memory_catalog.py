@@ -5,17 +5,16 @@ from __future__ import annotations
 import threading
 from typing import Iterable, Sequence
 
-from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
+from jackfruit.domain import runs
+from jackfruit.domain.errors import Conflict, NotFound
+from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
 
 from . import _rows
+from ._run_model import RunModelOps, check_limit
 
-# Positions in a run row of the fields a run keeps for life (its raw key names them).
-_RUN_IDENTITY = (1, 2, 3, 6, 7)
-
-
-class InMemoryCatalog:
+class InMemoryCatalog(RunModelOps):
     """Stores immutable rows (the SQLite encoding), so callers never share state with the catalog."""
 
     def __init__(self) -> None:
@@ -50,29 +49,71 @@ class InMemoryCatalog:
             rows = sorted(self._datasets.values())
         return [_rows.dataset_of(r) for r in rows]
 
-    def add_run(self, run: IngestionRun) -> None:
-        row = _rows.run_row(run)
-        with self._lock:
-            if run.dataset not in self._datasets:
-                raise NotFound(f"dataset {run.dataset!r} is not registered")
-            if run.run_id in self._runs:
-                raise Conflict(f"run id {run.run_id} is already used")
-            if run.raw_key in self._raw_keys:
-                raise Conflict(f"raw key {run.raw_key} is already used by run {self._raw_keys[run.raw_key]}")
-            self._runs[run.run_id] = row
-            self._raw_keys[run.raw_key] = run.run_id
+    # -- run-model primitives (see _run_model.py)
+    def _store(self, old: IngestionRun | None, new: IngestionRun) -> tuple:
+        row = _rows.run_row(new)
+        if old is not None:
+            runs.check_change(old, new)
+        elif new.run_id in self._runs:
+            raise Conflict(f"run id {new.run_id} is already used")
+        elif new.raw_key in self._raw_keys:
+            raise Conflict(f"raw key {new.raw_key} is already used by run {self._raw_keys[new.raw_key]}")
+        return row
 
-    def update_run(self, run: IngestionRun) -> None:
-        row = _rows.run_row(run)
+    def _mutate(self, run_id: str, change, publish_rows=None) -> IngestionRun:
+        check_run_id(run_id)
         with self._lock:
-            old = self._runs.get(run.run_id)
-            if old is None:
-                raise NotFound(f"run {run.run_id} does not exist")
-            if any(old[i] != row[i] for i in _RUN_IDENTITY):
-                raise Conflict(f"run {run.run_id}: source, dataset, partition, creation time and raw key are fixed")
-            self._runs[run.run_id] = row
+            old_row = self._runs.get(run_id)
+            if old_row is None:
+                raise NotFound(f"run {run_id} does not exist")
+            old = _rows.run_of(old_row)
+            new = change(old)
+            row = self._store(old, new)
+            if publish_rows is not None:
+                tile_rows, edge_rows = publish_rows
+                if self._run_tiles.get(run_id):
+                    raise Conflict(f"run {run_id} is already published; tiles are immutable")
+                for t in tile_rows:
+                    if t[0] in self._tiles:
+                        raise Conflict(f"tile key {t[0]} is already published")
+            # every check passed: only now write, so a refused change leaves nothing behind
+            self._runs[run_id] = row
+            if publish_rows is not None:
+                for t in tile_rows:
+                    self._tiles[t[0]] = t
+                if tile_rows:
+                    self._run_tiles[run_id] = [t[0] for t in tile_rows]
+                self._lineage.extend(edge_rows)
+        return _rows.run_of(row)
+
+    def _claim_partition(self, candidate: IngestionRun, choose) -> IngestionRun:
+        with self._lock:
+            if candidate.dataset not in self._datasets:
+                raise NotFound(f"dataset {candidate.dataset!r} is not registered")
+            key = candidate.partition
+            existing = [_rows.run_of(r) for r in self._runs.values() if r[16] == key]
+            new = choose(existing)
+            old = next((r for r in existing if r.run_id == new.run_id), None)
+            row = self._store(old, new)
+            self._runs[new.run_id] = row
+            self._raw_keys[new.raw_key] = new.run_id
+        return _rows.run_of(row)
+
+    def _mutate_open(self, change) -> list[IngestionRun]:
+        changed = []
+        with self._lock:
+            for run_id, row in list(self._runs.items()):
+                if row[5] in ("succeeded", "failed", "quarantined") and row[18] != "transforming":
+                    continue
+                old = _rows.run_of(row)
+                new = change(old)
+                if new != old:
+                    self._runs[run_id] = self._store(old, new)
+                    changed.append(new)
+        return changed
 
     def get_run(self, run_id: str) -> IngestionRun:
+        check_run_id(run_id)
         with self._lock:
             row = self._runs.get(run_id)
         if row is None:
@@ -80,35 +121,14 @@ class InMemoryCatalog:
         return _rows.run_of(row)
 
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
-                  limit: int = 100) -> list[IngestionRun]:
-        if limit < 0:
-            raise InvalidInput(f"limit must not be negative, got {limit}")
+                  limit: int | None = 100) -> list[IngestionRun]:
+        limit = check_limit(limit)
         wanted = None if status is None else RunStatus(status).value
         with self._lock:
             rows = [r for r in self._runs.values()
                     if (dataset is None or r[2] == dataset) and (wanted is None or r[5] == wanted)]
         rows.sort(key=lambda r: (r[6], r[0]), reverse=True)  # created_at desc, then run_id desc
-        return [_rows.run_of(r) for r in rows[:limit]]
-
-    def publish(self, run_id: str, tiles: Sequence[Tile], lineage: Iterable[LineageEdge]) -> None:
-        tile_rows = [_rows.tile_row(t) for t in tiles]
-        edge_rows = [_rows.lineage_row(e) for e in lineage]
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                raise NotFound(f"run {run_id} does not exist")
-            if self._run_tiles.get(run_id):
-                raise Conflict(f"run {run_id} is already published; tiles are immutable")
-            _rows.check_publish(run_id, run[2], tile_rows, edge_rows)
-            for t in tile_rows:
-                if t[0] in self._tiles:
-                    raise Conflict(f"tile key {t[0]} is already published")
-            # every check passed: only now write, so a refused publish leaves nothing behind
-            for t in tile_rows:
-                self._tiles[t[0]] = t
-            if tile_rows:
-                self._run_tiles[run_id] = [t[0] for t in tile_rows]
-            self._lineage.extend(edge_rows)
+        return [_rows.run_of(r) for r in (rows if limit is None else rows[:limit])]
 
     def tiles_of_run(self, run_id: str) -> list[Tile]:
         with self._lock:

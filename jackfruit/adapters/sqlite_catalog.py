@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+from datetime import date
 import threading
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
-from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from jackfruit.domain import runs
+from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound
+from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
 
 from . import _rows
+from ._run_model import RunModelOps, check_limit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # R*Tree keeps float32 boxes; widening the candidate query by far more than a float32 ulp at 180
 # degrees (~1.5e-5) guarantees no true match is lost; the exact test then runs on the REAL columns.
 RTREE_MARGIN = 1e-3
@@ -26,11 +31,16 @@ CREATE TABLE IF NOT EXISTS datasets (
 CREATE TABLE IF NOT EXISTS ingestion_runs (
   run_id TEXT PRIMARY KEY, source TEXT NOT NULL, dataset TEXT NOT NULL REFERENCES datasets(name),
   partition_date TEXT NOT NULL, request TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'quarantined')),
   created_at INTEGER NOT NULL, raw_key TEXT NOT NULL UNIQUE, started_at INTEGER, finished_at INTEGER,
   failure_reason TEXT, raw_size INTEGER, raw_sha256 TEXT, upstream_job_id TEXT, orchestrator_run_id TEXT,
-  details TEXT NOT NULL);
+  details TEXT NOT NULL, partition_key TEXT NOT NULL, supersedes TEXT REFERENCES ingestion_runs(run_id),
+  transform_status TEXT NOT NULL
+    CHECK (transform_status IN ('none', 'transforming', 'published', 'refused')),
+  transform_reason TEXT, attempts TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_newest ON ingestion_runs (created_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_partition ON ingestion_runs (partition_key);
+CREATE INDEX IF NOT EXISTS runs_open ON ingestion_runs (status, transform_status);
 CREATE TABLE IF NOT EXISTS tiles (
   id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id),
   dataset TEXT NOT NULL REFERENCES datasets(name), model TEXT NOT NULL, variable TEXT NOT NULL,
@@ -53,14 +63,38 @@ _TILE_SQL = ", ".join(_rows.TILE_COLUMNS)
 _TILE_T = ", ".join(f"t.{c}" for c in _rows.TILE_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
-_IDENTITY = ("source", "dataset", "partition_date", "created_at", "raw_key")
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2 (the run model): rebuild ingestion_runs with partition, transform state and attempts.
+
+    Runs inside the opening transaction: a kill leaves schema 1 or schema 2, never a mix. Old runs get
+    their partition key computed, ``transform_status`` published when they have tiles, no attempts.
+    """
+    old_cols = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
+                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
+                "orchestrator_run_id", "details")
+    rows = db.execute(f"SELECT {', '.join(old_cols)} FROM ingestion_runs").fetchall()
+    published = {r for (r,) in db.execute("SELECT DISTINCT run_id FROM tiles")}
+    create = next(st for st in _SCHEMA.split(";") if "CREATE TABLE IF NOT EXISTS ingestion_runs" in st)
+    db.execute(create.replace("IF NOT EXISTS ingestion_runs (", "ingestion_runs_v2 ("))
+    for row in rows:
+        values = dict(zip(old_cols, row))
+        partition = partition_key(values["dataset"], date.fromisoformat(values["partition_date"]),
+                                  json.loads(values["request"]))
+        full = tuple(row) + (partition, None, "published" if values["run_id"] in published else "none", None, "[]")
+        db.execute(f"INSERT INTO ingestion_runs_v2 ({_RUN_SQL}) VALUES ({_marks(len(full))})", full)
+    # foreign keys are off while the catalog opens (they cannot change inside a transaction); the
+    # references of tiles and lineage name ingestion_runs and resolve to the new table after the rename
+    db.execute("DROP TABLE ingestion_runs")
+    db.execute("ALTER TABLE ingestion_runs_v2 RENAME TO ingestion_runs")
 
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class SqliteCatalog:
+class SqliteCatalog(RunModelOps):
     """One connection shared under a lock: SQLite serialises writers anyway, and this keeps calls atomic."""
 
     def __init__(self, path: str, timeout: float = 5.0) -> None:
@@ -74,16 +108,21 @@ class SqliteCatalog:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA foreign_keys = OFF")  # for a migration's table rebuild; on below
             with self._tx(write=True) as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise BackendUnavailable(f"catalog {path} has schema {version}; "
                                              f"this jackfruit knows {SCHEMA_VERSION}")
+                if version == 1:
+                    _migrate_1_to_2(db)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise BackendUnavailable(f"catalog {path} fails its foreign-key check; not opened")
+            self._db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, BackendUnavailable) as err:
             if hasattr(self, "_db"):
                 self._db.close()
@@ -138,61 +177,84 @@ class SqliteCatalog:
             rows = db.execute(f"SELECT {_DATASET_SQL} FROM datasets ORDER BY name").fetchall()
         return [_rows.dataset_of(r) for r in rows]
 
-    def add_run(self, run: IngestionRun) -> None:
-        row = _rows.run_row(run)
-        with self._tx(write=True) as db:
-            if db.execute("SELECT 1 FROM datasets WHERE name = ?", (run.dataset,)).fetchone() is None:
-                raise NotFound(f"dataset {run.dataset!r} is not registered")
+    # -- run-model primitives (see _run_model.py)
+    def _load(self, db: sqlite3.Connection, run_id: str) -> IngestionRun | None:
+        row = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _rows.run_of(tuple(row))
+
+    def _write(self, db: sqlite3.Connection, old: IngestionRun | None, new: IngestionRun) -> None:
+        row = _rows.run_row(new)
+        if old is None:
             # run_id and raw_key are UNIQUE: a reuse is an IntegrityError, translated to Conflict
             db.execute(f"INSERT INTO ingestion_runs ({_RUN_SQL}) VALUES ({_marks(len(row))})", row)
+            return
+        runs.check_change(old, new)
+        cols = [c for c in _rows.RUN_COLUMNS if c != "run_id"]
+        values = dict(zip(_rows.RUN_COLUMNS, row))
+        db.execute(f"UPDATE ingestion_runs SET {', '.join(f'{c} = ?' for c in cols)} WHERE run_id = ?",
+                   [values[c] for c in cols] + [new.run_id])
 
-    def update_run(self, run: IngestionRun) -> None:
-        row = dict(zip(_rows.RUN_COLUMNS, _rows.run_row(run)))
+    def _mutate(self, run_id: str, change, publish_rows=None) -> IngestionRun:
+        check_run_id(run_id)
         with self._tx(write=True) as db:
-            old = db.execute(f"SELECT {', '.join(_IDENTITY)} FROM ingestion_runs WHERE run_id = ?",
-                             (run.run_id,)).fetchone()
+            old = self._load(db, run_id)
             if old is None:
-                raise NotFound(f"run {run.run_id} does not exist")
-            if tuple(old) != tuple(row[c] for c in _IDENTITY):
-                raise Conflict(f"run {run.run_id}: source, dataset, partition, creation time and raw key are fixed")
-            changed = [c for c in _rows.RUN_COLUMNS if c not in _IDENTITY and c != "run_id"]
-            db.execute(f"UPDATE ingestion_runs SET {', '.join(f'{c} = ?' for c in changed)} WHERE run_id = ?",
-                       [row[c] for c in changed] + [run.run_id])
+                raise NotFound(f"run {run_id} does not exist")
+            new = change(old)
+            self._write(db, old, new)
+            if publish_rows is not None:
+                tile_rows, edge_rows = publish_rows
+                if db.execute("SELECT 1 FROM tiles WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
+                    raise Conflict(f"run {run_id} is already published; tiles are immutable")
+                for t in tile_rows:
+                    cur = db.execute(f"INSERT INTO tiles ({_TILE_SQL}) VALUES ({_marks(len(t))})", t)
+                    db.execute("INSERT INTO tiles_rtree (id, west, east, south, north) VALUES (?, ?, ?, ?, ?)",
+                               (cur.lastrowid, t[10], t[12], t[11], t[13]))
+                db.executemany(f"INSERT INTO lineage ({_LINEAGE_SQL}) VALUES ({_marks(6)})", edge_rows)
+        return new
+
+    def _claim_partition(self, candidate: IngestionRun, choose) -> IngestionRun:
+        with self._tx(write=True) as db:
+            if db.execute("SELECT 1 FROM datasets WHERE name = ?", (candidate.dataset,)).fetchone() is None:
+                raise NotFound(f"dataset {candidate.dataset!r} is not registered")
+            rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE partition_key = ?",
+                              (candidate.partition,)).fetchall()
+            existing = [_rows.run_of(tuple(r)) for r in rows]
+            new = choose(existing)
+            self._write(db, next((r for r in existing if r.run_id == new.run_id), None), new)
+        return new
+
+    def _mutate_open(self, change) -> list[IngestionRun]:
+        changed = []
+        with self._tx(write=True) as db:
+            rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE status IN ('pending', 'running') "
+                              "OR transform_status = 'transforming' ORDER BY run_id").fetchall()
+            for row in rows:
+                old = _rows.run_of(tuple(row))
+                new = change(old)
+                if new != old:
+                    self._write(db, old, new)
+                    changed.append(new)
+        return changed
 
     def get_run(self, run_id: str) -> IngestionRun:
+        check_run_id(run_id)
         with self._tx() as db:
-            row = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
+            run = self._load(db, run_id)
+        if run is None:
             raise NotFound(f"run {run_id} does not exist")
-        return _rows.run_of(row)
+        return run
 
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
-                  limit: int = 100) -> list[IngestionRun]:
-        if limit < 0:  # SQLite reads LIMIT -1 as "no limit"; refuse rather than surprise
-            raise InvalidInput(f"limit must not be negative, got {limit}")
+                  limit: int | None = 100) -> list[IngestionRun]:
+        limit = check_limit(limit)
         wanted = None if status is None else RunStatus(status).value
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE (?1 IS NULL OR dataset = ?1) "
                 "AND (?2 IS NULL OR status = ?2) ORDER BY created_at DESC, run_id DESC LIMIT ?3",
-                (dataset, wanted, int(limit))).fetchall()
-        return [_rows.run_of(r) for r in rows]
-
-    def publish(self, run_id: str, tiles: Sequence[Tile], lineage: Iterable[LineageEdge]) -> None:
-        tile_rows = [_rows.tile_row(t) for t in tiles]
-        edge_rows = [_rows.lineage_row(e) for e in lineage]
-        with self._tx(write=True) as db:
-            run = db.execute("SELECT dataset FROM ingestion_runs WHERE run_id = ?", (run_id,)).fetchone()
-            if run is None:
-                raise NotFound(f"run {run_id} does not exist")
-            if db.execute("SELECT 1 FROM tiles WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
-                raise Conflict(f"run {run_id} is already published; tiles are immutable")
-            _rows.check_publish(run_id, run[0], tile_rows, edge_rows)
-            for t in tile_rows:
-                cur = db.execute(f"INSERT INTO tiles ({_TILE_SQL}) VALUES ({_marks(len(t))})", t)
-                db.execute("INSERT INTO tiles_rtree (id, west, east, south, north) VALUES (?, ?, ?, ?, ?)",
-                           (cur.lastrowid, t[10], t[12], t[11], t[13]))
-            db.executemany(f"INSERT INTO lineage ({_LINEAGE_SQL}) VALUES ({_marks(6)})", edge_rows)
+                (dataset, wanted, -1 if limit is None else limit)).fetchall()
+        return [_rows.run_of(tuple(r)) for r in rows]
 
     def tiles_of_run(self, run_id: str) -> list[Tile]:
         with self._tx() as db:

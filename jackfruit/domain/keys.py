@@ -97,13 +97,36 @@ def new_uuid7(unix_ms: int, rand: bytes) -> str:
 
 
 def tile_key(
-    dataset: str, variable: str, model: str, level_m: int, reference_time: datetime, cell_id: str, run_id: str
+    dataset: str, variable: str, model: str, level_m: int, reference_time: datetime, cell_id: str, run_id: str,
+    version: str, attempt_id: str,
 ) -> str:
-    """Curated key of one tile (a Zarr group, i.e. a prefix of several objects)."""
+    """Curated key of one tile (a Zarr group, i.e. a prefix of several objects).
+
+    The transformation version and the attempt are part of the key, so two attempts (or two versions)
+    never write to the same objects: ``.../{cell}/{run_id}/v{version}-{attempt_id}.zarr``.
+    """
     for what, value in (("dataset", dataset), ("variable", variable), ("model", model), ("cell", cell_id)):
         check_name(what, value)
     check_run_id(run_id)
+    check_run_id(attempt_id)
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9]{1,4}", version):
+        raise InvalidInput(f"transformation version {version!r} must be 1-4 digits")
     return (
         f"tiles/{dataset}/{variable}/{model}/{int(level_m)}m/"
-        f"{utc(reference_time).strftime('%Y%m%dT%H%MZ')}/{cell_id}/{run_id}.zarr"
+        f"{utc(reference_time).strftime('%Y%m%dT%H%MZ')}/{cell_id}/{run_id}/v{version}-{attempt_id}.zarr"
     )
+
+
+_TILE_LEAF = re.compile(r"/([0-9a-f-]{36})/v[0-9]{1,4}-(" + _UUID.pattern + r")\.zarr(?:/|$)")
+
+
+def tile_attempt(key: str) -> str | None:
+    """The attempt id inside a tile key or a tile object's key (``None`` for keys of other layouts)."""
+    m = _TILE_LEAF.search(key)
+    return m.group(2) if m else None
+
+
+def tile_prefix(key: str) -> str | None:
+    """The tile key (group prefix) an object key belongs to, for keys of this layout."""
+    m = _TILE_LEAF.search(key)
+    return key[:m.end()].rstrip("/") if m else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
@@ -49,23 +51,87 @@ class Dataset:
 
 
 class RunStatus(str, Enum):
+    """Ingestion state: ``pending -> running -> succeeded | failed | quarantined``; only ``running`` moves on."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    QUARANTINED = "quarantined"  # a landed file that does not match its request
 
 
-_NEXT = {
-    RunStatus.PENDING: {RunStatus.RUNNING, RunStatus.FAILED},
-    RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED},
-    RunStatus.SUCCEEDED: set(),
-    RunStatus.FAILED: set(),
+class TransformStatus(str, Enum):
+    """Transformation state of a run: ``none -> transforming -> published | refused``."""
+
+    NONE = "none"
+    TRANSFORMING = "transforming"
+    PUBLISHED = "published"
+    REFUSED = "refused"  # the file holds messages the transformation cannot represent
+
+
+NEXT_STATUS = {
+    RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUARANTINED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.QUARANTINED: frozenset(),
 }
+NEXT_TRANSFORM = {
+    TransformStatus.NONE: frozenset({TransformStatus.TRANSFORMING}),
+    TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED}),
+    TransformStatus.PUBLISHED: frozenset(),
+    TransformStatus.REFUSED: frozenset(),
+}
+
+
+class AttemptKind(str, Enum):
+    INGEST = "ingest"
+    TRANSFORM = "transform"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a claim (ingest of a run, or transform of it): who, which epoch, until when, how it ended.
+
+    ``expires_at`` is the lease: renewed by the holder's heartbeat; once it has passed, the next claimant
+    takes over with ``epoch + 1``. ``ended_at``/``outcome`` are set when the attempt can write no more
+    (finished, failed, taken over, revoked, reaped); an ended attempt never comes back.
+    """
+
+    attempt_id: str
+    kind: AttemptKind
+    epoch: int
+    owner: str
+    started_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
+
+    def __post_init__(self) -> None:
+        check_run_id(self.attempt_id)
+        object.__setattr__(self, "kind", AttemptKind(self.kind))
+        if not isinstance(self.epoch, int) or self.epoch < 1:
+            raise InvalidInput(f"attempt {self.attempt_id}: epoch must be a positive integer, got {self.epoch!r}")
+        if not isinstance(self.owner, str) or not self.owner or len(self.owner) > 200:
+            raise InvalidInput(f"attempt {self.attempt_id}: owner must be a non-empty string of at most 200 chars")
+        for name in ("started_at", "expires_at", "ended_at"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, utc(getattr(self, name)))
+
+    def live(self, now: datetime) -> bool:
+        """Still holds its claim at ``now``: not ended and the lease not expired."""
+        return self.ended_at is None and utc(now) < self.expires_at
+
+    def end(self, now: datetime, outcome: str) -> "Attempt":
+        return self if self.ended_at is not None else replace(self, ended_at=utc(now), outcome=outcome)
 
 
 @dataclass(frozen=True)
 class IngestionRun:
-    """One attempt to land one partition of a dataset in the raw store."""
+    """One partition of a dataset landed (or being landed) in the raw store, with its transformation state.
+
+    The run model (claims, fencing, take-over, reap) is in ``jackfruit.domain.runs`` and docs/runs.md.
+    """
 
     run_id: str
     source: str
@@ -83,36 +149,67 @@ class IngestionRun:
     upstream_job_id: str | None = None
     orchestrator_run_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)  # ingester timings etc.
+    supersedes: str | None = None  # the succeeded run of the same partition this one replaces
+    transform_status: TransformStatus = TransformStatus.NONE
+    transform_reason: str | None = None
+    attempts: tuple[Attempt, ...] = ()  # every ingest and transform attempt, oldest first
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
         object.__setattr__(self, "status", RunStatus(self.status))
+        object.__setattr__(self, "transform_status", TransformStatus(self.transform_status))
         for name in ("created_at", "started_at", "finished_at"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, utc(getattr(self, name)))
         object.__setattr__(self, "request", copy.deepcopy(dict(self.request)))
         object.__setattr__(self, "details", copy.deepcopy(dict(self.details)))
+        object.__setattr__(self, "attempts", tuple(self.attempts))
+        if self.supersedes is not None:
+            check_run_id(self.supersedes)
         key = RawKey.parse(self.raw_key)
         if (key.source, key.dataset, key.day, key.run_id) != (self.source, self.dataset, self.partition_date,
                                                                self.run_id):
             raise InvalidInput(f"raw key {self.raw_key} does not belong to run {self.run_id} of "
                                f"{self.source}/{self.dataset} on {self.partition_date}")
 
-    def _move(self, to: RunStatus, **changes: Any) -> "IngestionRun":
-        if to not in _NEXT[self.status]:
-            raise Conflict(f"run {self.run_id} is {self.status.value}; it cannot become {to.value}")
-        return replace(self, status=to, **changes)
+    @property
+    def partition(self) -> str:
+        """The partition this run lands: (dataset, day, canonical request), as a digest."""
+        return partition_key(self.dataset, self.partition_date, self.request)
 
-    def start(self, now: datetime) -> "IngestionRun":
-        return self._move(RunStatus.RUNNING, started_at=utc(now))
+    def lease(self, kind: AttemptKind) -> Attempt | None:
+        """The newest attempt of ``kind`` (the current claim, live or not)."""
+        for a in reversed(self.attempts):
+            if a.kind is AttemptKind(kind):
+                return a
+        return None
 
-    def succeed(self, now: datetime, size: int, sha256: str, upstream_job_id: str | None,
-                details: Mapping[str, Any] | None = None) -> "IngestionRun":
-        return self._move(RunStatus.SUCCEEDED, finished_at=utc(now), raw_size=size, raw_sha256=sha256,
-                          upstream_job_id=upstream_job_id, details=dict(details or {}))
+    @property
+    def terminal(self) -> bool:
+        return not NEXT_STATUS[self.status]
 
-    def fail(self, now: datetime, reason: str) -> "IngestionRun":
-        return self._move(RunStatus.FAILED, finished_at=utc(now), failure_reason=reason)
+
+def canonical_request(request: Mapping[str, Any]) -> str:
+    """The request as canonical JSON: keys sorted, every list sorted (order of values never matters upstream)."""
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): canon(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            items = [canon(v) for v in value]
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+        return value
+
+    try:
+        return json.dumps(canon(request), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"the request is not plain JSON: {err}") from err
+
+
+def partition_key(dataset: str, day: date, request: Mapping[str, Any]) -> str:
+    """SHA-256 naming a partition: ingesting the same (dataset, day, canonical request) twice is one partition."""
+    text = f"{dataset}\n{day.isoformat()}\n{canonical_request(request)}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

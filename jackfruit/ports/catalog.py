@@ -1,22 +1,29 @@
-"""Catalog: datasets, ingestion runs, tiles (space/time index) and lineage."""
+"""Catalog: datasets, ingestion runs with their claims, tiles (space/time index) and lineage."""
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile
 
 
 @runtime_checkable
 class Catalog(Protocol):
     """The metadata database.
 
-    Raises: ``NotFound`` (unknown dataset/run), ``Conflict`` (a dataset registered differently,
-    a run id or raw key reused, a run published twice, a tile key reused),
-    ``BackendUnavailable`` (database unreachable). Every method is atomic.
+    Every method is atomic. Run changes follow the run model of ``jackfruit.domain.runs`` (docs/runs.md):
+    each write of a claim holder names its ``epoch`` and is refused when that epoch no longer holds the
+    claim. ``now`` is the caller's clock (lease expiry is judged against it).
+
+    Raises: ``InvalidInput`` (malformed id or value), ``NotFound`` (unknown dataset/run), ``Conflict``
+    (a dataset registered differently; a partition already succeeded or claimed; a fenced-off epoch; a
+    transition the state machine does not allow; a recorded checksum, size, raw key or job id changed; a
+    tile key reused), ``BackendUnavailable`` (database unreachable).
     """
 
+    # -- datasets
     def add_dataset(self, dataset: Dataset) -> None:
         """Register; registering the identical definition again is a no-op."""
         ...
@@ -25,23 +32,54 @@ class Catalog(Protocol):
 
     def list_datasets(self) -> list[Dataset]: ...
 
-    def add_run(self, run: IngestionRun) -> None:
-        """Insert a new run; its dataset must be registered."""
+    # -- ingestion claims
+    def claim_ingest(self, candidate: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
+                     expires_at: datetime, supersede: bool = False) -> IngestionRun:
+        """Claim the candidate's partition (``runs.claim_ingest``): stores and returns the new running run,
+        or the run taken over (same run id and raw key, epoch + 1)."""
         ...
 
-    def update_run(self, run: IngestionRun) -> None:
-        """Replace a stored run by its new state (same run id)."""
+    def renew(self, run_id: str, kind: AttemptKind, epoch: int, *, now: datetime,
+              expires_at: datetime) -> IngestionRun:
+        """Heartbeat of a claim; ``expires_at == now`` releases it."""
         ...
 
+    def record_upstream_job(self, run_id: str, epoch: int, job_id: str, *, now: datetime) -> IngestionRun: ...
+
+    def succeed(self, run_id: str, epoch: int, *, now: datetime, size: int, sha256: str,
+                upstream_job_id: str | None, details: Mapping[str, Any] | None = None) -> IngestionRun: ...
+
+    def fail(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun: ...
+
+    def quarantine(self, run_id: str, epoch: int, *, now: datetime, reason: str, size: int | None = None,
+                   sha256: str | None = None) -> IngestionRun: ...
+
+    # -- transformation claims
+    def claim_transform(self, run_id: str, *, attempt_id: str, owner: str, now: datetime,
+                        expires_at: datetime) -> IngestionRun: ...
+
+    def publish(self, run_id: str, epoch: int, tiles: Sequence[Tile], lineage: Iterable[LineageEdge], *,
+                now: datetime) -> IngestionRun:
+        """Make a run's tiles and lineage visible together with ``transform_status = published``, or nothing."""
+        ...
+
+    def refuse_transform(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun: ...
+
+    # -- housekeeping
+    def revoke_expired(self, *, now: datetime) -> list[IngestionRun]:
+        """End every attempt whose lease expired (``runs.revoke_expired``); returns the runs changed."""
+        ...
+
+    def reap(self, older_than: timedelta, *, now: datetime) -> list[IngestionRun]:
+        """Fail open runs whose ingest claim expired more than ``older_than`` ago; returns them."""
+        ...
+
+    # -- queries
     def get_run(self, run_id: str) -> IngestionRun: ...
 
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
-                  limit: int = 100) -> list[IngestionRun]:
-        """Newest first."""
-        ...
-
-    def publish(self, run_id: str, tiles: Sequence[Tile], lineage: Iterable[LineageEdge]) -> None:
-        """Make a run's tiles and lineage visible together, or not at all."""
+                  limit: int | None = 100) -> list[IngestionRun]:
+        """Newest first; ``limit=None`` returns all."""
         ...
 
     def tiles_of_run(self, run_id: str) -> list[Tile]: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from dataclasses import replace
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey, new_uuid7, tile_key
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
 from jackfruit.domain.tiling import cell_id
 from jackfruit.ports import Catalog
 
@@ -32,15 +33,44 @@ def dataset(name: str = DATASET, variables: tuple[str, ...] = ("nitrogen_dioxide
                    description="CAMS European air quality forecasts", schedule="0 9 * * *")
 
 
+_PARTITIONS = itertools.count()
+TILE_ATTEMPT = new_uuid7(MS0, bytes(10))
+TTL = timedelta(seconds=60)
+
+
+def aid() -> str:
+    """A fresh attempt id."""
+    return new_uuid7(MS0, os.urandom(10))
+
+
 def run(offset_ms: int = 0, day: date = date(2025, 3, 1), name: str = DATASET, run_id: str | None = None,
-        raw_key: str | None = None) -> IngestionRun:
+        raw_key: str | None = None, partition: str | None = None) -> IngestionRun:
+    """A new pending run; each call is its own partition unless ``partition`` names a shared one."""
     run_id = run_id or new_uuid7(MS0 + offset_ms, os.urandom(10))
     key = raw_key or str(RawKey(SOURCE, name, day, run_id, "grib"))
     # microseconds on purpose: the round trip must be exact, not rounded to seconds
     created = T0 + timedelta(milliseconds=offset_ms, microseconds=123)
+    tag = partition if partition is not None else f"unique-{next(_PARTITIONS)}"
+    request = dataset(name).request_for(day, {"area": [70, -25, 30, 45], "jackfruit_test_partition": tag})
     return IngestionRun(run_id=run_id, source=SOURCE, dataset=name, partition_date=day,
-                        request=dataset(name).request_for(day), status=RunStatus.PENDING, created_at=created,
-                        raw_key=key)
+                        request=request, status=RunStatus.PENDING, created_at=created, raw_key=key)
+
+
+def claim(c, r: IngestionRun, *, now: datetime = T0, ttl: timedelta = TTL, owner: str = "test-owner",
+          attempt_id: str | None = None, supersede: bool = False) -> IngestionRun:
+    return c.claim_ingest(r, attempt_id=attempt_id or aid(), owner=owner, now=now, expires_at=now + ttl,
+                          supersede=supersede)
+
+
+def landed(c, r: IngestionRun, now: datetime = T0) -> IngestionRun:
+    """Claimed and succeeded (epoch 1)."""
+    claim(c, r, now=now)
+    return c.succeed(r.run_id, 1, now=now, size=1234, sha256="ab" * 32, upstream_job_id=f"job-{r.run_id[-6:]}")
+
+
+def transforming(c, r: IngestionRun, now: datetime = T0) -> IngestionRun:
+    landed(c, r, now)
+    return c.claim_transform(r.run_id, attempt_id=aid(), owner="test-owner", now=now, expires_at=now + TTL)
 
 
 def tile(r: IngestionRun, west: int = 0, south: int = 40, variable: str = "nitrogen_dioxide",
@@ -48,7 +78,7 @@ def tile(r: IngestionRun, west: int = 0, south: int = 40, variable: str = "nitro
          key: str | None = None) -> Tile:
     ref = T0 + timedelta(hours=ref_h)
     cid = cell_id(south, west)
-    key = key or tile_key(r.dataset, variable, model, level_m, ref, cid, r.run_id)
+    key = key or tile_key(r.dataset, variable, model, level_m, ref, cid, r.run_id, "2", TILE_ATTEMPT)
     return Tile(key=key, run_id=r.run_id, dataset=r.dataset, model=model, variable=variable, level_m=level_m,
                 reference_time=ref, valid_start=ref + timedelta(hours=first_h),
                 valid_end=ref + timedelta(hours=last_h), cell_id=cid, bbox=BBox(west, south, west + 10, south + 10),
@@ -92,8 +122,8 @@ class CatalogContract:
         return catalog
 
     def published(self, c, r: IngestionRun, tiles: list[Tile]) -> list[Tile]:
-        c.add_run(r)
-        c.publish(r.run_id, tiles, edges(r, tiles))
+        transforming(c, r)
+        c.publish(r.run_id, 1, tiles, edges(r, tiles), now=T0)
         return tiles
 
     # -- datasets ---------------------------------------------------------------------------------------------
@@ -138,67 +168,75 @@ class CatalogContract:
     # -- runs -------------------------------------------------------------------------------------------------
     def test_run_lifecycle_round_trips(self, seeded):
         r = run()
-        seeded.add_run(r)
-        assert seeded.get_run(r.run_id) == r
-        r = r.start(T0 + timedelta(seconds=1, microseconds=7))
-        seeded.update_run(r)
-        assert seeded.get_run(r.run_id) == r
-        r = r.succeed(T0 + timedelta(minutes=3), 52_428_800, "cd" * 32, "job-8f2e",
-                      {"download_s": 12.5, "attempts": 2, "steps": [0, 24]})
-        seeded.update_run(r)
+        claimed = claim(seeded, r, now=T0 + timedelta(seconds=1, microseconds=7))
+        assert seeded.get_run(r.run_id) == claimed
+        assert claimed.status is RunStatus.RUNNING and claimed.started_at == T0 + timedelta(seconds=1, microseconds=7)
+        lease = claimed.lease(AttemptKind.INGEST)
+        assert lease.epoch == 1 and lease.owner == "test-owner" and lease.live(T0 + timedelta(seconds=2))
+        got = seeded.record_upstream_job(r.run_id, 1, "job-8f2e", now=T0 + timedelta(seconds=2))
+        assert seeded.get_run(r.run_id) == got and got.upstream_job_id == "job-8f2e"
+        done = seeded.succeed(r.run_id, 1, now=T0 + timedelta(minutes=3), size=52_428_800, sha256="cd" * 32,
+                              upstream_job_id="job-8f2e", details={"download_s": 12.5, "steps": [0, 24]})
         got = seeded.get_run(r.run_id)
-        assert got == r
+        assert got == done
         assert got.status is RunStatus.SUCCEEDED and got.raw_size == 52_428_800
         assert got.finished_at == T0 + timedelta(minutes=3) and got.finished_at.tzinfo is not None
-        assert got.details == {"download_s": 12.5, "attempts": 2, "steps": [0, 24]}
+        assert got.details == {"download_s": 12.5, "steps": [0, 24]}
+        assert got.lease(AttemptKind.INGEST).outcome == "succeeded"
+        assert got.transform_status is TransformStatus.NONE
 
     def test_failed_run_round_trips(self, seeded):
         r = run()
-        seeded.add_run(r)
-        r = r.fail(T0 + timedelta(seconds=9), "upstream_refused: request too large")
-        seeded.update_run(r)
-        assert seeded.get_run(r.run_id) == r
-        assert seeded.get_run(r.run_id).failure_reason == "upstream_refused: request too large"
+        claim(seeded, r)
+        seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0)
+        got = seeded.fail(r.run_id, 1, now=T0 + timedelta(seconds=9), reason="upstream_refused: too large")
+        assert seeded.get_run(r.run_id) == got
+        assert got.failure_reason == "upstream_refused: too large" and got.upstream_job_id == "job-1"
+        assert got.status is RunStatus.FAILED
+
+    def test_quarantined_run_round_trips(self, seeded):
+        r = run()
+        claim(seeded, r)
+        got = seeded.quarantine(r.run_id, 1, now=T0, reason="holds ozone, asked for no2", size=10,
+                                sha256="ab" * 32)
+        assert seeded.get_run(r.run_id) == got and got.status is RunStatus.QUARANTINED and got.raw_size == 10
+        with pytest.raises(Conflict):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
 
     def test_run_for_unregistered_dataset_not_found(self, catalog):
         with pytest.raises(NotFound):
-            catalog.add_run(run())
+            claim(catalog, run())
 
     def test_reused_run_id_conflicts(self, seeded):
         r = run()
-        seeded.add_run(r)
+        claim(seeded, r)
         with pytest.raises(Conflict):
-            seeded.add_run(run(offset_ms=5, day=date(2025, 3, 2), run_id=r.run_id))
+            claim(seeded, run(offset_ms=5, day=date(2025, 3, 2), run_id=r.run_id))
 
     def test_reused_raw_key_conflicts(self, seeded):
         r = run()
-        seeded.add_run(r)
+        claim(seeded, r)
         other = run(offset_ms=5)
         # The domain refuses such a run; the catalog's unique constraint is the second line of defence.
         object.__setattr__(other, "raw_key", r.raw_key)
-        with pytest.raises(Conflict):
-            seeded.add_run(other)
+        with pytest.raises((Conflict, InvalidInput)):
+            claim(seeded, other)
         assert [x.run_id for x in seeded.list_runs()] == [r.run_id]
 
-    def test_update_unknown_run_not_found(self, seeded):
-        with pytest.raises(NotFound):
-            seeded.update_run(run())
-
-    def test_update_cannot_move_raw_key(self, seeded):
-        r = run()
-        seeded.add_run(r)
-        moved = run(run_id=r.run_id, day=date(2025, 3, 2))
-        with pytest.raises(Conflict):
-            seeded.update_run(moved)
-        assert seeded.get_run(r.run_id) == r
-
-    def test_get_unknown_run_not_found(self, seeded):
-        with pytest.raises(NotFound):
-            seeded.get_run(new_uuid7(MS0, os.urandom(10)))
+    def test_unknown_run_not_found_malformed_id_invalid(self, seeded):
+        unknown = new_uuid7(MS0, os.urandom(10))
+        for call in (lambda i: seeded.get_run(i), lambda i: seeded.fail(i, 1, now=T0, reason="x"),
+                     lambda i: seeded.renew(i, AttemptKind.INGEST, 1, now=T0, expires_at=T0 + TTL),
+                     lambda i: seeded.claim_transform(i, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL),
+                     lambda i: seeded.publish(i, 1, [], [], now=T0)):
+            with pytest.raises(NotFound):
+                call(unknown)
+            with pytest.raises(InvalidInput):
+                call("not-a-run-id")
 
     def test_stored_run_is_a_copy(self, seeded):
         r = run()
-        seeded.add_run(r)
+        claim(seeded, r)
         r.request["variable"].append("dust")
         seeded.get_run(r.run_id).request["variable"].append("ammonia")
         assert seeded.get_run(r.run_id).request["variable"] == ["nitrogen_dioxide", "ozone"]
@@ -209,35 +247,223 @@ class CatalogContract:
         c = run(offset_ms=2000, name="cams-europe-air-quality-reanalyses")
         tie = sorted([run(offset_ms=0), run(offset_ms=0)], key=lambda x: x.run_id)  # same created_at
         for x in (a, b, c, *tie):
-            seeded.add_run(x)
-        seeded.update_run(b.start(T0))
+            claim(seeded, x)
+        seeded.fail(a.run_id, 1, now=T0, reason="x")
         ids = [x.run_id for x in seeded.list_runs()]
         assert ids == [b.run_id, c.run_id, a.run_id, tie[1].run_id, tie[0].run_id]
         assert [x.run_id for x in seeded.list_runs(dataset=DATASET, limit=2)] == [b.run_id, a.run_id]
-        assert [x.run_id for x in seeded.list_runs(status=RunStatus.RUNNING)] == [b.run_id]
+        assert [x.run_id for x in seeded.list_runs(status=RunStatus.FAILED)] == [a.run_id]
         assert [x.run_id for x in seeded.list_runs("cams-europe-air-quality-reanalyses")] == [c.run_id]
         assert seeded.list_runs(limit=0) == [] and seeded.list_runs(dataset="nope") == []
-        with pytest.raises(InvalidInput):
-            seeded.list_runs(limit=-1)
+        assert len(seeded.list_runs(limit=None)) == 5
+        for bad in (-1, 1 << 70, True):
+            with pytest.raises(InvalidInput):
+                seeded.list_runs(limit=bad)
 
     def test_unstorable_values_refused_alike(self, seeded):
         r = run()
         with pytest.raises(InvalidInput, match="JSON"):
-            seeded.add_run(replace(r, request={"date": date(2025, 3, 1)}))
-        seeded.add_run(r)
+            claim(seeded, replace(r, request={"date": date(2025, 3, 1)}))
+        landed(seeded, r)
+        t = seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
         with pytest.raises(InvalidInput, match="64 bits"):
-            seeded.publish(r.run_id, [replace(tile(r), size=1 << 64)], [])
-        assert seeded.list_runs() == [r] and seeded.tiles_of_run(r.run_id) == []
+            seeded.publish(r.run_id, 1, [replace(tile(r), size=1 << 64)], [], now=T0)
+        assert seeded.list_runs() == [t] and seeded.tiles_of_run(r.run_id) == []
 
-    def test_concurrent_add_run(self, seeded):
+    def test_concurrent_claims_of_distinct_partitions(self, seeded):
         runs = [run(offset_ms=i) for i in range(40)]
-        threads = [threading.Thread(target=lambda part: [seeded.add_run(x) for x in part], args=(runs[i::4],))
+        threads = [threading.Thread(target=lambda part: [claim(seeded, x) for x in part], args=(runs[i::4],))
                    for i in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert {x.run_id for x in seeded.list_runs(limit=100)} == {x.run_id for x in runs}
+
+    # -- claims, fencing, take-over (docs/runs.md) --------------------------------------------------------------
+    def test_second_claim_of_a_live_partition_conflicts_naming_the_holder(self, seeded):
+        first = claim(seeded, run(partition="p"), owner="host-a:1")
+        second = run(offset_ms=10, partition="p")
+        with pytest.raises(Conflict, match=first.run_id) as info:
+            claim(seeded, second, now=T0 + TTL / 2, owner="host-b:2")
+        assert "host-a:1" in str(info.value)
+        assert [x.run_id for x in seeded.list_runs()] == [first.run_id]  # the loser wrote nothing
+
+    def test_same_partition_means_same_canonical_request(self, seeded):
+        a = run(partition="p")
+        claim(seeded, a)
+        shuffled = run(offset_ms=1, partition="p")
+        shuffled.request["variable"].reverse()  # list order does not make another partition
+        object.__setattr__(shuffled, "request", dict(shuffled.request))
+        with pytest.raises(Conflict):
+            claim(seeded, shuffled)
+        claim(seeded, run(offset_ms=2, partition="q"))  # another request is another partition
+
+    def test_succeeded_partition_conflicts_unless_superseded(self, seeded):
+        old = landed(seeded, run(partition="p"))
+        with pytest.raises(Conflict, match=old.run_id):
+            claim(seeded, run(offset_ms=10, partition="p"), now=T0 + timedelta(hours=1))
+        new = claim(seeded, run(offset_ms=20, partition="p"), now=T0 + timedelta(hours=1), supersede=True)
+        assert new.supersedes == old.run_id and new.run_id != old.run_id
+        assert seeded.get_run(old.run_id) == old  # the old one stays in history, untouched
+
+    def test_failed_partition_can_be_ingested_again(self, seeded):
+        a = claim(seeded, run(partition="p"))
+        seeded.fail(a.run_id, 1, now=T0, reason="x")
+        b = claim(seeded, run(offset_ms=1, partition="p"), now=T0 + timedelta(seconds=1))
+        assert b.run_id != a.run_id and b.supersedes is None
+
+    def test_expired_claim_is_taken_over_with_the_next_epoch(self, seeded):
+        first = claim(seeded, run(partition="p"), owner="dead:1")
+        seeded.record_upstream_job(first.run_id, 1, "job-42", now=T0)
+        later = T0 + TTL + timedelta(seconds=1)
+        taken = claim(seeded, run(offset_ms=5000, partition="p"), now=later, owner="alive:2", attempt_id=aid())
+        assert taken.run_id == first.run_id and taken.raw_key == first.raw_key
+        assert taken.upstream_job_id == "job-42"  # handed to the ingester to resume, not resubmitted
+        lease = taken.lease(AttemptKind.INGEST)
+        assert (lease.epoch, lease.owner) == (2, "alive:2")
+        assert taken.attempts[0].ended_at == later and "taken over" in taken.attempts[0].outcome
+        assert [x.run_id for x in seeded.list_runs()] == [first.run_id]
+        # the old holder is fenced off: every write with epoch 1 is refused, nothing changes
+        for write in (lambda: seeded.succeed(first.run_id, 1, now=later, size=1, sha256="ab" * 32,
+                                             upstream_job_id="job-42"),
+                      lambda: seeded.fail(first.run_id, 1, now=later, reason="x"),
+                      lambda: seeded.record_upstream_job(first.run_id, 1, "job-42", now=later),
+                      lambda: seeded.renew(first.run_id, AttemptKind.INGEST, 1, now=later,
+                                           expires_at=later + TTL)):
+            with pytest.raises(Conflict, match="fenced"):
+                write()
+        assert seeded.get_run(first.run_id) == taken
+        done = seeded.succeed(first.run_id, 2, now=later, size=1, sha256="ab" * 32, upstream_job_id="job-42")
+        assert done.status is RunStatus.SUCCEEDED
+
+    def test_heartbeat_keeps_a_slow_holder(self, seeded):
+        r = claim(seeded, run(partition="p"))
+        now = T0
+        for _ in range(5):  # renewed before each expiry: never taken over, however long it runs
+            now += TTL * 0.8
+            seeded.renew(r.run_id, AttemptKind.INGEST, 1, now=now, expires_at=now + TTL)
+            with pytest.raises(Conflict, match="being ingested"):
+                claim(seeded, run(offset_ms=1, partition="p"), now=now + TTL * 0.5)
+        assert seeded.get_run(r.run_id).lease(AttemptKind.INGEST).expires_at == now + TTL
+
+    def test_release_lets_the_next_claim_take_over_at_once(self, seeded):
+        r = claim(seeded, run(partition="p"))
+        seeded.renew(r.run_id, AttemptKind.INGEST, 1, now=T0 + timedelta(seconds=1),
+                     expires_at=T0 + timedelta(seconds=1))
+        taken = claim(seeded, run(offset_ms=1, partition="p"), now=T0 + timedelta(seconds=1))
+        assert taken.run_id == r.run_id and taken.lease(AttemptKind.INGEST).epoch == 2
+
+    def test_lease_must_expire_after_it_starts(self, seeded):
+        with pytest.raises(InvalidInput):
+            claim(seeded, run(), ttl=timedelta(0))
+        assert seeded.list_runs() == []
+
+    def test_transform_claim_fencing_and_take_over(self, seeded):
+        r = landed(seeded, run())
+        t = seeded.claim_transform(r.run_id, attempt_id=aid(), owner="a:1", now=T0, expires_at=T0 + TTL)
+        assert t.transform_status is TransformStatus.TRANSFORMING and t.lease(AttemptKind.TRANSFORM).epoch == 1
+        with pytest.raises(Conflict, match="a:1"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="b:2", now=T0 + TTL / 2,
+                                   expires_at=T0 + TTL * 2)
+        later = T0 + TTL * 2
+        t2 = seeded.claim_transform(r.run_id, attempt_id=aid(), owner="b:2", now=later, expires_at=later + TTL)
+        assert t2.lease(AttemptKind.TRANSFORM).epoch == 2
+        tiles = [tile(r)]
+        with pytest.raises(Conflict, match="fenced"):  # the first holder lost its lease: it cannot publish
+            seeded.publish(r.run_id, 1, tiles, edges(r, tiles), now=later)
+        assert seeded.tiles_of_run(r.run_id) == []
+        done = seeded.publish(r.run_id, 2, tiles, edges(r, tiles), now=later)
+        assert done.transform_status is TransformStatus.PUBLISHED and seeded.tiles_of_run(r.run_id) == tiles
+        with pytest.raises(Conflict, match="already transformed"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="c", now=later, expires_at=later + TTL)
+
+    def test_only_succeeded_runs_are_transformed(self, seeded):
+        r = claim(seeded, run())
+        with pytest.raises(Conflict, match="running"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL)
+
+    def test_refused_transform_round_trips(self, seeded):
+        r = landed(seeded, run())
+        seeded.claim_transform(r.run_id, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL)
+        got = seeded.refuse_transform(r.run_id, 1, now=T0, reason="message 3: unknown parameter 210.0")
+        assert seeded.get_run(r.run_id) == got
+        assert got.transform_status is TransformStatus.REFUSED and "unknown parameter" in got.transform_reason
+        with pytest.raises(Conflict, match="refused"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL)
+
+    # -- immutability: the state machine and recorded facts ----------------------------------------------------
+    def test_terminal_runs_do_not_move(self, seeded):
+        ok = landed(seeded, run(partition="a"))
+        bad = claim(seeded, run(offset_ms=1, partition="b"))
+        seeded.fail(bad.run_id, 1, now=T0, reason="x")
+        for r in (ok, bad):
+            stored = seeded.get_run(r.run_id)
+            for write in (lambda: seeded.fail(r.run_id, 1, now=T0, reason="y"),
+                          lambda: seeded.succeed(r.run_id, 1, now=T0, size=2, sha256="ef" * 32,
+                                                 upstream_job_id=None),
+                          lambda: seeded.quarantine(r.run_id, 1, now=T0, reason="z"),
+                          lambda: seeded.renew(r.run_id, AttemptKind.INGEST, 1, now=T0, expires_at=T0 + TTL)):
+                with pytest.raises(Conflict):
+                    write()
+            assert seeded.get_run(r.run_id) == stored
+
+    def test_recorded_job_id_cannot_change(self, seeded):
+        r = claim(seeded, run())
+        seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0)
+        seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0)  # the same id again is fine
+        with pytest.raises(Conflict):
+            seeded.record_upstream_job(r.run_id, 1, "job-2", now=T0)
+        with pytest.raises(Conflict):
+            seeded.succeed(r.run_id, 1, now=T0, size=1, sha256="ab" * 32, upstream_job_id="job-2")
+        assert seeded.get_run(r.run_id).upstream_job_id == "job-1"
+
+    def test_bad_recorded_values_refused(self, seeded):
+        r = claim(seeded, run())
+        for size, sha in ((-1, "ab" * 32), (1, "AB" * 32), (1, "ab" * 31), (1, None)):
+            with pytest.raises(InvalidInput):
+                seeded.succeed(r.run_id, 1, now=T0, size=size, sha256=sha, upstream_job_id=None)
+        for epoch in (0, -1, True, "1"):
+            with pytest.raises(InvalidInput):
+                seeded.fail(r.run_id, epoch, now=T0, reason="x")
+        assert seeded.get_run(r.run_id).status is RunStatus.RUNNING
+
+    # -- reap and revoke -----------------------------------------------------------------------------------------
+    def test_reap_fails_runs_whose_claim_expired_long_ago_and_deletes_nothing(self, seeded):
+        stale = claim(seeded, run(partition="a"), owner="dead:1")
+        fresh = claim(seeded, run(offset_ms=1, partition="b"), now=T0 + timedelta(minutes=50))
+        done = landed(seeded, run(offset_ms=2, partition="c"))
+        now = T0 + timedelta(hours=1)
+        assert seeded.reap(timedelta(hours=2), now=now) == []
+        reaped = seeded.reap(timedelta(minutes=30), now=now)
+        assert [r.run_id for r in reaped] == [stale.run_id]
+        got = seeded.get_run(stale.run_id)
+        assert got.status is RunStatus.FAILED and "reaped" in got.failure_reason and "dead:1" in got.failure_reason
+        assert seeded.get_run(fresh.run_id).status is RunStatus.RUNNING
+        assert seeded.get_run(done.run_id) == done
+        with pytest.raises(Conflict):  # a reaped run cannot be taken over or finished
+            seeded.succeed(stale.run_id, 1, now=now, size=1, sha256="ab" * 32, upstream_job_id=None)
+        again = claim(seeded, run(offset_ms=3, partition="a"), now=now)
+        assert again.run_id != stale.run_id  # its partition is free for a new run
+        with pytest.raises(InvalidInput):
+            seeded.reap(timedelta(seconds=-1), now=now)
+
+    def test_revoke_ends_expired_attempts_and_fences_them(self, seeded):
+        a = claim(seeded, run(partition="a"))
+        b = landed(seeded, run(offset_ms=1, partition="b"))
+        seeded.claim_transform(b.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
+        live = claim(seeded, run(offset_ms=2, partition="c"), now=T0 + TTL)
+        now = T0 + TTL + timedelta(seconds=1)
+        changed = seeded.revoke_expired(now=now)
+        assert sorted(r.run_id for r in changed) == sorted([a.run_id, b.run_id])
+        assert seeded.get_run(a.run_id).lease(AttemptKind.INGEST).outcome == "expired"
+        assert seeded.get_run(b.run_id).lease(AttemptKind.TRANSFORM).outcome == "expired"
+        assert seeded.get_run(live.run_id).lease(AttemptKind.INGEST).live(now)
+        with pytest.raises(Conflict):
+            seeded.renew(a.run_id, AttemptKind.INGEST, 1, now=now, expires_at=now + TTL)
+        assert seeded.revoke_expired(now=now) == []  # idempotent
+        # a revoked claim is still taken over by the next claimant
+        assert claim(seeded, run(offset_ms=9, partition="a"), now=now).run_id == a.run_id
 
     # -- publish ----------------------------------------------------------------------------------------------
     def test_publish_round_trip(self, seeded):
@@ -252,19 +478,19 @@ class CatalogContract:
 
     def test_tiles_of_unpublished_run_is_empty(self, seeded):
         r = run()
-        seeded.add_run(r)
+        transforming(seeded, r)
         assert seeded.tiles_of_run(r.run_id) == []
 
     def test_publish_unknown_run_not_found(self, seeded):
         r = run()
         with pytest.raises(NotFound):
-            seeded.publish(r.run_id, [tile(r)], edges(r, [tile(r)]))
+            seeded.publish(r.run_id, 1, [tile(r)], edges(r, [tile(r)]), now=T0)
 
     def test_publish_twice_conflicts(self, seeded):
         r = run()
         first = self.published(seeded, r, [tile(r)])
         with pytest.raises(Conflict):
-            seeded.publish(r.run_id, [tile(r, west=10)], [])
+            seeded.publish(r.run_id, 1, [tile(r, west=10)], [], now=T0)
         assert seeded.tiles_of_run(r.run_id) == first
 
     def _assert_nothing_of(self, c, r: IngestionRun) -> None:
@@ -274,37 +500,37 @@ class CatalogContract:
 
     def test_tile_of_another_run_conflicts(self, seeded):
         r, other = run(), run(offset_ms=1)
-        seeded.add_run(r)
+        transforming(seeded, r)
         bad = [tile(r), tile(other, west=10)]
         with pytest.raises(Conflict):
-            seeded.publish(r.run_id, bad, edges(r, bad[:1]))
+            seeded.publish(r.run_id, 1, bad, edges(r, bad[:1]), now=T0)
         self._assert_nothing_of(seeded, r)
 
     def test_duplicate_tile_key_in_batch_conflicts(self, seeded):
         r = run()
-        seeded.add_run(r)
+        transforming(seeded, r)
         with pytest.raises(Conflict):
-            seeded.publish(r.run_id, [tile(r), tile(r, west=10), tile(r)], [])
+            seeded.publish(r.run_id, 1, [tile(r), tile(r, west=10), tile(r)], [], now=T0)
         self._assert_nothing_of(seeded, r)
 
     def test_failure_mid_publish_leaves_nothing(self, seeded):
         first = run()
         taken = self.published(seeded, first, [tile(first, west=20)])[0]
         r = run(offset_ms=1)
-        seeded.add_run(r)
+        transforming(seeded, r)
         # the third tile reuses a published key: the store only finds out after writing two tiles
         batch = [tile(r, west=0), tile(r, west=10), tile(r, west=20, key=taken.key), tile(r, west=30)]
         with pytest.raises(Conflict):
-            seeded.publish(r.run_id, batch, edges(r, batch))
+            seeded.publish(r.run_id, 1, batch, edges(r, batch), now=T0)
         assert seeded.tiles_of_run(r.run_id) == [] and seeded.lineage(raw_key=r.raw_key) == []
         assert seeded.find_tiles(WORLD, ALL_TIME) == [taken]
         fixed = [t for t in batch if t.key != taken.key]
-        seeded.publish(r.run_id, fixed, edges(r, fixed))  # nothing half-written blocks the retry
+        seeded.publish(r.run_id, 1, fixed, edges(r, fixed), now=T0)  # nothing half-written blocks the retry
         assert seeded.tiles_of_run(r.run_id) == fixed
 
     def test_lineage_generator_failing_leaves_nothing(self, seeded):
         r = run()
-        seeded.add_run(r)
+        transforming(seeded, r)
         tiles = [tile(r), tile(r, west=10)]
 
         def lineage():
@@ -312,16 +538,16 @@ class CatalogContract:
             raise InvalidInput("decoder gave up")
 
         with pytest.raises(InvalidInput):
-            seeded.publish(r.run_id, tiles, lineage())
+            seeded.publish(r.run_id, 1, tiles, lineage(), now=T0)
         self._assert_nothing_of(seeded, r)
 
     def test_lineage_to_foreign_tile_conflicts(self, seeded):
         r = run()
-        seeded.add_run(r)
+        transforming(seeded, r)
         tiles = [tile(r)]
         stray = LineageEdge(r.raw_key, "ab" * 32, tile(r, west=10).key, r.run_id)
         with pytest.raises(Conflict):
-            seeded.publish(r.run_id, tiles, edges(r, tiles) + [stray])
+            seeded.publish(r.run_id, 1, tiles, edges(r, tiles) + [stray], now=T0)
         self._assert_nothing_of(seeded, r)
 
     # -- lineage ----------------------------------------------------------------------------------------------

@@ -1,0 +1,264 @@
+"""The run model: claims with fenced leases, take-over, reap and revoke, as pure functions.
+
+Every catalog adapter applies exactly these functions inside one transaction (load the stored run(s),
+call the function, store its result), so the rules are written once and the contract suite holds every
+adapter to them. The page that explains them is docs/runs.md; keep the two in step.
+
+Fencing: each write a holder makes names the ``epoch`` of its claim; it is refused (``Conflict``) when
+that epoch is no longer the current one of that kind, or the attempt has ended. Take-over, reap and
+revoke all end the previous attempt first, so a holder that lost its lease can never write again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Sequence
+
+from .errors import Conflict, InvalidInput
+from .geo import utc
+from .keys import check_run_id
+from .model import (NEXT_STATUS, NEXT_TRANSFORM, Attempt, AttemptKind, IngestionRun, RunStatus, TransformStatus)
+
+INGEST = AttemptKind.INGEST
+TRANSFORM = AttemptKind.TRANSFORM
+
+
+def _holder(a: Attempt) -> str:
+    return f"attempt {a.attempt_id} (owner {a.owner}, epoch {a.epoch}, lease until {a.expires_at.isoformat()})"
+
+
+def _new_attempt(kind: AttemptKind, attempt_id: str, owner: str, epoch: int, now: datetime,
+                 expires_at: datetime) -> Attempt:
+    now, expires_at = utc(now), utc(expires_at)
+    if expires_at <= now:
+        raise InvalidInput(f"a lease must expire after it starts ({expires_at.isoformat()} <= {now.isoformat()})")
+    return Attempt(attempt_id=attempt_id, kind=kind, epoch=epoch, owner=owner, started_at=now,
+                   expires_at=expires_at)
+
+
+def _replace_last(run: IngestionRun, kind: AttemptKind, new: Attempt) -> tuple[Attempt, ...]:
+    out = list(run.attempts)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].kind is kind:
+            out[i] = new
+            return tuple(out)
+    raise AssertionError("no attempt of that kind")  # callers checked
+
+
+def fence(run: IngestionRun, kind: AttemptKind, epoch: int) -> Attempt:
+    """The caller's current attempt of ``kind``, or ``Conflict`` if ``epoch`` no longer holds the claim."""
+    current = run.lease(kind)
+    if current is None:
+        raise Conflict(f"run {run.run_id} has no {kind.value} claim; claim it first")
+    if current.epoch != epoch:
+        raise Conflict(f"run {run.run_id}: {kind.value} epoch {epoch} is fenced off; {_holder(current)} holds "
+                       "the claim now")
+    if current.ended_at is not None:
+        raise Conflict(f"run {run.run_id}: {kind.value} attempt {current.attempt_id} ended "
+                       f"({current.outcome}) and can write no more")
+    return current
+
+
+# -- ingestion ---------------------------------------------------------------------------------------------------
+def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun, *, attempt_id: str, owner: str,
+                 now: datetime, expires_at: datetime, supersede: bool = False) -> IngestionRun:
+    """Claim ``candidate``'s partition: the run to store (the new candidate, or a run taken over).
+
+    ``partition_runs``: every stored run of the same partition. Refuses with ``Conflict`` naming the run
+    when the partition already has a succeeded run (unless ``supersede``) or a live claim.
+    """
+    if candidate.status is not RunStatus.PENDING or candidate.attempts:
+        raise InvalidInput(f"run {candidate.run_id} must be a new pending run to be claimed")
+    check_run_id(attempt_id)
+    now = utc(now)
+    for r in partition_runs:
+        if r.partition != candidate.partition or r.dataset != candidate.dataset:
+            raise InvalidInput(f"run {r.run_id} is not of the partition of run {candidate.run_id}")
+    open_runs = sorted((r for r in partition_runs if not r.terminal), key=lambda r: r.run_id)
+    for r in open_runs:
+        current = r.lease(INGEST)
+        if current is not None and current.live(now):
+            raise Conflict(f"partition {candidate.dataset} {candidate.partition_date} is being ingested by run "
+                           f"{r.run_id}: {_holder(current)}")
+    succeeded = sorted((r for r in partition_runs if r.status is RunStatus.SUCCEEDED), key=lambda r: r.run_id)
+    if open_runs:
+        # take over the newest expired claim: same run id and raw key, next epoch; older ones are left to reap
+        r = open_runs[-1]
+        previous = r.lease(INGEST)
+        attempts = list(r.attempts)
+        if previous is not None:
+            attempts = list(_replace_last(r, INGEST, previous.end(now, f"taken over by {attempt_id}")))
+        epoch = (previous.epoch + 1) if previous is not None else 1
+        attempts.append(_new_attempt(INGEST, attempt_id, owner, epoch, now, expires_at))
+        status = RunStatus.RUNNING
+        return replace(r, status=status, started_at=r.started_at or now, attempts=tuple(attempts))
+    if succeeded and not supersede:
+        newest = succeeded[-1]
+        raise Conflict(f"partition {candidate.dataset} {candidate.partition_date} already has succeeded run "
+                       f"{newest.run_id} ({newest.raw_key}); ingest with supersede to land a new version")
+    return replace(candidate, status=RunStatus.RUNNING, started_at=now,
+                   supersedes=succeeded[-1].run_id if succeeded else None,
+                   attempts=(_new_attempt(INGEST, attempt_id, owner, 1, now, expires_at),))
+
+
+def renew(run: IngestionRun, kind: AttemptKind, epoch: int, *, now: datetime, expires_at: datetime) -> IngestionRun:
+    """Heartbeat: move the lease's expiry (earlier too: ``expires_at == now`` releases the claim at once)."""
+    current = fence(run, AttemptKind(kind), epoch)
+    if kind is INGEST and run.terminal:
+        raise Conflict(f"run {run.run_id} is {run.status.value}; its ingest claim is over")
+    if kind is TRANSFORM and run.transform_status is not TransformStatus.TRANSFORMING:
+        raise Conflict(f"run {run.run_id} is {run.transform_status.value}; its transform claim is over")
+    return replace(run, attempts=_replace_last(run, AttemptKind(kind), replace(current, expires_at=utc(expires_at))))
+
+
+def record_upstream_job(run: IngestionRun, epoch: int, job_id: str, *, now: datetime) -> IngestionRun:
+    """Record the upstream job id as soon as it is known; a recorded id never changes."""
+    fence(run, INGEST, epoch)
+    if not isinstance(job_id, str) or not job_id or len(job_id) > 200:
+        raise InvalidInput(f"upstream job id must be a non-empty string of at most 200 chars, got {job_id!r}")
+    if run.upstream_job_id not in (None, job_id):
+        raise Conflict(f"run {run.run_id} already records upstream job {run.upstream_job_id}; not {job_id}")
+    return replace(run, upstream_job_id=job_id)
+
+
+def _finish(run: IngestionRun, epoch: int, to: RunStatus, now: datetime, outcome: str,
+            **changes: Any) -> IngestionRun:
+    current = fence(run, INGEST, epoch)
+    if to not in NEXT_STATUS[run.status]:
+        raise Conflict(f"run {run.run_id} is {run.status.value}; it cannot become {to.value}")
+    return replace(run, status=to, finished_at=utc(now),
+                   attempts=_replace_last(run, INGEST, current.end(now, outcome)), **changes)
+
+
+def succeed(run: IngestionRun, epoch: int, *, now: datetime, size: int, sha256: str, upstream_job_id: str | None,
+            details: Mapping[str, Any] | None = None) -> IngestionRun:
+    if not isinstance(size, int) or size < 0:
+        raise InvalidInput(f"raw size must be a non-negative integer, got {size!r}")
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidInput(f"raw sha256 must be 64 lowercase hex digits, got {sha256!r}")
+    if run.upstream_job_id and upstream_job_id and upstream_job_id != run.upstream_job_id:
+        raise Conflict(f"run {run.run_id} records upstream job {run.upstream_job_id}, not {upstream_job_id}")
+    return _finish(run, epoch, RunStatus.SUCCEEDED, now, "succeeded", raw_size=size, raw_sha256=sha256,
+                   upstream_job_id=run.upstream_job_id or upstream_job_id, details=dict(details or {}))
+
+
+def fail(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
+    return _finish(run, epoch, RunStatus.FAILED, now, "failed", failure_reason=_reason(reason))
+
+
+def quarantine(run: IngestionRun, epoch: int, *, now: datetime, reason: str, size: int | None = None,
+               sha256: str | None = None) -> IngestionRun:
+    """The landed file does not match its request: keep it as evidence, never transform it."""
+    return _finish(run, epoch, RunStatus.QUARANTINED, now, "quarantined", failure_reason=_reason(reason),
+                   raw_size=size, raw_sha256=sha256)
+
+
+def _reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("a failure needs a reason")
+    return reason[:4000]
+
+
+# -- transformation ----------------------------------------------------------------------------------------------
+def claim_transform(run: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
+                    expires_at: datetime) -> IngestionRun:
+    """Claim the transformation of a succeeded run, or take over an expired claim (epoch + 1)."""
+    check_run_id(attempt_id)
+    now = utc(now)
+    if run.status is not RunStatus.SUCCEEDED or run.raw_sha256 is None or run.raw_size is None:
+        raise Conflict(f"run {run.run_id} is {run.status.value}; only a succeeded ingestion can be transformed")
+    if run.transform_status is TransformStatus.PUBLISHED:
+        raise Conflict(f"run {run.run_id} is already transformed; tiles are immutable")
+    if run.transform_status is TransformStatus.REFUSED:
+        raise Conflict(f"run {run.run_id} was refused by the transformation: {run.transform_reason}")
+    previous = run.lease(TRANSFORM)
+    attempts = run.attempts
+    if run.transform_status is TransformStatus.TRANSFORMING and previous is not None:
+        if previous.live(now):
+            raise Conflict(f"run {run.run_id} is being transformed by {_holder(previous)}")
+        attempts = _replace_last(run, TRANSFORM, previous.end(now, f"taken over by {attempt_id}"))
+    epoch = previous.epoch + 1 if previous is not None else 1
+    return replace(run, transform_status=TransformStatus.TRANSFORMING, transform_reason=None,
+                   attempts=attempts + (_new_attempt(TRANSFORM, attempt_id, owner, epoch, now, expires_at),))
+
+
+def _finish_transform(run: IngestionRun, epoch: int, to: TransformStatus, now: datetime,
+                      reason: str | None) -> IngestionRun:
+    current = fence(run, TRANSFORM, epoch)
+    if to not in NEXT_TRANSFORM[run.transform_status]:
+        raise Conflict(f"run {run.run_id} transformation is {run.transform_status.value}; it cannot become "
+                       f"{to.value}")
+    return replace(run, transform_status=to, transform_reason=reason,
+                   attempts=_replace_last(run, TRANSFORM, current.end(now, to.value)))
+
+
+def publish(run: IngestionRun, epoch: int, *, now: datetime) -> IngestionRun:
+    """The run's tiles become visible (the catalog stores them in the same transaction)."""
+    return _finish_transform(run, epoch, TransformStatus.PUBLISHED, now, None)
+
+
+def refuse(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
+    """The raw file holds messages the transformation cannot represent; ``reason`` lists every one."""
+    return _finish_transform(run, epoch, TransformStatus.REFUSED, now, _reason(reason))
+
+
+# -- housekeeping ------------------------------------------------------------------------------------------------
+def revoke_expired(run: IngestionRun, *, now: datetime) -> IngestionRun:
+    """End every attempt whose lease has expired (so its files may be collected); the claim stays open
+    for take-over. Unchanged when nothing expired."""
+    now = utc(now)
+    changed = tuple(a.end(now, "expired") if a.ended_at is None and not a.live(now) else a for a in run.attempts)
+    return run if changed == run.attempts else replace(run, attempts=changed)
+
+
+def reap(run: IngestionRun, *, now: datetime, older_than: timedelta) -> IngestionRun:
+    """Mark an open run whose ingest lease expired more than ``older_than`` ago as failed (it deletes nothing).
+
+    Unchanged when the run is terminal or its lease is younger than that."""
+    now = utc(now)
+    if older_than < timedelta(0):
+        raise InvalidInput(f"older_than must not be negative, got {older_than}")
+    if run.terminal:
+        return run
+    current = run.lease(INGEST)
+    if current is not None and current.live(now):
+        return run
+    expired_at = current.expires_at if current is not None else run.created_at
+    if expired_at > now - older_than:
+        return run
+    holder = _holder(current) if current is not None else "no attempt"
+    attempts = run.attempts if current is None else _replace_last(run, INGEST, current.end(now, "reaped"))
+    return replace(run, status=RunStatus.FAILED, finished_at=now, attempts=attempts,
+                   failure_reason=f"reaped: the ingest claim expired more than {older_than} before "
+                                  f"{now.isoformat()} ({holder})")
+
+
+# -- the one check every stored change passes ------------------------------------------------------------------
+_FIXED = ("run_id", "source", "dataset", "partition_date", "request", "created_at", "raw_key", "supersedes",
+          "orchestrator_run_id")
+_ONCE = ("raw_size", "raw_sha256", "upstream_job_id")
+
+
+def check_change(old: IngestionRun, new: IngestionRun) -> None:
+    """Refuse a stored run's change the model does not allow: fixed fields, write-once fields, transitions,
+    rewritten attempt history. Adapters call it on every run update, whatever produced ``new``."""
+    for name in _FIXED:
+        if getattr(old, name) != getattr(new, name):
+            raise Conflict(f"run {old.run_id}: {name} is fixed for the life of the run")
+    for name in _ONCE:
+        if getattr(old, name) is not None and getattr(old, name) != getattr(new, name):
+            raise Conflict(f"run {old.run_id}: {name} is recorded ({getattr(old, name)!r}) and cannot change")
+    if new.status is not old.status and new.status not in NEXT_STATUS[old.status]:
+        raise Conflict(f"run {old.run_id} is {old.status.value}; it cannot become {new.status.value}")
+    if new.transform_status is not old.transform_status and new.transform_status not in \
+            NEXT_TRANSFORM[old.transform_status]:
+        raise Conflict(f"run {old.run_id} transformation is {old.transform_status.value}; it cannot become "
+                       f"{new.transform_status.value}")
+    if len(new.attempts) < len(old.attempts):
+        raise Conflict(f"run {old.run_id}: attempts are history and cannot be removed")
+    for a, b in zip(old.attempts, new.attempts):
+        same = (a.attempt_id, a.kind, a.epoch, a.owner, a.started_at) == (b.attempt_id, b.kind, b.epoch, b.owner,
+                                                                           b.started_at)
+        if not same or (a.ended_at is not None and (b.ended_at, b.outcome) != (a.ended_at, a.outcome)):
+            raise Conflict(f"run {old.run_id}: attempt {a.attempt_id} is history and cannot be rewritten")
