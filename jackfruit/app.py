@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 from .domain.geo import BBox, TimeRange
 from .domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
 from .ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, Runner, TileFormat, Upstream
+from .ports.runner import RunnerEvent
 from .settings import Settings
 from . import usecases
 
@@ -26,7 +30,9 @@ class Jackfruit:
     clock: Clock
     ids: IdGenerator
     upstream: Upstream
-    workdir: str | None = None
+    work_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "jackfruit-work"))
+    lease_ttl: timedelta = timedelta(seconds=60)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "Jackfruit":
@@ -36,7 +42,7 @@ class Jackfruit:
         c = build_container(settings)
         ports = dict(catalog=c.catalog(), raw_store=c.raw_store(), curated_store=c.curated_store(),
                      runner=c.runner(), decoder=c.decoder(), tile_format=c.tile_format(), clock=c.clock(),
-                     ids=c.ids(), upstream=c.upstream())
+                     ids=c.ids(), upstream=c.upstream(), work_dir=c.work_dir(), lease_ttl=c.lease_ttl())
         ports.update(overrides)
         app = cls(**ports)
         app.register_builtin_datasets()
@@ -50,17 +56,37 @@ class Jackfruit:
         return usecases.register_dataset(self.catalog, dataset)
 
     def ingest(self, dataset: str, day: date, overrides: Mapping[str, Any] | None = None, *,
-               orchestrator_run_id: str | None = None, upstream: Upstream | None = None) -> IngestionRun:
+               orchestrator_run_id: str | None = None, upstream: Upstream | None = None, supersede: bool = False,
+               on_event: Callable[[RunnerEvent], None] | None = None) -> IngestionRun:
+        """Claim and land one partition (docs/runs.md): ``Conflict`` if it already succeeded (unless
+        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed."""
         return usecases.ingest_partition(
             catalog=self.catalog, runner=self.runner, raw_store=self.raw_store, clock=self.clock, ids=self.ids,
             upstream=upstream or self.upstream, dataset=dataset, day=day, overrides=overrides,
-            orchestrator_run_id=orchestrator_run_id)
+            orchestrator_run_id=orchestrator_run_id, supersede=supersede, owner=self.owner,
+            lease_ttl=self.lease_ttl, on_event=on_event)
 
-    def transform(self, run_id: str, progress: Callable[[int, int], None] | None = None) -> list[Tile]:
+    def transform(self, run_id: str, progress: Callable[[int, int], None] | None = None,
+                  on_phase: Callable[[str], None] | None = None) -> list[Tile]:
         return usecases.transform_run(catalog=self.catalog, raw_store=self.raw_store,
                                       curated_store=self.curated_store, decoder=self.decoder,
-                                      tile_format=self.tile_format, run_id=run_id, workdir=self.workdir,
-                                      progress=progress)
+                                      tile_format=self.tile_format, clock=self.clock, ids=self.ids, run_id=run_id,
+                                      work_dir=self.work_dir, owner=self.owner, lease_ttl=self.lease_ttl,
+                                      progress=progress, on_phase=on_phase)
+
+    def reap(self, older_than: timedelta) -> list[IngestionRun]:
+        """Fail open runs whose ingest claim expired more than ``older_than`` ago (deletes nothing)."""
+        return usecases.reap(self.catalog, self.clock, older_than)
+
+    def gc(self) -> "usecases.GcReport":
+        """Remove what ended attempts left (scratch, staged uploads, unpublished tile objects)."""
+        return usecases.collect_garbage(catalog=self.catalog, raw_store=self.raw_store,
+                                        curated_store=self.curated_store, clock=self.clock, work_dir=self.work_dir)
+
+    def verify(self, run_id: str | None = None) -> "usecases.VerifyReport":
+        """Re-hash raw objects and tiles against the catalog; report every mismatch."""
+        return usecases.verify(catalog=self.catalog, raw_store=self.raw_store, curated_store=self.curated_store,
+                               tile_format=self.tile_format, run_id=run_id)
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    **filters: Any) -> list[Tile]:

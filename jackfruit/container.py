@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from dependency_injector import containers, providers
@@ -28,6 +29,14 @@ def _sqlite_file(data_dir: str, sqlite_path: str | None) -> str:
     return sqlite_path or str(Path(data_dir) / "catalog.sqlite")
 
 
+def _work_dir(data_dir: str, work_dir: str | None) -> str:
+    return work_dir or str(Path(data_dir) / "work")
+
+
+def _lease_ttl(seconds: float | None) -> timedelta:
+    return timedelta(seconds=seconds or 60.0)
+
+
 def _upstream(base_url: str, api_key: object) -> Upstream:
     value = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else str(api_key or "")
     return Upstream(base_url=base_url, api_key=Secret(value))
@@ -42,6 +51,8 @@ class Container(containers.DeclarativeContainer):
     tile_format = providers.Singleton(ZarrTileFormat)
     upstream = providers.Singleton(_upstream, config.ads_base_url, config.ads_api_key)
 
+    work_dir = providers.Callable(_work_dir, config.data_dir, config.work_dir.optional())
+    lease_ttl = providers.Callable(_lease_ttl, config.lease_ttl_s.optional())
     raw_dir = providers.Callable(_bucket_dir, config.data_dir, config.raw_bucket)
     curated_dir = providers.Callable(_bucket_dir, config.data_dir, config.curated_bucket)
 
@@ -75,6 +86,8 @@ def build_container(settings: Settings | None = None) -> Container:
     container.config.from_dict(settings.model_dump(mode="python", by_alias=False) | {
         "data_dir": str(settings.data_dir),
         "sqlite_path": str(settings.sqlite_path) if settings.sqlite_path else None,
+        "work_dir": str(getattr(settings, "work_dir", None) or "") or None,
+        "lease_ttl_s": getattr(settings, "lease_ttl_s", None),
         "ads_api_key": settings.ads_api_key,
     })
     return container

@@ -2,35 +2,93 @@
 
 Object ``KEY`` lives at ``ROOT/KEY``; writes go to ``ROOT/.partial/`` first and appear atomically
 (``os.link`` for write-once buckets, which fails if the key exists; ``os.replace`` otherwise).
+Staged files are ``.partial/put.{pid}.*`` (this store) and ``.partial/{attempt_id}.upload-*`` (the Go
+ingester), so ``sweep_partials`` knows whose they are.
+
+A write-once bucket is marked by ``ROOT/.jackfruit-bucket.json`` when first opened write-once; opening a
+marked bucket any other way is refused, so the raw bucket cannot be rewritten through the library.
+Objects of a write-once bucket are created read-only.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Collection, Iterator
 
-from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound
+from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
 
 PARTIAL = ".partial"
+MARKER = ".jackfruit-bucket.json"
 _CHUNK = 1 << 20
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class FilesystemObjectStore:
-    def __init__(self, root: str | os.PathLike[str], *, bucket: str | None = None, write_once: bool = False) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, bucket: str | None = None,
+                 write_once: bool | None = None) -> None:
+        """``write_once=None`` opens the bucket as it is marked (plain if unmarked); ``True`` marks it."""
         self.root = Path(root)
         self.bucket = bucket or self.root.name
-        self.write_once = write_once
         try:
             (self.root / PARTIAL).mkdir(parents=True, exist_ok=True)
+            marked = self._marked()
+            if write_once and not marked:
+                self._mark()
         except OSError as err:
             raise BackendUnavailable(f"cannot create bucket directory {self.root}: {err.strerror}") from err
+        if marked and write_once is False:
+            raise InvalidInput(f"bucket {self.bucket} at {self.root} is write-once (raw evidence); it cannot be "
+                               "opened for rewriting")
+        self.write_once = bool(marked or write_once)
+
+    def _marked(self) -> bool:
+        try:
+            return bool(json.loads((self.root / MARKER).read_text()).get("write_once"))
+        except FileNotFoundError:
+            return False
+        except (ValueError, AttributeError) as err:
+            raise InvalidInput(f"bucket marker {self.root / MARKER} is unreadable: {err}") from err
+
+    def _mark(self) -> None:
+        tmp = self.root / PARTIAL / f"marker.{os.getpid()}"
+        tmp.write_text(json.dumps({"bucket": self.bucket, "write_once": True}) + "\n")
+        os.replace(tmp, self.root / MARKER)
+
+    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+        removed = 0
+        ended = set(ended_attempts)
+        try:
+            names = os.listdir(self.root / PARTIAL)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            head = name.split(".", 1)[0]
+            stale_put = name.startswith("put.") and name.split(".")[1].isdigit() \
+                and not _pid_alive(int(name.split(".")[1]))
+            if head in ended or stale_put:
+                try:
+                    os.unlink(self.root / PARTIAL / name)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
 
     def _path(self, key: str) -> Path:
         return self.root / check_object_key(key)
@@ -40,8 +98,9 @@ class FilesystemObjectStore:
         if self.write_once and final.exists():
             raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once")
         digest, size = hashlib.sha256(), 0
-        fd, tmp = tempfile.mkstemp(dir=self.root / PARTIAL)
+        tmp = ""
         try:
+            fd, tmp = tempfile.mkstemp(dir=self.root / PARTIAL, prefix=f"put.{os.getpid()}.")
             with os.fdopen(fd, "wb") as out:
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     digest.update(data)
@@ -53,6 +112,8 @@ class FilesystemObjectStore:
                         size += len(chunk)
                         out.write(chunk)
                 out.flush()
+                if self.write_once:
+                    os.fchmod(out.fileno(), 0o444)  # raw evidence is read-only on disk too
                 os.fsync(out.fileno())
             final.parent.mkdir(parents=True, exist_ok=True)
             if self.write_once:
@@ -68,7 +129,7 @@ class FilesystemObjectStore:
         except OSError as err:
             raise BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}") from err
         finally:
-            if os.path.exists(tmp):
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
         return ObjectInfo(key, size, digest.hexdigest())
 
@@ -112,6 +173,8 @@ class FilesystemObjectStore:
                 dirnames[:] = [d for d in dirnames if d != PARTIAL]
             rel_dir = os.path.relpath(dirpath, self.root)
             for name in filenames:
+                if rel_dir == "." and name.startswith("."):
+                    continue  # the bucket's own files (marker), never an object key
                 key = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
                 if key.startswith(prefix):
                     found.append(key)

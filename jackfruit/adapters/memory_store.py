@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Collection, Iterator
 
 from jackfruit.domain.errors import Conflict, NotFound
 from jackfruit.ports.storage import ObjectInfo
@@ -64,6 +64,9 @@ class InMemoryObjectStore:
         with self._lock:
             items = sorted((k, len(v)) for k, v in self._objects.items() if k.startswith(prefix))
         return iter([ObjectInfo(k, n) for k, n in items])
+
+    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+        return 0  # puts are atomic in memory: nothing is ever staged
 
     def delete(self, key: str) -> None:
         if self.write_once:

@@ -16,7 +16,7 @@ from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
-TRANSFORMATION_VERSION = "1"
+TRANSFORMATION_VERSION = "2"  # 2: tile manifest object, crc32c chunks, attempt in the key
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Protocol, runtime_checkable
+from typing import BinaryIO, Collection, Iterator, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class ObjectStore(Protocol):
     Raises (jackfruit.domain.errors): ``NotFound`` for a missing key, ``Conflict`` when a
     write-once store already holds the key (the stored object is left untouched),
     ``InvalidInput`` for a malformed key, ``BackendUnavailable`` when the backend fails.
-    A ``put`` is atomic: readers see the whole object or nothing.
+    A ``put`` is atomic: readers see the whole object or nothing. A write-once bucket stays write-once
+    however it is opened (the filesystem store marks the bucket; S3 enforces it server-side).
     """
 
     bucket: str
@@ -51,4 +52,10 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object; a write-once store refuses with ``Conflict``. Missing keys are ``NotFound``."""
+        ...
+
+    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+        """Remove staged, never-committed uploads of the given (ended) attempts, and the store's own
+        staging leftovers of writers that no longer exist; returns how many. Committed objects are never
+        touched."""
         ...

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
+import sys
+from datetime import timedelta
 from typing import Any, Callable
 
 from jackfruit.domain import cams
-from jackfruit.domain.errors import Conflict, IntegrityError, JackfruitError
-from jackfruit.domain.keys import tile_key
-from jackfruit.domain.model import TRANSFORMATION, TRANSFORMATION_VERSION, LineageEdge, RunStatus, Tile
+from jackfruit.domain.errors import BackendUnavailable, IntegrityError, InvalidInput, JackfruitError
+from jackfruit.domain.keys import check_run_id, tile_key
+from jackfruit.domain.model import TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile
 from jackfruit.domain.tiling import plan_cells, plan_tiles
-from jackfruit.ports import Catalog, GribDecoder, ObjectStore, TileFormat
+from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, TileFormat
+
+from .leases import Heartbeat
 
 ATTRIBUTION = "Contains modified Copernicus Atmosphere Monitoring Service information {year}"
 Progress = Callable[[int, int], None]
@@ -39,37 +42,70 @@ def transform_run(
     curated_store: ObjectStore,
     decoder: GribDecoder,
     tile_format: TileFormat,
+    clock: Clock,
+    ids: IdGenerator,
     run_id: str,
-    workdir: str | None = None,
+    work_dir: str,
+    owner: str,
+    lease_ttl: timedelta,
     progress: Progress | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> list[Tile]:
-    """Write every tile of the run, then publish them with their lineage in one catalog transaction."""
-    run = catalog.get_run(run_id)
-    if run.status is not RunStatus.SUCCEEDED or run.raw_sha256 is None or run.raw_size is None:
-        raise Conflict(f"run {run_id} is {run.status.value}; only a succeeded ingestion can be transformed")
-    if catalog.tiles_of_run(run_id):
-        raise Conflict(f"run {run_id} is already transformed; tiles are immutable")
-    scratch = tempfile.mkdtemp(prefix="jackfruit-transform-", dir=workdir)
-    try:
-        path = os.path.join(scratch, "raw.grib")
-        fetch_verified(raw_store, run.raw_key, run.raw_sha256, run.raw_size, path)
-        messages = decoder.scan(path)
-        groups = plan_tiles(messages)
-        started: list[str] = []  # tile keys whose objects may exist, for clean-up if we do not publish
+    """Claim the run's transformation, write every tile under this attempt's keys, then publish tiles and
+    lineage in one fenced catalog transaction. A file the transformation cannot represent is ``refused``
+    (recorded with every reason); any other failure leaves the claim to be retried or taken over."""
+    check_run_id(run_id)
+    attempt_id = ids.new_run_id()
+    now = clock.now()
+    run = catalog.claim_transform(run_id, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl)
+    epoch = run.lease(AttemptKind.TRANSFORM).epoch
+    phase = on_phase or (lambda name: None)
+    scratch = scratch_dir(work_dir, attempt_id)
+    started: list[str] = []  # tile keys whose objects may exist, for clean-up if we do not publish
+    with Heartbeat(catalog, clock, run_id, AttemptKind.TRANSFORM, epoch, lease_ttl) as beat:
         try:
-            tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started, progress)
+            try:
+                os.makedirs(scratch)
+            except OSError as err:
+                raise BackendUnavailable(f"cannot create the scratch folder {scratch}: {err.strerror}") from err
+            path = os.path.join(scratch, "raw.grib")
+            phase("fetch")
+            fetch_verified(raw_store, run.raw_key, run.raw_sha256, run.raw_size, path)
+            phase("decode")
+            try:
+                messages = decoder.scan(path)
+                groups = plan_tiles(messages)
+            except InvalidInput as err:
+                beat.stop()
+                beat.check()
+                catalog.refuse_transform(run_id, epoch, now=clock.now(), reason=str(err))
+                raise
+            phase("tile write")
+            tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started,
+                                 progress, attempt_id, beat)
             lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id) for t in tiles]
-            catalog.publish(run_id, tiles, lineage)
+            phase("publish")
+            beat.check()
+            catalog.publish(run_id, epoch, tiles, lineage, now=clock.now())
+            phase("published")
         except BaseException:
-            _remove_unpublished(curated_store, started)
+            _remove_unpublished(curated_store, started)  # this attempt's own objects only
+            if not isinstance(sys.exc_info()[1], InvalidInput):
+                beat.release()  # the next transform of this run may start at once
             raise
-        return tiles
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return tiles
+
+
+def scratch_dir(work_dir: str, attempt_id: str) -> str:
+    """The scratch folder of one attempt: ``{work_dir}/{attempt_id}`` (gc removes those of ended attempts)."""
+    return os.path.join(work_dir, check_run_id(attempt_id))
 
 
 def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
-                 curated_store: ObjectStore, started: list[str], progress: Progress | None) -> list[Tile]:
+                 curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
+                 beat: Heartbeat) -> list[Tile]:
     """Write every tile of every group; each key goes into ``started`` before its first object is written."""
     tiles: list[Tile] = []
     done, total = 0, len(messages)
@@ -77,8 +113,9 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
         values = decoder.read(path, [messages[i] for i in group.message_indices])
         attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
         for cell in plan_cells(group.grid):
+            beat.check()  # a holder that lost its claim stops writing at once
             key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
-                           cell.cell_id, run.run_id)
+                           cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
             started.append(key)
             size, sha = tile_format.write(curated_store, key, group, cell, values, attrs)
             tiles.append(Tile(key=key, run_id=run.run_id, dataset=run.dataset, model=group.model,
@@ -94,7 +131,8 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
 
 
 def _remove_unpublished(curated_store: ObjectStore, keys: list[str]) -> None:
-    """Best effort: delete the objects of tiles that will not be published (a retry would overwrite them)."""
+    """Best effort: delete this attempt's objects of tiles that will not be published (``gc`` removes what a
+    killed attempt left)."""
     for key in keys:
         try:
             for info in list(curated_store.list(key + "/")):

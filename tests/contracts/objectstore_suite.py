@@ -79,6 +79,12 @@ class ObjectStoreContract:
         assert raw.get("ads/d/2025-03-12/x.grib") == b"original"
         assert [i.key for i in raw.list()] == ["ads/d/2025-03-12/x.grib"]
 
+    def test_sweep_partials_never_touches_committed_objects(self, raw, store):
+        for s in (raw, store):
+            s.put("a/b", b"committed")
+            assert s.sweep_partials({"01890c24-905b-7122-b170-b60814e6ee06"}) == 0
+            assert s.get("a/b") == b"committed"
+
     def test_concurrent_write_once_puts_exactly_one_wins(self, raw):
         results: list[object] = []
 

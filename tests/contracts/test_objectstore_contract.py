@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -29,3 +30,36 @@ class TestFilesystemObjectStore(ObjectStoreContract):
         (tmp_path / "b" / ".partial" / "tmp123").write_bytes(b"half")
         store.put("x", b"whole")
         assert [i.key for i in store.list()] == ["x"]
+
+    def test_write_once_bucket_stays_write_once_however_opened(self, tmp_path):
+        from jackfruit.domain.errors import Conflict, InvalidInput
+
+        raw = FilesystemObjectStore(tmp_path / "raw", bucket="jackfruit-raw", write_once=True)
+        raw.put("ads/x.grib", b"evidence")
+        with pytest.raises(InvalidInput, match="write-once"):
+            FilesystemObjectStore(tmp_path / "raw", write_once=False)
+        again = FilesystemObjectStore(tmp_path / "raw")  # opened directly, by default
+        assert again.write_once
+        with pytest.raises(Conflict):
+            again.put("ads/x.grib", b"rewritten")
+        with pytest.raises(Conflict):
+            again.delete("ads/x.grib")
+        assert again.get("ads/x.grib") == b"evidence"
+        assert (tmp_path / "raw" / "ads" / "x.grib").stat().st_mode & 0o222 == 0  # read-only on disk
+        assert [i.key for i in again.list()] == ["ads/x.grib"]  # the marker is not an object
+
+    def test_sweep_partials_removes_only_ended_attempts_and_dead_writers(self, tmp_path):
+        import subprocess
+        import sys
+
+        store = FilesystemObjectStore(tmp_path / "b")
+        ended, live = "01890c24-905b-7122-b170-b60814e6ee06", "01890c24-905b-7122-b170-b60814e6ee07"
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        partial = tmp_path / "b" / ".partial"
+        for name in (f"{ended}.upload-1", f"{live}.upload-2", f"put.{dead}.abc", f"put.{os.getpid()}.def"):
+            (partial / name).write_bytes(b"half")
+        store.put("k", b"whole")
+        assert store.sweep_partials({ended}) == 2
+        assert sorted(p.name for p in partial.iterdir()) == [f"{live}.upload-2", f"put.{os.getpid()}.def"]
+        assert store.get("k") == b"whole"

@@ -115,8 +115,8 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
 
 def test_failure_inside_publish_leaves_no_tiles(small_grib):
     class BrokenPublish(InMemoryCatalog):
-        def publish(self, run_id, tiles, lineage):
-            super().publish(run_id, list(tiles) + [tiles[0]], lineage)  # duplicate key: must roll back
+        def publish(self, run_id, epoch, tiles, lineage, *, now):
+            return super().publish(run_id, epoch, list(tiles) + [tiles[0]], lineage, now=now)  # must roll back
 
     app = memory_app(file_source(small_grib), catalog=BrokenPublish())
     run = app.ingest(CAMS, DAY)
@@ -170,7 +170,10 @@ def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_
     first_run = app.ingest(CAMS, DAY)
     app.transform(first_run.run_id)
     app.clock.advance(timedelta(minutes=5))
-    latest = app.ingest(CAMS, DAY)
+    with pytest.raises(Conflict, match=first_run.run_id):
+        app.ingest(CAMS, DAY)  # the partition already succeeded
+    latest = app.ingest(CAMS, DAY, supersede=True)
+    assert latest.supersedes == first_run.run_id
     app.transform(latest.run_id)
     box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
                                                       datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
@@ -178,3 +181,157 @@ def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_
     ds = app.read(box, span, ["ozone"])
     assert ds.attrs["source_run_id"] == latest.run_id
     assert ds.sizes["forecast_reference_time"] == 1
+
+
+# -- the run model (docs/runs.md) through the use cases -----------------------------------------------------------
+class GatedTileFormat(ZarrTileFormat):
+    """Blocks in its 3rd tile write until released, so a second transform runs while the first holds the claim."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.writes, self.inside, self.release = 0, threading.Event(), threading.Event()
+
+    def write(self, *args, **kwargs):
+        self.writes += 1
+        if self.writes == 3:
+            self.inside.set()
+            assert self.release.wait(30)
+        return super().write(*args, **kwargs)
+
+
+def test_concurrent_transform_of_one_run_is_refused_and_destroys_nothing(small_grib):
+    """Finding 1: the second transform gets Conflict naming the holder; it deletes nothing."""
+    import threading
+
+    gate = GatedTileFormat()
+    app = memory_app(file_source(small_grib), tile_format=gate)
+    run = app.ingest(CAMS, DAY)
+    result: dict = {}
+    first = threading.Thread(target=lambda: result.setdefault("tiles", app.transform(run.run_id)))
+    first.start()
+    assert gate.inside.wait(30)
+    before = sorted(i.key for i in app.curated_store.list())
+    with pytest.raises(Conflict, match="being transformed"):
+        app.transform(run.run_id)
+    assert sorted(i.key for i in app.curated_store.list()) == before  # the loser cleaned up nothing
+    gate.release.set()
+    first.join(30)
+    tiles = result["tiles"]
+    assert app.catalog.tiles_of_run(run.run_id) == sorted(tiles, key=lambda t: (t.variable, t.model, t.level_m,
+                                                                                  t.reference_time, t.cell_id))
+    assert app.verify().problems == []
+    app.read(BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
+                                                   datetime(2025, 3, 12, 2, tzinfo=timezone.utc)), ["ozone"])
+
+
+def test_an_expired_ingest_claim_is_taken_over_and_its_job_resumed(small_grib):
+    """Finding 2: a dead ingest's run is taken over (same run id, epoch 2), its recorded job resumed, no
+    second submit; the object it had already committed is adopted."""
+    app = memory_app(file_source(small_grib))
+    first = app.ingest(CAMS, DAY, {"variable": ["ozone"]})
+    # simulate a holder killed after the ingester committed: a run claimed, job recorded, object landed
+    # (re-create the situation on a fresh partition by hand through the ports)
+    from jackfruit.domain.model import AttemptKind, IngestionRun
+
+    request = app.catalog.get_dataset(CAMS).request_for(DAY, {"variable": ["nitrogen_dioxide"]})
+    run_id = app.ids.new_run_id()
+    key = str(RawKey("ads", CAMS, DAY, run_id, "grib"))
+    now = app.clock.now()
+    dead = app.catalog.claim_ingest(
+        IngestionRun(run_id=run_id, source="ads", dataset=CAMS, partition_date=DAY, request=request,
+                     status=RunStatus.PENDING, created_at=now, raw_key=key),
+        attempt_id=app.ids.new_run_id(), owner="dead-host:1", now=now, expires_at=now + timedelta(seconds=5))
+    jobs_before = len(app.runner.jobs)
+    manifest = app.runner.run(__import__("jackfruit.ports", fromlist=["IngestJob"]).IngestJob(
+        run_id, CAMS, request, key, app.upstream, attempt_id=dead.attempts[0].attempt_id))
+    app.catalog.record_upstream_job(run_id, 1, manifest.upstream_job_id, now=now)
+    with pytest.raises(Conflict, match="dead-host:1"):  # still live: refused, nothing written
+        app.ingest(CAMS, DAY, {"variable": ["nitrogen_dioxide"]})
+    app.clock.advance(timedelta(seconds=6))
+    taken = app.ingest(CAMS, DAY, {"variable": ["nitrogen_dioxide"]})
+    assert taken.run_id == run_id and taken.raw_key == key and taken.status is RunStatus.SUCCEEDED
+    assert taken.lease(AttemptKind.INGEST).epoch == 2 and taken.upstream_job_id == manifest.upstream_job_id
+    assert taken.raw_sha256 == manifest.sha256 and taken.details.get("adopted") is True
+    assert len(app.runner.jobs) == jobs_before + 1  # the take-over resumed; it did not submit again
+    assert {r.run_id for r in app.runs()} == {first.run_id, run_id}
+
+
+def test_reap_fails_abandoned_runs_and_gc_removes_only_ended_attempts_leftovers(small_grib, tmp_path):
+    """Findings 2 and 3: reap closes a run nobody will take over; gc removes scratch and unpublished tile
+    objects of ended attempts only, never a live attempt's, a raw object or a published tile."""
+    from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+
+    curated = FilesystemObjectStore(tmp_path / "curated")
+    app = memory_app(file_source(small_grib), curated_store=curated, work_dir=str(tmp_path / "work"),
+                     lease_ttl=timedelta(seconds=30))
+    run = app.ingest(CAMS, DAY)
+    tiles = app.transform(run.run_id)
+    published = sorted(i.key for i in curated.list())
+    # leftovers of a killed transform attempt of another run: scratch folder and half-written tile objects
+    other = app.ingest(CAMS, DAY, {"variable": ["ozone"]})
+    now = app.clock.now()
+    claimed = app.catalog.claim_transform(other.run_id, attempt_id=app.ids.new_run_id(), owner="killed:9",
+                                          now=now, expires_at=now + timedelta(seconds=30))
+    dead_attempt = claimed.attempts[-1].attempt_id
+    (tmp_path / "work" / dead_attempt).mkdir(parents=True)
+    (tmp_path / "work" / dead_attempt / "raw.grib").write_bytes(b"x" * 1000)
+    dead_key = tiles[0].key.replace(run.run_id, other.run_id).rsplit("/", 1)[0] + f"/v2-{dead_attempt}.zarr"
+    curated.put(f"{dead_key}/zarr.json", b"{}")
+    assert app.gc().tile_objects == 0  # the attempt's lease is still live: nothing of it is touched
+    assert curated.exists(f"{dead_key}/zarr.json") and (tmp_path / "work" / dead_attempt).exists()
+    app.clock.advance(timedelta(seconds=31))
+    report = app.gc()
+    assert report.revoked == 1 and report.tile_objects == 1 and report.scratch_dirs == 1
+    assert sorted(i.key for i in curated.list()) == published  # published tiles untouched
+    assert not (tmp_path / "work" / dead_attempt).exists()
+    assert app.raw_store.exists(run.raw_key) and app.raw_store.exists(other.raw_key)
+    assert app.verify().problems == []
+    # a transform after that takes the run over (epoch 2) and publishes
+    assert app.transform(other.run_id)
+    # reap: an ingest claim abandoned long ago becomes failed, with the reason; nothing deleted
+    from jackfruit.domain.model import IngestionRun
+
+    rid = app.ids.new_run_id()
+    request = app.catalog.get_dataset(CAMS).request_for(DAY, {"variable": ["dust"]})
+    now = app.clock.now()
+    app.catalog.claim_ingest(IngestionRun(run_id=rid, source="ads", dataset=CAMS, partition_date=DAY,
+                                          request=request, status=RunStatus.PENDING, created_at=now,
+                                          raw_key=str(RawKey("ads", CAMS, DAY, rid, "grib"))),
+                             attempt_id=app.ids.new_run_id(), owner="gone:1", now=now,
+                             expires_at=now + timedelta(seconds=1))
+    assert app.reap(timedelta(hours=1)) == []
+    app.clock.advance(timedelta(hours=2))
+    (reaped,) = app.reap(timedelta(hours=1))
+    assert reaped.run_id == rid and reaped.status is RunStatus.FAILED and "gone:1" in reaped.failure_reason
+
+
+def test_a_file_the_transformation_cannot_represent_is_refused_with_every_reason():
+    bad = (__import__("pathlib").Path(__file__).parents[1] / "data" / "grib")
+    candidates = sorted(p for p in bad.glob("*.grib*") if "cams" not in p.name.lower())
+    app = memory_app(file_source(candidates[0]))
+    run = app.ingest(CAMS, DAY)
+    with pytest.raises(InvalidInput):
+        app.transform(run.run_id)
+    got = app.run(run.run_id)
+    assert got.transform_status.value == "refused" and got.transform_reason
+    with pytest.raises(Conflict, match="refused"):
+        app.transform(run.run_id)
+    assert list(app.curated_store.list()) == []
+
+
+def test_verify_reports_a_changed_raw_object(small_grib, tmp_path):
+    from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+
+    raw = FilesystemObjectStore(tmp_path / "raw", write_once=True)
+    app = memory_app(file_source(small_grib), raw_store=raw)
+    app.runner._store = raw
+    run = app.ingest(CAMS, DAY)
+    assert app.verify().problems == []
+    path = tmp_path / "raw" / run.raw_key
+    path.chmod(0o644)
+    body = bytearray(path.read_bytes())
+    body[100] ^= 1
+    path.write_bytes(bytes(body))
+    (problem,) = app.verify().problems
+    assert run.raw_key in problem and "sha256" in problem

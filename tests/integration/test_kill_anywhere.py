@@ -1,0 +1,246 @@
+"""Kill-anywhere: real `jackfruit ingest` / `jackfruit transform` processes on the embedded defaults, some
+running concurrently for the same partition or run, are SIGKILLed at random moments in every phase; then the
+recovery path (re-run = take-over, reap, gc) runs and the run-model invariants are checked after each round.
+
+Phases are observed, not assumed: each process reports its phase on stderr (``<cmd>: phase <name>``); a kill
+counts for the last phase the process had reported when the signal was sent. The test prints a histogram of
+kill points per phase, the seed, and the violations found (the goal, and the assertion: zero).
+
+Environment: ``JACKFRUIT_KILL_ROUNDS_PER_PHASE`` (default 10) and ``JACKFRUIT_KILL_SEED``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jackfruit.app import Jackfruit
+from jackfruit.domain.keys import tile_prefix
+from jackfruit.domain.model import RunStatus, TransformStatus
+from jackfruit.settings import load_settings
+from jackfruit.testing.ads_stub import AdsStub
+
+from ..helpers import assemble, bits, ecc_reference
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2025, 3, 12)
+KEY = "kill-test-key"
+TTL_S = 1.0
+PHASES = ("submit", "poll", "download", "commit", "decode", "tile write", "publish")
+INGEST_PHASES = PHASES[:4]
+# how long after a phase is reported a kill may land (uniformly); the phase's typical length here
+WINDOW_S = {"submit": 0.03, "poll": 0.6, "download": 0.5, "commit": 0.03, "decode": 0.05, "tile write": 0.8,
+            "publish": 0.02}
+PARTITIONS = [{"variable": ["ozone"], "leadtime_hour": ["0", "1", "2"]},
+              {"variable": ["nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2"]},
+              {"variable": ["ozone"], "leadtime_hour": ["3", "4", "5"]}]
+
+
+class Proc:
+    """One CLI process whose stderr is followed live for phase reports."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.p = subprocess.Popen([sys.executable, "-m", "jackfruit.cli", *argv], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.phase: str | None = None
+        self.seen: dict[str, threading.Event] = {p: threading.Event() for p in PHASES}
+        self.lines: list[str] = []
+        self.killed_in: str | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.p.stderr is not None
+        for line in self.p.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if ": phase " in line:
+                name = line.split(": phase ", 1)[1].strip()
+                if name in self.seen:
+                    self.phase = name
+                    self.seen[name].set()
+
+    def kill_in(self, phase: str, rng: random.Random, timeout: float = 30) -> bool:
+        """Wait for ``phase``, then SIGKILL at a random moment of its window; True if the kill landed."""
+        deadline = time.monotonic() + timeout
+        while not self.seen[phase].wait(0.005):
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                return False
+        time.sleep(rng.uniform(0, WINDOW_S[phase]))
+        if self.p.poll() is not None:
+            return False
+        observed = self.phase
+        try:
+            os.kill(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        self.p.wait()
+        if self.p.returncode != -signal.SIGKILL:
+            return False
+        self.killed_in = observed
+        return True
+
+    def wait(self, timeout: float = 120) -> int:
+        rc = self.p.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("kill-anywhere")
+    with AdsStub(api_key=KEY, extra_args=("--job-seconds", "0.6", "--download-bytes-per-sec", "4000000",
+                                          "--bits", "12")) as stub:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JACKFRUIT_", "ADS_"))}
+        env.update(JACKFRUIT_DATA_DIR=str(data), JACKFRUIT_LEASE_TTL_S=str(TTL_S), ADS_BASE_URL=stub.url,
+                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1")
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            app = Jackfruit.from_settings(load_settings())
+            yield app, env, stub
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def ingest_argv(partition: dict) -> list[str]:
+    return ["ingest", "--date", DAY.isoformat(), "--request", json.dumps(partition), "--supersede"]
+
+
+def recover(app: Jackfruit, rng: random.Random) -> None:
+    """The recovery path after kills: wait out the leases, then take over (re-run) or reap, and collect."""
+    time.sleep(TTL_S + 0.2)
+    for run in app.runs(limit=None):
+        if run.status is RunStatus.RUNNING:
+            if rng.random() < 0.25:
+                app.reap(timedelta(0))
+            else:
+                part = {k: run.request[k] for k in ("variable", "leadtime_hour")}
+                app.ingest(run.dataset, run.partition_date, part, supersede=True)  # takes the run over
+    for run in app.runs(limit=None):
+        if run.transform_status is TransformStatus.TRANSFORMING:
+            app.transform(run.run_id)  # takes the transform over
+    app.gc()
+
+
+def violations(app: Jackfruit, checked_reads: set[str]) -> list[str]:
+    found: list[str] = []
+    runs = app.runs(limit=None)
+    by_key = {r.raw_key: r for r in runs}
+    # every raw object belongs to exactly one run and matches its checksum
+    for info in app.raw_store.list():
+        run = by_key.get(info.key)
+        if run is None:
+            found.append(f"raw object {info.key} belongs to no run")
+            continue
+        if run.status is RunStatus.SUCCEEDED:
+            body = app.raw_store.get(info.key)
+            if (len(body), hashlib.sha256(body).hexdigest()) != (run.raw_size, run.raw_sha256):
+                found.append(f"raw object {info.key} does not match run {run.run_id}'s checksum")
+        elif run.status is not RunStatus.FAILED:
+            found.append(f"raw object {info.key} belongs to run {run.run_id}, which is {run.status.value}")
+    for run in runs:
+        if run.status is RunStatus.SUCCEEDED and not app.raw_store.exists(run.raw_key):
+            found.append(f"succeeded run {run.run_id} has no raw object")
+    # at most one succeeded run per partition unless superseded
+    per_partition = Counter(r.partition for r in runs if r.status is RunStatus.SUCCEEDED and r.supersedes is None)
+    found += [f"partition {p} has {n} succeeded runs that supersede nothing" for p, n in per_partition.items()
+              if n > 1]
+    # every run is terminal or holds a live lease (nothing is alive after recovery)
+    for run in runs:
+        if not run.terminal or run.transform_status is TransformStatus.TRANSFORMING:
+            found.append(f"run {run.run_id} is {run.status.value}/{run.transform_status.value} after recovery")
+    # no published tile misses an object; after gc no unpublished tile object of an ended attempt remains
+    published = {t.key: t for r in runs for t in app.catalog.tiles_of_run(r.run_id)}
+    for t in published.values():
+        found += app.tile_format.verify(app.curated_store, t)
+    for info in app.curated_store.list("tiles/"):
+        prefix = tile_prefix(info.key)
+        if prefix not in published:
+            found.append(f"curated object {info.key} belongs to no published tile after gc")
+    leftovers = list((Path(app.work_dir)).glob("*")) if Path(app.work_dir).exists() else []
+    found += [f"scratch {p} left after gc" for p in leftovers]
+    for bucket in (app.raw_store, app.curated_store):
+        partial = Path(bucket.root) / ".partial"
+        found += [f"staged file {p} left after gc" for p in partial.glob("*")]
+    # reads equal the ecCodes decode (each published run once)
+    for run in runs:
+        if run.transform_status is TransformStatus.PUBLISHED and run.run_id not in checked_reads:
+            checked_reads.add(run.run_id)
+            path = Path(app.work_dir).parent / f"check-{run.run_id}.grib"
+            path.write_bytes(app.raw_store.get(run.raw_key))
+            try:
+                ref = ecc_reference(path)
+                fields = assemble(app, app.catalog.tiles_of_run(run.run_id), ref[0]["values"].shape,
+                                  ref[0]["lat0"], ref[0]["lon0"])
+                for msg in ref:
+                    got = [v for (m, var, lvl, rt, step), v in fields.items() if step == msg["step"]]
+                    if not got or not any(np.array_equal(bits(g), bits(msg["values"])) for g in got):
+                        found.append(f"run {run.run_id}: step {msg['step']} read back differs from ecCodes")
+            finally:
+                path.unlink()
+    return found
+
+
+def test_kill_anywhere(world):
+    app, env, stub = world
+    per_phase = int(os.environ.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE", "10"))
+    seed = int(os.environ.get("JACKFRUIT_KILL_SEED", str(random.SystemRandom().randrange(1 << 30))))
+    rng = random.Random(seed)
+    print(f"\nkill-anywhere: seed {seed} (JACKFRUIT_KILL_SEED={seed} reproduces the schedule)")
+    kills: Counter[str] = Counter()
+    bad: list[str] = []
+    checked_reads: set[str] = set()
+    rounds = conflicts = 0
+    max_rounds = per_phase * len(PHASES) * 6
+    while min(kills[p] for p in PHASES) < per_phase and rounds < max_rounds:
+        rounds += 1
+        target = min(PHASES, key=lambda p: (kills[p], rng.random()))
+        concurrent = rng.random() < 0.3
+        if target in INGEST_PHASES:
+            argv = ingest_argv(rng.choice(PARTITIONS))
+        else:
+            ready = [r for r in app.runs(limit=None)
+                     if r.status is RunStatus.SUCCEEDED and r.transform_status is TransformStatus.NONE]
+            if not ready:
+                app.ingest("cams-europe-air-quality-forecasts", DAY, rng.choice(PARTITIONS), supersede=True)
+                continue
+            argv = ["transform", rng.choice(ready).run_id]
+        victim = Proc(argv, env)
+        rival = Proc(argv, env) if concurrent else None
+        if victim.kill_in(target, rng):
+            kills[victim.killed_in or "start-up"] += 1
+        victim.wait()
+        if rival is not None:
+            rc = rival.wait()
+            conflicts += rc == 4
+            if rc not in (0, 4):
+                bad.append(f"round {rounds}: the concurrent {argv[0]} exited {rc}: {rival.lines[-3:]}")
+        recover(app, rng)
+        found = violations(app, checked_reads)
+        bad += [f"round {rounds} ({target}): {v}" for v in found]
+    print(f"kill-anywhere: {rounds} rounds, {sum(kills.values())} kills, {conflicts} concurrent claims refused, "
+          f"{len(app.runs(limit=None))} runs, violations: {len(bad)}")
+    for phase in (*PHASES, "start-up"):
+        print(f"  {phase:10s} {kills[phase]:4d} {'#' * kills[phase]}")
+    for v in bad[:20]:
+        print("  VIOLATION", v)
+    assert not bad, f"{len(bad)} invariant violations (seed {seed})"
+    assert all(kills[p] >= per_phase for p in PHASES), f"kills per phase {dict(kills)} (seed {seed})"
