@@ -1,121 +1,156 @@
 """SubprocessRunner: runs the Go ingester (``jackfruit-ingest``) as a child process, filesystem sink.
 
-Contract of the binary: ingest-go/README.md (flags, one JSON line on stdout, exit codes).
-The API key travels only in the child's environment, never on its command line.
+Protocol (arguments, stdin line, event lines, result line, error kinds): ``ingester_protocol``;
+contract of the binary: ingest-go/README.md. The API key travels only on the child's stdin, never on
+its command line or in its environment. The child's stdin stays open for the child's whole life: if
+this process dies, the child sees EOF, cancels itself and commits nothing.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
-from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Callable
 
-from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
-                                     NotFound, UpstreamRefused)
-from jackfruit.ports.runner import IngestJob, IngestManifest
+from jackfruit.domain.errors import BackendUnavailable
+from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, with_upstream_job
 
-INGEST_BINARY = "jackfruit-ingest"
+from .ingester_protocol import (INGEST_BINARY, build_args, child_env, classify_line, find_binary, input_line,
+                                manifest_from_result, parse_result, redact)
 
-#: error kind printed by the binary -> domain error
-_KINDS: dict[str, type[JackfruitError]] = {
-    "usage": InvalidInput, "invalid_request": InvalidInput, "auth": UpstreamRefused, "not_found": NotFound,
-    "job_failed": UpstreamRefused, "unavailable": BackendUnavailable, "integrity": IntegrityError,
-    "conflict": Conflict, "cancelled": BackendUnavailable, "internal": BackendUnavailable,
-}
+__all__ = ["INGEST_BINARY", "SubprocessRunner", "find_binary", "parse_result", "redact"]
 
 
-def find_binary(name: str, configured: str | None = None) -> str:
-    """Configured path, else next to the running Python (``.venv/bin``), else ``PATH``."""
-    if configured:
-        if not os.access(configured, os.X_OK):
-            raise BackendUnavailable(f"{name} binary {configured!r} is not an executable file")
-        return configured
-    beside = Path(sys.executable).parent / name
-    if os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise BackendUnavailable(f"cannot find the {name} binary: build it (scripts/setup) or set its path "
-                                 "in the settings (JACKFRUIT_INGEST_BINARY)")
-    return found
+class _Child:
+    """One running ingester: its reader threads, the event callback, and how it is stopped."""
 
+    def __init__(self, proc: subprocess.Popen[bytes], secret: str,
+                 on_event: Callable[[RunnerEvent], None] | None) -> None:
+        self.proc = proc
+        self.secret = secret
+        self.on_event = on_event
+        self.results: list[str] = []            # stdout lines that are not events (the last is the result)
+        self.job_id: str | None = None          # from the "submitted" event
+        self.callback_error: BaseException | None = None
+        self._deliver = threading.Lock()        # on_event: one call at a time
+        self._stdin = threading.Lock()
+        self._threads = [threading.Thread(target=self._read_stdout, daemon=True, name="ingest-stdout"),
+                         threading.Thread(target=self._read_stderr, daemon=True, name="ingest-stderr")]
+        for t in self._threads:
+            t.start()
 
-def redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+    def _emit(self, event: RunnerEvent) -> None:
+        with self._deliver:
+            if self.on_event is None or self.callback_error is not None:
+                return
+            try:
+                self.on_event(event)
+            except BaseException as err:  # the caller wants out (e.g. its lease is gone): cancel the child
+                self.callback_error = err
+                self.close_stdin()
 
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            what, value = classify_line(line)
+            if what != "event":
+                self.results.append(line)
+                continue
+            if value is None:
+                continue
+            if value.kind == "submitted" and value.upstream_job_id:
+                self.job_id = value.upstream_job_id
+            self._emit(value)
 
-def parse_result(stdout: str, returncode: int, secret: str) -> dict[str, Any]:
-    """The last JSON line of stdout: the manifest, or an ``error`` object mapped to a domain error."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    try:
-        result = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        result = None
-    if not isinstance(result, dict):
-        raise BackendUnavailable(f"the ingester exited {returncode} without a JSON result")
-    if "error" in result or returncode != 0:
-        error = result.get("error") or {}
-        kind = str(error.get("kind", "internal"))
-        message = redact(str(error.get("message", f"exit code {returncode}")), secret)
-        raise _KINDS.get(kind, BackendUnavailable)(f"ingester: {message}")
-    return result
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line.strip():
+                self._emit(RunnerEvent("log", message=redact(line, self.secret)))
+
+    def send(self, data: bytes) -> None:
+        with self._stdin:
+            stdin: IO[bytes] | None = self.proc.stdin
+            if stdin is None or stdin.closed:
+                return
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except OSError:  # the child already exited (e.g. a usage error); its result line says why
+                pass
+
+    def close_stdin(self) -> None:
+        """Cut the lifeline: the child cancels itself (commits nothing) and exits."""
+        with self._stdin:
+            if self.proc.stdin is not None and not self.proc.stdin.closed:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+
+    def stop(self, grace_s: float) -> None:
+        """Reap the child on every path: close stdin, wait ``grace_s``, then kill; join the readers."""
+        self.close_stdin()
+        try:
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            for t in self._threads:
+                t.join(timeout=5)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
 
 
 class SubprocessRunner:
+    """Runs ``jackfruit-ingest`` with a filesystem sink at ``sink_dir`` (the raw bucket's directory)."""
+
     def __init__(self, sink_dir: str | os.PathLike[str], *, binary: str | None = None, timeout_s: float = 3600,
-                 extra_args: tuple[str, ...] = (), on_log: Callable[[str], None] | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), grace_s: float = 5.0, margin_s: float = 30.0) -> None:
+        """``timeout_s`` is the ingester's own deadline; after ``timeout_s + margin_s`` this side cuts the
+        lifeline, and a child still alive ``grace_s`` after its stdin closed is killed."""
         self._sink_dir = str(sink_dir)
         self._binary = binary
         self._timeout_s = timeout_s
         self._extra = extra_args
-        self.on_log = on_log
+        self._grace_s = grace_s
+        self._margin_s = margin_s
 
-    def _pump(self, stream: Any, secret: str) -> None:
-        for line in stream:
-            if self.on_log and line.strip():
-                self.on_log(redact(line.rstrip("\n"), secret))
-
-    def run(self, job: IngestJob) -> IngestManifest:
+    def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
         secret = job.upstream.api_key.reveal()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ADS_", "AWS_", "MINIO_", "POSTGRES_"))}
-        env["ADS_API_KEY"] = secret
-        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="jackfruit-request-") as req:
-            json.dump(dict(job.request), req)
-            req.flush()
-            args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset,
-                    "--request-file", req.name, "--key", job.raw_key, "--sink-dir", self._sink_dir,
-                    "--timeout", f"{int(self._timeout_s)}s", *self._extra]
+        args = build_args(binary, job, self._sink_dir, self._timeout_s, self._extra)
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=child_env())
+        except OSError as err:
+            raise BackendUnavailable(f"cannot start {binary}: {err.strerror}") from err
+        child = _Child(proc, secret, on_event)
+        timed_out = False
+        try:
+            child.send(input_line(job))  # stdin stays open: the child's lifeline
             try:
-                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-            except OSError as err:
-                raise BackendUnavailable(f"cannot start {binary}: {err.strerror}") from err
-            # Drain stderr live so progress reaches the caller while the job is queued upstream.
-            logs = threading.Thread(target=self._pump, args=(proc.stderr, secret), daemon=True)
-            logs.start()
-            timed_out = threading.Event()
-            timer = threading.Timer(self._timeout_s + 30, lambda: (timed_out.set(), proc.kill()))
-            timer.start()
-            try:
-                stdout = proc.stdout.read() if proc.stdout else ""
-                proc.wait()
-            except BaseException:
-                proc.terminate()
-                proc.wait()
-                raise
-            finally:
-                timer.cancel()
-                logs.join(timeout=5)
-            if timed_out.is_set():
-                raise BackendUnavailable(f"the ingester did not finish within {self._timeout_s:.0f} s")
-        result = parse_result(stdout, proc.returncode, secret)
-        details = {k: result[k] for k in ("timings_ms", "polls", "retries", "resumes", "submitted_at",
-                                          "finished_at", "content_type") if k in result}
-        return IngestManifest(key=result["key"], size=int(result["size"]), sha256=result["sha256"],
-                              upstream_job_id=result.get("ads_job_id"), details=details)
+                proc.wait(timeout=self._timeout_s + self._margin_s)  # the child's own --timeout fires first
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        finally:
+            # Normal exit, error, time-out, KeyboardInterrupt: the child is always reaped here.
+            child.stop(self._grace_s)
+        job_id = child.job_id or job.resume_job_id
+        if child.callback_error is not None:
+            raise with_upstream_job(child.callback_error, job_id)
+        if timed_out:
+            raise with_upstream_job(
+                BackendUnavailable(f"the ingester did not finish within {self._timeout_s:.0f} s"), job_id)
+        result = parse_result(child.results, proc.returncode, secret, upstream_job_id=job_id)
+        return manifest_from_result(result)

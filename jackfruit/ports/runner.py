@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, TypeVar, runtime_checkable
 
 
 class Secret:
@@ -41,6 +41,20 @@ class IngestJob:
     request: Mapping[str, Any]
     raw_key: str
     upstream: Upstream
+    #: names the attempt's partial files (``.partial/{attempt_id}.*``); "" = none
+    attempt_id: str = ""
+    #: poll/download this upstream job instead of submitting; adopt an object already at ``raw_key``
+    resume_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunnerEvent:
+    """Progress of a running job, as it happens."""
+
+    kind: str                            # "submitted" | "phase" | "log"
+    upstream_job_id: str | None = None   # for "submitted"
+    phase: str | None = None             # for "phase": submit | poll | download | commit | adopt
+    message: str | None = None           # for "log": one redacted log line of the ingester
 
 
 @dataclass(frozen=True)
@@ -50,16 +64,57 @@ class IngestManifest:
     sha256: str
     upstream_job_id: str | None
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: the object was already at the key (an earlier attempt of the run committed it) and was verified
+    adopted: bool = False
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def with_upstream_job(err: E, upstream_job_id: str | None) -> E:
+    """Attach the upstream job id to an error a runner raises (kept if already set); returns ``err``."""
+    if upstream_job_id and not getattr(err, "upstream_job_id", None):
+        try:
+            err.upstream_job_id = upstream_job_id  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+    return err
+
+
+def upstream_job_of(err: BaseException) -> str | None:
+    """The upstream job id a runner attached to ``err``, if any."""
+    value = getattr(err, "upstream_job_id", None)
+    return value if isinstance(value, str) and value else None
 
 
 @runtime_checkable
 class Runner(Protocol):
     """Runs an ingestion job to completion; the raw object exists under ``job.raw_key`` on success.
 
-    Raises: ``InvalidInput`` (bad key or request refused as malformed), ``UpstreamRefused``
-    (auth, licence, job failed upstream), ``Conflict`` (raw key exists; nothing submitted),
-    ``IntegrityError`` (download size mismatch; nothing stored), ``BackendUnavailable``
-    (upstream or runtime unreachable, time-out). On any error nothing is stored under the key.
+    Semantics:
+
+    * Without ``job.resume_job_id`` the runner submits a new upstream job; an object already at
+      ``job.raw_key`` is a ``Conflict`` raised before anything is submitted.
+    * With ``job.resume_job_id`` it submits nothing: it follows that upstream job (poll, download,
+      commit). If an object is already at ``job.raw_key`` (an earlier attempt committed it and died),
+      it is *adopted*: its size must equal the job's product size (else ``IntegrityError``, nothing
+      changed) and the manifest says ``adopted=True``.
+    * ``job.attempt_id`` names the attempt's staged files (``.partial/{attempt_id}.*``); a runner killed
+      outright may leave them for garbage collection, never a committed object.
+    * ``on_event`` (optional) is called from the runner's threads, one call at a time, in order:
+      ``"submitted"`` (with ``upstream_job_id``, as soon as the upstream accepted the job, or first
+      thing when resuming) comes before any later phase; ``"phase"`` events name submit, poll,
+      download, commit, adopt; ``"log"`` events carry one redacted log line. If ``on_event`` raises,
+      the runner cancels the job, waits for it to stop and re-raises that exception (an object committed
+      before the cancellation reached the ingester stays; resuming the job adopts it).
+
+    Raises: ``InvalidInput`` (bad key, attempt or request; request refused as malformed),
+    ``UpstreamRefused`` (auth, licence, job failed upstream, resumed job unknown upstream), ``NotFound``
+    (upstream answered 404 for the dataset or results), ``Conflict`` (raw key exists; nothing submitted),
+    ``IntegrityError`` (download or adopted object size mismatch; nothing stored), ``BackendUnavailable``
+    (upstream, raw store or runtime unreachable, time-out, cancelled). On any error nothing new is
+    stored under the key. Errors raised once an upstream job exists carry its id as the attribute
+    ``upstream_job_id`` (see ``upstream_job_of``).
     """
 
-    def run(self, job: IngestJob) -> IngestManifest: ...
+    def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest: ...

@@ -104,10 +104,12 @@ def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock
 
     def handle(event: RunnerEvent) -> None:
         if event.kind == "submitted" and event.upstream_job_id:
-            # recorded at once, so a take-over resumes this job; a fenced-off holder finds out on its
-            # next write (the heartbeat has already flagged it)
-            _quietly(lambda: catalog.record_upstream_job(run.run_id, epoch, event.upstream_job_id,
-                                                         now=clock.now()))
+            # recorded at once, so a take-over resumes this job; a holder fenced off meanwhile gets
+            # Conflict here, which makes the runner stop the ingester
+            try:
+                catalog.record_upstream_job(run.run_id, epoch, event.upstream_job_id, now=clock.now())
+            except BackendUnavailable:
+                pass  # recorded again on success or failure
         if on_event is not None:
             on_event(event)
 

@@ -8,9 +8,11 @@ from datetime import date
 
 import pytest
 
-from jackfruit.domain.errors import Conflict, InvalidInput, UpstreamRefused
+from dataclasses import replace
+
+from jackfruit.domain.errors import Conflict, IntegrityError, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey, new_uuid7
-from jackfruit.ports import IngestJob, Secret, Upstream
+from jackfruit.ports import IngestJob, RunnerEvent, Secret, Upstream, upstream_job_of
 
 CAMS = "cams-europe-air-quality-forecasts"
 DAY = date(2025, 3, 12)
@@ -19,13 +21,21 @@ REQUEST = {"variable": ["ozone", "nitrogen_dioxide"], "model": ["ensemble"], "le
            "leadtime_hour": ["0", "1", "2"], "data_format": "grib", "area": [50, 0, 45, 5]}
 
 
-def job(upstream: Upstream, request: dict | None = None, key: str | None = None) -> IngestJob:
+def job(upstream: Upstream, request: dict | None = None, key: str | None = None, **kw) -> IngestJob:
     run_id = new_uuid7(1741780800000, os.urandom(10))
-    return IngestJob(run_id, CAMS, request or REQUEST, key or str(RawKey("ads", CAMS, DAY, run_id, "grib")), upstream)
+    attempt = new_uuid7(1741780800000, os.urandom(10))
+    return IngestJob(run_id, CAMS, request or REQUEST, key or str(RawKey("ads", CAMS, DAY, run_id, "grib")), upstream,
+                     attempt_id=attempt, **kw)
+
+
+def steps(events: list[RunnerEvent]) -> list[str]:
+    return [f"submitted:{e.upstream_job_id}" if e.kind == "submitted" else f"phase:{e.phase}"
+            for e in events if e.kind != "log"]
 
 
 class RunnerContract:
-    """Subclasses provide fixture ``env`` -> (runner, raw_store, upstream)."""
+    """Subclasses provide fixtures ``env`` -> (runner, raw_store, upstream) and ``submits`` -> a callable
+    returning how many jobs were submitted upstream so far."""
 
     def test_lands_the_product_under_the_key_with_its_checksum(self, env):
         runner, store, upstream = env
@@ -69,3 +79,59 @@ class RunnerContract:
         with pytest.raises(InvalidInput):
             runner.run(job(upstream, key=key))
         assert list(store.list()) == []
+
+    def test_events_announce_the_job_before_the_commit_and_match_the_manifest(self, env):
+        runner, store, upstream = env
+        events: list[RunnerEvent] = []
+        manifest = runner.run(job(upstream), events.append)
+        assert steps(events) == ["phase:submit", f"submitted:{manifest.upstream_job_id}", "phase:poll",
+                                 "phase:download", "phase:commit"]
+        assert not manifest.adopted
+
+    def test_resuming_follows_the_recorded_job_without_submitting_again(self, env, submits):
+        runner, store, upstream = env
+        first = runner.run(job(upstream))
+        before = submits()
+        j = job(upstream, resume_job_id=first.upstream_job_id)
+        events: list[RunnerEvent] = []
+        manifest = runner.run(j, events.append)
+        assert submits() == before
+        assert steps(events) == [f"submitted:{first.upstream_job_id}", "phase:poll", "phase:download",
+                                 "phase:commit"]
+        assert manifest.upstream_job_id == first.upstream_job_id and not manifest.adopted
+        assert store.get(j.raw_key) == store.get(first.key)
+        assert manifest.sha256 == first.sha256 and manifest.size == first.size
+
+    def test_resuming_adopts_the_object_an_earlier_attempt_committed(self, env, submits):
+        runner, store, upstream = env
+        j = job(upstream)
+        first = runner.run(j)
+        before = submits()
+        events: list[RunnerEvent] = []
+        again = replace(j, attempt_id=new_uuid7(1741780800000, os.urandom(10)),
+                        resume_job_id=first.upstream_job_id)
+        manifest = runner.run(again, events.append)
+        assert manifest.adopted and submits() == before
+        assert (manifest.key, manifest.size, manifest.sha256, manifest.upstream_job_id) == (
+            first.key, first.size, first.sha256, first.upstream_job_id)
+        assert steps(events) == [f"submitted:{first.upstream_job_id}", "phase:poll", "phase:adopt"]
+        with pytest.raises(Conflict):  # without the resume it is still a conflict
+            runner.run(replace(j, attempt_id=again.attempt_id))
+
+    def test_adopting_an_object_of_the_wrong_size_is_an_integrity_error_and_changes_nothing(self, env):
+        runner, store, upstream = env
+        first = runner.run(job(upstream))
+        j = job(upstream, resume_job_id=first.upstream_job_id)
+        store.put(j.raw_key, b"GRIB not this product 7777")
+        with pytest.raises(IntegrityError) as err:
+            runner.run(j)
+        assert upstream_job_of(err.value) == first.upstream_job_id
+        assert store.get(j.raw_key) == b"GRIB not this product 7777"
+
+    def test_resuming_an_unknown_job_is_refused_with_its_id(self, env, submits):
+        runner, store, upstream = env
+        j = job(upstream, resume_job_id="00000000-0000-4000-8000-000000000000")
+        with pytest.raises(UpstreamRefused) as err:
+            runner.run(j)
+        assert upstream_job_of(err.value) == j.resume_job_id
+        assert not store.exists(j.raw_key) and submits() == 0

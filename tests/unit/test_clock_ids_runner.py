@@ -1,7 +1,8 @@
-"""Clock and id generator ports; the subprocess runner's handling of credentials and results."""
+"""Clock and id generator ports; the subprocess runner's protocol: credentials, events, results, reaping."""
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import stat
@@ -11,10 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jackfruit.adapters.clock import FixedClock, SystemClock, Uuid7Generator
+from jackfruit.adapters.ingester_protocol import build_args, child_env, input_line, manifest_from_result
 from jackfruit.adapters.subprocess_runner import SubprocessRunner, parse_result
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey, check_run_id
-from jackfruit.ports import IngestJob, Secret, Upstream
+from jackfruit.ports import IngestJob, RunnerEvent, Secret, Upstream, upstream_job_of
 
 T0 = datetime(2025, 3, 12, 12, tzinfo=timezone.utc)
 
@@ -58,6 +60,7 @@ def test_error_kinds_map_to_domain_errors_with_the_secret_redacted(kind, error):
     with pytest.raises(error) as err:
         parse_result(line, 3, "hunter2")
     assert "hunter2" not in str(err.value) and "***" in str(err.value)
+    assert upstream_job_of(err.value) is None
 
 
 def test_garbage_output_is_backend_unavailable():
@@ -65,35 +68,151 @@ def test_garbage_output_is_backend_unavailable():
         parse_result("panic: oops\n", 2, "k")
 
 
-def test_the_key_travels_only_in_the_environment_never_on_the_command_line(tmp_path):
-    """A stand-in binary records its argv and environment; the runner must keep the key out of argv."""
-    record = tmp_path / "record.json"
-    fake = tmp_path / "jackfruit-ingest"
-    fake.write_text(f"""#!/usr/bin/env python3
-import json, os, sys
-json.dump({{"argv": sys.argv, "key": os.environ.get("ADS_API_KEY"),
-           "leaked": sorted(k for k in os.environ if k.startswith(("MINIO_", "POSTGRES_", "AWS_")))}},
-          open({str(record)!r}, "w"))
-print("log line mentioning hunter2", file=sys.stderr)
-print(json.dumps({{"error": {{"kind": "auth", "message": "401 for key hunter2"}}}}))
-sys.exit(3)
-""")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    logs: list[str] = []
-    runner = SubprocessRunner(tmp_path / "raw", binary=str(fake), timeout_s=30, on_log=logs.append)
+def test_event_lines_are_not_results_and_errors_carry_the_upstream_job():
+    events = [json.dumps({"event": "phase", "phase": "submit"}),
+              json.dumps({"event": "submitted", "ads_job_id": "job-1", "status": "accepted"})]
+    with pytest.raises(BackendUnavailable, match="without a JSON result") as err:
+        parse_result("\n".join(events), 143, "k", upstream_job_id="job-1")
+    assert upstream_job_of(err.value) == "job-1"
+    failed = json.dumps({"error": {"kind": "job_failed", "message": "boom", "ads_job_id": "job-2"}})
+    with pytest.raises(UpstreamRefused) as err:
+        parse_result("\n".join([*events, failed]), 4, "k", upstream_job_id="job-1")
+    assert upstream_job_of(err.value) == "job-2"
+    manifest = {"key": "k", "size": 3, "sha256": "ab", "ads_job_id": "job-1", "adopted": True, "polls": 2}
+    result = parse_result("\n".join([*events, json.dumps(manifest)]), 0, "k")
+    m = manifest_from_result(result)
+    assert m.adopted and m.upstream_job_id == "job-1" and m.details["polls"] == 2
+
+
+def test_arguments_carry_attempt_and_resume_but_never_the_key():
     run_id = "01890c24-905b-7122-b170-b60814e6ee06"
     job = IngestJob(run_id, "cams-europe-air-quality-forecasts", {"variable": ["ozone"]},
                     str(RawKey("ads", "cams-europe-air-quality-forecasts", T0.date(), run_id, "grib")),
-                    Upstream("http://127.0.0.1:9", Secret("hunter2")))
+                    Upstream("http://127.0.0.1:9", Secret("hunter2")), attempt_id=ATTEMPT, resume_job_id="job-7")
+    args = build_args("/bin/jackfruit-ingest", job, "/raw", 60)
+    assert args[args.index("--input") + 1] == "-" and "--request-file" not in args
+    assert args[args.index("--attempt") + 1] == ATTEMPT and args[args.index("--resume-job") + 1] == "job-7"
+    assert not any("hunter2" in a for a in args)
+    assert json.loads(input_line(job)) == {"request": {"variable": ["ozone"]}, "api_key": "hunter2"}
+    assert "ADS_API_KEY" not in child_env({"ADS_API_KEY": "x", "MINIO_SECRET_KEY": "y", "HOME": "/h"})
+
+
+ATTEMPT = "01890c24-905b-7122-b170-b60814e6ee07"
+
+#: A stand-in ingester: records argv, environment and its stdin line, talks the event protocol, then
+#: behaves as MODE says: "fail" (auth error), "wait" (until stdin closes, then cancelled), "hang" (ignores
+#: stdin EOF; only a kill stops it).
+FAKE = """#!/usr/bin/env python3
+import json, os, sys, time
+mode = {mode!r}
+line = sys.stdin.readline()
+json.dump({{"argv": sys.argv, "env_key": os.environ.get("ADS_API_KEY"), "line": json.loads(line),
+           "leaked": sorted(k for k in os.environ if k.startswith(("MINIO_", "POSTGRES_", "AWS_", "ADS_")))}},
+          open({record!r}, "w"))
+print("log line mentioning hunter2", file=sys.stderr, flush=True)
+print(json.dumps({{"event": "phase", "phase": "submit"}}), flush=True)
+print(json.dumps({{"event": "submitted", "ads_job_id": "job-42", "status": "accepted"}}), flush=True)
+print(json.dumps({{"event": "phase", "phase": "poll"}}), flush=True)
+if mode == "fail":
+    print(json.dumps({{"error": {{"kind": "auth", "message": "401 for key hunter2", "ads_job_id": "job-42"}}}}))
+    sys.exit(3)
+if mode == "wait":
+    sys.stdin.read()  # EOF: the parent went away or cut the lifeline
+    open({record!r} + ".eof", "w").write("eof")
+    print(json.dumps({{"error": {{"kind": "cancelled", "message": "cancelled: parent went away",
+                                  "ads_job_id": "job-42"}}}}))
+    sys.exit(143)
+while True:
+    time.sleep(1)
+"""
+
+
+def fake_ingester(tmp_path, mode: str):
+    record = tmp_path / "record.json"
+    fake = tmp_path / "jackfruit-ingest"
+    fake.write_text(FAKE.format(mode=mode, record=str(record)))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    run_id = "01890c24-905b-7122-b170-b60814e6ee06"
+    job = IngestJob(run_id, "cams-europe-air-quality-forecasts", {"variable": ["ozone"]},
+                    str(RawKey("ads", "cams-europe-air-quality-forecasts", T0.date(), run_id, "grib")),
+                    Upstream("http://127.0.0.1:9", Secret("hunter2")), attempt_id=ATTEMPT)
+    return str(fake), record, job
+
+
+def test_the_key_travels_only_on_stdin_never_in_argv_or_environment(tmp_path):
+    """A stand-in binary records what it got; the runner must keep the key out of argv and environment."""
+    fake, record, job = fake_ingester(tmp_path, "fail")
+    events: list[RunnerEvent] = []
+    runner = SubprocessRunner(tmp_path / "raw", binary=fake, timeout_s=30)
     os.environ["MINIO_SECRET_KEY"] = "should-not-pass"
+    os.environ["ADS_API_KEY"] = "should-not-pass-either"
     try:
         with pytest.raises(UpstreamRefused) as err:
-            runner.run(job)
+            runner.run(job, events.append)
     finally:
-        del os.environ["MINIO_SECRET_KEY"]
+        del os.environ["MINIO_SECRET_KEY"], os.environ["ADS_API_KEY"]
     seen = json.loads(record.read_text())
-    assert seen["key"] == "hunter2"
+    assert seen["line"] == {"request": {"variable": ["ozone"]}, "api_key": "hunter2"}
+    assert seen["env_key"] is None and seen["leaked"] == []
     assert not any("hunter2" in a for a in seen["argv"])
-    assert seen["leaked"] == []
+    assert seen["argv"][seen["argv"].index("--attempt") + 1] == ATTEMPT
     assert "hunter2" not in str(err.value)
-    assert logs == ["log line mentioning ***"]
+    assert upstream_job_of(err.value) == "job-42"
+    assert [e for e in events if e.kind == "log"] == [RunnerEvent("log", message="log line mentioning ***")]
+    assert [(e.kind, e.phase or e.upstream_job_id) for e in events if e.kind != "log"] == [
+        ("phase", "submit"), ("submitted", "job-42"), ("phase", "poll")]
+
+
+def test_an_interrupted_parent_cuts_the_lifeline_and_reaps_the_child(tmp_path):
+    fake, record, job = fake_ingester(tmp_path, "wait")
+    runner = SubprocessRunner(tmp_path / "raw", binary=fake, timeout_s=30)
+
+    def interrupt_when_polling(event: RunnerEvent) -> None:
+        if event.phase == "poll":
+            _thread.interrupt_main()  # KeyboardInterrupt in the thread waiting for the child
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(job, interrupt_when_polling)
+    assert (tmp_path / "record.json.eof").exists()  # the child saw EOF and stopped by itself
+    assert not _children_named("jackfruit-ingest")
+
+
+def test_a_raising_event_callback_cancels_the_child_and_is_re_raised(tmp_path):
+    fake, record, job = fake_ingester(tmp_path, "wait")
+    runner = SubprocessRunner(tmp_path / "raw", binary=fake, timeout_s=30)
+
+    def lease_lost(event: RunnerEvent) -> None:
+        if event.kind == "submitted":
+            raise Conflict("lease lost")
+
+    with pytest.raises(Conflict, match="lease lost") as err:
+        runner.run(job, lease_lost)
+    assert upstream_job_of(err.value) == "job-42"
+    assert (tmp_path / "record.json.eof").exists()
+    assert not _children_named("jackfruit-ingest")
+
+
+def test_a_child_that_ignores_its_lifeline_is_killed_after_the_time_out(tmp_path):
+    fake, record, job = fake_ingester(tmp_path, "hang")
+    runner = SubprocessRunner(tmp_path / "raw", binary=fake, timeout_s=1, margin_s=0.5, grace_s=0.5)
+    with pytest.raises(BackendUnavailable, match="did not finish") as err:
+        runner.run(job)
+    assert upstream_job_of(err.value) == "job-42"
+    assert not _children_named("jackfruit-ingest")
+
+
+def _children_named(name: str) -> list[int]:
+    """Live (non-zombie) child processes of this process whose command line mentions ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat_line = open(f"/proc/{entry}/stat").read()
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat_line.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and name in cmdline:
+            found.append(int(entry))
+    return found

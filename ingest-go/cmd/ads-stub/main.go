@@ -48,16 +48,20 @@ Flags:
 	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
+	jobSeconds := fs.Float64("job-seconds", 0, "a job stays accepted/running for at least F seconds of wall time (besides the poll counts)")
+	fs.Int64Var(&o.DownloadBytesPerSec, "download-bytes-per-sec", 0, "throttle each download to N bytes/s (0 = unthrottled)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 {
-		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1")
+	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 {
+		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
+			"--job-seconds and --download-bytes-per-sec must be >= 0")
 		return 2
 	}
+	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	o.Logger = log
 	if o.WorkDir == "" {

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,8 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,36 +26,82 @@ import (
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/sink"
 )
 
-const usage = `Usage: jackfruit-ingest --base-url URL --dataset NAME --request-file PATH|- --key KEY --sink-dir DIR
+const usage = `Usage: jackfruit-ingest --base-url URL --dataset NAME (--input - | --request-file PATH|-) --key KEY --sink-dir DIR
+                        [--attempt UUID] [--resume-job ID]
                         [--timeout 30m] [--poll-initial 1s] [--poll-max 120s] [--max-tries 10] [--retry-after 120s]
 
-Submits the ADS request (JSON object of inputs) to {base-url}/retrieve/v1, polls the job,
-downloads the result (resuming with Range when possible), verifies its size against the ADS
-file:size, and commits it write-once to DIR/KEY. The API key is read ONLY from $ADS_API_KEY.
+Submits the ADS request (JSON object of inputs) to {base-url}/retrieve/v1 (or, with --resume-job,
+follows that existing job instead), polls the job, downloads the result (resuming with Range when
+possible), verifies its size against the ADS file:size, and commits it write-once to DIR/KEY.
+
+--input - : the first stdin line is {"request": {...ADS inputs...}, "api_key": "..."} (api_key optional,
+     else $ADS_API_KEY). stdin must then stay open: EOF means the parent died, and the ingester stops
+     like on SIGTERM (upload aborted, nothing committed, its staged file removed).
+--request-file: the request alone (no stdin watching); the API key comes ONLY from $ADS_API_KEY.
 
 KEY: {source}/{dataset}/{YYYY-MM-DD}/{run_id}.{ext}; source, dataset ~ ^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$
      without "..", a real calendar date, run_id a lowercase UUIDv7, ext ~ ^[a-z0-9]{1,8}$,
      and the dataset part must equal --dataset.
 
-stdout (exactly one JSON line):
+stdout: JSON lines. Progress events first, each flushed when it happens:
+  {"event":"phase","phase":"submit|poll|download|commit|adopt"}
+  {"event":"submitted","ads_job_id":"…","status":"accepted|…|resumed"}
+then, LAST, exactly one result line:
   success: {"key","size","sha256","content_type","ads_job_id","ads_file_size","submitted_at",
-            "finished_at","timings_ms":{"submit","wait","download","total"},"polls","retries","resumes"}
+            "finished_at","timings_ms":{"submit","wait","download","total"},"polls","retries","resumes","adopted"}
   failure: {"error":{"kind","message","http_status"?,"ads_job_id"?}}
 stderr: JSON logs (no secrets).
 
 Exit codes / error kinds:
-  0 ok | 1 internal | 2 usage (bad flags, missing $ADS_API_KEY, invalid key or request file)
-  3 invalid_request (400), auth (401/403), not_found (404) | 4 job_failed (failed/rejected/dismissed/vanished)
-  5 unavailable (retries exhausted, --timeout) | 6 integrity (size mismatch, truncation; nothing committed)
-  7 conflict (key already exists; nothing submitted) | 130/143 cancelled (SIGINT/SIGTERM; nothing committed)
-
+%s
 Flags:
 `
 
+var (
+	attemptRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	jobIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+)
+
+const maxInputLine = 1 << 20
+
 func main() { os.Exit(run()) }
 
+// lineWriter prints whole JSON lines on stdout, one Write each (os.Stdout is unbuffered: each
+// line reaches the parent when it is written).
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) put(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = l.w.Write(append(b, '\n'))
+	return err
+}
+
+func exitTable() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-7s %-15s %s\n", "0", "-", "committed")
+	for _, k := range ingest.Kinds {
+		code := strconv.Itoa(k.Exit)
+		if k.Kind == ingest.KindCancelled {
+			code = "130/143"
+		}
+		fmt.Fprintf(&b, "  %-7s %-15s %s\n", code, k.Kind, k.When)
+	}
+	return b.String()
+}
+
 func run() int {
-	out := json.NewEncoder(os.Stdout)
+	// A parent that dies closes our stdout: writes then fail with EPIPE instead of killing us
+	// mid-upload, so the cleanup below still runs.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	out := &lineWriter{w: os.Stdout}
 	fail := func(e *ingest.Error) int {
 		type body struct {
 			Kind       ingest.Kind `json:"kind"`
@@ -57,7 +109,7 @@ func run() int {
 			HTTPStatus int         `json:"http_status,omitempty"`
 			ADSJobID   string      `json:"ads_job_id,omitempty"`
 		}
-		_ = out.Encode(map[string]body{"error": {e.Kind, e.Message, e.HTTPStatus, e.JobID}})
+		_ = out.put(map[string]body{"error": {e.Kind, e.Message, e.HTTPStatus, e.JobID}})
 		return ingest.ExitCode(e)
 	}
 	usageErr := func(format string, args ...any) int {
@@ -68,9 +120,12 @@ func run() int {
 	fs.SetOutput(io.Discard) // errors are reported as the JSON line; --help prints to stdout below
 	baseURL := fs.String("base-url", "", "ADS API root URL, e.g. https://ads.atmosphere.copernicus.eu/api (required)")
 	dataset := fs.String("dataset", "", "dataset (process id), e.g. cams-europe-air-quality-forecasts (required)")
-	reqFile := fs.String("request-file", "", "JSON object of ADS inputs; '-' reads stdin (required)")
+	input := fs.String("input", "", "'-': read {\"request\":…,\"api_key\":…} as the first stdin line, then watch stdin (EOF = parent gone → cancel)")
+	reqFile := fs.String("request-file", "", "JSON object of ADS inputs; '-' reads all of stdin (alternative to --input)")
 	key := fs.String("key", "", "sink object key (required; see KEY above)")
 	sinkDir := fs.String("sink-dir", "", "filesystem sink root directory (required)")
+	attempt := fs.String("attempt", "", "lowercase UUID of this attempt: staged uploads are DIR/.partial/{attempt}.upload-*")
+	resumeJob := fs.String("resume-job", "", "ADS job id to follow instead of submitting; an object already at KEY is adopted (verified), not a conflict")
 	timeout := fs.Duration("timeout", 30*time.Minute, "overall deadline; exceeded → exit 5")
 	pollInitial := fs.Duration("poll-initial", time.Second, "first poll interval (and retry backoff base); grows ×1.5")
 	pollMax := fs.Duration("poll-max", 120*time.Second, "poll interval cap")
@@ -79,7 +134,7 @@ func run() int {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
-			fmt.Fprint(os.Stdout, usage)
+			fmt.Fprintf(os.Stdout, usage, exitTable())
 			fs.PrintDefaults()
 			return 0
 		}
@@ -88,79 +143,214 @@ func run() int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %q", fs.Args())
 	}
-	for name, v := range map[string]string{"--base-url": *baseURL, "--dataset": *dataset, "--request-file": *reqFile, "--key": *key, "--sink-dir": *sinkDir} {
-		if v == "" {
-			return usageErr("%s is required (see --help)", name)
+	for _, f := range []struct{ name, v string }{{"--base-url", *baseURL}, {"--dataset", *dataset}, {"--key", *key}, {"--sink-dir", *sinkDir}} {
+		if f.v == "" {
+			return usageErr("%s is required (see --help)", f.name)
 		}
+	}
+	switch {
+	case (*input == "") == (*reqFile == ""):
+		return usageErr("exactly one of --input - and --request-file is required (see --help)")
+	case *input != "" && *input != "-":
+		return usageErr("--input only accepts '-' (stdin)")
 	}
 	if *maxTries < 1 || *timeout <= 0 || *pollInitial <= 0 || *pollMax <= 0 || *retryAfter <= 0 {
 		return usageErr("--max-tries must be >= 1 and durations > 0")
 	}
-	apiKey := os.Getenv("ADS_API_KEY")
-	if apiKey == "" {
-		return usageErr("$ADS_API_KEY is not set (the API key is never taken from flags)")
+	if err := checkBaseURL(*baseURL); err != nil {
+		return usageErr("--base-url: %v", err)
 	}
 	if _, err := objkey.Validate(*key, *dataset); err != nil {
 		return usageErr("invalid --key: %v", err)
 	}
-	inputs, err := readRequest(*reqFile)
-	if err != nil {
+	if *attempt != "" && !attemptRe.MatchString(*attempt) {
+		return usageErr("--attempt must be a lowercase canonical UUID (8-4-4-4-12 hex digits)")
+	}
+	if *resumeJob != "" && !jobIDRe.MatchString(*resumeJob) {
+		return usageErr("--resume-job must be an ADS job id (letters, digits, '.', '_', '-'; at most 128)")
+	}
+
+	var (
+		inputs json.RawMessage
+		apiKey string
+		stdin  *bufio.Reader // non-nil: watch it once the input line is read
+		err    error
+	)
+	if *input == "-" {
+		stdin = bufio.NewReaderSize(os.Stdin, 64<<10)
+		if inputs, apiKey, err = readInputLine(stdin); err != nil {
+			return usageErr("--input: %v", err)
+		}
+	} else if inputs, err = readRequest(*reqFile); err != nil {
 		return usageErr("--request-file: %v", err)
+	}
+	if apiKey == "" {
+		apiKey = os.Getenv("ADS_API_KEY")
+	}
+	if apiKey == "" {
+		return usageErr("no API key: give \"api_key\" in the --input line or set $ADS_API_KEY (never a flag)")
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	fsink, err := sink.NewFS(*sinkDir)
 	if err != nil {
-		return fail(&ingest.Error{Kind: ingest.KindInternal, Message: "sink: " + err.Error()})
+		return fail(&ingest.Error{Kind: ingest.KindUnavailable, Message: "the raw sink is not writable (nothing submitted): " + err.Error()})
 	}
+	fsink.Attempt = *attempt
 
-	// Track which signal arrived so the exit status is 130 (INT) or 143 (TERM).
+	// One way to stop, whatever the reason: the first reason wins and decides the exit status
+	// (130 for SIGINT, 143 for SIGTERM and for a parent that went away).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var (
+		stopMu  sync.Mutex
+		stopSig syscall.Signal
+		stopWhy string
+	)
+	stop := func(sig syscall.Signal, why string) {
+		stopMu.Lock()
+		if stopWhy == "" {
+			stopSig, stopWhy = sig, why
+			log.Warn("stopping: nothing will be committed", "reason", why)
+		}
+		stopMu.Unlock()
+		cancel()
+	}
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	var got os.Signal
-	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(exited)
-		select {
-		case got = <-sigc:
-			log.Warn("signal received; aborting", "signal", got.String())
-			cancel()
-		case <-done:
+		for s := range sigc {
+			stop(s.(syscall.Signal), "signal "+s.String()+" received")
 		}
 	}()
+	if stdin != nil {
+		go func() {
+			// Nothing more is expected on stdin; its end is the parent's death.
+			_, err := io.Copy(io.Discard, stdin)
+			why := "parent went away (stdin closed)"
+			if err != nil {
+				why = "parent went away (stdin: " + err.Error() + ")"
+			}
+			stop(syscall.SIGTERM, why)
+		}()
+	}
+	onEvent := func(ev ingest.Event) {
+		if err := out.put(ev); err != nil {
+			stop(syscall.SIGTERM, "parent went away (stdout: "+err.Error()+")")
+		}
+	}
 
 	m, err := ingest.Run(ctx, ingest.Config{
 		BaseURL: *baseURL, Dataset: *dataset, Key: *key, APIKey: apiKey, Inputs: inputs, Sink: fsink,
+		ResumeJobID: *resumeJob, OnEvent: onEvent,
 		Timeout: *timeout, PollInitial: *pollInitial, PollMax: *pollMax, MaxTries: *maxTries,
 		RetryAfterMax: *retryAfter, Logger: log,
 	})
-	close(done)
-	<-exited // makes the write to got visible here
-	signal.Stop(sigc)
 	if err != nil {
 		e := ingest.AsError(err)
-		if s, ok := got.(syscall.Signal); ok && e.Kind == ingest.KindCancelled {
-			e.Signal = int(s)
+		if e.Kind == ingest.KindCancelled {
+			stopMu.Lock()
+			e.Signal, e.Message = int(stopSig), "cancelled: "+stopWhy+"; nothing committed"
+			if stopWhy == "" {
+				e.Signal, e.Message = int(syscall.SIGINT), "cancelled; nothing committed"
+			}
+			stopMu.Unlock()
 		}
 		log.Error("ingest failed", "kind", e.Kind, "message", e.Message)
 		return fail(e)
 	}
-	_ = out.Encode(m)
+	_ = out.put(m)
 	return 0
+}
+
+// checkBaseURL refuses an upstream that can never work, before any network call.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q does not parse as a URL", raw)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https, not %q", raw, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q carries user information; the API key travels only as PRIVATE-TOKEN", redactUser(u))
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not in 1..65535", raw, p)
+		}
+	}
+	return nil
+}
+
+func redactUser(u *url.URL) string {
+	c := *u
+	c.User = url.User("***")
+	return c.String()
+}
+
+// readInputLine reads the first stdin line: {"request": {...}, "api_key": "..."}. The message of a
+// failure never quotes the line (it may hold the key).
+func readInputLine(r *bufio.Reader) (json.RawMessage, string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxInputLine {
+			return nil, "", fmt.Errorf("the first stdin line is longer than %d bytes", maxInputLine)
+		}
+		if err == nil || (errors.Is(err, io.EOF) && len(line) > 0) {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, "", errors.New("stdin ended before the input line")
+		}
+		return nil, "", fmt.Errorf("reading stdin: %v", err)
+	}
+	var in struct {
+		Request json.RawMessage `json:"request"`
+		APIKey  *string         `json:"api_key"`
+	}
+	bad := errors.New(`the first stdin line must be one JSON object {"request": {...ADS inputs...}, "api_key": "..."} (api_key optional, a string)`)
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(&in); err != nil {
+		return nil, "", bad
+	}
+	if rest := bytes.TrimSpace(line[dec.InputOffset():]); len(rest) > 0 {
+		return nil, "", bad
+	}
+	req, err := compactObject(in.Request)
+	if err != nil {
+		return nil, "", fmt.Errorf("\"request\" %v", err)
+	}
+	key := ""
+	if in.APIKey != nil {
+		key = *in.APIKey
+	}
+	return req, key, nil
 }
 
 func readRequest(path string) (json.RawMessage, error) {
 	var b []byte
 	var err error
 	if path == "-" {
-		b, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, maxInputLine))
 	} else {
 		b, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return compactObject(b)
+}
+
+func compactObject(b []byte) (json.RawMessage, error) {
 	var obj map[string]any
 	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
 		return nil, errors.New("must contain a JSON object of ADS inputs")

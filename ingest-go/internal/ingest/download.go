@@ -16,7 +16,8 @@ import (
 )
 
 // download streams href into the sink, hashing as it goes, resuming with Range when the server
-// advertised Accept-Ranges: bytes. Nothing is committed unless the size equals want.
+// advertised Accept-Ranges: bytes. Nothing is committed unless the size equals want. On a commit
+// conflict it returns the downloaded size and SHA-256 together with the KindConflict error.
 func (r *run) download(ctx context.Context, href string, want int64) (int64, string, error) {
 	var (
 		up           sink.Upload
@@ -127,9 +128,11 @@ func (r *run) download(ctx context.Context, href string, want int64) (int64, str
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	committed = true
+	r.emit(Event{Event: EventPhase, Phase: PhaseCommit})
 	if err := up.Commit(ctx); err != nil {
 		if errors.Is(err, sink.ErrConflict) {
-			return 0, "", errorf(KindConflict, "object %s appeared in the sink during the download; not overwritten", r.cfg.Key)
+			// n and sum describe what we downloaded: a resumed run compares them with the object.
+			return n, sum, errorf(KindConflict, "object %s appeared in the sink during the download; not overwritten", r.cfg.Key)
 		}
 		if cerr := r.ctxErr(ctx); cerr != nil {
 			return 0, "", cerr

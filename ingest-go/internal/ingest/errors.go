@@ -22,6 +22,27 @@ const (
 	KindInternal       Kind = "internal"
 )
 
+// KindInfo is one row of the exit-code table.
+type KindInfo struct {
+	Kind Kind
+	Exit int // for KindCancelled: 128 + signal (130 SIGINT, 143 SIGTERM or parent gone)
+	When string
+}
+
+// Kinds is THE exit-code table: ExitCode and --help are generated from it; README.md mirrors it.
+var Kinds = []KindInfo{
+	{KindInternal, 1, "unexpected (sink I/O, bugs)"},
+	{KindUsage, 2, "bad/missing flags, no API key, invalid key/--attempt/--base-url, bad request input"},
+	{KindInvalidRequest, 3, "ADS refused the request: 400 (and other non-retryable 4xx)"},
+	{KindAuth, 3, "ADS refused: 401, 403 (key, licence)"},
+	{KindNotFound, 3, "ADS refused: 404 (dataset, results)"},
+	{KindJobFailed, 4, "job failed, rejected, dismissed/deleted, 404 while polling (also an unknown --resume-job), unknown status"},
+	{KindUnavailable, 5, "retries exhausted, --timeout, sink not writable"},
+	{KindIntegrity, 6, "size != file:size, truncated download, adopted object of the wrong size; nothing committed"},
+	{KindConflict, 7, "key already exists before submit (without --resume-job), or appeared during the download"},
+	{KindCancelled, 143, "SIGTERM or the parent went away (stdin closed with --input -); 130 for SIGINT; nothing committed"},
+}
+
 // Error is a classified failure. Messages never contain the API key.
 type Error struct {
 	Kind       Kind
@@ -37,7 +58,7 @@ func errorf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
 }
 
-// ExitCode maps an error to the process exit status.
+// ExitCode maps an error to the process exit status (table: Kinds).
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
@@ -46,24 +67,16 @@ func ExitCode(err error) int {
 	if !errors.As(err, &e) {
 		return 1
 	}
-	switch e.Kind {
-	case KindUsage:
-		return 2
-	case KindInvalidRequest, KindAuth, KindNotFound:
-		return 3
-	case KindJobFailed:
-		return 4
-	case KindUnavailable:
-		return 5
-	case KindIntegrity:
-		return 6
-	case KindConflict:
-		return 7
-	case KindCancelled:
+	if e.Kind == KindCancelled {
 		if e.Signal > 0 {
 			return 128 + e.Signal
 		}
 		return 130
+	}
+	for _, k := range Kinds {
+		if k.Kind == e.Kind {
+			return k.Exit
+		}
 	}
 	return 1
 }

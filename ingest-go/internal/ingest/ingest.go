@@ -3,6 +3,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,6 +37,11 @@ type Config struct {
 	UserAgent     string
 	HTTPClient    *http.Client
 	Logger        *slog.Logger
+	// ResumeJobID, when set, skips the submit: the run polls this ADS job and continues from there,
+	// adopting an object already at Key (after checking its size against the job's file:size).
+	ResumeJobID string
+	// OnEvent, when set, receives progress events synchronously, in order.
+	OnEvent func(Event)
 	// Sleep replaces real waiting (tests record delays instead of sleeping).
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
@@ -62,6 +69,32 @@ type Manifest struct {
 	Polls       int     `json:"polls"`
 	Retries     int     `json:"retries"`
 	Resumes     int     `json:"resumes"`
+	// Adopted: the object was already at Key (an earlier attempt of the same run committed it) and
+	// was verified against the resumed job's file:size instead of being downloaded again.
+	Adopted bool `json:"adopted"`
+}
+
+// Event types and phases (stdout protocol, README.md).
+const (
+	EventPhase     = "phase"
+	EventSubmitted = "submitted"
+
+	PhaseSubmit   = "submit"
+	PhasePoll     = "poll"
+	PhaseDownload = "download"
+	PhaseCommit   = "commit"
+	PhaseAdopt    = "adopt"
+
+	// StatusResumed is the status of the submitted event of a --resume-job run.
+	StatusResumed = "resumed"
+)
+
+// Event is one progress line; the final stdout line is the Manifest or the error.
+type Event struct {
+	Event    string `json:"event"`
+	Phase    string `json:"phase,omitempty"`
+	ADSJobID string `json:"ads_job_id,omitempty"`
+	Status   string `json:"status,omitempty"`
 }
 
 type run struct {
@@ -121,42 +154,38 @@ func Run(parent context.Context, cfg Config) (*Manifest, error) {
 
 func (r *run) run(ctx context.Context) (*Manifest, error) {
 	t0 := r.cfg.Now()
+	resuming := r.cfg.ResumeJobID != ""
+	// Everything local is checked before the first HTTP call: a sink we cannot write would
+	// otherwise cost the ADS a whole job for nothing.
+	if err := r.probeSink(ctx); err != nil {
+		return nil, err
+	}
 	exists, err := r.cfg.Sink.Exists(ctx, r.cfg.Key)
 	if err != nil {
 		return nil, errorf(KindInternal, "sink pre-flight: %v", err)
 	}
-	if exists {
+	if exists && !resuming {
 		// Checked before submitting so a re-run costs the ADS nothing.
 		return nil, errorf(KindConflict, "object %s already exists in the sink; nothing submitted", r.cfg.Key)
 	}
 
 	root := strings.TrimRight(r.cfg.BaseURL, "/") + adsapi.ServicePrefix
-	submitURL := root + "/processes/" + url.PathEscape(r.cfg.Dataset) + "/execution"
-	body, err := json.Marshal(map[string]json.RawMessage{"inputs": r.cfg.Inputs})
-	if err != nil {
-		return nil, errorf(KindUsage, "request: %v", err)
+	var monitor string
+	if resuming {
+		r.jobID = r.cfg.ResumeJobID
+		monitor = root + "/jobs/" + url.PathEscape(r.jobID)
+		r.log.Info("resuming job", "ads_job_id", r.jobID, "object_exists", exists)
+		r.emit(Event{Event: EventSubmitted, ADSJobID: r.jobID, Status: StatusResumed})
+	} else {
+		m, err := r.submit(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		monitor = m
 	}
-	r.log.Info("submitting", "url", submitURL)
-	resp, err := r.call(ctx, "submit", http.MethodPost, submitURL, body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.status != 201 && resp.status != 200 {
-		return nil, refused("submit", resp)
-	}
-	var job adsapi.StatusInfo
-	if err := json.Unmarshal(resp.body, &job); err != nil || job.JobID == "" {
-		return nil, errorf(KindUnavailable, "submit: unexpected response body (no jobID)")
-	}
-	r.jobID = job.JobID
 	submittedAt := r.cfg.Now()
-	r.log.Info("submitted", "ads_job_id", job.JobID, "status", job.Status)
-	monitor := job.LinkHref("monitor")
-	if monitor == "" {
-		monitor = root + "/jobs/" + url.PathEscape(job.JobID)
-	}
-	monitor = resolve(resp.url, monitor)
 
+	r.emit(Event{Event: EventPhase, Phase: PhasePoll})
 	final, err := r.poll(ctx, monitor)
 	if err != nil {
 		return nil, err
@@ -168,7 +197,7 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 		resultsURL = monitor + "/results"
 	}
 	resultsURL = resolve(monitor, resultsURL)
-	resp, err = r.call(ctx, "results", http.MethodGet, resultsURL, nil)
+	resp, err := r.call(ctx, "results", http.MethodGet, resultsURL, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -181,24 +210,151 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 	}
 	asset := res.Asset.Value
 	href := resolve(resp.url, asset.Href)
-
-	size, sum, err := r.download(ctx, href, asset.Size)
-	if err != nil {
-		return nil, r.withJob(AsError(err))
-	}
-	tEnd := r.cfg.Now()
 	m := &Manifest{
-		Key: r.cfg.Key, Size: size, SHA256: sum, ContentType: asset.Type,
-		ADSJobID: job.JobID, ADSFileSize: asset.Size,
-		SubmittedAt: submittedAt.UTC().Format(time.RFC3339), FinishedAt: tEnd.UTC().Format(time.RFC3339),
-		TimingsMS: Timings{
+		Key: r.cfg.Key, ContentType: asset.Type, ADSJobID: r.jobID, ADSFileSize: asset.Size,
+		SubmittedAt: submittedAt.UTC().Format(time.RFC3339),
+	}
+	finish := func() *Manifest {
+		tEnd := r.cfg.Now()
+		m.FinishedAt = tEnd.UTC().Format(time.RFC3339)
+		m.TimingsMS = Timings{
 			Submit: submittedAt.Sub(t0).Milliseconds(), Wait: tWait.Sub(submittedAt).Milliseconds(),
 			Download: tEnd.Sub(tWait).Milliseconds(), Total: tEnd.Sub(t0).Milliseconds(),
-		},
-		Polls: r.polls, Retries: r.retries, Resumes: r.resumes,
+		}
+		m.Polls, m.Retries, m.Resumes = r.polls, r.retries, r.resumes
+		return m
 	}
-	r.log.Info("committed", "ads_job_id", job.JobID, "bytes", size, "sha256", sum)
-	return m, nil
+
+	if resuming {
+		// An earlier attempt of this run may have committed before it died: adopt, never overwrite.
+		if exists, err = r.cfg.Sink.Exists(ctx, r.cfg.Key); err != nil {
+			return nil, r.withJob(errorf(KindInternal, "sink: %v", err))
+		}
+		if exists {
+			if err := r.adopt(ctx, m, ""); err != nil {
+				return nil, r.withJob(err)
+			}
+			return finish(), nil
+		}
+	}
+
+	r.emit(Event{Event: EventPhase, Phase: PhaseDownload})
+	size, sum, err := r.download(ctx, href, asset.Size)
+	if err != nil {
+		e := AsError(err)
+		if resuming && e.Kind == KindConflict && sum != "" {
+			// The object appeared during our download (a concurrent attempt of the same run).
+			r.log.Warn("object appeared during the download of a resumed job; adopting it", "ads_job_id", r.jobID)
+			if err := r.adopt(ctx, m, sum); err != nil {
+				return nil, r.withJob(err)
+			}
+			return finish(), nil
+		}
+		return nil, r.withJob(e)
+	}
+	m.Size, m.SHA256 = size, sum
+	r.log.Info("committed", "ads_job_id", r.jobID, "bytes", size, "sha256", sum)
+	return finish(), nil
+}
+
+// submit POSTs the request and returns the job's monitor URL.
+func (r *run) submit(ctx context.Context, root string) (string, error) {
+	submitURL := root + "/processes/" + url.PathEscape(r.cfg.Dataset) + "/execution"
+	body, err := json.Marshal(map[string]json.RawMessage{"inputs": r.cfg.Inputs})
+	if err != nil {
+		return "", errorf(KindUsage, "request: %v", err)
+	}
+	r.emit(Event{Event: EventPhase, Phase: PhaseSubmit})
+	r.log.Info("submitting", "url", submitURL)
+	resp, err := r.call(ctx, "submit", http.MethodPost, submitURL, body)
+	if err != nil {
+		return "", err
+	}
+	if resp.status != 201 && resp.status != 200 {
+		return "", refused("submit", resp)
+	}
+	var job adsapi.StatusInfo
+	if err := json.Unmarshal(resp.body, &job); err != nil || job.JobID == "" {
+		return "", errorf(KindUnavailable, "submit: unexpected response body (no jobID)")
+	}
+	r.jobID = job.JobID
+	// First thing after the answer: whoever runs us must be able to resume this job if we die.
+	r.emit(Event{Event: EventSubmitted, ADSJobID: job.JobID, Status: job.Status})
+	r.log.Info("submitted", "ads_job_id", job.JobID, "status", job.Status)
+	monitor := job.LinkHref("monitor")
+	if monitor == "" {
+		monitor = root + "/jobs/" + url.PathEscape(job.JobID)
+	}
+	return resolve(resp.url, monitor), nil
+}
+
+// probeSink stages and discards a small upload, proving the sink is writable before any HTTP call.
+func (r *run) probeSink(ctx context.Context) error {
+	u, err := r.cfg.Sink.Create(ctx, r.cfg.Key)
+	if err != nil {
+		return errorf(KindUnavailable, "the raw sink is not writable (nothing submitted): %v", err)
+	}
+	if _, err := u.Write([]byte("jackfruit-ingest write probe\n")); err != nil {
+		u.Abort()
+		return errorf(KindUnavailable, "the raw sink is not writable (nothing submitted): %v", err)
+	}
+	if err := u.Abort(); err != nil {
+		return errorf(KindUnavailable, "the raw sink is not writable (cannot remove a staged upload; nothing submitted): %v", err)
+	}
+	return nil
+}
+
+// adopt verifies the object already at the key against the job's file:size (and, when this process
+// downloaded the product too, its SHA-256) and fills m from it. Nothing is written.
+func (r *run) adopt(ctx context.Context, m *Manifest, downloaded string) *Error {
+	r.emit(Event{Event: EventPhase, Phase: PhaseAdopt})
+	rc, size, err := r.cfg.Sink.Open(ctx, r.cfg.Key)
+	if err != nil {
+		return errorf(KindInternal, "adopt: open %s: %v", r.cfg.Key, err)
+	}
+	defer rc.Close()
+	if size != m.ADSFileSize {
+		return errorf(KindIntegrity, "object %s already in the sink holds %d bytes but job %s's file:size is %d; not adopted, nothing changed",
+			r.cfg.Key, size, r.jobID, m.ADSFileSize)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, rc})
+	if err != nil {
+		if cerr := r.ctxErr(ctx); cerr != nil {
+			return AsError(cerr)
+		}
+		return errorf(KindInternal, "adopt: read %s: %v", r.cfg.Key, err)
+	}
+	if n != size {
+		return errorf(KindIntegrity, "object %s changed while it was verified (%d of %d bytes); not adopted", r.cfg.Key, n, size)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if downloaded != "" && sum != downloaded {
+		return errorf(KindIntegrity, "object %s already in the sink differs from job %s's product (sha256 %s, downloaded %s); not adopted, nothing changed",
+			r.cfg.Key, r.jobID, sum, downloaded)
+	}
+	m.Size, m.SHA256, m.Adopted = size, sum, true
+	r.log.Info("adopted", "ads_job_id", r.jobID, "bytes", size, "sha256", sum)
+	return nil
+}
+
+// ctxReader stops a long local read when the run is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (r *run) emit(e Event) {
+	if r.cfg.OnEvent != nil {
+		r.cfg.OnEvent(e)
+	}
 }
 
 func (r *run) withJob(e *Error) *Error {
@@ -217,7 +373,11 @@ func (r *run) poll(ctx context.Context, monitor string) (*adsapi.StatusInfo, err
 		}
 		r.polls++
 		if resp.status == 404 {
-			e := errorf(KindJobFailed, "job %s disappeared while polling (HTTP 404)%s", r.jobID, problemSuffix(resp.body))
+			what := "disappeared while polling"
+			if r.cfg.ResumeJobID != "" && r.polls == 1 {
+				what = "to resume was not found upstream"
+			}
+			e := errorf(KindJobFailed, "job %s %s (HTTP 404)%s", r.jobID, what, problemSuffix(resp.body))
 			e.HTTPStatus = 404
 			return nil, r.withJob(e)
 		}

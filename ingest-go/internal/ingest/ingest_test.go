@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,5 +389,255 @@ func TestExitCodes(t *testing.T) {
 	}
 	if ingest.ExitCode(errors.New("x")) != 1 || ingest.ExitCode(nil) != 0 {
 		t.Error("plain error / nil")
+	}
+}
+
+// recorder collects events as "phase:x" / "submitted:id:status".
+type recorder struct {
+	mu  sync.Mutex
+	evs []string
+}
+
+func (r *recorder) on(ev ingest.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch ev.Event {
+	case ingest.EventPhase:
+		r.evs = append(r.evs, "phase:"+ev.Phase)
+	case ingest.EventSubmitted:
+		r.evs = append(r.evs, "submitted:"+ev.ADSJobID+":"+ev.Status)
+	default:
+		r.evs = append(r.evs, "?"+ev.Event)
+	}
+}
+
+func (r *recorder) String() string { r.mu.Lock(); defer r.mu.Unlock(); return strings.Join(r.evs, " ") }
+
+func TestEventsInOrder(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	s, dir := fsSink(t)
+	c := e.config(s)
+	var rec recorder
+	c.OnEvent = rec.on
+	m, err := ingest.Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e)
+	want := "phase:submit submitted:" + m.ADSJobID + ":accepted phase:poll phase:download phase:commit"
+	if rec.String() != want || m.Adopted {
+		t.Fatalf("events %q\nwant   %q (adopted %v)", rec.String(), want, m.Adopted)
+	}
+}
+
+func TestSubmittedEventBeforeAFailure(t *testing.T) {
+	e := newEnv(t, stub.Options{FailJobs: true})
+	s, _ := fsSink(t)
+	c := e.config(s)
+	var rec recorder
+	c.OnEvent = rec.on
+	_, err := ingest.Run(context.Background(), c)
+	ie := wantErr(t, err, ingest.KindJobFailed, 4, 0, "injected failure")
+	if rec.String() != "phase:submit submitted:"+ie.JobID+":accepted phase:poll" {
+		t.Fatalf("events %q", rec.String())
+	}
+}
+
+// submitOnly creates a job on the stub without the ingester (a run that died after the submit).
+func (e *env) submitOnly(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/retrieve/v1/processes/"+cams.Dataset+"/execution",
+		strings.NewReader(`{"inputs":`+request+`}`))
+	req.Header.Set("PRIVATE-TOKEN", apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ JobID string }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	return st.JobID
+}
+
+func TestResumeFollowsTheJobWithoutSubmitting(t *testing.T) {
+	e := newEnv(t, stub.Options{AcceptedPolls: 2})
+	id := e.submitOnly(t)
+	s, dir := fsSink(t)
+	c := e.config(s)
+	c.ResumeJobID = id
+	var rec recorder
+	c.OnEvent = rec.on
+	m, err := ingest.Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommitted(t, dir, m, e) // exactly one job upstream, and it is ours
+	if m.ADSJobID != id || m.Adopted || e.stub.Jobs()[0].SubmitCount != 1 {
+		t.Fatalf("manifest %+v, jobs %+v", m, e.stub.Jobs())
+	}
+	if want := "submitted:" + id + ":resumed phase:poll phase:download phase:commit"; rec.String() != want {
+		t.Fatalf("events %q, want %q", rec.String(), want)
+	}
+}
+
+func TestResumeUnknownJobIsJobFailed(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	s, dir := fsSink(t)
+	c := e.config(s)
+	c.ResumeJobID = "00000000-0000-4000-8000-000000000000"
+	_, err := ingest.Run(context.Background(), c)
+	ie := wantErr(t, err, ingest.KindJobFailed, 4, 404, "not found upstream")
+	if ie.JobID != c.ResumeJobID || len(e.stub.Jobs()) != 0 {
+		t.Fatalf("job id %q, jobs %v", ie.JobID, e.stub.Jobs())
+	}
+	assertNothingCommitted(t, s)
+	assertNoPartial(t, dir)
+}
+
+func TestResumeAdoptsTheObjectAnEarlierAttemptCommitted(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	s, dir := fsSink(t)
+	first, err := ingest.Run(context.Background(), e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.config(s)
+	c.ResumeJobID = first.ADSJobID
+	var rec recorder
+	c.OnEvent = rec.on
+	m, err := ingest.Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Adopted || m.SHA256 != first.SHA256 || m.Size != first.Size || m.ADSFileSize != first.Size || m.ADSJobID != first.ADSJobID {
+		t.Fatalf("adopted manifest %+v vs first %+v", m, first)
+	}
+	if want := "submitted:" + first.ADSJobID + ":resumed phase:poll phase:adopt"; rec.String() != want {
+		t.Fatalf("events %q, want %q", rec.String(), want)
+	}
+	j := e.stub.Jobs()
+	if len(j) != 1 || j[0].DownloadCount != 1 {
+		t.Fatalf("jobs %+v: adopting must neither submit nor download", j)
+	}
+	assertNoPartial(t, dir)
+	// Without --resume-job the same object is still a conflict.
+	_, err = ingest.Run(context.Background(), e.config(s))
+	wantErr(t, err, ingest.KindConflict, 7, 0, "already exists")
+}
+
+func TestAdoptSizeMismatchIsIntegrityAndChangesNothing(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	id := e.submitOnly(t)
+	mem := sink.NewMemory()
+	if err := mem.Put(key, []byte("not the product")); err != nil {
+		t.Fatal(err)
+	}
+	c := e.config(mem)
+	c.ResumeJobID = id
+	_, err := ingest.Run(context.Background(), c)
+	ie := wantErr(t, err, ingest.KindIntegrity, 6, 0, "not adopted, nothing changed")
+	if ie.JobID != id {
+		t.Fatalf("job id %q", ie.JobID)
+	}
+	if b, _ := mem.Get(key); string(b) != "not the product" {
+		t.Fatalf("object changed: %q", b)
+	}
+	if e.stub.Jobs()[0].DownloadCount != 0 {
+		t.Fatal("downloaded although the object was there")
+	}
+}
+
+// racingSink commits `other` at the key as soon as the real download starts (a concurrent attempt).
+type racingSink struct {
+	*sink.Memory
+	other []byte
+	n     int
+}
+
+func (r *racingSink) Create(ctx context.Context, k string) (sink.Upload, error) {
+	r.n++
+	if r.n == 2 { // the first Create is the writability probe
+		if err := r.Memory.Put(k, r.other); err != nil {
+			return nil, err
+		}
+	}
+	return r.Memory.Create(ctx, k)
+}
+
+func TestResumeAdoptsWhenTheObjectAppearsDuringTheDownload(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	// The product's bytes, from a first run into a scratch sink.
+	scratch := sink.NewMemory()
+	first, err := ingest.Run(context.Background(), e.config(scratch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	product, _ := scratch.Get(key)
+
+	for _, tc := range []struct {
+		name  string
+		other []byte
+		kind  ingest.Kind
+	}{
+		{"same bytes adopted", product, ""},
+		{"other bytes of the same size refused", bytes.Repeat([]byte("x"), len(product)), ingest.KindIntegrity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := &racingSink{Memory: sink.NewMemory(), other: tc.other}
+			c := e.config(rs)
+			c.ResumeJobID = first.ADSJobID
+			m, err := ingest.Run(context.Background(), c)
+			if tc.kind == "" {
+				if err != nil || !m.Adopted || m.SHA256 != first.SHA256 {
+					t.Fatalf("err %v manifest %+v", err, m)
+				}
+				return
+			}
+			wantErr(t, err, tc.kind, 6, 0, "differs from job")
+			if b, _ := rs.Get(key); !bytes.Equal(b, tc.other) {
+				t.Fatal("object changed")
+			}
+		})
+	}
+}
+
+// brokenSink cannot stage uploads (a read-only or full raw bucket).
+type brokenSink struct{ *sink.Memory }
+
+func (brokenSink) Create(context.Context, string) (sink.Upload, error) {
+	return nil, errors.New("read-only file system")
+}
+
+func TestUnwritableSinkFailsBeforeAnyHTTPCall(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	var hits atomic.Int32
+	inner := e.srv.Config.Handler
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); inner.ServeHTTP(w, r) })
+
+	fsRO, dir := fsSink(t)
+	// A regular file where the staging directory should be: refused even for root.
+	os.RemoveAll(filepath.Join(dir, ".partial"))
+	os.WriteFile(filepath.Join(dir, ".partial"), nil, 0o644)
+	sinks := map[string]sink.Sink{"broken": brokenSink{sink.NewMemory()}, "fs without staging dir": fsRO}
+	if os.Geteuid() != 0 { // root writes through permission bits
+		ro, roDir := fsSink(t)
+		os.Chmod(filepath.Join(roDir, ".partial"), 0o555)
+		t.Cleanup(func() { os.Chmod(filepath.Join(roDir, ".partial"), 0o755) })
+		sinks["read-only fs"] = ro
+	}
+	for name, s := range sinks {
+		for _, resume := range []string{"", "some-job"} {
+			t.Run(name+"/resume="+resume, func(t *testing.T) {
+				c := e.config(s)
+				c.ResumeJobID = resume
+				_, err := ingest.Run(context.Background(), c)
+				wantErr(t, err, ingest.KindUnavailable, 5, 0, "raw sink is not writable")
+			})
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("%d HTTP calls despite an unwritable sink", n)
 	}
 }

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,8 +14,12 @@ import (
 
 // FS stores objects as files under Root; uploads are staged in Root/.partial on the same
 // filesystem so the final publish is a hard link, which fails atomically if the target exists.
+// Committed objects are read-only (0444).
 type FS struct {
 	Root string
+	// Attempt, when set, names staged uploads Root/.partial/{Attempt}.upload-* so that whoever
+	// expires the attempt can delete exactly its leftovers (.partial/{Attempt}.*) after a crash.
+	Attempt string
 }
 
 const partialDir = ".partial"
@@ -46,11 +51,43 @@ func (s *FS) Create(ctx context.Context, key string) (Upload, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Join(s.Root, partialDir), "upload-*")
+	f, err := os.CreateTemp(filepath.Join(s.Root, partialDir), s.stagePattern())
 	if err != nil {
 		return nil, err
 	}
 	return &fsUpload{s: s, key: key, f: f}, nil
+}
+
+// stagePattern is the os.CreateTemp pattern of staged uploads: "{Attempt}.upload-*" or "upload-*".
+func (s *FS) stagePattern() string {
+	if s.Attempt != "" {
+		return s.Attempt + ".upload-*"
+	}
+	return "upload-*"
+}
+
+// Open implements Sink.
+func (s *FS) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(s.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, errors.New("sink: not a regular file: " + key)
+	}
+	return f, st.Size(), nil
 }
 
 // List implements Sink.
@@ -102,6 +139,11 @@ func (u *fsUpload) Commit(ctx context.Context) error {
 	u.done = true
 	tmp := u.f.Name()
 	defer os.Remove(tmp) // after a successful link the object lives on under its final name
+	// Raw objects are evidence: read-only once published (the link shares this inode's mode).
+	if err := u.f.Chmod(0o444); err != nil {
+		u.f.Close()
+		return err
+	}
 	if err := u.f.Sync(); err != nil {
 		u.f.Close()
 		return err

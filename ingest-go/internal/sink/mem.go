@@ -3,6 +3,7 @@ package sink
 import (
 	"bytes"
 	"context"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,34 @@ func (m *Memory) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Open implements Sink.
+func (m *Memory) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[key]
+	if !ok {
+		return nil, 0, ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+}
+
+// Put commits data at key as if uploaded (tests); ErrConflict if the key exists.
+func (m *Memory) Put(key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objects[key]; ok {
+		return ErrConflict
+	}
+	m.objects[key] = bytes.Clone(data)
+	return nil
 }
 
 // Get returns a copy of a committed object.

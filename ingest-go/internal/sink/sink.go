@@ -11,8 +11,11 @@ import (
 // ErrConflict means the object already exists; sinks never overwrite.
 var ErrConflict = errors.New("sink: object already exists")
 
-// Sink is write-once object storage. The shape (Exists / streaming Create with explicit Commit)
-// maps onto S3 as HEAD + multipart upload completed with If-None-Match: *.
+// ErrNotFound means no committed object exists at the key.
+var ErrNotFound = errors.New("sink: object not found")
+
+// Sink is write-once object storage. The shape (Exists / streaming Create with explicit Commit / Open)
+// maps onto S3 as HEAD + multipart upload completed with If-None-Match: * + GET.
 type Sink interface {
 	// Exists reports whether a committed object exists at key.
 	Exists(ctx context.Context, key string) (bool, error)
@@ -20,6 +23,8 @@ type Sink interface {
 	Create(ctx context.Context, key string) (Upload, error)
 	// List returns committed keys with the given prefix, sorted; never partial uploads.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Open reads a committed object and returns its size; ErrNotFound if there is none.
+	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
 }
 
 // Upload is an in-progress object write.

@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,4 +44,50 @@ func TestMemorySink(t *testing.T) {
 			return b
 		}
 	})
+}
+
+const fsKey = "src/ds/2025-01-31/0190a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b.grib"
+
+func TestFSStagesUnderTheAttemptAndCommitsReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sink.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Attempt = "0190a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6c"
+	u, err := s.Create(context.Background(), fsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte("raw"))
+	staged, _ := filepath.Glob(filepath.Join(dir, ".partial", s.Attempt+".upload-*"))
+	if len(staged) != 1 {
+		t.Fatalf("staged files %v, want one %s.upload-*", staged, s.Attempt)
+	}
+	if err := u.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(fsKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o444 {
+		t.Fatalf("committed mode %v, want 0444", st.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".partial")); len(ents) != 0 {
+		t.Fatalf("%d staging files left", len(ents))
+	}
+}
+
+func TestFSWithoutAttemptKeepsPlainStagingNames(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := sink.NewFS(dir)
+	u, err := s.Create(context.Background(), fsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Abort()
+	if staged, _ := filepath.Glob(filepath.Join(dir, ".partial", "upload-*")); len(staged) != 1 {
+		t.Fatalf("staged files %v", staged)
+	}
 }

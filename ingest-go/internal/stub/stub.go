@@ -38,6 +38,9 @@ type Options struct {
 	RequireLicence       bool  // submits get 403 "required licences not accepted"
 	RelativeHref         bool  // results href is relative to the results URL
 
+	JobDuration         time.Duration // a job stays accepted/running at least this long (wall time), besides the poll counts
+	DownloadBytesPerSec int64         // throttle each download to this rate (0 = unthrottled)
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -320,7 +323,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) advance(j *job) {
 	want := adsapi.StatusAccepted
 	switch {
-	case j.PollCount > s.opts.AcceptedPolls+s.opts.RunningPolls:
+	case j.PollCount > s.opts.AcceptedPolls+s.opts.RunningPolls && s.opts.Now().Sub(j.created) >= s.opts.JobDuration:
 		want = adsapi.StatusSuccessful
 		if s.opts.FailJobs {
 			want = adsapi.StatusFailed
@@ -464,6 +467,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("fault: truncating download", "job", j.JobID, "after_bytes", s.opts.TruncateDownloadOnce)
 		w = &cutWriter{ResponseWriter: w, left: s.opts.TruncateDownloadOnce}
 	}
+	if s.opts.DownloadBytesPerSec > 0 {
+		w = &slowWriter{ResponseWriter: w, rate: s.opts.DownloadBytesPerSec, start: time.Now(), done: r.Context().Done()}
+	}
 	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
@@ -485,6 +491,44 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	}
 	c.left -= int64(len(p))
 	return c.ResponseWriter.Write(p)
+}
+
+// slowWriter paces the body to rate bytes/s, flushing every chunk so the client sees progress.
+type slowWriter struct {
+	http.ResponseWriter
+	rate  int64
+	start time.Time
+	sent  int64
+	done  <-chan struct{}
+}
+
+func (sw *slowWriter) Write(p []byte) (int, error) {
+	chunk := int(max(sw.rate/20, 1)) // ~20 writes per second
+	written := 0
+	for len(p) > 0 {
+		k := min(chunk, len(p))
+		n, err := sw.ResponseWriter.Write(p[:k])
+		written += n
+		sw.sent += int64(n)
+		if err != nil {
+			return written, err
+		}
+		if f, ok := sw.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		p = p[k:]
+		due := time.Duration(float64(sw.sent) / float64(sw.rate) * float64(time.Second))
+		if wait := due - time.Since(sw.start); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-sw.done:
+				t.Stop()
+				return written, http.ErrAbortHandler
+			}
+		}
+	}
+	return written, nil
 }
 
 // Jobs returns a snapshot of all jobs in submission order.

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const key = "k"
@@ -143,5 +145,61 @@ func TestSubmitErrors(t *testing.T) {
 	resp, _ = do(t, "GET", api+"/jobs/nope", "", nil)
 	if resp.StatusCode != 404 {
 		t.Fatal("unknown job")
+	}
+}
+
+func TestJobDurationHoldsTheJobRunning(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, ts := newTest(t, Options{AcceptedPolls: 1, RunningPolls: 1, JobDuration: 10 * time.Second, Now: clock})
+	api := ts.URL + "/api/retrieve/v1"
+	_, b := do(t, "POST", api+"/processes/cams-europe-air-quality-forecasts/execution", inputs, nil)
+	var st struct{ JobID, Status string }
+	json.Unmarshal(b, &st)
+	for i := 0; i < 5; i++ {
+		_, b = do(t, "GET", api+"/jobs/"+st.JobID, "", nil)
+		json.Unmarshal(b, &st)
+	}
+	if st.Status != "running" {
+		t.Fatalf("status %s after 5 polls within the job duration", st.Status)
+	}
+	mu.Lock()
+	now = now.Add(10 * time.Second)
+	mu.Unlock()
+	_, b = do(t, "GET", api+"/jobs/"+st.JobID, "", nil)
+	json.Unmarshal(b, &st)
+	if st.Status != "successful" || s.Jobs()[0].Asset == nil {
+		t.Fatalf("status %s once the duration passed", st.Status)
+	}
+}
+
+func TestDownloadThrottle(t *testing.T) {
+	_, ts := newTest(t, Options{AcceptedPolls: 1, RunningPolls: 1, DownloadBytesPerSec: 2000})
+	api := ts.URL + "/api/retrieve/v1"
+	_, b := do(t, "POST", api+"/processes/cams-europe-air-quality-forecasts/execution", inputs, nil)
+	var st struct{ JobID string }
+	json.Unmarshal(b, &st)
+	for i := 0; i < 3; i++ {
+		do(t, "GET", api+"/jobs/"+st.JobID, "", nil)
+	}
+	_, b = do(t, "GET", api+"/jobs/"+st.JobID+"/results", "", nil)
+	var res struct {
+		Asset struct {
+			Value struct {
+				Href string
+				Size int64 `json:"file:size"`
+			}
+		}
+	}
+	json.Unmarshal(b, &res)
+	t0 := time.Now()
+	_, body := do(t, "GET", res.Asset.Value.Href, "", nil)
+	el := time.Since(t0)
+	if int64(len(body)) != res.Asset.Value.Size {
+		t.Fatalf("got %d of %d bytes", len(body), res.Asset.Value.Size)
+	}
+	if min := time.Duration(0.9 * float64(len(body)) / 2000 * float64(time.Second)); len(body) < 200 || el < min {
+		t.Fatalf("%d bytes in %v, faster than 2000 B/s", len(body), el)
 	}
 }

@@ -163,11 +163,47 @@ func Run(t *testing.T, newSink func(t *testing.T) (sink.Sink, Reader)) {
 		}
 	})
 
+	t.Run("OpenReadsCommittedObjectsOnly", func(t *testing.T) {
+		s, _ := newSink(t)
+		if _, _, err := s.Open(ctx, key); !errors.Is(err, sink.ErrNotFound) {
+			t.Fatalf("Open before commit err = %v, want ErrNotFound", err)
+		}
+		u, err := s.Create(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Write([]byte("staged"))
+		if _, _, err := s.Open(ctx, key); !errors.Is(err, sink.ErrNotFound) {
+			t.Fatalf("Open of a staged upload err = %v, want ErrNotFound", err)
+		}
+		big := bytes.Repeat([]byte("evidence"), 1<<15)
+		u.Write(big)
+		if err := u.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rc, size, err := s.Open(ctx, key)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer rc.Close()
+		got, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]byte("staged"), big...)
+		if size != int64(len(want)) || !bytes.Equal(got, want) {
+			t.Fatalf("Open size %d (%d bytes read), want %d", size, len(got), len(want))
+		}
+	})
+
 	t.Run("RejectsEscapingKeys", func(t *testing.T) {
 		s, _ := newSink(t)
 		for _, k := range []string{"", "/abs", "a/../../b", "a//b", ".partial/x"} {
 			if _, err := s.Create(ctx, k); err == nil {
 				t.Errorf("Create(%q) accepted", k)
+			}
+			if _, _, err := s.Open(ctx, k); err == nil || errors.Is(err, sink.ErrNotFound) {
+				t.Errorf("Open(%q) err = %v, want a key error", k, err)
 			}
 		}
 	})

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/cams"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
+)
+
+// The test binary doubles as the ingester: the tests run it as a child process, exactly like
+// the Python SubprocessRunner runs jackfruit-ingest.
+func TestMain(m *testing.M) {
+	if os.Getenv("JACKFRUIT_INGEST_AS_MAIN") == "1" {
+		os.Exit(run())
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	apiKey  = "s3cr3t-test-key"
+	key     = "ads/cams-europe-air-quality-forecasts/2025-01-01/0190a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b.grib"
+	attempt = "0190a3b2-7c4d-7e8f-9a0b-1c2d3e4f5a6c"
+	request = `{"variable":["ozone"],"model":["ensemble"],"level":["0"],"date":["2025-01-01"],"type":["forecast"],
+"time":["00:00"],"leadtime_hour":["0","1"],"data_format":"grib","area":[60,0,55,10]}`
+)
+
+func startStub(t *testing.T, o stub.Options) (*stub.Server, string) {
+	t.Helper()
+	o.APIKey, o.WorkDir = apiKey, t.TempDir()
+	s, err := stub.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return s, srv.URL + "/api"
+}
+
+type child struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan map[string]any
+	stderr *strings.Builder
+	raw    []string
+}
+
+// start runs the ingester with args; env holds extra variables (ADS_API_KEY is never inherited).
+func start(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append([]string{"JACKFRUIT_INGEST_AS_MAIN=1", "PATH=" + os.Getenv("PATH")}, env...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	c := &child{cmd: cmd, stdin: stdin, lines: make(chan map[string]any, 64), stderr: &strings.Builder{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"unparsed": sc.Text()}
+			}
+			c.lines <- m
+		}
+	}()
+	return c
+}
+
+func (c *child) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// until reads lines until pred holds (or the output ends / times out); it returns every line read.
+func (c *child) until(t *testing.T, pred func(map[string]any) bool) []map[string]any {
+	t.Helper()
+	var got []map[string]any
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.lines:
+			if !ok {
+				return got
+			}
+			got = append(got, m)
+			b, _ := json.Marshal(m)
+			c.raw = append(c.raw, string(b))
+			if pred != nil && pred(m) {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("timed out; lines so far %v; stderr %s", c.raw, c.stderr)
+		}
+	}
+}
+
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("child did not exit; stderr %s", c.stderr)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+func args(base, sinkDir string, extra ...string) []string {
+	return append([]string{"--base-url", base, "--dataset", cams.Dataset, "--input", "-", "--key", key,
+		"--sink-dir", sinkDir, "--poll-initial", "10ms", "--poll-max", "50ms", "--timeout", "60s"}, extra...)
+}
+
+func inputLine(withKey bool) string {
+	if withKey {
+		return `{"request":` + strings.ReplaceAll(request, "\n", "") + `,"api_key":"` + apiKey + `"}`
+	}
+	return `{"request":` + strings.ReplaceAll(request, "\n", "") + `}`
+}
+
+func event(m map[string]any) string {
+	switch m["event"] {
+	case "phase":
+		return "phase:" + m["phase"].(string)
+	case "submitted":
+		return "submitted:" + m["status"].(string)
+	}
+	return "final"
+}
+
+func TestEventsThenManifestAndTheKeyFromStdinOnly(t *testing.T) {
+	s, base := startStub(t, stub.Options{})
+	dir := t.TempDir()
+	c := start(t, nil, args(base, dir, "--attempt", attempt)...)
+	c.send(t, inputLine(true))
+	lines := c.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v %s", code, c.raw, c.stderr)
+	}
+	var seq []string
+	for _, m := range lines {
+		seq = append(seq, event(m))
+	}
+	if got := strings.Join(seq, " "); got != "phase:submit submitted:accepted phase:poll phase:download phase:commit final" {
+		t.Fatalf("sequence %q", got)
+	}
+	final := lines[len(lines)-1]
+	job := s.Jobs()[0].JobID
+	if lines[1]["ads_job_id"] != job || final["ads_job_id"] != job || final["adopted"] != false || final["key"] != key {
+		t.Fatalf("ids: submitted %v final %v, stub %s", lines[1], final, job)
+	}
+	if strings.Contains(strings.Join(c.raw, "\n")+c.stderr.String(), apiKey) {
+		t.Fatal("the API key was echoed")
+	}
+	st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key)))
+	if err != nil || st.Mode().Perm() != 0o444 {
+		t.Fatalf("committed object %v %v", st, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".partial")); len(ents) != 0 {
+		t.Fatalf("%d staging files left", len(ents))
+	}
+}
+
+func TestParentGoneCancelsWithoutCommitting(t *testing.T) {
+	s, base := startStub(t, stub.Options{JobDuration: time.Minute})
+	dir := t.TempDir()
+	c := start(t, nil, args(base, dir, "--attempt", attempt)...)
+	c.send(t, inputLine(true))
+	c.until(t, func(m map[string]any) bool { return m["event"] == "phase" && m["phase"] == "poll" })
+	c.stdin.Close() // the parent's death, as the child sees it
+	lines := c.until(t, nil)
+	if code := c.wait(t); code != 143 {
+		t.Fatalf("exit %d, want 143; %v %s", code, c.raw, c.stderr)
+	}
+	e, _ := lines[len(lines)-1]["error"].(map[string]any)
+	if e["kind"] != "cancelled" || !strings.Contains(e["message"].(string), "parent went away") || e["ads_job_id"] != s.Jobs()[0].JobID {
+		t.Fatalf("final line %v", lines[len(lines)-1])
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key))); !os.IsNotExist(err) {
+		t.Fatalf("object committed: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".partial")); len(ents) != 0 {
+		t.Fatalf("%d staging files left", len(ents))
+	}
+}
+
+func TestParentGoneDuringDownloadRemovesThePartial(t *testing.T) {
+	_, base := startStub(t, stub.Options{DownloadBytesPerSec: 4000})
+	dir := t.TempDir()
+	c := start(t, nil, args(base, dir, "--attempt", attempt)...)
+	c.send(t, inputLine(true))
+	c.until(t, func(m map[string]any) bool { return m["phase"] == "download" })
+	waitForPartial(t, dir)
+	c.stdin.Close()
+	if code := c.wait(t); code != 143 {
+		t.Fatalf("exit %d, want 143; %s", code, c.stderr)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".partial")); len(ents) != 0 {
+		t.Fatalf("%d staging files left", len(ents))
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key))); !os.IsNotExist(err) {
+		t.Fatalf("object committed: %v", err)
+	}
+}
+
+func waitForPartial(t *testing.T, dir string) string {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".partial", attempt+".upload-*")); len(m) == 1 {
+			if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
+				return m[0]
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no partial upload named by the attempt appeared")
+	return ""
+}
+
+func TestKilledChildLeavesItsPartialNamedByTheAttempt(t *testing.T) {
+	_, base := startStub(t, stub.Options{DownloadBytesPerSec: 4000})
+	dir := t.TempDir()
+	c := start(t, nil, args(base, dir, "--attempt", attempt)...)
+	c.send(t, inputLine(true))
+	c.until(t, func(m map[string]any) bool { return m["phase"] == "download" })
+	p := waitForPartial(t, dir)
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.wait(t)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("partial %s gone after SIGKILL: %v", p, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key))); !os.IsNotExist(err) {
+		t.Fatalf("object committed: %v", err)
+	}
+}
+
+func TestResumeThroughTheBinary(t *testing.T) {
+	s, base := startStub(t, stub.Options{})
+	dir := t.TempDir()
+	first := start(t, []string{"ADS_API_KEY=" + apiKey}, args(base, dir)...)
+	first.send(t, inputLine(false))
+	lines := first.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := first.wait(t); code != 0 {
+		t.Fatalf("first run exit %d %v", code, first.raw)
+	}
+	job := lines[len(lines)-1]["ads_job_id"].(string)
+	again := start(t, nil, args(base, dir, "--resume-job", job)...)
+	again.send(t, inputLine(true))
+	lines = again.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := again.wait(t); code != 0 {
+		t.Fatalf("resume exit %d %v %s", code, again.raw, again.stderr)
+	}
+	var seq []string
+	for _, m := range lines {
+		seq = append(seq, event(m))
+	}
+	final := lines[len(lines)-1]
+	if strings.Join(seq, " ") != "submitted:resumed phase:poll phase:adopt final" || final["adopted"] != true || final["ads_job_id"] != job {
+		t.Fatalf("resume lines %v", again.raw)
+	}
+	if len(s.Jobs()) != 1 {
+		t.Fatalf("%d jobs upstream", len(s.Jobs()))
+	}
+}
+
+func TestRequestFileStillWorks(t *testing.T) {
+	_, base := startStub(t, stub.Options{})
+	dir := t.TempDir()
+	rf := filepath.Join(t.TempDir(), "req.json")
+	os.WriteFile(rf, []byte(request), 0o600)
+	a := args(base, dir)
+	for i, v := range a {
+		if v == "--input" {
+			a[i], a[i+1] = "--request-file", rf
+		}
+	}
+	c := start(t, []string{"ADS_API_KEY=" + apiKey}, a...)
+	c.stdin.Close() // not watched with --request-file
+	lines := c.until(t, nil)
+	if code := c.wait(t); code != 0 || lines[len(lines)-1]["sha256"] == nil {
+		t.Fatalf("exit %d %v", code, c.raw)
+	}
+}
+
+func TestUsageErrorsBeforeAnyNetworkCall(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		msg  string
+	}{
+		{"no scheme", args("ads.example/api", dir), nil, "scheme must be http or https"},
+		{"ftp", args("ftp://ads.example/api", dir), nil, "scheme must be http or https"},
+		{"no host", args("https:///api", dir), nil, "has no host"},
+		{"port 0", args("http://127.0.0.1:0/api", dir), nil, "not in 1..65535"},
+		{"port 70000", args("http://127.0.0.1:70000/api", dir), nil, "not in 1..65535"},
+		{"empty port", args("http://127.0.0.1:/api", dir), nil, "not in 1..65535"},
+		{"unparsable", args("http://[::1/api", dir), nil, "does not parse"},
+		{"user info", args("https://user:pw@ads.example/api", dir), nil, "user information"},
+		{"bad attempt", args("http://127.0.0.1:9/api", dir, "--attempt", "0190A3B2-7C4D-7E8F-9A0B-1C2D3E4F5A6C"), nil, "--attempt must be a lowercase"},
+		{"bad resume job", args("http://127.0.0.1:9/api", dir, "--resume-job", "../x"), nil, "--resume-job must be"},
+		{"both inputs", append(args("http://127.0.0.1:9/api", dir), "--request-file", "x"), nil, "exactly one of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, tc.env, tc.args...)
+			c.stdin.Close()
+			lines := c.until(t, nil)
+			if code := c.wait(t); code != 2 {
+				t.Fatalf("exit %d, want 2: %v", code, c.raw)
+			}
+			e, _ := lines[len(lines)-1]["error"].(map[string]any)
+			if e["kind"] != "usage" || !strings.Contains(e["message"].(string), tc.msg) {
+				t.Fatalf("error %v, want message containing %q", e, tc.msg)
+			}
+			if strings.Contains(e["message"].(string), "pw@") {
+				t.Fatal("password echoed")
+			}
+		})
+	}
+	// The key never appears in a refusal of a malformed input line.
+	c := start(t, nil, args("http://127.0.0.1:9/api", dir)...)
+	c.send(t, `{"request": 1, "api_key": "`+apiKey+`"}`)
+	lines := c.until(t, nil)
+	if code := c.wait(t); code != 2 || strings.Contains(strings.Join(c.raw, ""), apiKey) || lines[0]["error"] == nil {
+		t.Fatalf("exit %d lines %v", code, c.raw)
+	}
+}
+
+func TestUnwritableSinkIsUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".partial"), nil, 0o644) // staging dir impossible, even for root
+	_, base := startStub(t, stub.Options{})
+	c := start(t, nil, args(base, dir)...)
+	c.send(t, inputLine(true))
+	lines := c.until(t, nil)
+	if code := c.wait(t); code != 5 {
+		t.Fatalf("exit %d %v", code, c.raw)
+	}
+	e, _ := lines[len(lines)-1]["error"].(map[string]any)
+	if e["kind"] != "unavailable" || !strings.Contains(e["message"].(string), "raw sink is not writable") {
+		t.Fatalf("error %v", e)
+	}
+}

@@ -1,0 +1,146 @@
+"""The Go ingester's process protocol, in one place (used by every runner that starts ``jackfruit-ingest``).
+
+Contract of the binary: ingest-go/README.md. In short: the runner passes ``--input -`` and writes one line
+``{"request": ..., "api_key": ...}`` on the child's stdin, then keeps stdin open as the child's lifeline
+(EOF = the parent died → the child cancels itself, commits nothing). stdout carries JSON event lines
+(``{"event": "phase"|"submitted", ...}``) as things happen and, last, exactly one result line: the manifest
+or ``{"error": {"kind", "message", "http_status"?, "ads_job_id"?}}``. stderr carries JSON log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
+                                     NotFound, UpstreamRefused)
+from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, with_upstream_job
+
+INGEST_BINARY = "jackfruit-ingest"
+
+#: error kind printed by the binary -> domain error
+KINDS: dict[str, type[JackfruitError]] = {
+    "usage": InvalidInput, "invalid_request": InvalidInput, "auth": UpstreamRefused, "not_found": NotFound,
+    "job_failed": UpstreamRefused, "unavailable": BackendUnavailable, "integrity": IntegrityError,
+    "conflict": Conflict, "cancelled": BackendUnavailable, "internal": BackendUnavailable,
+}
+
+#: environment variables a child never inherits (credentials of other backends; the ADS key goes on stdin)
+SCRUBBED_ENV_PREFIXES = ("ADS_", "AWS_", "MINIO_", "POSTGRES_")
+
+#: manifest fields kept in ``IngestManifest.details``
+DETAIL_FIELDS = ("timings_ms", "polls", "retries", "resumes", "submitted_at", "finished_at", "content_type",
+                 "ads_file_size")
+
+
+def find_binary(name: str, configured: str | None = None) -> str:
+    """Configured path, else next to the running Python (``.venv/bin``), else ``PATH``."""
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise BackendUnavailable(f"{name} binary {configured!r} is not an executable file")
+        return configured
+    beside = Path(sys.executable).parent / name
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise BackendUnavailable(f"cannot find the {name} binary: build it (scripts/setup) or set its path "
+                                 "in the settings (JACKFRUIT_INGEST_BINARY)")
+    return found
+
+
+def redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: the parent's, minus every credential-bearing variable."""
+    source = os.environ if base is None else base
+    return {k: v for k, v in source.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
+
+
+def build_args(binary: str, job: IngestJob, sink_dir: str, timeout_s: float,
+               extra: Iterable[str] = ()) -> list[str]:
+    """The child's command line (no secret ever appears on it)."""
+    args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset, "--input", "-",
+            "--key", job.raw_key, "--sink-dir", sink_dir, "--timeout", f"{max(1, int(timeout_s))}s"]
+    if job.attempt_id:
+        args += ["--attempt", job.attempt_id]
+    if job.resume_job_id:
+        args += ["--resume-job", job.resume_job_id]
+    return [*args, *extra]
+
+
+def input_line(job: IngestJob) -> bytes:
+    """The one stdin line: request and API key (the key never travels in argv or the environment)."""
+    payload: dict[str, Any] = {"request": dict(job.request)}
+    key = job.upstream.api_key.reveal()
+    if key:
+        payload["api_key"] = key
+    return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+
+
+def parse_event(obj: dict[str, Any]) -> RunnerEvent | None:
+    """A stdout event object as a ``RunnerEvent`` (``None`` for event types this version does not know)."""
+    kind = obj.get("event")
+    if kind == "submitted":
+        job_id = obj.get("ads_job_id")
+        return RunnerEvent("submitted", upstream_job_id=str(job_id) if job_id else None)
+    if kind == "phase":
+        return RunnerEvent("phase", phase=str(obj.get("phase") or ""))
+    return None
+
+
+def classify_line(line: str) -> tuple[str, Any]:
+    """One stdout line: ``("event", RunnerEvent | None)``, ``("result", dict)`` or ``("other", str)``."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return "other", line
+    if isinstance(obj, dict) and "event" in obj and "error" not in obj and "key" not in obj:
+        return "event", parse_event(obj)
+    if isinstance(obj, dict):
+        return "result", obj
+    return "other", line
+
+
+def parse_result(stdout: str | list[str], returncode: int, secret: str,
+                 upstream_job_id: str | None = None) -> dict[str, Any]:
+    """The last JSON line of stdout: the manifest, or an ``error`` object mapped to a domain error.
+
+    Event lines are skipped. Raised errors carry ``upstream_job_id`` (from the error object, else the
+    one given, i.e. the job the child announced in a ``submitted`` event).
+    """
+    lines = stdout.splitlines() if isinstance(stdout, str) else list(stdout)
+    result: dict[str, Any] | None = None
+    for line in reversed([x for x in lines if x.strip()]):
+        what, value = classify_line(line)
+        if what == "event":
+            continue
+        result = value if what == "result" else None
+        break
+    if result is None:
+        raise with_upstream_job(BackendUnavailable(f"the ingester exited {returncode} without a JSON result"),
+                                upstream_job_id)
+    if "error" in result or returncode != 0:
+        error = result.get("error") if isinstance(result.get("error"), dict) else {}
+        kind = str(error.get("kind", "internal"))
+        message = redact(str(error.get("message", f"exit code {returncode}")), secret)
+        err = KINDS.get(kind, BackendUnavailable)(f"ingester: {message}")
+        raise with_upstream_job(err, str(error.get("ads_job_id") or "") or upstream_job_id)
+    return result
+
+
+def manifest_from_result(result: dict[str, Any]) -> IngestManifest:
+    try:
+        return IngestManifest(key=str(result["key"]), size=int(result["size"]), sha256=str(result["sha256"]),
+                              upstream_job_id=result.get("ads_job_id") or None,
+                              details={k: result[k] for k in DETAIL_FIELDS if k in result},
+                              adopted=bool(result.get("adopted", False)))
+    except (KeyError, TypeError, ValueError) as err:
+        raise with_upstream_job(BackendUnavailable(f"the ingester printed a malformed manifest ({err})"),
+                                result.get("ads_job_id") or None) from err
