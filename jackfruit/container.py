@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,8 +30,14 @@ def _sqlite_file(data_dir: str, sqlite_path: str | None) -> str:
     return sqlite_path or str(Path(data_dir) / "catalog.sqlite")
 
 
-def _work_dir(data_dir: str, work_dir: str | None) -> str:
-    return work_dir or str(Path(data_dir) / "work")
+def _work_dir(data_dir: str, work_dir: str | None, object_store: str) -> str:
+    """Scratch space of attempts: the setting, else DATA_DIR/work (the system temp dir for in-memory stores,
+    which keep nothing under the data dir)."""
+    if work_dir:
+        return work_dir
+    if object_store == "memory":
+        return str(Path(tempfile.gettempdir()) / "jackfruit-work")
+    return str(Path(data_dir) / "work")
 
 
 def _lease_ttl(seconds: float | None) -> timedelta:
@@ -51,8 +58,8 @@ class Container(containers.DeclarativeContainer):
     tile_format = providers.Singleton(ZarrTileFormat)
     upstream = providers.Singleton(_upstream, config.ads_base_url, config.ads_api_key)
 
-    work_dir = providers.Callable(_work_dir, config.data_dir, config.work_dir.optional())
-    lease_ttl = providers.Callable(_lease_ttl, config.lease_ttl_s.optional())
+    work_dir = providers.Callable(_work_dir, config.data_dir, config.work_dir, config.object_store)
+    lease_ttl = providers.Callable(_lease_ttl, config.lease_ttl_s)
     raw_dir = providers.Callable(_bucket_dir, config.data_dir, config.raw_bucket)
     curated_dir = providers.Callable(_bucket_dir, config.data_dir, config.curated_bucket)
 
@@ -86,8 +93,8 @@ def build_container(settings: Settings | None = None) -> Container:
     container.config.from_dict(settings.model_dump(mode="python", by_alias=False) | {
         "data_dir": str(settings.data_dir),
         "sqlite_path": str(settings.sqlite_path) if settings.sqlite_path else None,
-        "work_dir": str(getattr(settings, "work_dir", None) or "") or None,
-        "lease_ttl_s": getattr(settings, "lease_ttl_s", None),
+        "work_dir": str(settings.work_dir) if settings.work_dir else None,
+        "lease_ttl_s": settings.lease_ttl_s,
         "ads_api_key": settings.ads_api_key,
     })
     return container
