@@ -1,22 +1,42 @@
-"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs, lineage, datasets.
+"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs [reap], gc, verify, lineage, datasets.
 
 Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage; 3 not found (incl. a search that
-finds nothing); 4 conflict; 5 integrity; 6 backend unavailable; 7 upstream refused.
+finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity;
+6 backend unavailable (incl. any operating-system error); 7 upstream refused.
+Set JACKFRUIT_DEBUG=1 to see the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
+import signal
 import sys
+import threading
 import time
+import traceback
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
-from .domain.errors import InvalidInput, JackfruitError
+from .domain import cams
+from .domain.errors import Conflict, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
+from .domain.keys import RawKey, check_run_id
+from .domain.model import RunStatus
+
+#: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
+MAX_LIMIT = 10_000
+CAMS_EUROPE_NAME = "cams-europe-air-quality-forecasts"
+#: Options whose value may start with '-' followed by a digit (``--bbox -10,40,20,60``): argparse would take
+#: such a value for an option, so ``normalize_argv`` joins it to the option (``--bbox=-10,40,20,60``).
+NEGATIVE_VALUE_OPTIONS = frozenset({"--bbox"})
+_NEGATIVE_VALUE = re.compile(r"-\.?\d")
 
 
 def _jsonable(value: Any) -> Any:
@@ -49,19 +69,19 @@ class Progress:
             self._last = now
             print(f"{self.label}: {done}/{total} messages", file=sys.stderr, flush=True)
 
-    def log(self, line: str) -> None:
+    def event(self, event: Any) -> None:
+        """A runner event (phase, submitted job, ingester log line) as one stderr line."""
         if self.enabled:
-            from .demo import format_log
+            from .demo import describe_event
 
-            print(f"{self.label}: {format_log(line)}", file=sys.stderr, flush=True)
+            print(f"{self.label}: {describe_event(event)}", file=sys.stderr, flush=True)
+
+    def phase(self, name: str) -> None:
+        if self.enabled:
+            print(f"{self.label}: phase {name}", file=sys.stderr, flush=True)
 
 
-def _app(args: argparse.Namespace, **overrides: Any) -> Any:
-    from .app import Jackfruit
-    from .settings import load_settings
-
-    return Jackfruit.from_settings(load_settings(getattr(args, "data_dir", None)), **overrides)
-
+# -- input checks (all before anything is opened)
 
 def _day(text: str) -> date:
     try:
@@ -74,32 +94,187 @@ def _query(args: argparse.Namespace) -> tuple[BBox, TimeRange]:
     return BBox.parse(args.bbox), TimeRange(parse_time(args.start), parse_time(args.end))
 
 
+def _limit(text: str) -> int:
+    """argparse type of ``runs --limit``: an integer 1..MAX_LIMIT."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer 1..{MAX_LIMIT}, got {text!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_LIMIT}, got {text}")
+    return value
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value)[:80]
+
+
+def _strings(key: str, value: Any, numeric: bool) -> list[str]:
+    """A request field that is a string or a non-empty list of strings (integers too for numeric fields)."""
+    def one(item: Any) -> str:
+        if isinstance(item, str):
+            return item
+        if numeric and isinstance(item, int) and not isinstance(item, bool):
+            return str(item)
+        kind = "strings or integers" if numeric else "strings"
+        raise InvalidInput(f"--request field {key!r} must be a string or a non-empty list of {kind}, "
+                           f"got {_show(value)}")
+    if isinstance(value, list):
+        if not value:
+            raise InvalidInput(f"--request field {key!r} is an empty list")
+        return [one(item) for item in value]
+    return [one(value)]
+
+
+def _check_hour_list(key: str, items: list[str], allowed: Callable[[int], bool], what: str) -> None:
+    for item in items:
+        if not re.fullmatch(r"0|[1-9][0-9]{0,3}", item) or not allowed(int(item)):
+            raise InvalidInput(f"--request field {key!r}: {item!r} is not one of {what}")
+
+
+_CAMS_LIST_FIELDS = ("variable", "model", "level", "type", "time", "leadtime_hour")
+
+
+def check_cams_request(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Types and values of a CAMS Europe request's fields, as the ADS checks them, before any run is recorded.
+
+    Returns the overrides with integer levels and lead times written as the strings the ADS expects.
+    """
+    out: dict[str, Any] = {}
+    lists: dict[str, list[str]] = {}
+    for key, value in overrides.items():
+        if key.startswith("_"):  # clients' cache-busting keys (e.g. _timestamp); the ADS ignores them
+            out[key] = value
+        elif key == "date":
+            raise InvalidInput("--request field 'date': the date comes from --date; do not put it in the request")
+        elif key in _CAMS_LIST_FIELDS:
+            items = _strings(key, value, numeric=key in ("level", "leadtime_hour"))
+            lists[key] = items
+            out[key] = items if isinstance(value, list) else items[0]
+        elif key in ("data_format", "format"):
+            items = _strings(key, value, numeric=False)
+            if items != ["grib"]:
+                raise InvalidInput(f"--request field {key!r} must be \"grib\" (jackfruit transforms GRIB), "
+                                   f"got {_show(value)}")
+            out[key] = value
+        elif key == "area":
+            if (not isinstance(value, list) or len(value) != 4
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in value)):
+                raise InvalidInput(f"--request field 'area' must be [north, west, south, east] in degrees, "
+                                   f"got {_show(value)}")
+            north, west, south, east = value
+            if not (30 <= south < north <= 72 and -25 <= west < east <= 45):
+                raise InvalidInput(f"--request field 'area' {_show(value)} must be [north, west, south, east] "
+                                   "with south < north within 30..72 and west < east within -25..45")
+            out[key] = value
+        else:
+            raise InvalidInput(f"--request field {key!r} is unknown; known fields: "
+                               f"{', '.join((*_CAMS_LIST_FIELDS, 'area', 'data_format'))}")
+    unknown = [v for v in lists.get("variable", []) if v not in cams.SPECIES_BY_NAME]
+    if unknown:
+        raise InvalidInput(f"--request field 'variable': unknown variable(s) {unknown}")
+    unknown = [m for m in lists.get("model", []) if m not in cams.MODELS]
+    if unknown:
+        raise InvalidInput(f"--request field 'model': unknown model(s) {unknown}; known: {sorted(cams.MODELS)}")
+    types = lists.get("type", ["forecast"])
+    bad = [t for t in types if t not in ("forecast", "analysis")]
+    if bad:
+        raise InvalidInput(f"--request field 'type': {bad} (allowed: forecast, analysis)")
+    _check_hour_list("level", lists.get("level", []), lambda n: n in cams.LEVELS_M,
+                     f"the levels {list(cams.LEVELS_M)} (metres)")
+    _check_hour_list("leadtime_hour", lists.get("leadtime_hour", []),
+                     (lambda n: n == 0) if "analysis" in types else (lambda n: 0 <= n <= 96),
+                     "0 (analysis)" if "analysis" in types else "0..96")
+    for item in lists.get("time", []):
+        if not re.fullmatch(r"(?:[01][0-9]|2[0-3]):00", item) or ("forecast" in types and item != "00:00"):
+            raise InvalidInput(f"--request field 'time': {item!r} (want HH:00; forecasts run only at 00:00)")
+    return out
+
+
+def parse_request(text: str | None, dataset: str) -> dict[str, Any] | None:
+    """``--request``: a JSON object of request fields (checked field by field for CAMS Europe)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"--request is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"--request must be a JSON object of request fields, got {_show(value)}")
+    return check_cams_request(value) if dataset == CAMS_EUROPE_NAME else value
+
+
+def _check_out(path: str) -> None:
+    """``read --out`` must name a new path (checked before any read work)."""
+    out = Path(path)
+    if out.exists() or out.is_symlink():
+        raise Conflict(f"--out {out} exists; choose another path or remove it")
+
+
+# -- the application
+
+def _require_data(settings: Any) -> None:
+    """Commands that only work on what is stored never create an embedded data directory or catalog."""
+    missing_dir = NotFound(f"no jackfruit data directory at {settings.data_dir} (nothing ingested yet?)")
+    if settings.object_store == "filesystem" and not settings.data_dir.is_dir():
+        raise missing_dir
+    if settings.catalog == "sqlite" and not settings.sqlite_file.is_file():
+        if settings.sqlite_file.parent == settings.data_dir and not settings.data_dir.is_dir():
+            raise missing_dir
+        raise NotFound(f"no jackfruit catalog at {settings.sqlite_file} (nothing ingested yet?)")
+
+
+def _app(args: argparse.Namespace, **overrides: Any) -> Any:
+    from .app import Jackfruit
+    from .settings import load_settings
+
+    settings = load_settings(getattr(args, "data_dir", None))
+    if getattr(args, "needs_data", False):
+        _require_data(settings)
+    return Jackfruit.from_settings(settings, **overrides)
+
+
+def _check_dataset(app: Any, dataset: str | None) -> None:
+    if dataset is not None:
+        app.catalog.get_dataset(dataset)  # NotFound names it
+
+
+# -- commands
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    overrides = json.loads(args.request) if args.request else None
-    if overrides is not None and not isinstance(overrides, dict):
-        raise InvalidInput("--request must be a JSON object of request fields")
+    day = _day(args.date)
+    overrides = parse_request(args.request, args.dataset)
     progress = Progress("ingest", not args.json or sys.stderr.isatty())
     app = _app(args)
-    if hasattr(app.runner, "on_log"):
-        app.runner.on_log = progress.log
-    run = app.ingest(args.dataset, _day(args.date), overrides)
+    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event)
     emit(args, run, f"run {run.run_id} {run.status.value}\nraw key  {run.raw_key}\nsize     {run.raw_size} bytes\n"
                     f"sha256   {run.raw_sha256}")
     return 0
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
+    check_run_id(args.run_id)
     app = _app(args)
-    tiles = app.transform(args.run_id, progress=Progress("transform", not args.json or sys.stderr.isatty()))
+    progress = Progress("transform", not args.json or sys.stderr.isatty())
+    tiles = app.transform(args.run_id, progress=progress, on_phase=progress.phase)
     emit(args, {"run_id": args.run_id, "tiles": tiles},
          f"run {args.run_id}: {len(tiles)} tiles, {sum(t.size for t in tiles)} bytes published")
     return 0
 
 
+def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
+    if args.variable:
+        cams.check_variables(args.variable)
+    return dict(model=args.model, level_m=args.level, dataset=args.dataset)
+
+
 def cmd_tiles(args: argparse.Namespace) -> int:
     bbox, span = _query(args)
-    tiles = _app(args).find_tiles(bbox, span, args.variable or None, model=args.model, level_m=args.level,
-                                  dataset=args.dataset)
+    filters = _search_filters(args)
+    app = _app(args)
+    _check_dataset(app, args.dataset)
+    tiles = app.find_tiles(bbox, span, args.variable or None, **filters)
     lines = [f"{t.variable:28s} {t.model:9s} {t.level_m:5d}m {t.reference_time:%Y-%m-%dT%HZ} {t.cell_id} {t.key}"
              for t in tiles]
     emit(args, tiles, "\n".join(lines + [f"{len(tiles)} tile(s)"]))
@@ -120,9 +295,14 @@ def describe(ds: Any) -> dict[str, Any]:
 
 def cmd_read(args: argparse.Namespace) -> int:
     bbox, span = _query(args)
-    ds = _app(args).read(bbox, span, args.variable or None, model=args.model, level_m=args.level,
-                         dataset=args.dataset)
+    filters = _search_filters(args)
     if args.out:
+        _check_out(args.out)
+    app = _app(args)
+    _check_dataset(app, args.dataset)
+    ds = app.read(bbox, span, args.variable or None, **filters)
+    if args.out:
+        _check_out(args.out)  # again: it may have appeared during the read
         ds.to_zarr(args.out, mode="w-", zarr_format=3, consolidated=False)
     summary = describe(ds)
     emit(args, summary, json.dumps(summary, indent=2) + (f"\nwritten to {args.out}" if args.out else ""))
@@ -130,16 +310,52 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .domain.model import RunStatus
-
-    runs = _app(args).runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
+    app = _app(args)
+    _check_dataset(app, args.dataset)
+    runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:9s} {r.partition_date} {r.raw_key}" for r in runs))
     return 0
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    reaped = _app(args).reap(_duration(args.older_than))
+    emit(args, reaped, "\n".join([f"{r.run_id} failed: {r.failure_reason}" for r in reaped]
+                                 + [f"{len(reaped)} run(s) reaped"]))
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    report = _app(args).gc()
+    emit(args, report, f"gc: {report.revoked} expired attempt(s) ended; removed {report.scratch_dirs} scratch "
+                       f"folder(s), {report.partial_files} staged file(s), {report.tile_objects} object(s) of "
+                       f"unpublished tiles" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.run:
+        check_run_id(args.run)
+    report = _app(args).verify(args.run)
+    emit(args, report, "\n".join(report.problems + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
+                                                   f"tile(s) checked, {len(report.problems)} problem(s)"]))
+    return 5 if report.problems else 0
+
+
+def _duration(text: str) -> timedelta:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*", text or "")
+    if not m:
+        raise InvalidInput(f"not a duration (e.g. 90s, 15m, 2h, 1d): {text!r}")
+    value = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if value > 100 * 365 * 86400:
+        raise InvalidInput(f"duration {text!r} is longer than a century")
+    return timedelta(seconds=value)
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     if not (args.raw_key or args.tile_key):
         raise InvalidInput("give --raw-key or --tile-key")
+    if args.raw_key:
+        RawKey.parse(args.raw_key)
     edges = _app(args).lineage(raw_key=args.raw_key, tile_key=args.tile_key)
     lines = [f"{e.raw_key} -> {e.tile_key} ({e.transformation} v{e.transformation_version})" for e in edges]
     emit(args, edges, "\n".join(lines + [f"{len(edges)} edge(s)"]))
@@ -161,6 +377,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary["search"]["tiles"] else 3
 
 
+# -- the parser
+
+def _command(sub: Any, common: argparse.ArgumentParser, name: str, func: Callable[[argparse.Namespace], int],
+             helptext: str, *, needs_data: bool) -> argparse.ArgumentParser:
+    """One subcommand. ``needs_data``: it only works on what is stored, so it never creates a data directory
+    (a missing one is 'not found'); commands that store (ingest, demo) create it."""
+    p = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
+    p.set_defaults(func=func, needs_data=needs_data)
+    return p
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jackfruit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,25 +396,27 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="embedded-defaults data directory (JACKFRUIT_DATA_DIR)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", parents=[common], help="the whole path offline: stub ADS, ingest, transform, search")
+    d = _command(sub, common, "demo", cmd_demo, "the whole path offline: stub ADS, ingest, transform, search",
+                 needs_data=False)
     d.add_argument("--date", default="2025-03-12")
     d.add_argument("--lead-hours", type=int, default=24, help="lead times 0..N hourly (max 96)")
-    d.set_defaults(func=cmd_demo)
 
-    i = sub.add_parser("ingest", parents=[common], help="land one day of a dataset in the raw store")
-    i.add_argument("--dataset", default="cams-europe-air-quality-forecasts")
+    i = _command(sub, common, "ingest", cmd_ingest, "land one day of a dataset in the raw store", needs_data=False)
+    i.add_argument("--dataset", default=CAMS_EUROPE_NAME)
     i.add_argument("--date", required=True)
     i.add_argument("--request", help="JSON object of request fields overriding the dataset template")
-    i.set_defaults(func=cmd_ingest)
+    i.add_argument("--supersede", action="store_true",
+                   help="land a new version even if this partition already succeeded (docs/runs.md)")
 
-    t = sub.add_parser("transform", parents=[common], help="raw GRIB of a run -> curated Zarr tiles")
+    t = _command(sub, common, "transform", cmd_transform, "raw GRIB of a run -> curated Zarr tiles",
+                 needs_data=True)
     t.add_argument("run_id")
-    t.set_defaults(func=cmd_transform)
 
     for name, func, helptext in (("tiles", cmd_tiles, "find tiles by bbox, time range and variables"),
                                  ("read", cmd_read, "read matching tiles as one dataset")):
-        q = sub.add_parser(name, parents=[common], help=helptext)
-        q.add_argument("--bbox", required=True, help="west,south,east,north (degrees, -180..180)")
+        q = _command(sub, common, name, func, helptext, needs_data=True)
+        q.add_argument("--bbox", required=True,
+                       help="west,south,east,north (degrees, -180..180; --bbox -10,40,20,60 works as written)")
         q.add_argument("--start", required=True, help="ISO time (UTC if no zone), inclusive")
         q.add_argument("--end", required=True, help="ISO time (UTC if no zone), exclusive")
         q.add_argument("--variable", action="append", help="ADS variable name (repeatable)")
@@ -195,40 +424,95 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--model", default="ensemble" if name == "read" else None)
         q.add_argument("--level", type=int, default=0 if name == "read" else None, help="metres above ground")
         if name == "read":
-            q.add_argument("--out", help="write the result as a local Zarr store")
-        q.set_defaults(func=func)
+            q.add_argument("--out", help="write the result as a new local Zarr store (the path must not exist)")
 
-    r = sub.add_parser("runs", parents=[common], help="ingestion run history, newest first")
+    r = _command(sub, common, "runs", cmd_runs, "ingestion run history, newest first", needs_data=True)
     r.add_argument("--dataset")
-    r.add_argument("--status", choices=["pending", "running", "succeeded", "failed"])
-    r.add_argument("--limit", type=int, default=20)
-    r.set_defaults(func=cmd_runs)
+    r.add_argument("--status", choices=[s.value for s in RunStatus])
+    r.add_argument("--limit", type=_limit, default=20, help=f"at most this many runs (1..{MAX_LIMIT})")
+    actions = r.add_subparsers(dest="runs_action")
+    reap = _command(actions, common, "reap", cmd_reap,
+                    "fail open runs whose claim expired more than --older-than ago (deletes nothing)",
+                    needs_data=True)
+    reap.add_argument("--older-than", required=True, help="duration: 90s, 15m, 2h, 1d")
 
-    g = sub.add_parser("lineage", parents=[common], help="which raw object made which tiles")
+    _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
+             "unpublished tiles (never raw objects or published tiles)", needs_data=True)
+    v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
+                 "(exit 5 on any mismatch)", needs_data=True)
+    v.add_argument("--run", help="only this run (default: every run)")
+
+    g = _command(sub, common, "lineage", cmd_lineage, "which raw object made which tiles", needs_data=True)
     g.add_argument("--raw-key")
     g.add_argument("--tile-key")
-    g.set_defaults(func=cmd_lineage)
 
-    s = sub.add_parser("datasets", parents=[common], help="registered datasets")
-    s.set_defaults(func=cmd_datasets)
+    _command(sub, common, "datasets", cmd_datasets, "registered datasets", needs_data=True)
     return p
 
 
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """Join ``--bbox -10,40,20,60`` into ``--bbox=-10,40,20,60`` (argparse reads a value starting with '-' as
+    an option); a following real option (``--bbox --start ...``) is left alone, and so is everything after ``--``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        if token in NEGATIVE_VALUE_OPTIONS and i + 1 < len(argv) and _NEGATIVE_VALUE.match(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": {"kind": kind, "message": message}}))
+    print(f"jackfruit: {kind}: {message}", file=sys.stderr)
+    return code
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C, so claims are released and the ingester is stopped and reaped."""
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
+
+
+_TERMINATED: list[int] = []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from .settings import debug_enabled
+
+    args = parser().parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except JackfruitError as err:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": {"kind": err.kind, "message": str(err)}}))
-        print(f"jackfruit: {err.kind}: {err}", file=sys.stderr)
-        return err.exit_code
-    except json.JSONDecodeError as err:
-        print(f"jackfruit: invalid_input: --request is not JSON: {err}", file=sys.stderr)
-        return 2
+        return _fail(args, err.kind, str(err), err.exit_code)
     except KeyboardInterrupt:
-        print("jackfruit: interrupted", file=sys.stderr)
-        return 130
+        print("jackfruit: terminated" if _TERMINATED else "jackfruit: interrupted", file=sys.stderr)
+        return 143 if _TERMINATED else 130
+    except BrokenPipeError:  # stdout closed early (`jackfruit runs | head -1`): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
+        except OSError:
+            pass
+        return 141
+    except OSError as err:  # a disk, permission or network failure below an adapter
+        if debug_enabled():
+            traceback.print_exc()
+        return _fail(args, "unavailable", str(err) or type(err).__name__, 6)
+    except Exception as err:  # noqa: BLE001 - the last line: a message, not a traceback
+        if debug_enabled():
+            traceback.print_exc()
+        return _fail(args, "unexpected", f"{type(err).__name__}: {err} (this is a bug: please report it; "
+                     "JACKFRUIT_DEBUG=1 shows the traceback)", 1)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ def _lease_ttl(seconds: float | None) -> timedelta:
     return timedelta(seconds=seconds or 60.0)
 
 
+def _ingest_args(poll_initial_s: float) -> tuple[str, ...]:
+    return (f"--poll-initial={int(poll_initial_s * 1000)}ms",)
+
+
 def _upstream(base_url: str, api_key: object) -> Upstream:
     value = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else str(api_key or "")
     return Upstream(base_url=base_url, api_key=Secret(value))
@@ -81,7 +85,8 @@ class Container(containers.DeclarativeContainer):
     runner = providers.Selector(
         config.runner,
         subprocess=providers.Singleton(SubprocessRunner, raw_dir, binary=config.ingest_binary,
-                                       timeout_s=config.ingest_timeout_s),
+                                       timeout_s=config.ingest_timeout_s,
+                                       extra_args=providers.Callable(_ingest_args, config.ingest_poll_initial_s)),
         # generates the product a CAMS request would return, in process: for tests and offline trials
         memory=providers.Singleton(InMemoryRunner, raw_store, grib_for_request),
     )

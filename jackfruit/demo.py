@@ -12,7 +12,7 @@ from .app import Jackfruit
 from .domain import cams
 from .domain.errors import InvalidInput
 from .domain.geo import BBox, TimeRange
-from .ports import Secret, Upstream
+from .ports import RunnerEvent, Secret, Upstream
 from .settings import load_settings
 from .testing.ads_stub import AdsStub
 from .usecases.datasets import CAMS_EUROPE
@@ -33,6 +33,22 @@ def format_log(line: str) -> str:
     return " ".join([str(record.get("msg", ""))] + [f"{k}={v}" for k, v in keep.items()])
 
 
+def search_window(day: date, lead_hours: int) -> TimeRange:
+    """Where the demo searches: from the forecast's reference time (00:00) to just after its last lead time
+    (at most 6 h), so the valid times ingested with any ``--lead-hours`` 0..96 fall inside."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return TimeRange(start, start + timedelta(hours=min(6, lead_hours) + 1))
+
+
+def describe_event(event: RunnerEvent) -> str:
+    """One runner event for humans: ``phase poll``, ``submitted job 1234``, or a log line."""
+    if event.kind == "phase":
+        return f"phase {event.phase}"
+    if event.kind == "submitted":
+        return f"submitted job {event.upstream_job_id}"
+    return format_log(event.message or "")
+
+
 def _say(enabled: bool, text: str) -> None:
     if enabled:
         print(f"demo: {text}", file=sys.stderr, flush=True)
@@ -46,19 +62,22 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
     with AdsStub(api_key=DEMO_KEY) as stub:
         _say(progress, f"ADS stub listening at {stub.url}")
         app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))
-        if hasattr(app.runner, "on_log") and progress:
-            app.runner.on_log = lambda line: _say(True, f"ingest: {format_log(line)}")
+        def on_event(event: RunnerEvent) -> None:
+            if progress:
+                _say(True, f"ingest: {describe_event(event)}")
+
         t0 = time.perf_counter()
+        # a re-run of the demo lands a new version of the same partition (docs/runs.md: supersede)
         run = app.ingest(CAMS_EUROPE.name, day, {"variable": list(cams.MAIN_SPECIES),
-                                                 "leadtime_hour": [str(h) for h in range(lead_hours + 1)]})
+                                                 "leadtime_hour": [str(h) for h in range(lead_hours + 1)]},
+                         supersede=True, on_event=on_event)
         timings["ingest_s"] = time.perf_counter() - t0
         _say(progress, f"landed {run.raw_key} ({run.raw_size} bytes)")
         t0 = time.perf_counter()
         tiles = app.transform(run.run_id, progress=lambda d, n: _say(progress and (d == n or d % 20 == 0),
                                                                      f"transform {d}/{n} messages"))
         timings["transform_s"] = time.perf_counter() - t0
-    start = datetime(day.year, day.month, day.day, 6, tzinfo=timezone.utc)
-    span = TimeRange(start, start + timedelta(hours=min(6, lead_hours) or 1))
+    span = search_window(day, lead_hours)
     variables = ["nitrogen_dioxide", "ozone"]
     t0 = time.perf_counter()
     found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .domain.errors import InvalidInput
 
 REAL_ADS_URL = "https://ads.atmosphere.copernicus.eu/api"
+
+
+def debug_enabled() -> bool:
+    """``JACKFRUIT_DEBUG=1``: the CLI prints the traceback of an unexpected error (read here, not in the CLI,
+    so that only this module and the container read the environment; it must work when settings are invalid)."""
+    return os.environ.get("JACKFRUIT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def bucket_dir(data_dir: str | Path, bucket: str) -> Path:
@@ -33,7 +41,10 @@ class Settings(BaseSettings):
     runner: Literal["subprocess", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
     ingest_binary: str | None = Field(None, alias="JACKFRUIT_INGEST_BINARY")
     ingest_timeout_s: float = Field(3600.0, alias="JACKFRUIT_INGEST_TIMEOUT_S", gt=0)
+    ingest_poll_initial_s: float = Field(1.0, alias="JACKFRUIT_INGEST_POLL_INITIAL_S", gt=0, le=600)
     sqlite_path: Path | None = Field(None, alias="JACKFRUIT_SQLITE_PATH")
+    lease_ttl_s: float = Field(60.0, alias="JACKFRUIT_LEASE_TTL_S", gt=0)
+    work_dir: Path | None = Field(None, alias="JACKFRUIT_WORK_DIR")
 
     raw_bucket: str = Field("jackfruit-raw", alias="MINIO_BUCKET")
     curated_bucket: str = Field("jackfruit-curated", alias="JACKFRUIT_CURATED_BUCKET")
@@ -50,11 +61,33 @@ class Settings(BaseSettings):
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
 
-    @field_validator("data_dir", "sqlite_path")
+    @field_validator("data_dir", "sqlite_path", "work_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("ads_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # refused here, at once, rather than retried by the ingester until it gives up
+        try:
+            url = urlsplit(value.strip())
+            port = url.port  # ValueError when not a number or outside 0..65535
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a valid URL: {err}") from None
+        if url.scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        if not url.hostname:
+            raise ValueError(f"{value!r} names no host")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"{value!r} has port {port}; use 1..65535")
+        return value.strip()
+
+    @property
+    def sqlite_file(self) -> Path:
+        """The SQLite catalog file: ``JACKFRUIT_SQLITE_PATH``, else ``catalog.sqlite`` in the data directory."""
+        return self.sqlite_path or self.data_dir / "catalog.sqlite"
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import xarray as xr
 
 from jackfruit.app import Jackfruit
+from jackfruit.demo import run_demo, search_window
 from jackfruit.domain import cams
 from jackfruit.settings import Settings
 
@@ -76,15 +78,40 @@ def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_bin
     (("tiles", "--bbox", "10,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "inverted"),
     (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-13", "--end", "2025-03-12"), 2, "not before"),
     (("tiles", "--bbox", "0,0,5,200", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "outside"),
-    (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 3, "0 tile"),
+    (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 3, "no jackfruit data directory"),
     (("ingest", "--dataset", "no-such-dataset", "--date", "2025-03-12"), 3, "no-such-dataset"),
     (("ingest", "--date", "2025-02-30"), 2, "not a date"),
-    (("transform", "01890c24-905b-7122-b170-b60814e6ee06"), 3, "01890c24"),
+    (("transform", "01890c24-905b-7122-b170-b60814e6ee06"), 3, "no jackfruit data directory"),
 ])
 def test_cli_bad_input_gets_a_named_error_and_exit_code(tmp_path, args, code, words):
+    """On a fresh machine (no data directory yet); the full table against stored data: test_cli_errors.py."""
     out = cli(*args, data_dir=tmp_path / "data")
     assert out.returncode == code, (out.stdout, out.stderr)
     assert words in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_the_demo_search_window_starts_at_the_reference_time_and_ends_after_an_ingested_lead_time():
+    for lead_hours in range(97):
+        span = search_window(date(2025, 3, 12), lead_hours)
+        assert span.start == datetime(2025, 3, 12, tzinfo=timezone.utc)  # lead time 0 is always ingested
+        last = span.end - timedelta(hours=1)
+        assert span.start <= last <= span.start + timedelta(hours=lead_hours)  # whole hours, all ingested
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lead_hours", [0, 2])
+def test_the_demo_finds_tiles_for_short_lead_times(monkeypatch, tmp_path, stub_binary, lead_hours):
+    """``jackfruit demo --lead-hours 0|2`` used to search from 06:00 and always find nothing (exit 3)."""
+    for name, value in {"JACKFRUIT_OBJECT_STORE": "memory", "JACKFRUIT_CATALOG": "memory",
+                        "JACKFRUIT_RUNNER": "memory"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    summary = run_demo(data_dir=str(tmp_path / "data"), day=date(2025, 3, 12), lead_hours=lead_hours,
+                       progress=False)
+    assert len(summary["search"]["tiles"]) == 2, summary["text"]  # NO2 and O3 in the cell around Paris
+    assert "jackfruit demo: OK" in summary["text"]
+    assert list(tmp_path.iterdir()) == [], "the in-memory configuration wrote to disk"
 
 
 @pytest.mark.parametrize("command", [("demo",), ("runs",)])

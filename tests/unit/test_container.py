@@ -66,3 +66,50 @@ def test_secrets_do_not_show_in_settings_repr():
     s = Settings(ADS_API_KEY="hunter2", MINIO_SECRET_KEY="minio-s3cret", POSTGRES_PASSWORD="pg-s3cret")
     text = repr(s) + str(s) + str(s.model_dump())
     assert "hunter2" not in text and "minio-s3cret" not in text and "pg-s3cret" not in text
+
+
+@pytest.mark.parametrize("url", ["ftp://ads.example/api", "ads.example/api", "https:///api", "http://ads.example:0",
+                                 "http://ads.example:70000", "http://ads.example:port", "file:///tmp/x", ""])
+def test_an_unusable_ads_base_url_is_refused_at_once_naming_the_variable(url, monkeypatch):
+    from jackfruit.settings import load_settings
+
+    with pytest.raises(ValidationError, match="ADS_BASE_URL"):
+        Settings(ADS_BASE_URL=url)
+    monkeypatch.setenv("ADS_BASE_URL", url)
+    with pytest.raises(InvalidInput, match="ADS_BASE_URL"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", ["https://ads.atmosphere.copernicus.eu/api", "http://127.0.0.1:8080",
+                                 "http://localhost:65535/api/", "https://[::1]:443/x"])
+def test_http_ads_base_urls_are_accepted(url):
+    assert Settings(ADS_BASE_URL=url).ads_base_url == url
+
+
+def test_lease_ttl_and_work_dir_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert s.lease_ttl_s == 60.0 and s.work_dir is None
+    s = Settings(JACKFRUIT_LEASE_TTL_S="2.5", JACKFRUIT_WORK_DIR="scratch")
+    assert s.lease_ttl_s == 2.5
+    assert s.work_dir == tmp_path / "scratch" and s.work_dir.is_absolute()  # resolved once, like the data dir
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(ValidationError, match="JACKFRUIT_LEASE_TTL_S"):
+            Settings(JACKFRUIT_LEASE_TTL_S=bad)
+
+
+def test_the_catalog_file_is_in_the_data_dir_unless_sqlite_path_is_set(tmp_path):
+    assert Settings(JACKFRUIT_DATA_DIR=str(tmp_path)).sqlite_file == tmp_path / "catalog.sqlite"
+    other = tmp_path / "elsewhere.sqlite"
+    assert Settings(JACKFRUIT_DATA_DIR=str(tmp_path), JACKFRUIT_SQLITE_PATH=str(other)).sqlite_file == other
+
+
+def test_jackfruit_debug_is_read_from_the_environment(monkeypatch):
+    from jackfruit.settings import debug_enabled
+
+    monkeypatch.delenv("JACKFRUIT_DEBUG", raising=False)
+    assert not debug_enabled()
+    monkeypatch.setenv("JACKFRUIT_DEBUG", "1")
+    assert debug_enabled()
+    monkeypatch.setenv("JACKFRUIT_DEBUG", "0")
+    assert not debug_enabled()
