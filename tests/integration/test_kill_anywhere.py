@@ -43,7 +43,7 @@ TTL_S = 1.0
 PHASES = ("submit", "poll", "download", "commit", "decode", "tile write", "publish")
 INGEST_PHASES = PHASES[:4]
 # how long after a phase is reported a kill may land (uniformly); the phase's typical length here
-WINDOW_S = {"submit": 0.03, "poll": 0.6, "download": 0.5, "commit": 0.03, "decode": 0.05, "tile write": 0.8,
+WINDOW_S = {"submit": 0.06, "poll": 0.6, "download": 0.5, "commit": 0.03, "decode": 0.05, "tile write": 0.8,
             "publish": 0.02}
 PARTITIONS = [{"variable": ["ozone"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2"]},
@@ -103,6 +103,7 @@ class Proc:
 def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("kill-anywhere")
     with AdsStub(api_key=KEY, extra_args=("--job-seconds", "0.6", "--download-bytes-per-sec", "4000000",
+                                          "--submit-delay", "60ms",
                                           "--bits", "12")) as stub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JACKFRUIT_", "ADS_"))}
         env.update(JACKFRUIT_DATA_DIR=str(data), JACKFRUIT_LEASE_TTL_S=str(TTL_S), ADS_BASE_URL=stub.url,
@@ -188,8 +189,9 @@ def violations(app: Jackfruit, checked_reads: set[str]) -> list[str]:
             path.write_bytes(app.raw_store.get(run.raw_key))
             try:
                 ref = ecc_reference(path)
+                lon0 = ref[0]["lon0"] - 360 if ref[0]["lon0"] > 180 else ref[0]["lon0"]
                 fields = assemble(app, app.catalog.tiles_of_run(run.run_id), ref[0]["values"].shape,
-                                  ref[0]["lat0"], ref[0]["lon0"])
+                                  ref[0]["lat0"], lon0)
                 for msg in ref:
                     got = [v for (m, var, lvl, rt, step), v in fields.items() if step == msg["step"]]
                     if not got or not any(np.array_equal(bits(g), bits(msg["values"])) for g in got):

@@ -50,13 +50,14 @@ Flags:
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
 	jobSeconds := fs.Float64("job-seconds", 0, "a job stays accepted/running for at least F seconds of wall time (besides the poll counts)")
 	fs.Int64Var(&o.DownloadBytesPerSec, "download-bytes-per-sec", 0, "throttle each download to N bytes/s (0 = unthrottled)")
+	fs.DurationVar(&o.SubmitDelay, "submit-delay", 0, "answer each submit after this long (a slow upstream)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 {
+	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 {
 		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
 			"--job-seconds and --download-bytes-per-sec must be >= 0")
 		return 2

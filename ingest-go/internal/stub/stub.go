@@ -40,6 +40,7 @@ type Options struct {
 
 	JobDuration         time.Duration // a job stays accepted/running at least this long (wall time), besides the poll counts
 	DownloadBytesPerSec int64         // throttle each download to this rate (0 = unthrottled)
+	SubmitDelay         time.Duration // answer each submit after this long (a slow upstream; 0 = at once)
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -195,6 +196,13 @@ func noSuchProcess(ds string) adsapi.Problem {
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	if s.opts.SubmitDelay > 0 {
+		select {
+		case <-time.After(s.opts.SubmitDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	s.mu.Lock()
 	s.pendingSubmits++
 	fault := s.opts.FailFirstSubmit != 0 && !s.submitFaulted

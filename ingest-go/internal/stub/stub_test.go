@@ -203,3 +203,16 @@ func TestDownloadThrottle(t *testing.T) {
 		t.Fatalf("%d bytes in %v, faster than 2000 B/s", len(body), el)
 	}
 }
+
+func TestSubmitDelayHoldsTheAnswer(t *testing.T) {
+	_, ts := newTest(t, Options{AcceptedPolls: 1, RunningPolls: 1, SubmitDelay: 150 * time.Millisecond})
+	api := ts.URL + "/api/retrieve/v1"
+	t0 := time.Now()
+	resp, b := do(t, "POST", api+"/processes/cams-europe-air-quality-forecasts/execution", inputs, nil)
+	if resp.StatusCode != 201 || !strings.Contains(string(b), "jobID") {
+		t.Fatalf("submit %d %s", resp.StatusCode, b)
+	}
+	if d := time.Since(t0); d < 150*time.Millisecond {
+		t.Fatalf("answered after %v, before the delay", d)
+	}
+}
