@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .domain import cams
+from .domain.cams_request import check_request
 from .domain.errors import Conflict, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
@@ -105,93 +105,6 @@ def _limit(text: str) -> int:
     return value
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value)[:80]
-
-
-def _strings(key: str, value: Any, numeric: bool) -> list[str]:
-    """A request field that is a string or a non-empty list of strings (integers too for numeric fields)."""
-    def one(item: Any) -> str:
-        if isinstance(item, str):
-            return item
-        if numeric and isinstance(item, int) and not isinstance(item, bool):
-            return str(item)
-        kind = "strings or integers" if numeric else "strings"
-        raise InvalidInput(f"--request field {key!r} must be a string or a non-empty list of {kind}, "
-                           f"got {_show(value)}")
-    if isinstance(value, list):
-        if not value:
-            raise InvalidInput(f"--request field {key!r} is an empty list")
-        return [one(item) for item in value]
-    return [one(value)]
-
-
-def _check_hour_list(key: str, items: list[str], allowed: Callable[[int], bool], what: str) -> None:
-    for item in items:
-        if not re.fullmatch(r"0|[1-9][0-9]{0,3}", item) or not allowed(int(item)):
-            raise InvalidInput(f"--request field {key!r}: {item!r} is not one of {what}")
-
-
-_CAMS_LIST_FIELDS = ("variable", "model", "level", "type", "time", "leadtime_hour")
-
-
-def check_cams_request(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Types and values of a CAMS Europe request's fields, as the ADS checks them, before any run is recorded.
-
-    Returns the overrides with integer levels and lead times written as the strings the ADS expects.
-    """
-    out: dict[str, Any] = {}
-    lists: dict[str, list[str]] = {}
-    for key, value in overrides.items():
-        if key.startswith("_"):  # clients' cache-busting keys (e.g. _timestamp); the ADS ignores them
-            out[key] = value
-        elif key == "date":
-            raise InvalidInput("--request field 'date': the date comes from --date; do not put it in the request")
-        elif key in _CAMS_LIST_FIELDS:
-            items = _strings(key, value, numeric=key in ("level", "leadtime_hour"))
-            lists[key] = items
-            out[key] = items if isinstance(value, list) else items[0]
-        elif key in ("data_format", "format"):
-            items = _strings(key, value, numeric=False)
-            if items != ["grib"]:
-                raise InvalidInput(f"--request field {key!r} must be \"grib\" (jackfruit transforms GRIB), "
-                                   f"got {_show(value)}")
-            out[key] = value
-        elif key == "area":
-            if (not isinstance(value, list) or len(value) != 4
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                               for v in value)):
-                raise InvalidInput(f"--request field 'area' must be [north, west, south, east] in degrees, "
-                                   f"got {_show(value)}")
-            north, west, south, east = value
-            if not (30 <= south < north <= 72 and -25 <= west < east <= 45):
-                raise InvalidInput(f"--request field 'area' {_show(value)} must be [north, west, south, east] "
-                                   "with south < north within 30..72 and west < east within -25..45")
-            out[key] = value
-        else:
-            raise InvalidInput(f"--request field {key!r} is unknown; known fields: "
-                               f"{', '.join((*_CAMS_LIST_FIELDS, 'area', 'data_format'))}")
-    unknown = [v for v in lists.get("variable", []) if v not in cams.SPECIES_BY_NAME]
-    if unknown:
-        raise InvalidInput(f"--request field 'variable': unknown variable(s) {unknown}")
-    unknown = [m for m in lists.get("model", []) if m not in cams.MODELS]
-    if unknown:
-        raise InvalidInput(f"--request field 'model': unknown model(s) {unknown}; known: {sorted(cams.MODELS)}")
-    types = lists.get("type", ["forecast"])
-    bad = [t for t in types if t not in ("forecast", "analysis")]
-    if bad:
-        raise InvalidInput(f"--request field 'type': {bad} (allowed: forecast, analysis)")
-    _check_hour_list("level", lists.get("level", []), lambda n: n in cams.LEVELS_M,
-                     f"the levels {list(cams.LEVELS_M)} (metres)")
-    _check_hour_list("leadtime_hour", lists.get("leadtime_hour", []),
-                     (lambda n: n == 0) if "analysis" in types else (lambda n: 0 <= n <= 96),
-                     "0 (analysis)" if "analysis" in types else "0..96")
-    for item in lists.get("time", []):
-        if not re.fullmatch(r"(?:[01][0-9]|2[0-3]):00", item) or ("forecast" in types and item != "00:00"):
-            raise InvalidInput(f"--request field 'time': {item!r} (want HH:00; forecasts run only at 00:00)")
-    return out
-
-
 def parse_request(text: str | None, dataset: str) -> dict[str, Any] | None:
     """``--request``: a JSON object of request fields (checked field by field for CAMS Europe)."""
     if text is None:
@@ -201,8 +114,8 @@ def parse_request(text: str | None, dataset: str) -> dict[str, Any] | None:
     except json.JSONDecodeError as err:
         raise InvalidInput(f"--request is not JSON: {err}") from None
     if not isinstance(value, dict):
-        raise InvalidInput(f"--request must be a JSON object of request fields, got {_show(value)}")
-    return check_cams_request(value) if dataset == CAMS_EUROPE_NAME else value
+        raise InvalidInput(f"--request must be a JSON object of request fields, got {json.dumps(value)[:80]}")
+    return check_request(value) if dataset == CAMS_EUROPE_NAME else value
 
 
 def _check_out(path: str) -> None:

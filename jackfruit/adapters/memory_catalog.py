@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from jackfruit.domain import runs
 from jackfruit.domain.errors import Conflict, NotFound

@@ -8,7 +8,7 @@ import sqlite3
 from datetime import date
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from jackfruit.domain import runs
 from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Mapping
 
-from .errors import Conflict, InvalidInput
+from .errors import InvalidInput
 from .geo import BBox, utc
 from .keys import RawKey, check_name, check_run_id
 

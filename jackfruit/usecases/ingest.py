@@ -12,18 +12,20 @@ from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
 from jackfruit.domain import cams
+from jackfruit.domain.cams_request import check_request
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
 from jackfruit.ports import Catalog, Clock, IdGenerator, IngestJob, ObjectStore, Runner, Upstream
 from jackfruit.ports.runner import RunnerEvent
 
+from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
 
 EventSink = Callable[[RunnerEvent], None]
 
 
-def check_request(dataset_variables: tuple[str, ...], request: Mapping[str, Any]) -> None:
+def _check_variables(dataset_variables: tuple[str, ...], request: Mapping[str, Any]) -> None:
     variables = request.get("variable")
     if isinstance(variables, str):
         variables = [variables]
@@ -56,10 +58,12 @@ def ingest_partition(
 ) -> IngestionRun:
     """Land one day of ``dataset`` unchanged under its run's raw key; the run records the outcome either way."""
     definition = catalog.get_dataset(dataset)
+    if overrides is not None and definition.name == CAMS_EUROPE.name:
+        overrides = check_request(dict(overrides))
     if not upstream.api_key:
         raise InvalidInput(f"no API key for {upstream.base_url}: set ADS_API_KEY (it is never logged or stored)")
     request = definition.request_for(day, overrides)
-    check_request(definition.variables, request)
+    _check_variables(definition.variables, request)
     run_id, attempt_id = ids.new_run_id(), ids.new_run_id()
     key = str(RawKey(definition.source, definition.name, day, run_id, definition.ext))
     candidate = IngestionRun(run_id=run_id, source=definition.source, dataset=definition.name, partition_date=day,
@@ -79,7 +83,8 @@ def ingest_partition(
             job_id = getattr(err, "upstream_job_id", None)
             _quietly(lambda: catalog.record_upstream_job(run.run_id, epoch, job_id, now=clock.now())
                      if job_id else None)
-            _quietly(lambda: catalog.fail(run.run_id, epoch, now=clock.now(), reason=f"{err.kind}: {err}"))
+            reason = f"{err.kind}: {err}"
+            _quietly(lambda: catalog.fail(run.run_id, epoch, now=clock.now(), reason=reason))
             raise
         except BaseException:
             # interrupted (SIGINT/SIGTERM) or a bug: release the claim so the next ingest takes it over at

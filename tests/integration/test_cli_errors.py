@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from jackfruit import cli
+from jackfruit.domain.cams_request import check_request
 
 CAMS = "cams-europe-air-quality-forecasts"
 UNKNOWN_RUN = "01890c24-905b-7122-b170-b60814e6ee06"  # a valid UUIDv7 no catalog holds
@@ -277,11 +278,11 @@ def test_negative_bbox_values_are_joined_to_their_option(argv, joined):
 
 
 def test_cams_request_fields_that_the_ads_accepts_pass_with_integers_as_strings():
-    checked = cli.check_cams_request({"variable": "ozone", "leadtime_hour": [0, "1"], "level": 0, "_timestamp": 5})
+    checked = check_request({"variable": "ozone", "leadtime_hour": [0, "1"], "level": 0, "_timestamp": 5})
     assert checked == {"variable": "ozone", "leadtime_hour": ["0", "1"], "level": "0", "_timestamp": 5}
     analysis = {"variable": ["ozone"], "type": "analysis", "leadtime_hour": "0", "time": "12:00",
                 "area": [50.5, -10, 45, 5.25], "data_format": "grib"}
-    assert cli.check_cams_request(analysis) == analysis
+    assert check_request(analysis) == analysis
 
 
 @pytest.mark.parametrize("request_, fragment", [
@@ -300,4 +301,4 @@ def test_cams_request_fields_are_checked_like_the_ads_does(request_, fragment):
     from jackfruit.domain.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match=fragment):
-        cli.check_cams_request(request_)
+        check_request(request_)
