@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Iterable
+import hashlib
+import threading
+from typing import AsyncIterator, Iterable, Mapping
 
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from jackfruit.domain.errors import NotFound
+from jackfruit.domain.errors import IntegrityError, NotFound
 from jackfruit.ports.storage import ObjectStore
+
+
+TILE_MANIFEST = "manifest.json"
 
 
 class ObjectStoreZarrStore(Store):
@@ -64,7 +69,9 @@ class ObjectStoreZarrStore(Store):
 
     async def list(self) -> AsyncIterator[str]:
         for info in self._objects.list(self._prefix):
-            yield info.key[len(self._prefix):]
+            key = info.key[len(self._prefix):]
+            if key != TILE_MANIFEST:  # jackfruit's own object beside the zarr hierarchy
+                yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         async for key in self.list():
@@ -79,3 +86,55 @@ class ObjectStoreZarrStore(Store):
             if head not in seen:
                 seen.add(head)
                 yield head
+
+
+class VerifiedZarrStore(ObjectStoreZarrStore):
+    """Serves only the objects a tile's manifest lists, each checked before zarr sees it.
+
+    A whole-object read (metadata, coordinates) must match the manifest's size and SHA-256; a range read
+    (the data shard's index and chunks, which carry crc32c) is served once the object's size matches the
+    manifest. Listed-but-missing objects, and any mismatch, are ``IntegrityError`` naming tile and object.
+    Objects the manifest does not list do not exist for the reader.
+    """
+
+    def __init__(self, objects: ObjectStore, prefix: str, entries: Mapping[str, tuple[int, str]]) -> None:
+        super().__init__(objects, prefix)
+        self._entries = dict(entries)
+        self._sized: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _fail(self, key: str, what: str) -> IntegrityError:
+        return IntegrityError(f"tile {self._prefix.rstrip('/')}: object {key} {what}")
+
+    def _read(self, key: str, byte_range: ByteRequest | None) -> bytes | None:
+        if key not in self._entries:
+            return None
+        size, sha = self._entries[key]
+        full = self._prefix + key
+        try:
+            if byte_range is None:
+                body = self._objects.get(full)
+                got = hashlib.sha256(body).hexdigest()
+                if (len(body), got) != (size, sha):
+                    raise self._fail(key, f"is {len(body)} bytes sha256 {got}; the manifest says {size} bytes "
+                                          f"sha256 {sha}")
+                return body
+            with self._lock:
+                checked = key in self._sized
+            if not checked:
+                actual = self._objects.head(full).size
+                if actual != size:
+                    raise self._fail(key, f"is {actual} bytes; the manifest says {size}")
+                with self._lock:
+                    self._sized.add(key)
+        except NotFound:
+            raise self._fail(key, "is missing") from None
+        return super()._read(key, byte_range)
+
+    async def exists(self, key: str) -> bool:
+        return key in self._entries
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in sorted(self._entries):
+            if key != TILE_MANIFEST:
+                yield key

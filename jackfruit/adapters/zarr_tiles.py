@@ -1,27 +1,35 @@
 """ZarrTileFormat: a tile is one Zarr v3 group (one sharded data array + CF coordinates) under a key prefix.
 
-Layout and chunking are argued in docs/adr/0002-tile-cells-and-chunks.md. The tile's checksum is
-the SHA-256 of its manifest: one ``"<relative key> <size> <sha256>\\n"`` line per object, sorted.
+Layout and chunking are argued in docs/adr/0002-tile-cells-and-chunks.md; verification in
+docs/adr/0004-verified-tiles.md. Since transformation version 2 a tile ends with ``manifest.json`` (every
+other object's relative key, size and SHA-256), and the catalog's ``Tile.sha256`` is the SHA-256 of that
+manifest object; data chunks carry crc32c inside the shard. Version-1 tiles have no manifest object: their
+checksum is the SHA-256 of ``"<relative key> <size> <sha256>\\n"`` lines, sorted (``manifest_digest``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timezone
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.codecs import BloscCodec, BloscShuffle
+from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
 from zarr.storage import MemoryStore
 
+from jackfruit.domain.errors import IntegrityError, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
 from jackfruit.domain.tiling import Cell, TileGroup
 from jackfruit.ports.storage import ObjectStore
 
-from .zarr_store import ObjectStoreZarrStore
+from .zarr_store import TILE_MANIFEST, ObjectStoreZarrStore, VerifiedZarrStore
+
+MANIFEST = TILE_MANIFEST
+MANIFEST_FORMAT = "jackfruit-tile-manifest/1"
 
 EPOCH_UNITS = "seconds since 1970-01-01T00:00:00Z"
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
@@ -30,6 +38,23 @@ _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
 def manifest_digest(entries: Sequence[tuple[str, int, str]]) -> str:
     lines = "".join(f"{key} {size} {sha}\n" for key, size, sha in sorted(entries))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def manifest_bytes(entries: Sequence[tuple[str, int, str]]) -> bytes:
+    """The canonical manifest object: sorted keys, no spaces, objects sorted by key."""
+    doc = {"format": MANIFEST_FORMAT,
+           "objects": [{"key": k, "sha256": sha, "size": size} for k, size, sha in sorted(entries)]}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_manifest(tile_key: str, body: bytes) -> dict[str, tuple[int, str]]:
+    try:
+        doc = json.loads(body)
+        if doc.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}")
+        return {o["key"]: (int(o["size"]), str(o["sha256"])) for o in doc["objects"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise IntegrityError(f"tile {tile_key}: object {MANIFEST} is not a tile manifest ({err})") from None
 
 
 def _epoch(dt: Any) -> int:
@@ -59,7 +84,8 @@ class ZarrTileFormat:
         })
         data = root.create_array(
             group.variable, shape=block.shape, dtype="float32", chunks=(1,) + block.shape[1:],
-            shards=block.shape, compressors=_COMPRESSOR, fill_value=np.nan,
+            # crc32c after the compressor, inside the shard: a range read verifies exactly what it fetched
+            shards=block.shape, compressors=[_COMPRESSOR, Crc32cCodec()], fill_value=np.nan,
             dimension_names=("step", "latitude", "longitude"),
             attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
             | {"coordinates": "valid_time forecast_reference_time", "jackfruit_variable": group.variable})
@@ -85,23 +111,80 @@ class ZarrTileFormat:
 
     @staticmethod
     def _upload(mem: MemoryStore, store: ObjectStore, key: str) -> tuple[int, str]:
+        """Every object, then the manifest last: a tile without its manifest is incomplete by definition."""
         entries = []
         for rel, buf in sorted(mem._store_dict.items()):
             body = buf.to_bytes()
             info = store.put(f"{key}/{rel}", body)
             entries.append((rel, info.size, info.sha256 or hashlib.sha256(body).hexdigest()))
-        return sum(e[1] for e in entries), manifest_digest(entries)
+        manifest = manifest_bytes(entries)
+        info = store.put(f"{key}/{MANIFEST}", manifest)
+        return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
 
-    def open(self, store: ObjectStore, key: str) -> xr.Dataset:
-        return xr.open_zarr(ObjectStoreZarrStore(store, key), zarr_format=3, consolidated=False,
-                            chunks=None, decode_timedelta=False)
+    # -- verified access -----------------------------------------------------------------------------------------
+    def _entries(self, store: ObjectStore, key: str, sha256: str) -> dict[str, tuple[int, str]]:
+        """The tile's objects (relative key -> size, sha256), checked against the catalog's digest."""
+        try:
+            body = store.get(f"{key}/{MANIFEST}")
+        except NotFound:
+            return self._entries_v1(store, key, sha256)
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise IntegrityError(f"tile {key}: object {MANIFEST} has sha256 {hashlib.sha256(body).hexdigest()}; "
+                                 f"the catalog recorded {sha256}")
+        return parse_manifest(key, body)
+
+    @staticmethod
+    def _entries_v1(store: ObjectStore, key: str, sha256: str) -> dict[str, tuple[int, str]]:
+        """A version-1 tile (no manifest object): hash every object and compare the old digest."""
+        entries = []
+        for info in store.list(key + "/"):
+            body = store.get(info.key)
+            entries.append((info.key[len(key) + 1:], len(body), hashlib.sha256(body).hexdigest()))
+        if not entries:
+            raise IntegrityError(f"tile {key}: object {MANIFEST} is missing (and no objects of the tile exist)")
+        if manifest_digest(entries) != sha256:
+            raise IntegrityError(f"tile {key} (version 1, no manifest): its objects hash to "
+                                 f"{manifest_digest(entries)}; the catalog recorded {sha256}")
+        return {rel: (size, sha) for rel, size, sha in entries}
+
+    def open(self, store: ObjectStore, key: str, sha256: str | None = None) -> xr.Dataset:
+        """The tile as a lazy dataset; with ``sha256`` (the catalog's) every object read is verified."""
+        zstore = (ObjectStoreZarrStore(store, key) if sha256 is None
+                  else VerifiedZarrStore(store, key, self._entries(store, key, sha256)))
+        try:
+            return xr.open_zarr(zstore, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
+        except ValueError as err:
+            raise _integrity(key, err) from err
+
+    def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
+        """Every problem of one tile (empty = intact): manifest digest, each object's presence, size and
+        SHA-256, objects the manifest does not list. Raises only ``BackendUnavailable``."""
+        try:
+            entries = self._entries(store, tile.key, tile.sha256)
+        except IntegrityError as err:
+            return [str(err)]
+        problems = []
+        present = {info.key[len(tile.key) + 1:] for info in store.list(tile.key + "/")}
+        for rel, (size, sha) in sorted(entries.items()):
+            try:
+                body = store.get(f"{tile.key}/{rel}")
+            except NotFound:
+                problems.append(f"tile {tile.key}: object {rel} is missing")
+                continue
+            got = hashlib.sha256(body).hexdigest()
+            if (len(body), got) != (size, sha):
+                problems.append(f"tile {tile.key}: object {rel} is {len(body)} bytes sha256 {got}; the manifest "
+                                f"says {size} bytes sha256 {sha}")
+        for rel in sorted(present - set(entries) - {MANIFEST}):
+            problems.append(f"tile {tile.key}: object {rel} is not in the tile's manifest")
+        return problems
 
     def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange) -> xr.Dataset:
         start = np.datetime64(time_range.start.replace(tzinfo=None), "ns")
         end = np.datetime64(time_range.end.replace(tzinfo=None), "ns")
         pieces: dict[tuple[str, Any], list[xr.Dataset]] = {}
         for tile in tiles:
-            ds = self.open(store, tile.key)
+            ds = self.open(store, tile.key, tile.sha256)
             lat, lon = ds["latitude"].values, ds["longitude"].values
             keep_lat = np.nonzero((lat >= bbox.south) & (lat <= bbox.north))[0]
             keep_lon = np.nonzero((lon >= bbox.west) & (lon <= bbox.east))[0]
@@ -109,7 +192,10 @@ class ZarrTileFormat:
             keep_step = np.nonzero((valid >= start) & (valid < end))[0]
             if not (keep_lat.size and keep_lon.size and keep_step.size):
                 continue
-            part = ds.isel(latitude=keep_lat, longitude=keep_lon, step=keep_step).load()
+            try:
+                part = ds.isel(latitude=keep_lat, longitude=keep_lon, step=keep_step).load()
+            except ValueError as err:
+                raise _integrity(tile.key, err, f"{tile.variable}/c") from err
             part = part.expand_dims("forecast_reference_time").set_coords("valid_time")
             part["valid_time"] = part["valid_time"].expand_dims(forecast_reference_time=part.forecast_reference_time)
             pieces.setdefault((tile.variable, tile.reference_time), []).append(part)
@@ -124,3 +210,10 @@ class ZarrTileFormat:
         for var in out.variables.values():
             var.encoding = {}  # the tiles' on-disk layout (shards, codecs) does not describe this result
         return out.sortby("latitude", ascending=False).sortby("longitude")
+
+
+def _integrity(key: str, err: ValueError, obj: str = "a chunk") -> Exception:
+    """zarr reports a crc32c mismatch as ValueError("Stored and computed checksum do not match"): name it."""
+    if "checksum" in str(err):
+        return IntegrityError(f"tile {key}: object {obj}… failed its crc32c check ({err})")
+    return err
