@@ -29,7 +29,7 @@ class GribDecoder(Protocol):
 
 @runtime_checkable
 class TileFormat(Protocol):
-    """Writes one tile as a group of objects under ``key`` and reads tiles back."""
+    """Writes one tile as a group of objects under ``key`` and reads tiles back, verified."""
 
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
               attrs: Mapping[str, Any]) -> tuple[int, str]:
@@ -37,5 +37,13 @@ class TileFormat(Protocol):
         ...
 
     def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange) -> Any:
-        """An ``xarray.Dataset`` of the points in ``bbox`` at valid times in ``time_range``, from ``tiles`` only."""
+        """An ``xarray.Dataset`` of the points in ``bbox`` at valid times in ``time_range``, from ``tiles`` only.
+
+        Every object served is verified against the tile's manifest, anchored by ``Tile.sha256``;
+        raises ``IntegrityError`` naming the tile and the object on any mismatch (docs/adr/0004)."""
+        ...
+
+    def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
+        """Every problem of one stored tile (each naming tile and object); empty when intact. Raises only
+        ``BackendUnavailable`` (the store failed)."""
         ...
