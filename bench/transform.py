@@ -29,8 +29,10 @@ def child_jackfruit(grib: Path, work: Path) -> dict:
     from jackfruit.settings import Settings
 
     app = Jackfruit.from_settings(Settings(JACKFRUIT_DATA_DIR=str(work)))
+    from jackfruit.ports import Secret, Upstream
+
     app.runner = InMemoryRunner(app.raw_store, lambda d, r: grib.read_bytes())
-    run = app.ingest("cams-europe-air-quality-forecasts", DAY)
+    run = app.ingest("cams-europe-air-quality-forecasts", DAY, upstream=Upstream("memory://", Secret("bench")))
     t0 = time.perf_counter()
     tiles = app.transform(run.run_id)
     elapsed = time.perf_counter() - t0
