@@ -226,7 +226,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
-    emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:9s} {r.partition_date} {r.raw_key}" for r in runs))
+    emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:11s} {r.transform_status.value:12s} {r.partition_date} "
+                                f"{r.raw_key}" + (f"  ({r.failure_reason})" if r.failure_reason else "")
+                                for r in runs))
     return 0
 
 
