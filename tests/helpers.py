@@ -65,7 +65,7 @@ def assemble(app: Jackfruit, tiles: list, shape: tuple[int, int], lat0: float, l
     """Rebuild full fields from tiles: {(model, variable, level, ref, step): float32 (ny, nx)}."""
     fields: dict = {}
     for tile in tiles:
-        ds = app.tile_format.open(app.curated_store, tile.key)
+        ds = app.tile_format.open(app.curated_store, tile.key, tile.sha256)  # verified, as read does
         rows = np.rint((lat0 - ds["latitude"].values) / 0.1).astype(int)
         cols = np.rint((ds["longitude"].values - lon0) / 0.1).astype(int)
         data = ds[tile.variable].values
