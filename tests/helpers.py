@@ -14,7 +14,7 @@ from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
 from jackfruit.adapters.memory_catalog import InMemoryCatalog
 from jackfruit.adapters.memory_runner import InMemoryRunner
 from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.zarr_tiles import ZarrTileFormat
+from jackfruit.adapters.zarr_tiles import ZarrTileFormat, manifest_digest
 from jackfruit.app import Jackfruit
 from jackfruit.ports import Secret, Upstream
 
@@ -78,3 +78,59 @@ def assemble(app: Jackfruit, tiles: list, shape: tuple[int, int], lat0: float, l
 
 def bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+class V1TileFormat(ZarrTileFormat):
+    """Writes tiles the way transformation version 1 did: no crc32c inside the shard, no ``manifest.json``;
+    the catalog's digest is ``manifest_digest`` over every object. Reading is the current (verified) code."""
+
+    data_compressors = ZarrTileFormat.data_compressors[:1]  # Blosc only
+
+    @staticmethod
+    def _upload(objects: Mapping[str, Any], store: Any, key: str) -> tuple[int, str]:
+        entries = []
+        for rel, buf in sorted(objects.items()):
+            info = store.put(f"{key}/{rel}", buf.to_bytes())
+            entries.append((rel, info.size, info.sha256))
+        return sum(e[1] for e in entries), manifest_digest(entries)
+
+
+class TileObjects:
+    """The objects of one stored tile by relative key, to inspect and tamper with: on disk when the store is
+    a ``FilesystemObjectStore`` (``root`` = the bucket directory), else through the ``ObjectStore`` port."""
+
+    def __init__(self, store: Any, key: str, root: Path | None = None) -> None:
+        self.store, self.key, self.root = store, key, root
+
+    def keys(self) -> list[str]:
+        return [info.key[len(self.key) + 1:] for info in self.store.list(self.key + "/")]
+
+    def get(self, rel: str) -> bytes:
+        return self.store.get(f"{self.key}/{rel}")
+
+    def put(self, rel: str, body: bytes) -> None:
+        if self.root is None:
+            self.store.put(f"{self.key}/{rel}", body)
+            return
+        path = self.root / self.key / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        path.write_bytes(body)
+
+    def delete(self, rel: str) -> None:
+        if self.root is None:
+            self.store.delete(f"{self.key}/{rel}")
+        else:
+            (self.root / self.key / rel).unlink()
+
+    def chunk_of(self, array: str) -> str:
+        """The one chunk (coordinates) or shard (data) object of ``array``; its key depends on zarr's layout."""
+        (rel,) = [k for k in self.keys() if k.startswith(f"{array}/") and k != f"{array}/zarr.json"]
+        return rel
+
+
+def shard_index(shard: bytes, chunks: int) -> list[tuple[int, int]]:
+    """(offset, length) of each chunk of a sharded array's shard (index at the end: uint64 pairs + crc32c)."""
+    index = np.frombuffer(shard[-(16 * chunks + 4):-4], dtype="<u8").reshape(chunks, 2)
+    return [(int(o), int(n)) for o, n in index]

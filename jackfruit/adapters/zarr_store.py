@@ -7,8 +7,8 @@ import hashlib
 import threading
 from typing import AsyncIterator, Iterable, Mapping
 
+from zarr.abc.buffer import Buffer, BufferPrototype
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
-from zarr.core.buffer import Buffer, BufferPrototype
 
 from jackfruit.domain.errors import IntegrityError, NotFound
 from jackfruit.ports.storage import ObjectStore
@@ -28,6 +28,11 @@ class ObjectStoreZarrStore(Store):
         super().__init__(read_only=True)
         self._objects = objects
         self._prefix = prefix.rstrip("/") + "/"
+
+    @property
+    def tile_key(self) -> str:
+        """The key prefix served (the tile's key)."""
+        return self._prefix.rstrip("/")
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, ObjectStoreZarrStore) and other._objects is self._objects
@@ -91,20 +96,26 @@ class ObjectStoreZarrStore(Store):
 class VerifiedZarrStore(ObjectStoreZarrStore):
     """Serves only the objects a tile's manifest lists, each checked before zarr sees it.
 
-    A whole-object read (metadata, coordinates) must match the manifest's size and SHA-256; a range read
-    (the data shard's index and chunks, which carry crc32c) is served once the object's size matches the
-    manifest. Listed-but-missing objects, and any mismatch, are ``IntegrityError`` naming tile and object.
-    Objects the manifest does not list do not exist for the reader.
+    A whole-object read (metadata, coordinates, a whole shard) must match the manifest's size and SHA-256;
+    a range read (the data shard's index and chunks, which carry crc32c) is served once the object's size
+    matches the manifest. Listed-but-missing objects, and any mismatch, are ``IntegrityError`` naming tile
+    and object. Objects the manifest does not list do not exist for the reader. ``ranged()`` names the
+    objects read by range so far: the ones a crc32c failure during decoding can come from.
     """
 
     def __init__(self, objects: ObjectStore, prefix: str, entries: Mapping[str, tuple[int, str]]) -> None:
         super().__init__(objects, prefix)
-        self._entries = dict(entries)
+        self._entries = {k: v for k, v in entries.items() if k != TILE_MANIFEST}
         self._sized: set[str] = set()
         self._lock = threading.Lock()
 
+    def ranged(self) -> list[str]:
+        """Objects read by byte range so far (their size checked; their bytes left to crc32c)."""
+        with self._lock:
+            return sorted(self._sized)
+
     def _fail(self, key: str, what: str) -> IntegrityError:
-        return IntegrityError(f"tile {self._prefix.rstrip('/')}: object {key} {what}")
+        return IntegrityError(f"tile {self.tile_key}: object {key} {what}")
 
     def _read(self, key: str, byte_range: ByteRequest | None) -> bytes | None:
         if key not in self._entries:
@@ -127,14 +138,19 @@ class VerifiedZarrStore(ObjectStoreZarrStore):
                     raise self._fail(key, f"is {actual} bytes; the manifest says {size}")
                 with self._lock:
                     self._sized.add(key)
-        except NotFound:
+            if isinstance(byte_range, RangeByteRequest):
+                return self._objects.get_range(full, byte_range.start, byte_range.end - byte_range.start)
+            if isinstance(byte_range, OffsetByteRequest):
+                return self._objects.get_range(full, byte_range.offset)
+            if isinstance(byte_range, SuffixByteRequest):  # the size is known and checked: no second head
+                return self._objects.get_range(full, max(0, size - byte_range.suffix))
+        except NotFound:  # listed by the manifest, so never "absent, use the fill value"
             raise self._fail(key, "is missing") from None
-        return super()._read(key, byte_range)
+        raise TypeError(f"unexpected byte range {byte_range!r}")
 
     async def exists(self, key: str) -> bool:
         return key in self._entries
 
     async def list(self) -> AsyncIterator[str]:
         for key in sorted(self._entries):
-            if key != TILE_MANIFEST:
-                yield key
+            yield key

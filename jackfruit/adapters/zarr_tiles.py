@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from datetime import timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.abc.buffer import Buffer
 from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
 from zarr.storage import MemoryStore
 
@@ -33,6 +35,13 @@ MANIFEST_FORMAT = "jackfruit-tile-manifest/1"
 
 EPOCH_UNITS = "seconds since 1970-01-01T00:00:00Z"
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
+# What zarr 3 raises when a crc32c codec's stored and computed checksums differ (zarr.codecs.Crc32cCodec,
+# a plain ValueError): the chunk or the shard index fetched is not what was written.
+CRC32C_FAILURE = "Stored and computed checksum do not match"
+
+
+def is_crc32c_failure(err: BaseException) -> bool:
+    return isinstance(err, ValueError) and str(err).startswith(CRC32C_FAILURE)
 
 
 def manifest_digest(entries: Sequence[tuple[str, int, str]]) -> str:
@@ -62,14 +71,18 @@ def _epoch(dt: Any) -> int:
 
 
 class ZarrTileFormat:
+    # the data array's chunk codecs inside the shard, after ``bytes``: crc32c after the compressor, so a
+    # byte-range read of one chunk verifies exactly the bytes it fetched (the shard index has its own crc32c)
+    data_compressors: tuple[Any, ...] = (_COMPRESSOR, Crc32cCodec())
+
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
               attrs: Mapping[str, Any]) -> tuple[int, str]:
         (j0, j1), (i0, i1) = cell.rows, cell.cols
         block = np.ascontiguousarray(values[:, j0:j1, i0:i1], dtype=np.float32)
         steps = np.asarray(group.steps, dtype=np.int32)
         ref = _epoch(group.reference_time)
-        mem = MemoryStore()
-        root = zarr.open_group(mem, mode="w", zarr_format=3, attributes={
+        objects: dict[str, Buffer] = {}
+        root = zarr.open_group(MemoryStore(objects), mode="w", zarr_format=3, attributes={
             "Conventions": "CF-1.10",
             "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
             "institution": "CAMS regional ensemble via the Copernicus Atmosphere Data Store",
@@ -84,8 +97,7 @@ class ZarrTileFormat:
         })
         data = root.create_array(
             group.variable, shape=block.shape, dtype="float32", chunks=(1,) + block.shape[1:],
-            # crc32c after the compressor, inside the shard: a range read verifies exactly what it fetched
-            shards=block.shape, compressors=[_COMPRESSOR, Crc32cCodec()], fill_value=np.nan,
+            shards=block.shape, compressors=list(self.data_compressors), fill_value=np.nan,
             dimension_names=("step", "latitude", "longitude"),
             attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
             | {"coordinates": "valid_time forecast_reference_time", "jackfruit_variable": group.variable})
@@ -101,7 +113,7 @@ class ZarrTileFormat:
         self._coord(root, "forecast_reference_time", np.array(ref, dtype=np.int64), (),
                     {"units": EPOCH_UNITS, "calendar": "proleptic_gregorian",
                      "standard_name": "forecast_reference_time"})
-        return self._upload(mem, store, key)
+        return self._upload(objects, store, key)
 
     @staticmethod
     def _coord(root: Any, name: str, values: np.ndarray, dims: tuple[str, ...], attrs: dict[str, Any]) -> None:
@@ -110,10 +122,12 @@ class ZarrTileFormat:
         arr[...] = values
 
     @staticmethod
-    def _upload(mem: MemoryStore, store: ObjectStore, key: str) -> tuple[int, str]:
-        """Every object, then the manifest last: a tile without its manifest is incomplete by definition."""
+    def _upload(objects: Mapping[str, Buffer], store: ObjectStore, key: str) -> tuple[int, str]:
+        """Every object, then the manifest last: a tile without its manifest is incomplete by definition.
+
+        ``objects`` is the dict the tile's ``MemoryStore`` was built on (its public ``store_dict``)."""
         entries = []
-        for rel, buf in sorted(mem._store_dict.items()):
+        for rel, buf in sorted(objects.items()):
             body = buf.to_bytes()
             info = store.put(f"{key}/{rel}", body)
             entries.append((rel, info.size, info.sha256 or hashlib.sha256(body).hexdigest()))
@@ -128,37 +142,59 @@ class ZarrTileFormat:
             body = store.get(f"{key}/{MANIFEST}")
         except NotFound:
             return self._entries_v1(store, key, sha256)
-        if hashlib.sha256(body).hexdigest() != sha256:
-            raise IntegrityError(f"tile {key}: object {MANIFEST} has sha256 {hashlib.sha256(body).hexdigest()}; "
-                                 f"the catalog recorded {sha256}")
+        got = hashlib.sha256(body).hexdigest()
+        if got != sha256:
+            raise IntegrityError(f"tile {key}: object {MANIFEST} has sha256 {got}; the catalog recorded {sha256}")
         return parse_manifest(key, body)
 
     @staticmethod
     def _entries_v1(store: ObjectStore, key: str, sha256: str) -> dict[str, tuple[int, str]]:
-        """A version-1 tile (no manifest object): hash every object and compare the old digest."""
+        """No manifest object: a version-1 tile, whose catalog digest covers every object (``manifest_digest``).
+        Hash them all and compare; a later tile that lost its manifest fails here too."""
         entries = []
         for info in store.list(key + "/"):
-            body = store.get(info.key)
-            entries.append((info.key[len(key) + 1:], len(body), hashlib.sha256(body).hexdigest()))
+            rel = info.key[len(key) + 1:]
+            try:
+                body = store.get(info.key)
+            except NotFound:
+                raise IntegrityError(f"tile {key}: object {rel} vanished while the tile was being checked") from None
+            entries.append((rel, len(body), hashlib.sha256(body).hexdigest()))
         if not entries:
-            raise IntegrityError(f"tile {key}: object {MANIFEST} is missing (and no objects of the tile exist)")
-        if manifest_digest(entries) != sha256:
-            raise IntegrityError(f"tile {key} (version 1, no manifest): its objects hash to "
-                                 f"{manifest_digest(entries)}; the catalog recorded {sha256}")
+            raise IntegrityError(f"tile {key}: object {MANIFEST} is missing, and so is every other object of the tile")
+        got = manifest_digest(entries)
+        if got != sha256:
+            raise IntegrityError(f"tile {key}: object {MANIFEST} is missing, and as a version-1 tile (no manifest) "
+                                 f"its {len(entries)} objects hash to {got}, not the catalog's {sha256}")
         return {rel: (size, sha) for rel, size, sha in entries}
 
+    def verified_store(self, store: ObjectStore, key: str, sha256: str) -> VerifiedZarrStore:
+        """A zarr store over the tile that serves only verified bytes (the catalog's ``sha256`` anchors it)."""
+        return VerifiedZarrStore(store, key, self._entries(store, key, sha256))
+
     def open(self, store: ObjectStore, key: str, sha256: str | None = None) -> xr.Dataset:
-        """The tile as a lazy dataset; with ``sha256`` (the catalog's) every object read is verified."""
-        zstore = (ObjectStoreZarrStore(store, key) if sha256 is None
-                  else VerifiedZarrStore(store, key, self._entries(store, key, sha256)))
-        try:
+        """The tile as a lazy dataset; with ``sha256`` (the catalog's) every object read is verified.
+
+        Data is decoded when loaded: a crc32c failure then is zarr's ``ValueError`` unless the load happens
+        inside ``crc32c_checked`` (``read`` does that)."""
+        if sha256 is None:
+            zstore = ObjectStoreZarrStore(store, key)
             return xr.open_zarr(zstore, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
-        except ValueError as err:
-            raise _integrity(key, err) from err
+        verified = self.verified_store(store, key, sha256)
+        with crc32c_checked(key, verified.ranged):
+            return xr.open_zarr(verified, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
+
+    def _sharded_objects(self, store: ObjectStore, tile: Tile) -> list[str]:
+        """The objects zarr reads by range (the data array's shards): where a crc32c failure comes from."""
+        try:
+            entries = self._entries(store, tile.key, tile.sha256)
+        except (IntegrityError, NotFound):
+            return []
+        return sorted(k for k in entries if k.startswith(f"{tile.variable}/") and k != f"{tile.variable}/zarr.json")
 
     def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
         """Every problem of one tile (empty = intact): manifest digest, each object's presence, size and
-        SHA-256, objects the manifest does not list. Raises only ``BackendUnavailable``."""
+        SHA-256 (shards re-hashed whole), objects the manifest does not list. Raises only
+        ``BackendUnavailable``."""
         try:
             entries = self._entries(store, tile.key, tile.sha256)
         except IntegrityError as err:
@@ -184,18 +220,17 @@ class ZarrTileFormat:
         end = np.datetime64(time_range.end.replace(tzinfo=None), "ns")
         pieces: dict[tuple[str, Any], list[xr.Dataset]] = {}
         for tile in tiles:
-            ds = self.open(store, tile.key, tile.sha256)
-            lat, lon = ds["latitude"].values, ds["longitude"].values
-            keep_lat = np.nonzero((lat >= bbox.south) & (lat <= bbox.north))[0]
-            keep_lon = np.nonzero((lon >= bbox.west) & (lon <= bbox.east))[0]
-            valid = ds["valid_time"].values
-            keep_step = np.nonzero((valid >= start) & (valid < end))[0]
-            if not (keep_lat.size and keep_lon.size and keep_step.size):
-                continue
-            try:
+            # everything zarr decodes for this tile, coordinates and data, inside: a crc32c failure names it
+            with crc32c_checked(tile.key, lambda: self._sharded_objects(store, tile)):
+                ds = self.open(store, tile.key, tile.sha256)
+                lat, lon = ds["latitude"].values, ds["longitude"].values
+                keep_lat = np.nonzero((lat >= bbox.south) & (lat <= bbox.north))[0]
+                keep_lon = np.nonzero((lon >= bbox.west) & (lon <= bbox.east))[0]
+                valid = ds["valid_time"].values
+                keep_step = np.nonzero((valid >= start) & (valid < end))[0]
+                if not (keep_lat.size and keep_lon.size and keep_step.size):
+                    continue
                 part = ds.isel(latitude=keep_lat, longitude=keep_lon, step=keep_step).load()
-            except ValueError as err:
-                raise _integrity(tile.key, err, f"{tile.variable}/c") from err
             part = part.expand_dims("forecast_reference_time").set_coords("valid_time")
             part["valid_time"] = part["valid_time"].expand_dims(forecast_reference_time=part.forecast_reference_time)
             pieces.setdefault((tile.variable, tile.reference_time), []).append(part)
@@ -212,8 +247,17 @@ class ZarrTileFormat:
         return out.sortby("latitude", ascending=False).sortby("longitude")
 
 
-def _integrity(key: str, err: ValueError, obj: str = "a chunk") -> Exception:
-    """zarr reports a crc32c mismatch as ValueError("Stored and computed checksum do not match"): name it."""
-    if "checksum" in str(err):
-        return IntegrityError(f"tile {key}: object {obj}… failed its crc32c check ({err})")
-    return err
+@contextmanager
+def crc32c_checked(tile_key: str, ranged: Callable[[], Sequence[str]]) -> Iterator[None]:
+    """Inside: zarr's crc32c failure (a plain ``ValueError`` raised from its async decoding) becomes an
+    ``IntegrityError`` naming the tile and ``ranged()``, the objects read by byte range (only those rely on
+    crc32c: every whole-object read is checked against the manifest's SHA-256 before zarr decodes it).
+    Any other error passes unchanged."""
+    try:
+        yield
+    except ValueError as err:
+        if not is_crc32c_failure(err):
+            raise
+        objects = " or ".join(ranged()) or "(a chunk read by range)"
+        raise IntegrityError(f"tile {tile_key}: object {objects} failed its crc32c check: a chunk or the "
+                             f"shard index read by range is not what was written ({err})") from err

@@ -44,6 +44,9 @@ class TileFormat(Protocol):
         ...
 
     def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
-        """Every problem of one stored tile (each naming tile and object); empty when intact. Raises only
-        ``BackendUnavailable`` (the store failed)."""
+        """Every problem of one stored tile, one string each naming the tile key and the object; empty when
+        intact. Checks the manifest against ``Tile.sha256`` (a tile without manifest: the version-1 digest
+        over all its objects), every listed object's presence, size and SHA-256 (shards re-hashed whole), and
+        objects under the tile's prefix that the manifest does not list. Problems are returned, not raised;
+        raises only ``BackendUnavailable`` (the store failed)."""
         ...
