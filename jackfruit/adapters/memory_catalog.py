@@ -9,7 +9,7 @@ from jackfruit.domain import runs
 from jackfruit.domain.errors import Conflict, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
 
 from . import _rows
 from ._run_model import RunModelOps, check_limit
@@ -103,9 +103,9 @@ class InMemoryCatalog(RunModelOps):
         changed = []
         with self._lock:
             for run_id, row in list(self._runs.items()):
-                if row[5] in ("succeeded", "failed", "quarantined") and row[18] != "transforming":
-                    continue
                 old = _rows.run_of(row)
+                if old.terminal and old.transform_status is not TransformStatus.TRANSFORMING:
+                    continue
                 new = change(old)
                 if new != old:
                     self._runs[run_id] = self._store(old, new)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ from jackfruit.domain.errors import NotFound
 from jackfruit.domain.keys import check_run_id, tile_attempt, tile_prefix
 from jackfruit.domain.model import AttemptKind, IngestionRun, TransformStatus
 from jackfruit.ports import Catalog, Clock, ObjectStore, TileFormat
+
+from .objects import hash_object
 
 
 def reap(catalog: Catalog, clock: Clock, older_than: timedelta) -> list[IngestionRun]:
@@ -79,20 +80,16 @@ def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectSto
            tile_format: TileFormat, run_id: str | None = None) -> VerifyReport:
     """Re-hash raw objects and tiles against the catalog; every mismatch is reported, nothing is changed."""
     report = VerifyReport()
-    runs = [catalog.get_run(check_run_id(run_id))] if run_id else catalog.list_runs(limit=None)
-    recorded = {r.raw_key for r in catalog.list_runs(limit=None)}
+    every = catalog.list_runs(limit=None) if run_id is None else []
+    runs = [catalog.get_run(check_run_id(run_id))] if run_id else every
     for r in runs:
         if r.raw_sha256 is not None and r.raw_size is not None:
             report.raw_objects += 1
             try:
-                digest, size = hashlib.sha256(), 0
-                with raw_store.open(r.raw_key) as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-                        size += len(chunk)
-                if (size, digest.hexdigest()) != (r.raw_size, r.raw_sha256):
+                size, digest = hash_object(raw_store, r.raw_key)
+                if (size, digest) != (r.raw_size, r.raw_sha256):
                     report.problems.append(f"raw {r.raw_key} (run {r.run_id}): {size} bytes sha256 "
-                                           f"{digest.hexdigest()}; the catalog recorded {r.raw_size} bytes "
+                                           f"{digest}; the catalog recorded {r.raw_size} bytes "
                                            f"sha256 {r.raw_sha256}")
             except NotFound:
                 report.problems.append(f"raw {r.raw_key} (run {r.run_id}): missing")
@@ -100,6 +97,7 @@ def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectSto
             report.tiles += 1
             report.problems.extend(tile_format.verify(curated_store, t))
     if run_id is None:
+        recorded = {r.raw_key for r in every}
         for info in raw_store.list():
             if info.key not in recorded:
                 report.problems.append(f"raw {info.key}: no run records this object")

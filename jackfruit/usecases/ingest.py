@@ -7,7 +7,6 @@ instead of submitted again; an object already at the raw key is adopted after it
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
@@ -21,6 +20,7 @@ from jackfruit.ports.runner import RunnerEvent
 
 from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
+from .objects import hash_object
 
 EventSink = Callable[[RunnerEvent], None]
 
@@ -103,7 +103,7 @@ def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock
     key = run.raw_key
     if run.upstream_job_id is None and epoch > 1 and raw_store.exists(key):
         # taken over after the object was committed but before any job id was recorded: adopt it by hash
-        size, sha = _hash(raw_store, key)
+        size, sha = hash_object(raw_store, key)
         return {"size": size, "sha256": sha, "job": None,
                 "details": {"adopted": True, "size_check": "none: no upstream job was recorded"}}
 
@@ -131,15 +131,6 @@ def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock
     if manifest.adopted:
         details["adopted"] = True
     return {"size": manifest.size, "sha256": manifest.sha256, "job": manifest.upstream_job_id, "details": details}
-
-
-def _hash(store: ObjectStore, key: str) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    with store.open(key) as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def _quietly(write: Callable[[], Any]) -> None:

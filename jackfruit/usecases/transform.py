@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import sys
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -17,6 +15,7 @@ from jackfruit.domain.tiling import plan_cells, plan_tiles
 from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, TileFormat
 
 from .leases import Heartbeat
+from .objects import hash_object
 
 ATTRIBUTION = "Contains modified Copernicus Atmosphere Monitoring Service information {year}"
 Progress = Callable[[int, int], None]
@@ -24,14 +23,10 @@ Progress = Callable[[int, int], None]
 
 def fetch_verified(raw_store: ObjectStore, key: str, sha256: str, size: int, dest: str) -> None:
     """Copy a raw object to ``dest``, refusing it unless size and SHA-256 match the catalog."""
-    digest, total = hashlib.sha256(), 0
-    with raw_store.open(key) as src, open(dest, "wb") as out:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-            total += len(chunk)
-            out.write(chunk)
-    if total != size or digest.hexdigest() != sha256:
-        raise IntegrityError(f"raw object {key} is {total} bytes sha256 {digest.hexdigest()}; "
+    with open(dest, "wb") as out:
+        total, digest = hash_object(raw_store, key, copy_to=out)
+    if total != size or digest != sha256:
+        raise IntegrityError(f"raw object {key} is {total} bytes sha256 {digest}; "
                              f"the catalog recorded {size} bytes sha256 {sha256}")
 
 
@@ -88,9 +83,9 @@ def transform_run(
             beat.check()
             catalog.publish(run_id, epoch, tiles, lineage, now=clock.now())
             phase("published")
-        except BaseException:
+        except BaseException as err:
             _remove_unpublished(curated_store, started)  # this attempt's own objects only
-            if not isinstance(sys.exc_info()[1], InvalidInput):
+            if not isinstance(err, InvalidInput):  # a refused run is final; anything else may be retried
                 beat.release()  # the next transform of this run may start at once
             raise
         finally:
