@@ -92,9 +92,13 @@ class Jackfruit:
                    **filters: Any) -> list[Tile]:
         return usecases.find_tiles(self.catalog, bbox, time_range, variables, **filters)
 
-    def read(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None, **filters: Any) -> Any:
+    def read(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None, *,
+             layout: str = "forecast", **filters: Any) -> Any:
+        """The grid points in ``bbox`` at valid times in ``time_range`` as one ``xarray.Dataset``: ``layout``
+        ``"forecast"`` (forecast_reference_time, step, latitude, longitude) or ``"valid_time"`` (valid_time,
+        latitude, longitude), each with ``present`` (README "Reading"). ``NotFound`` names what is missing."""
         return usecases.read(self.catalog, self.curated_store, self.tile_format, bbox, time_range, variables,
-                             **filters)
+                             layout=layout, **filters)
 
     def run(self, run_id: str) -> IngestionRun:
         return self.catalog.get_run(run_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -135,16 +136,37 @@ class EccodesGribDecoder:
         assert grid is not None
         out = np.empty((len(messages), grid.ny, grid.nx), dtype=np.float32)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            for n, msg in enumerate(messages):
-                h = eccodes.codes_new_from_message(mm[msg.offset:msg.offset + msg.length])
-                try:
-                    values = eccodes.codes_get_values(h)
-                    if values.size != grid.ny * grid.nx:
-                        raise InvalidInput(f"{msg.where}: {values.size} values for a {grid.ny}x{grid.nx} grid")
-                    if _get(h, "bitmapPresent"):
-                        present = eccodes.codes_get_array(h, "bitmap") != 0
-                        values = np.where(present, values, np.nan)
-                    out[n] = values.reshape(grid.ny, grid.nx)
-                finally:
-                    eccodes.codes_release(h)
+            def one(n: int) -> None:
+                msg = messages[n]
+                out[n] = _decode(mm, msg, grid.ny, grid.nx)
+
+            # ecCodes' C calls release the GIL (cffi): messages decode in parallel threads, each into its
+            # own slice of ``out``
+            with ThreadPoolExecutor(self.threads) as pool:
+                for done in pool.map(one, range(len(messages))):
+                    pass
         return out
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or min(4, os.cpu_count() or 1)
+
+
+#: Packings whose ecCodes float32 decoding equals decoding to float64 and rounding to float32, bit for bit
+#: (checked on every fixture message by tests/integration/test_lossless.py); any other packing decodes to
+#: float64 first, as before.
+FLOAT32_EXACT_PACKINGS = frozenset({"grid_simple"})
+
+
+def _decode(mm: Any, msg: GribMessage, ny: int, nx: int) -> np.ndarray:
+    h = eccodes.codes_new_from_message(mm[msg.offset:msg.offset + msg.length])
+    try:
+        packing = eccodes.codes_get(h, "packingType")
+        values = eccodes.codes_get_values(h, ktype=np.float32 if packing in FLOAT32_EXACT_PACKINGS else float)
+        if values.size != ny * nx:
+            raise InvalidInput(f"{msg.where}: {values.size} values for a {ny}x{nx} grid")
+        if _get(h, "bitmapPresent"):
+            present = eccodes.codes_get_array(h, "bitmap") != 0
+            values = np.where(present, values, np.nan)
+        return values.reshape(ny, nx)
+    finally:
+        eccodes.codes_release(h)

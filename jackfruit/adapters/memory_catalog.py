@@ -142,8 +142,8 @@ class InMemoryCatalog(RunModelOps):
         names = None if variables is None else set(variables)
         with self._lock:
             rows = [t for t in self._tiles.values()
-                    # the same predicates as the SQL: half-open cell vs closed box, closed span vs [start, end)
-                    if bbox.west < t[12] and bbox.east >= t[10] and bbox.south < t[13] and bbox.north >= t[11]
+                    # the same predicates as the SQL: BBox.intersects (closed extents), closed span vs [start, end)
+                    if bbox.west <= t[12] and bbox.east >= t[10] and bbox.south <= t[13] and bbox.north >= t[11]
                     and t[7] < end and t[8] >= start
                     and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
                     and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)]

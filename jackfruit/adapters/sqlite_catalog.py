@@ -267,8 +267,8 @@ class SqliteCatalog(RunModelOps):
         m = RTREE_MARGIN
         sql = [f"SELECT {_TILE_T} FROM tiles_rtree r JOIN tiles t ON t.id = r.id",
                "WHERE r.west <= ? AND r.east >= ? AND r.south <= ? AND r.north >= ?",
-               # the exact BBox.meets_cell / TimeRange.overlaps predicates, on the float64 and integer columns
-               "AND ? < t.east AND ? >= t.west AND ? < t.north AND ? >= t.south",
+               # the exact BBox.intersects / TimeRange.overlaps predicates, on the float64 and integer columns
+               "AND ? <= t.east AND ? >= t.west AND ? <= t.north AND ? >= t.south",
                "AND t.valid_start < ? AND t.valid_end >= ?"]
         args: list = [bbox.east + m, bbox.west - m, bbox.north + m, bbox.south - m,
                       bbox.west, bbox.east, bbox.south, bbox.north,

@@ -148,6 +148,13 @@ class VerifiedZarrStore(ObjectStoreZarrStore):
             raise self._fail(key, "is missing") from None
         raise TypeError(f"unexpected byte range {byte_range!r}")
 
+    def get_verified(self, key: str) -> bytes:
+        """One whole object of the tile, checked against the manifest (``IntegrityError`` if it is not listed)."""
+        body = self._read(key, None)
+        if body is None:
+            raise self._fail(key, "is not in the tile's manifest")
+        return body
+
     async def exists(self, key: str) -> bool:
         return key in self._entries
 

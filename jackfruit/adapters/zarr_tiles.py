@@ -1,6 +1,7 @@
-"""ZarrTileFormat: a tile is one Zarr v3 group (one sharded data array + CF coordinates) under a key prefix.
+"""ZarrTileFormat: a tile is one Zarr v3 group (one sharded data array, its grid in the group's attributes)
+under a key prefix.
 
-Layout and chunking are argued in docs/adr/0002-tile-cells-and-chunks.md; verification in
+Layout and chunking are argued in docs/adr/0005-whole-grid-tiles.md (before: 0002); verification in
 docs/adr/0004-verified-tiles.md. Since transformation version 2 a tile ends with ``manifest.json`` (every
 other object's relative key, size and SHA-256), and the catalog's ``Tile.sha256`` is the SHA-256 of that
 manifest object; data chunks carry crc32c inside the shard. Version-1 tiles have no manifest object: their
@@ -11,21 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.abc.buffer import Buffer
 from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
-from zarr.storage import MemoryStore
+from zarr.storage import LocalStore
 
-from jackfruit.domain.errors import IntegrityError, NotFound
+from jackfruit.domain import cams
+from jackfruit.domain.cams import ATTRIBUTION, LICENCE
+from jackfruit.domain.errors import IntegrityError, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
-from jackfruit.domain.tiling import Cell, TileGroup
+from jackfruit.domain.selection import (LAYOUTS, forecast_layout, nearest_valid_times, select_steps, select_window,
+                                        valid_time_layout)
+from jackfruit.domain.tiling import Cell, RegularGrid, TileGroup
 from jackfruit.ports.storage import ObjectStore
 
 from .zarr_store import TILE_MANIFEST, ObjectStoreZarrStore, VerifiedZarrStore
@@ -34,7 +45,13 @@ MANIFEST = TILE_MANIFEST
 MANIFEST_FORMAT = "jackfruit-tile-manifest/1"
 
 EPOCH_UNITS = "seconds since 1970-01-01T00:00:00Z"
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
+#: Blosc zstd level 1 with byte shuffle: lossless, 2.0x on CAMS fields; the table in docs/benchmarks.md
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.shuffle)
+#: inner chunk of the data array: 8 lead times x 60 rows x 100 columns (docs/adr/0005-whole-grid-tiles.md)
+CHUNK = (8, 60, 100)
+#: tiles are encoded by the zarrs codec pipeline (Rust, parallel) on a LocalStore; strict: never a silent
+#: fallback to the slower default pipeline
+_ZARRS = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline", "codec_pipeline.strict": True}
 # What zarr 3 raises when a crc32c codec's stored and computed checksums differ (zarr.codecs.Crc32cCodec,
 # a plain ValueError): the chunk or the shard index fetched is not what was written.
 CRC32C_FAILURE = "Stored and computed checksum do not match"
@@ -71,66 +88,85 @@ def _epoch(dt: Any) -> int:
 
 
 class ZarrTileFormat:
-    # the data array's chunk codecs inside the shard, after ``bytes``: crc32c after the compressor, so a
-    # byte-range read of one chunk verifies exactly the bytes it fetched (the shard index has its own crc32c)
-    data_compressors: tuple[Any, ...] = (_COMPRESSOR, Crc32cCodec())
+    """Tiles of transformation version 3 (docs/adr/0005-whole-grid-tiles.md): one tile per (model, variable,
+    level, reference time) holding the whole grid, four objects: the group's ``zarr.json`` (CF attributes,
+    grid, lead times, GRIB identity, source message offsets), the data array's ``zarr.json``, its one shard
+    (inner chunks of ``CHUNK`` lead times x rows x columns, Blosc zstd-1 + byte shuffle, crc32c per chunk),
+    and ``manifest.json``. Built with zarr's public API in a scratch folder (``LocalStore``, the ``zarrs``
+    codec pipeline), then uploaded through the ``ObjectStore`` port, manifest last.
 
+    Tiles of versions 1 and 2 (10-degree cells with coordinate arrays) stay readable and verifiable."""
+
+    #: inner chunk (lead times, rows, columns), clipped to the grid; the shard covers the whole array
+    chunk: tuple[int, int, int] = CHUNK
+    compressors: tuple[Any, ...] = (_COMPRESSOR, Crc32cCodec())
+
+    def __init__(self, cache_size: int = 256) -> None:
+        self._cache: OrderedDict[tuple[int, str, str], _OpenTile] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    # -- write ---------------------------------------------------------------------------------------------------
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
-              attrs: Mapping[str, Any]) -> tuple[int, str]:
+              attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
         (j0, j1), (i0, i1) = cell.rows, cell.cols
-        block = np.ascontiguousarray(values[:, j0:j1, i0:i1], dtype=np.float32)
-        steps = np.asarray(group.steps, dtype=np.int32)
-        ref = _epoch(group.reference_time)
-        objects: dict[str, Buffer] = {}
-        root = zarr.open_group(MemoryStore(objects), mode="w", zarr_format=3, attributes={
-            "Conventions": "CF-1.10",
-            "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
-            "institution": "CAMS regional ensemble via the Copernicus Atmosphere Data Store",
-            "source": attrs.get("source_raw_key", ""),
-            "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
-            "license": "Copernicus licence; " + str(attrs.get("attribution", "")),
-            "jackfruit_model": group.model,
-            "jackfruit_level_m": group.level_m,
-            "jackfruit_cell": cell.cell_id,
-            "jackfruit_cell_bbox": list(cell.bbox.as_tuple()),
-            **{k: v for k, v in attrs.items() if k.startswith(("source_", "transformation", "attribution"))},
-        })
-        data = root.create_array(
-            group.variable, shape=block.shape, dtype="float32", chunks=(1,) + block.shape[1:],
-            shards=block.shape, compressors=list(self.data_compressors), fill_value=np.nan,
-            dimension_names=("step", "latitude", "longitude"),
-            attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
-            | {"coordinates": "valid_time forecast_reference_time", "jackfruit_variable": group.variable})
-        data[...] = block
-        self._coord(root, "step", steps, ("step",), {"units": "hours", "long_name": "lead time",
-                                                     "standard_name": "forecast_period"})
-        self._coord(root, "latitude", np.array([group.grid.lat(j) for j in range(j0, j1)]), ("latitude",),
-                    {"units": "degrees_north", "standard_name": "latitude"})
-        self._coord(root, "longitude", np.array([group.grid.lon(i) for i in range(i0, i1)]), ("longitude",),
-                    {"units": "degrees_east", "standard_name": "longitude"})
-        self._coord(root, "valid_time", ref + steps.astype(np.int64) * 3600, ("step",),
-                    {"units": EPOCH_UNITS, "calendar": "proleptic_gregorian", "standard_name": "time"})
-        self._coord(root, "forecast_reference_time", np.array(ref, dtype=np.int64), (),
-                    {"units": EPOCH_UNITS, "calendar": "proleptic_gregorian",
-                     "standard_name": "forecast_reference_time"})
-        return self._upload(objects, store, key)
+        block = values[:, j0:j1, i0:i1]
+        if block.dtype != np.float32:
+            block = block.astype(np.float32)
+        folder = tempfile.mkdtemp(prefix="tile-", dir=scratch)
+        try:
+            grid = group.grid
+            sub = RegularGrid(grid.lat(j0), grid.lon(i0), grid.dlat, grid.dlon, j1 - j0, i1 - i0)
+            species = attrs.get("long_name", group.variable)
+            institution = cams.INSTITUTIONS.get(group.model, group.model)
+            root_attrs = {
+                "Conventions": "CF-1.10",
+                "title": f"{species} ({group.model}, {group.level_m} m)",
+                "institution": institution,
+                "source": attrs.get("source_raw_key", ""),
+                "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
+                "license": LICENCE,
+                "jackfruit_model": group.model,
+                "jackfruit_variable": group.variable,
+                "jackfruit_level_m": group.level_m,
+                "jackfruit_reference_time": group.reference_time.isoformat(),
+                "jackfruit_steps": list(group.steps),
+                "jackfruit_grid": {"lat0": sub.lat0, "lon0": sub.lon0, "dlat": sub.dlat, "dlon": sub.dlon,
+                                   "ny": sub.ny, "nx": sub.nx},
+                "jackfruit_extent": list(cell.bbox.as_tuple()),
+                **{k: v for k, v in attrs.items() if k.startswith(("source_", "transformation", "attribution",
+                                                                   "grib_"))},
+            }
+            chunks = tuple(min(c, n) for c, n in zip(self.chunk, block.shape))
+            shards = tuple(-(-n // c) * c for n, c in zip(block.shape, chunks))
+            with zarr.config.set(_ZARRS):
+                local = LocalStore(folder)
+                root = zarr.open_group(local, mode="w", zarr_format=3, attributes=root_attrs)
+                data = root.create_array(
+                    group.variable, shape=block.shape, dtype="float32", chunks=chunks, shards=shards,
+                    compressors=list(self.compressors), fill_value=np.nan,
+                    dimension_names=("step", "latitude", "longitude"),
+                    attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
+                    | {"jackfruit_variable": group.variable})
+                data[...] = block
+            return self._upload_folder(folder, store, key)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
-    def _coord(root: Any, name: str, values: np.ndarray, dims: tuple[str, ...], attrs: dict[str, Any]) -> None:
-        arr = root.create_array(name, shape=values.shape, dtype=values.dtype, chunks=values.shape if values.shape else (),
-                                compressors=None, dimension_names=dims, attributes=attrs, fill_value=None)
-        arr[...] = values
-
-    @staticmethod
-    def _upload(objects: Mapping[str, Buffer], store: ObjectStore, key: str) -> tuple[int, str]:
-        """Every object, then the manifest last: a tile without its manifest is incomplete by definition.
-
-        ``objects`` is the dict the tile's ``MemoryStore`` was built on (its public ``store_dict``)."""
+    def _upload_folder(folder: str, store: ObjectStore, key: str) -> tuple[int, str]:
+        """Every file of the built tile through the port (each put is atomic and durable on its own), then
+        the manifest last: a tile without its manifest is incomplete by definition."""
         entries = []
-        for rel, buf in sorted(objects.items()):
-            body = buf.to_bytes()
-            info = store.put(f"{key}/{rel}", body)
-            entries.append((rel, info.size, info.sha256 or hashlib.sha256(body).hexdigest()))
+        for dirpath, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                rel = os.path.relpath(path, folder).replace(os.sep, "/")
+                with open(path, "rb") as body:
+                    info = store.put(f"{key}/{rel}", body)
+                if info.sha256 is None:
+                    raise IntegrityError(f"store {store.bucket} did not report the SHA-256 of {key}/{rel}")
+                entries.append((rel, info.size, info.sha256))
         manifest = manifest_bytes(entries)
         info = store.put(f"{key}/{MANIFEST}", manifest)
         return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
@@ -171,17 +207,16 @@ class ZarrTileFormat:
         """A zarr store over the tile that serves only verified bytes (the catalog's ``sha256`` anchors it)."""
         return VerifiedZarrStore(store, key, self._entries(store, key, sha256))
 
-    def open(self, store: ObjectStore, key: str, sha256: str | None = None) -> xr.Dataset:
-        """The tile as a lazy dataset; with ``sha256`` (the catalog's) every object read is verified.
-
-        Data is decoded when loaded: a crc32c failure then is zarr's ``ValueError`` unless the load happens
-        inside ``crc32c_checked`` (``read`` does that)."""
-        if sha256 is None:
-            zstore = ObjectStoreZarrStore(store, key)
-            return xr.open_zarr(zstore, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
-        verified = self.verified_store(store, key, sha256)
-        with crc32c_checked(key, verified.ranged):
-            return xr.open_zarr(verified, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
+    def open(self, store: ObjectStore, tile: Tile) -> xr.Dataset:
+        """The whole tile as a dataset (verified), in the forecast layout of ``read``: for inspection and
+        tests; serving reads use ``read``."""
+        opened = self._open_tile(store, tile)
+        g = opened.grid
+        bbox = BBox(min(g.lon(0), g.lon(g.nx - 1)), min(g.lat(0), g.lat(g.ny - 1)),
+            max(g.lon(0), g.lon(g.nx - 1)), max(g.lat(0), g.lat(g.ny - 1)))
+        first = tile.reference_time + timedelta(hours=opened.steps[0])
+        last = tile.reference_time + timedelta(hours=opened.steps[-1] + 1)
+        return self.read(store, [tile], bbox, TimeRange(first, last))
 
     def _sharded_objects(self, store: ObjectStore, tile: Tile) -> list[str]:
         """The objects zarr reads by range (the data array's shards): where a crc32c failure comes from."""
@@ -215,36 +250,215 @@ class ZarrTileFormat:
             problems.append(f"tile {tile.key}: object {rel} is not in the tile's manifest")
         return problems
 
-    def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange) -> xr.Dataset:
-        start = np.datetime64(time_range.start.replace(tzinfo=None), "ns")
-        end = np.datetime64(time_range.end.replace(tzinfo=None), "ns")
-        pieces: dict[tuple[str, Any], list[xr.Dataset]] = {}
-        for tile in tiles:
-            # everything zarr decodes for this tile, coordinates and data, inside: a crc32c failure names it
-            with crc32c_checked(tile.key, lambda: self._sharded_objects(store, tile)):
-                ds = self.open(store, tile.key, tile.sha256)
-                lat, lon = ds["latitude"].values, ds["longitude"].values
-                keep_lat = np.nonzero((lat >= bbox.south) & (lat <= bbox.north))[0]
-                keep_lon = np.nonzero((lon >= bbox.west) & (lon <= bbox.east))[0]
-                valid = ds["valid_time"].values
-                keep_step = np.nonzero((valid >= start) & (valid < end))[0]
-                if not (keep_lat.size and keep_lon.size and keep_step.size):
-                    continue
-                part = ds.isel(latitude=keep_lat, longitude=keep_lon, step=keep_step).load()
-            part = part.expand_dims("forecast_reference_time").set_coords("valid_time")
-            part["valid_time"] = part["valid_time"].expand_dims(forecast_reference_time=part.forecast_reference_time)
-            pieces.setdefault((tile.variable, tile.reference_time), []).append(part)
+    # -- read ----------------------------------------------------------------------------------------------------
+    def _open_tile(self, store: ObjectStore, tile: Tile) -> "_OpenTile":
+        """The tile's verified metadata and data array (cached per store, key and catalog digest: tiles are
+        immutable, and a different digest is a different cache entry)."""
+        ident = (id(store), tile.key, tile.sha256)
+        with self._cache_lock:
+            hit = self._cache.get(ident)
+            if hit is not None:
+                self._cache.move_to_end(ident)
+                return hit
+        verified = self.verified_store(store, tile.key, tile.sha256)
+        root = json.loads(verified.get_verified("zarr.json")).get("attributes", {})
+        if "jackfruit_grid" in root:
+            g = root["jackfruit_grid"]
+            grid = RegularGrid(g["lat0"], g["lon0"], g["dlat"], g["dlon"], g["ny"], g["nx"])
+            array = zarr.open_array(verified, path=tile.variable, mode="r", zarr_format=3)
+            opened = _OpenTile(root, verified, grid, tuple(int(s) for s in root["jackfruit_steps"]), array,
+                               dict(array.attrs), None)
+        else:  # versions 1 and 2: a 10-degree cell with CF coordinate arrays
+            ds = xr.open_zarr(verified, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
+            lat, lon = ds["latitude"].values, ds["longitude"].values
+            dlat = round(float(lat[1] - lat[0]), 6) if lat.size > 1 else 0.0
+            dlon = round(float(lon[1] - lon[0]), 6) if lon.size > 1 else 0.0
+            grid = RegularGrid(round(float(lat[0]), 6), round(float(lon[0]), 6), dlat, dlon, lat.size, lon.size)
+            opened = _OpenTile(dict(ds.attrs), verified, grid, tuple(int(s) for s in ds["step"].values), None,
+                               dict(ds[tile.variable].attrs), ds)
+        with self._cache_lock:
+            self._cache[ident] = opened
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return opened
+
+    def _piece(self, store: ObjectStore, tile: Tile, bbox: BBox, span: TimeRange) -> "_Piece | _Miss":
+        opened: _OpenTile | None = None
+        try:
+            with crc32c_checked(tile.key, lambda: opened.verified.ranged() if opened else []):
+                opened = self._open_tile(store, tile)
+                try:
+                    win = select_window(opened.grid, bbox, what=f"tile {tile.key}")
+                except NotFound as miss:
+                    return _Miss(space=str(miss))
+                steps = select_steps(tile.reference_time, opened.steps, span)
+                if steps is None:
+                    return _Miss(valid_times=[tile.reference_time + timedelta(hours=s) for s in opened.steps])
+                (k0, k1), (j0, j1), (i0, i1) = steps, win.rows, win.cols
+                if opened.array is not None:
+                    values = opened.array[k0:k1, j0:j1, i0:i1]
+                else:
+                    values = opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
+        except NotFound as err:  # listed by the catalog, so never "nothing here"
+            raise IntegrityError(f"tile {tile.key} is listed by the catalog but cannot be read: {err}") from err
+        g = opened.grid
+        return _Piece(tile, opened.steps[k0:k1], np.array([g.lat(j) for j in range(j0, j1)]),
+                      np.array([g.lon(i) for i in range(i0, i1)]), np.asarray(values, dtype=np.float32),
+                      opened.attrs, opened.data_attrs)
+
+    def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,
+             layout: str = "forecast") -> xr.Dataset:
+        if layout not in LAYOUTS:
+            raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
+        if not tiles:
+            raise NotFound("no tiles to read")
+        if len(tiles) == 1:
+            results = [self._piece(store, tiles[0], bbox, time_range)]
+        else:
+            with ThreadPoolExecutor(min(8, len(tiles))) as pool:
+                results = list(pool.map(lambda t: self._piece(store, t, bbox, time_range), tiles))
+        pieces = [r for r in results if isinstance(r, _Piece)]
         if not pieces:
-            return xr.Dataset()
-        per_variable: dict[str, list[xr.Dataset]] = {}
-        for (variable, _), parts in sorted(pieces.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-            per_variable.setdefault(variable, []).append(xr.combine_by_coords(parts, combine_attrs="drop_conflicts"))
-        merged = [xr.concat(v, dim="forecast_reference_time", join="outer", combine_attrs="drop_conflicts")
-                  for v in per_variable.values()]
-        out = xr.merge(merged, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts")
-        for var in out.variables.values():
-            var.encoding = {}  # the tiles' on-disk layout (shards, codecs) does not describe this result
-        return out.sortby("latitude", ascending=False).sortby("longitude")
+            misses = [r for r in results if isinstance(r, _Miss)]
+            space = [m.space for m in misses if m.space]
+            if space:
+                raise NotFound(space[0])
+            times = [t for m in misses for t in m.valid_times]
+            raise NotFound(f"no lead time of the {len(tiles)} tile(s) found is valid in "
+                           f"[{time_range.start.isoformat()}, {time_range.end.isoformat()}); "
+                           f"{nearest_valid_times(times, time_range)}")
+        return _assemble(pieces, layout)
+
+
+@dataclass
+class _OpenTile:
+    attrs: dict[str, Any]  # the group's attributes (verified)
+    verified: VerifiedZarrStore
+    grid: RegularGrid  # of the tile's points
+    steps: tuple[int, ...]
+    array: Any  # version 3: the data array on the verified store
+    data_attrs: dict[str, Any]
+    legacy: Any  # versions 1 and 2: the xarray dataset
+
+
+@dataclass
+class _Piece:
+    tile: Tile
+    steps: tuple[int, ...]
+    lats: np.ndarray
+    lons: np.ndarray
+    values: np.ndarray  # (steps, lats, lons) float32
+    attrs: dict[str, Any]
+    data_attrs: dict[str, Any]
+
+
+@dataclass
+class _Miss:
+    space: str = ""
+    valid_times: list = field(default_factory=list)
+
+
+def _datetime64(values: Sequence[datetime]) -> np.ndarray:
+    return np.array([np.datetime64(v.astimezone(timezone.utc).replace(tzinfo=None), "ns") for v in values],
+                    dtype="datetime64[ns]")
+
+
+def _assemble(pieces: list[_Piece], layout: str) -> xr.Dataset:
+    """One dataset from the pieces: coordinates are the union of the pieces' points, nothing is invented
+    (``present`` is false where no source message exists; such values are NaN)."""
+    lat_values = sorted({round(float(v), 6) for p in pieces for v in p.lats}, reverse=True)
+    lon_values = sorted({round(float(v), 6) for p in pieces for v in p.lons})
+    lat_index = {v: n for n, v in enumerate(lat_values)}
+    lon_index = {v: n for n, v in enumerate(lon_values)}
+    variables = sorted({p.tile.variable for p in pieces})
+    available = {v: {(p.tile.reference_time, s) for p in pieces if p.tile.variable == v for s in p.steps}
+                 for v in variables}
+    fl = forecast_layout(available)
+    ref_index = {r: n for n, r in enumerate(fl.reference_times)}
+    step_index = {s: n for n, s in enumerate(fl.steps)}
+    shape = (len(fl.reference_times), len(fl.steps), len(lat_values), len(lon_values))
+    data = {v: np.full(shape, np.nan, dtype=np.float32) for v in variables}
+    for p in pieces:
+        rows = np.array([lat_index[round(float(v), 6)] for v in p.lats])
+        cols = np.array([lon_index[round(float(v), 6)] for v in p.lons])
+        r = ref_index[p.tile.reference_time]
+        ks = np.array([step_index[s] for s in p.steps])
+        target = data[p.tile.variable][r]
+        target[np.ix_(ks, rows, cols)] = p.values
+    present = np.array([[[fl.is_present(v, ref, s) for s in fl.steps] for ref in fl.reference_times]
+                        for v in variables], dtype=bool)
+    lat = xr.Variable("latitude", np.array(lat_values), {"units": "degrees_north", "standard_name": "latitude"})
+    lon = xr.Variable("longitude", np.array(lon_values), {"units": "degrees_east", "standard_name": "longitude"})
+    refs = _datetime64(fl.reference_times)
+    var_attrs = _variable_attrs(pieces)
+    if layout == "forecast":
+        steps = np.array(fl.steps, dtype=np.int32)
+        valid = refs[:, None] + steps[None, :].astype("timedelta64[h]").astype("timedelta64[ns]")
+        coords = {
+            "forecast_reference_time": ("forecast_reference_time", refs, {"standard_name": "forecast_reference_time"}),
+            "step": ("step", steps, {"units": "hours", "long_name": "lead time", "standard_name": "forecast_period"}),
+            "valid_time": (("forecast_reference_time", "step"), valid, {"standard_name": "time"}),
+            "latitude": lat, "longitude": lon, "variable": ("variable", np.array(variables, dtype=object)),
+        }
+        dims = ("forecast_reference_time", "step", "latitude", "longitude")
+        data_vars: dict[str, Any] = {v: (dims, data[v], var_attrs[v]) for v in variables}
+        data_vars["present"] = (("variable", "forecast_reference_time", "step"), present, _PRESENT_ATTRS)
+    else:
+        vl = valid_time_layout(available)
+        pick_r = np.array([ref_index[r] for r in vl.source], dtype=int)
+        pick_s = np.array([step_index[int((vt - r).total_seconds() // 3600)]
+                           for vt, r in zip(vl.valid_times, vl.source)], dtype=int)
+        coords = {
+            "valid_time": ("valid_time", _datetime64(vl.valid_times), {"standard_name": "time"}),
+            "forecast_reference_time": ("valid_time", _datetime64(vl.source),
+                                        {"standard_name": "forecast_reference_time",
+                                         "long_name": "the newest forecast covering each valid time"}),
+            "latitude": lat, "longitude": lon, "variable": ("variable", np.array(variables, dtype=object)),
+        }
+        dims = ("valid_time", "latitude", "longitude")
+        data_vars = {v: (dims, data[v][pick_r, pick_s], var_attrs[v]) for v in variables}
+        data_vars["present"] = (("variable", "valid_time"), np.array(
+            [[vt in vl.present[v] for vt in vl.valid_times] for v in variables], dtype=bool), _PRESENT_ATTRS)
+    return xr.Dataset(data_vars, coords=coords, attrs=_provenance(pieces, layout))
+
+
+_PRESENT_ATTRS = {"long_name": "a source GRIB message exists for this variable and time",
+                  "flag_meanings": "false: no message in any source; values there are NaN, not measured"}
+
+
+def _variable_attrs(pieces: list[_Piece]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for p in pieces:
+        attrs = out.setdefault(p.tile.variable, {k: p.data_attrs[k] for k in ("units", "long_name", "standard_name")
+                                                  if k in p.data_attrs})
+        attrs["jackfruit_model"] = p.tile.model
+        attrs["jackfruit_level_m"] = p.tile.level_m
+        attrs["institution"] = cams.INSTITUTIONS.get(p.tile.model, p.tile.model)
+    return out
+
+
+def _provenance(pieces: list[_Piece], layout: str) -> dict[str, Any]:
+    """Every source run, raw object and tile the result was assembled from, and the licence with the
+    attribution of every year it covers (attributes never dropped when sources differ)."""
+    sources: dict[str, dict[str, Any]] = {}
+    years = set()
+    versions = set()
+    for p in sorted(pieces, key=lambda p: p.tile.key):
+        entry = sources.setdefault(p.tile.run_id, {
+            "run_id": p.tile.run_id, "raw_key": p.attrs.get("source_raw_key", ""),
+            "raw_sha256": p.attrs.get("source_raw_sha256", ""), "tiles": []})
+        entry["tiles"].append({"key": p.tile.key, "sha256": p.tile.sha256})
+        years.add(p.tile.reference_time.year)
+        versions.add(str(p.attrs.get("transformation_version", "")))
+    return {
+        "Conventions": "CF-1.10",
+        "jackfruit_layout": layout,
+        "license": LICENCE,
+        "attribution": "; ".join(ATTRIBUTION.format(year=y) for y in sorted(years)),
+        "source": "; ".join(sorted({s["raw_key"] for s in sources.values()})),
+        "jackfruit_sources": [sources[k] for k in sorted(sources)],
+        "jackfruit_transformation_versions": sorted(versions),
+    }
 
 
 @contextmanager

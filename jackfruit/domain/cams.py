@@ -91,6 +91,25 @@ MODELS = MappingProxyType({
     "silam": (86, 0),
 })
 MODEL_BY_CODE = MappingProxyType({code: name for name, code in MODELS.items()})
+#: model name -> the institution that runs it (CAMS regional production, METEO-FRANCE coordinating)
+INSTITUTIONS = MappingProxyType({
+    "ensemble": "CAMS regional ensemble (median of the regional models), METEO-FRANCE",
+    "chimere": "INERIS (France)",
+    "euradim": "Rhenish Institute for Environmental Research at the University of Cologne (Germany)",
+    "dehm": "Aarhus University (Denmark)",
+    "gemaq": "IEP-NRI (Poland)",
+    "minni": "ENEA (Italy)",
+    "monarch": "Barcelona Supercomputing Center (Spain)",
+    "mocage": "METEO-FRANCE (France)",
+    "emep": "MET Norway (Norway)",
+    "lotos": "KNMI and TNO (Netherlands)",
+    "match": "SMHI (Sweden)",
+    "silam": "FMI (Finland)",
+})
+#: the licence of CAMS products, and the attribution it requires for each year of data used
+LICENCE = ("Licence to use Copernicus Products "
+           "(https://apps.ecmwf.int/datasets/licences/copernicus/)")
+ATTRIBUTION = "Contains modified Copernicus Atmosphere Monitoring Service information {year}"
 
 #: The four species the demo and the benchmark ingest.
 MAIN_SPECIES = ("nitrogen_dioxide", "ozone", "particulate_matter_2.5um", "particulate_matter_10um")

@@ -63,17 +63,15 @@ class BBox:
     def contains_point(self, lon: float, lat: float) -> bool:
         return self.west <= lon <= self.east and self.south <= lat <= self.north
 
-    def meets_cell(self, cell: "BBox") -> bool:
-        """True when this closed box meets the half-open cell ``[west, east) x [south, north)``.
-
-        Cells own the points on their west/south edges, so a query that only touches a cell's
-        east or north edge cannot contain any of its points and does not match it.
-        """
+    def intersects(self, extent: "BBox") -> bool:
+        """True when this closed box and the closed ``extent`` (a tile's points plus half a grid step) share
+        a point: the catalog's one spatial predicate. A box touching an extent's edge matches; the reader
+        then decides which grid points the box selects (``jackfruit.domain.selection``)."""
         return (
-            self.west < cell.east
-            and self.east >= cell.west
-            and self.south < cell.north
-            and self.north >= cell.south
+            self.west <= extent.east
+            and self.east >= extent.west
+            and self.south <= extent.north
+            and self.north >= extent.south
         )
 
 

@@ -16,7 +16,7 @@ from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
-TRANSFORMATION_VERSION = "2"  # 2: tile manifest object, crc32c chunks, attempt in the key
+TRANSFORMATION_VERSION = "3"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes
 
 
 @dataclass(frozen=True)
@@ -225,8 +225,8 @@ class Tile:
     reference_time: datetime
     valid_start: datetime  # first valid time (inclusive)
     valid_end: datetime  # last valid time (inclusive)
-    cell_id: str
-    bbox: BBox  # the cell's edges
+    cell_id: str  # the tile's spatial cell: since version 3 the whole grid, named by tiling.grid_id
+    bbox: BBox  # extent of the tile's grid points, half a grid step around the outermost (version 1-2: the cell)
     shape: tuple[int, int, int]  # (steps, latitude, longitude)
     size: int  # bytes of all objects of the group
     sha256: str  # over the group's manifest, see adapters/zarr_tiles.py

@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+import hashlib
 
 from . import cams
 from .errors import InvalidInput
 from .geo import BBox
 
-#: Cell edge in degrees (docs/adr/0002-tile-cells-and-chunks.md).
-CELL_DEG = 10
 SURFACE = 1  # typeOfFirstFixedSurface: ground or water surface
 HEIGHT_ABOVE_GROUND = 103
 CHEMICAL_TEMPLATE = 40  # productDefinitionTemplateNumber 4.40
@@ -103,39 +101,26 @@ class TileGroup:
         return self.reference_time + timedelta(hours=self.steps[-1])
 
 
-def _cell_index(coord: float, size: int) -> int:
-    return int((Decimal(repr(coord)) / size).to_integral_value(rounding=ROUND_FLOOR))
+def grid_id(grid: RegularGrid) -> str:
+    """A short stable name of a grid (the tile key's cell part): shape plus a digest of its definition."""
+    text = f"{grid.lat0:.6f} {grid.lon0:.6f} {grid.dlat:.6f} {grid.dlon:.6f} {grid.ny} {grid.nx}"
+    return f"grid{grid.ny}x{grid.nx}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def _runs(coords: list[float], size: int) -> list[tuple[int, int, int]]:
-    """Contiguous index runs ``(cell_index, start, stop)`` of monotonic coordinates."""
-    runs: list[tuple[int, int, int]] = []
-    for i, c in enumerate(coords):
-        k = _cell_index(c, size)
-        if runs and runs[-1][0] == k:
-            runs[-1] = (k, runs[-1][1], i + 1)
-        else:
-            runs.append((k, i, i + 1))
-    return runs
+def grid_extent(grid: RegularGrid) -> BBox:
+    """The tile's extent: half a grid step around its outermost points (clamped to the globe)."""
+    lats = (grid.lat(0), grid.lat(grid.ny - 1))
+    lons = (grid.lon(0), grid.lon(grid.nx - 1))
+    hy, hx = abs(grid.dlat) / 2, abs(grid.dlon) / 2
+    return BBox(max(-180.0, round(min(lons) - hx, 6)), max(-90.0, round(min(lats) - hy, 6)),
+                min(180.0, round(max(lons) + hx, 6)), min(90.0, round(max(lats) + hy, 6)))
 
 
-def cell_id(south: int, west: int) -> str:
-    ns = "n" if south >= 0 else "s"
-    ew = "e" if west >= 0 else "w"
-    return f"{ns}{abs(south):02d}{ew}{abs(west):03d}"
-
-
-def plan_cells(grid: RegularGrid, size: int = CELL_DEG) -> list[Cell]:
-    """Split a grid into cells aligned on multiples of ``size`` degrees (cells own their west/south edges)."""
-    lat_runs = _runs([grid.lat(j) for j in range(grid.ny)], size)
-    lon_runs = _runs([grid.lon(i) for i in range(grid.nx)], size)
-    cells = []
-    for kj, j0, j1 in lat_runs:
-        for ki, i0, i1 in lon_runs:
-            south, west = kj * size, ki * size
-            bbox = BBox(max(west, -180), max(south, -90), min(west + size, 180), min(south + size, 90))
-            cells.append(Cell(cell_id(south, west), bbox, (j0, j1), (i0, i1)))
-    return cells
+def plan_cells(grid: RegularGrid) -> list[Cell]:
+    """The cells of a grid. Since transformation version 3 a tile holds the whole grid (one cell, named by
+    ``grid_id``; its bbox is the extent of its points, half a step around the outermost ones); chunks inside
+    the tile do the spatial partitioning (docs/adr/0005-whole-grid-tiles.md)."""
+    return [Cell(grid_id(grid), grid_extent(grid), (0, grid.ny), (0, grid.nx))]
 
 
 def _level(msg: GribMessage) -> int:

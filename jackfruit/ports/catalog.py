@@ -87,7 +87,8 @@ class Catalog(Protocol):
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None) -> list[Tile]:
-        """Tiles whose cell meets ``bbox`` (``BBox.meets_cell``) and whose valid times overlap
+        """Tiles whose extent (``Tile.bbox``: its points plus half a grid step) meets ``bbox``
+        (``BBox.intersects``) and whose valid times overlap
         ``time_range`` (``TimeRange.overlaps``), ordered by (variable, model, level, reference time, cell)."""
         ...
 

@@ -32,15 +32,23 @@ class TileFormat(Protocol):
     """Writes one tile as a group of objects under ``key`` and reads tiles back, verified."""
 
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
-              attrs: Mapping[str, Any]) -> tuple[int, str]:
-        """Write ``values[:, rows, cols]`` of the cell; returns (total bytes, SHA-256 of the group manifest)."""
+              attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
+        """Write ``values[:, rows, cols]`` of the cell under ``key`` (``scratch``: this attempt's folder for
+        temporary files); returns (total bytes, SHA-256 of the group manifest). Raises
+        ``BackendUnavailable`` (the store failed)."""
         ...
 
-    def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange) -> Any:
-        """An ``xarray.Dataset`` of the points in ``bbox`` at valid times in ``time_range``, from ``tiles`` only.
+    def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,
+             layout: str = "forecast") -> Any:
+        """An ``xarray.Dataset`` of the grid points ``bbox`` selects at valid times in ``time_range``, from
+        ``tiles`` only, with the selection rules and layouts of ``jackfruit.domain.selection``: ``forecast``
+        (forecast_reference_time, step, latitude, longitude) or ``valid_time`` (valid_time, latitude,
+        longitude), each with ``present`` saying where a source message exists; provenance and licence in
+        the attributes.
 
-        Every object served is verified against the tile's manifest, anchored by ``Tile.sha256``;
-        raises ``IntegrityError`` naming the tile and the object on any mismatch (docs/adr/0004)."""
+        Raises ``NotFound`` when no grid point or no lead time is selected (naming the nearest ones),
+        ``InvalidInput`` for an unknown layout, ``IntegrityError`` naming the tile and the object when a
+        byte served does not match the tile's manifest anchored by ``Tile.sha256`` (docs/adr/0004)."""
         ...
 
     def verify(self, store: ObjectStore, tile: Tile) -> list[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from jackfruit.domain import cams
-from jackfruit.domain.errors import NotFound
+from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile, latest_tiles
+from jackfruit.domain.selection import LAYOUTS
 from jackfruit.ports import Catalog, ObjectStore, TileFormat
 
 
@@ -20,10 +21,22 @@ def find_tiles(catalog: Catalog, bbox: BBox, time_range: TimeRange, variables: S
 
 def read(catalog: Catalog, curated_store: ObjectStore, tile_format: TileFormat, bbox: BBox,
          time_range: TimeRange, variables: Sequence[str] | None = None, *, dataset: str | None = None,
-         model: str = "ensemble", level_m: int = 0) -> Any:
-    """An ``xarray.Dataset`` from the matching tiles only (latest run per slot); ``NotFound`` when none match."""
+         model: str = "ensemble", level_m: int = 0, layout: str = "forecast") -> Any:
+    """An ``xarray.Dataset`` from the matching tiles only (latest run per slot). ``NotFound`` when nothing
+    matches, and when a requested variable has no data in the window (naming it)."""
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
     tiles = find_tiles(catalog, bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m)
+    where = (f"{model} at {level_m} m in {bbox.as_tuple()} between {time_range.start.isoformat()} and "
+             f"{time_range.end.isoformat()}")
     if not tiles:
-        raise NotFound(f"no {model} tiles at {level_m} m for {list(variables or [])} in {bbox.as_tuple()} "
-                       f"between {time_range.start.isoformat()} and {time_range.end.isoformat()}")
-    return tile_format.read(curated_store, latest_tiles(tiles), bbox, time_range)
+        raise NotFound(f"no tiles for {list(variables or [])} {where}")
+    missing = sorted(set(variables or ()) - {t.variable for t in tiles})
+    if missing:
+        raise NotFound(f"no tiles for variable(s) {missing} {where} (found tiles for "
+                       f"{sorted({t.variable for t in tiles})})")
+    ds = tile_format.read(curated_store, latest_tiles(tiles), bbox, time_range, layout)
+    missing = sorted(set(variables or ()) - set(ds.data_vars))
+    if missing:
+        raise NotFound(f"no lead time of variable(s) {missing} is valid {where}")
+    return ds

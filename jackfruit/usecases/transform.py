@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from jackfruit.domain import cams
+from jackfruit.domain.cams import ATTRIBUTION
 from jackfruit.domain.errors import BackendUnavailable, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import check_run_id, tile_key
 from jackfruit.domain.model import TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile
@@ -17,7 +18,6 @@ from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStor
 from .leases import Heartbeat
 from .objects import hash_object
 
-ATTRIBUTION = "Contains modified Copernicus Atmosphere Monitoring Service information {year}"
 Progress = Callable[[int, int], None]
 
 
@@ -77,7 +77,7 @@ def transform_run(
                 raise
             phase("tile write")
             tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started,
-                                 progress, attempt_id, beat)
+                                 progress, attempt_id, beat, scratch)
             lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id) for t in tiles]
             phase("publish")
             beat.check()
@@ -100,19 +100,21 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
 
 def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
                  curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
-                 beat: Heartbeat) -> list[Tile]:
+                 beat: Heartbeat, scratch: str) -> list[Tile]:
     """Write every tile of every group; each key goes into ``started`` before its first object is written."""
     tiles: list[Tile] = []
     done, total = 0, len(messages)
     for group in groups:
-        values = decoder.read(path, [messages[i] for i in group.message_indices])
+        members = [messages[i] for i in group.message_indices]
+        values = decoder.read(path, members)
         attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
+        attrs.update(_grib_identity(members))
         for cell in plan_cells(group.grid):
             beat.check()  # a holder that lost its claim stops writing at once
             key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
             started.append(key)
-            size, sha = tile_format.write(curated_store, key, group, cell, values, attrs)
+            size, sha = tile_format.write(curated_store, key, group, cell, values, attrs, scratch)
             tiles.append(Tile(key=key, run_id=run.run_id, dataset=run.dataset, model=group.model,
                              variable=group.variable, level_m=group.level_m, reference_time=group.reference_time,
                              valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
@@ -134,6 +136,21 @@ def _remove_unpublished(curated_store: ObjectStore, keys: list[str]) -> None:
                 curated_store.delete(info.key)
         except JackfruitError:
             continue
+
+
+def _grib_identity(members: list) -> dict[str, Any]:
+    """What the group's messages share (they were grouped by it), and where each one is in the raw object:
+    a tile can be traced to its bytes without the catalog."""
+    first = members[0]
+    return {
+        "grib_edition": first.edition, "grib_centre": first.centre, "grib_subCentre": first.sub_centre,
+        "grib_discipline": first.discipline, "grib_parameterCategory": first.category,
+        "grib_parameterNumber": first.number, "grib_constituentType": first.constituent_type,
+        "grib_productDefinitionTemplateNumber": first.template,
+        "grib_typeOfFirstFixedSurface": first.level_type, "grib_level": first.level,
+        "grib_message_offsets": [m.offset for m in members],
+        "grib_message_lengths": [m.length for m in members],
+    }
 
 
 def _attrs(raw_key: str, raw_sha256: str, run_id: str, variable: str, year: int) -> dict[str, Any]:

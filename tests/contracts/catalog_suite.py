@@ -17,7 +17,6 @@ from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey, new_uuid7, tile_key
 from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
-from jackfruit.domain.tiling import cell_id
 from jackfruit.ports import Catalog
 
 DATASET = "cams-europe-air-quality-forecasts"
@@ -71,6 +70,11 @@ def landed(c, r: IngestionRun, now: datetime = T0) -> IngestionRun:
 def transforming(c, r: IngestionRun, now: datetime = T0) -> IngestionRun:
     landed(c, r, now)
     return c.claim_transform(r.run_id, attempt_id=aid(), owner="test-owner", now=now, expires_at=now + TTL)
+
+
+def cell_id(south: int, west: int) -> str:
+    """The 10-degree cell names of transformation versions 1-2, for readable test tiles."""
+    return f"{'n' if south >= 0 else 's'}{abs(south):02d}{'e' if west >= 0 else 'w'}{abs(west):03d}"
 
 
 def tile(r: IngestionRun, west: int = 0, south: int = 40, variable: str = "nitrogen_dioxide",
@@ -573,18 +577,20 @@ class CatalogContract:
         return sorted(t.cell_id for t in c.find_tiles(box, tr))
 
     @pytest.mark.parametrize("box, expected", [
+        # extents are closed (BBox.intersects): a box touching an extent's edge finds the tile
         (BBox(12, 42, 15, 45), ["n40e010"]),
-        (BBox(20, 42, 25, 45), ["n40e020"]),  # touches n40e010 only at its east edge
-        (BBox(12, 50, 15, 55), ["n50e010"]),  # touches n40e010 only at its north edge
+        (BBox(20, 42, 25, 45), ["n40e010", "n40e020"]),  # touches n40e010 at its east edge
+        (BBox(12, 50, 15, 55), ["n40e010", "n50e010"]),  # touches n40e010 at its north edge
         (BBox(5, 42, 10, 45), ["n40e000", "n40e010"]),  # touches n40e010 at its west edge
         (BBox(12, 35, 15, 40), ["n30e010", "n40e010"]),  # touches n40e010 at its south edge
-        (BBox(10, 40, 10, 40), ["n40e010"]),  # a point on the south-west corner
-        (BBox(20, 50, 20, 50), ["n50e020"]),  # a point on the north-east corner
+        (BBox(10, 40, 10, 40), ["n30e000", "n30e010", "n40e000", "n40e010"]),  # a point on four corners
+        (BBox(20, 50, 20, 50), ["n40e010", "n40e020", "n50e010", "n50e020"]),
         (BBox(15, 45, 15, 45), ["n40e010"]),
         (BBox(5, 30, 5, 60), ["n30e000", "n40e000", "n50e000"]),  # a zero-width line
-        (BBox(0, 40, 9.999999999, 45), ["n40e000"]),  # float32 rounds 9.999999999 up to 10
-        (BBox(19.999999999, 40, 19.999999999, 40), ["n40e010"]),
-        (BBox(30, 60, 40, 70), []),
+        (BBox(0, 40, 9.999999999, 45), ["n30e000", "n40e000"]),  # float32 rounds 9.999999999 up to 10
+        (BBox(19.999999999, 40, 19.999999999, 40), ["n30e010", "n40e010"]),
+        (BBox(30, 60, 40, 70), ["n50e020"]),  # one corner
+        (BBox(30.000001, 60, 40, 70), []),
     ])
     def test_bbox_edges(self, seeded, cells, box, expected):
         assert self._ids(seeded, box) == expected
@@ -646,7 +652,7 @@ class CatalogContract:
             self.published(c, r, list(tiles.values()))
             for x0, x1, y0, y1, h, length in queries:
                 box, tr = BBox(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), day_range(h, h + length)
-                expected = sorted((t for t in tiles.values() if box.meets_cell(t.bbox)
+                expected = sorted((t for t in tiles.values() if box.intersects(t.bbox)
                                    and tr.overlaps(t.valid_start, t.valid_end)),
                                   key=lambda t: (t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key))
                 assert c.find_tiles(box, tr) == expected

@@ -1,0 +1,129 @@
+"""What a read selects, decided once for every tile format: grid points in a box, lead times in a window,
+and how pieces from several forecasts are laid out (docs/adr/0005-whole-grid-tiles.md, README "Reading").
+
+Pure: works on ``RegularGrid`` numbers and datetimes, never on arrays.
+
+* A box selects the grid points inside it, edges included. A box with zero width (or height) selects the
+  nearest column (row) instead, so a point selects the nearest grid point. A box with no grid point is
+  ``NotFound`` naming the nearest grid point.
+* A time window ``[start, end)`` selects the lead times whose valid time is inside it; none is ``NotFound``
+  naming the nearest valid times.
+* Nothing is invented: where no source message exists, the result says so (``present`` is false).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping, Sequence
+
+from .errors import NotFound
+from .geo import BBox, TimeRange
+from .tiling import RegularGrid, grid_extent  # noqa: F401 (grid_extent: part of this API)
+
+#: Slack for comparing decimal degrees (grid coordinates are rounded to 1e-6).
+EPS = 1e-9
+
+
+def _axis(first: float, step: float, n: int, lo: float, hi: float) -> tuple[int, int] | None:
+    """Index range ``[i0, i1)`` of the points ``first + i*step`` (rounded as the grid rounds them) inside
+    ``[lo, hi]``; for ``lo == hi`` the nearest point within half a step. ``None`` when there is none."""
+    coords = [round(first + i * step, 6) for i in range(n)]
+    if lo == hi:
+        best = min(range(n), key=lambda i: (abs(coords[i] - lo), i))
+        return (best, best + 1) if abs(coords[best] - lo) <= abs(step) / 2 + EPS else None
+    inside = [i for i, c in enumerate(coords) if lo - EPS <= c <= hi + EPS]
+    return (min(inside), max(inside) + 1) if inside else None
+
+
+@dataclass(frozen=True)
+class Window:
+    rows: tuple[int, int]  # [j0, j1)
+    cols: tuple[int, int]  # [i0, i1)
+
+
+def nearest_point(grid: RegularGrid, lon: float, lat: float) -> tuple[float, float]:
+    """(lon, lat) of the grid point nearest to (lon, lat), each axis clamped to the grid."""
+    j = min(range(grid.ny), key=lambda k: abs(grid.lat(k) - lat))
+    i = min(range(grid.nx), key=lambda k: abs(grid.lon(k) - lon))
+    return grid.lon(i), grid.lat(j)
+
+
+def select_window(grid: RegularGrid, bbox: BBox, what: str = "the grid") -> Window:
+    """The grid points ``bbox`` selects; ``NotFound`` naming the nearest grid point when it selects none."""
+    rows = _axis(grid.lat0, grid.dlat, grid.ny, bbox.south, bbox.north)
+    cols = _axis(grid.lon0, grid.dlon, grid.nx, bbox.west, bbox.east)
+    if rows is None or cols is None:
+        lon, lat = nearest_point(grid, (bbox.west + bbox.east) / 2, (bbox.south + bbox.north) / 2)
+        raise NotFound(f"no grid point of {what} is inside bbox {bbox.as_tuple()}; the nearest grid point is "
+                       f"lon={lon}, lat={lat} (grid step {abs(grid.dlon)} x {abs(grid.dlat)} degrees)")
+    return Window(rows, cols)
+
+
+def select_steps(reference_time: datetime, steps: Sequence[int], span: TimeRange) -> tuple[int, int] | None:
+    """Index range ``[k0, k1)`` of the (sorted) lead times in hours whose valid time is in ``span``."""
+    inside = [k for k, s in enumerate(steps) if span.contains(reference_time + timedelta(hours=s))]
+    return (inside[0], inside[-1] + 1) if inside else None
+
+
+def nearest_valid_times(valid_times: Iterable[datetime], span: TimeRange) -> str:
+    """The valid times just before and just after ``span``, for a NotFound message."""
+    times = sorted(set(valid_times))
+    before = [t for t in times if t < span.start]
+    after = [t for t in times if t >= span.end]
+    parts = []
+    if before:
+        parts.append(f"the latest before is {before[-1].isoformat()}")
+    if after:
+        parts.append(f"the earliest after is {after[0].isoformat()}")
+    return "; ".join(parts) or "there are no valid times at all"
+
+
+# -- layouts -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForecastLayout:
+    """(forecast_reference_time, step) axes: every reference time and every lead time found; ``present`` says,
+    per variable, which (reference time, step) pairs have a source message."""
+
+    reference_times: tuple[datetime, ...]
+    steps: tuple[int, ...]
+    present: Mapping[str, frozenset[tuple[datetime, int]]]
+
+    def is_present(self, variable: str, reference_time: datetime, step: int) -> bool:
+        return (reference_time, step) in self.present.get(variable, frozenset())
+
+
+@dataclass(frozen=True)
+class ValidTimeLayout:
+    """One axis of valid times; for each, the newest reference time with a message at that valid time for any
+    requested variable (``source``); ``present`` says per variable whether that forecast has the message."""
+
+    valid_times: tuple[datetime, ...]
+    source: tuple[datetime, ...]  # reference time chosen for each valid time
+    present: Mapping[str, frozenset[datetime]]  # variable -> valid times whose chosen forecast has it
+
+
+def forecast_layout(available: Mapping[str, Iterable[tuple[datetime, int]]]) -> ForecastLayout:
+    """``available``: variable -> (reference time, step) pairs with a source message (inside the query)."""
+    present = {v: frozenset(pairs) for v, pairs in available.items()}
+    refs = sorted({r for pairs in present.values() for r, _ in pairs})
+    steps = sorted({s for pairs in present.values() for _, s in pairs})
+    return ForecastLayout(tuple(refs), tuple(steps), present)
+
+
+def valid_time_layout(available: Mapping[str, Iterable[tuple[datetime, int]]]) -> ValidTimeLayout:
+    """For each valid time, the newest reference time covering it for any variable."""
+    pairs = {v: {(r, r + timedelta(hours=s)) for r, s in ps} for v, ps in available.items()}
+    newest: dict[datetime, datetime] = {}
+    for ps in pairs.values():
+        for ref, valid in ps:
+            if valid not in newest or ref > newest[valid]:
+                newest[valid] = ref
+    valid_times = tuple(sorted(newest))
+    present = {v: frozenset(vt for vt in valid_times if (newest[vt], vt) in ps) for v, ps in pairs.items()}
+    return ValidTimeLayout(valid_times, tuple(newest[vt] for vt in valid_times), present)
+
+
+LAYOUTS = ("forecast", "valid_time")
