@@ -6,15 +6,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import hashlib
+
 import eccodes
 import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
+from zarr.storage import MemoryStore
 
 from jackfruit.adapters.clock import FixedClock, Uuid7Generator
 from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
 from jackfruit.adapters.memory_catalog import InMemoryCatalog
 from jackfruit.adapters.memory_runner import InMemoryRunner
 from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.zarr_tiles import ZarrTileFormat, manifest_digest
+from jackfruit.adapters.zarr_tiles import EPOCH_UNITS, ZarrTileFormat, manifest_bytes, manifest_digest
 from jackfruit.app import Jackfruit
 from jackfruit.ports import Secret, Upstream
 
@@ -65,10 +70,10 @@ def assemble(app: Jackfruit, tiles: list, shape: tuple[int, int], lat0: float, l
     """Rebuild full fields from tiles: {(model, variable, level, ref, step): float32 (ny, nx)}."""
     fields: dict = {}
     for tile in tiles:
-        ds = app.tile_format.open(app.curated_store, tile.key, tile.sha256)  # verified, as read does
+        ds = app.tile_format.open(app.curated_store, tile)  # verified, as read does
         rows = np.rint((lat0 - ds["latitude"].values) / 0.1).astype(int)
         cols = np.rint((ds["longitude"].values - lon0) / 0.1).astype(int)
-        data = ds[tile.variable].values
+        data = ds[tile.variable].values[0]  # the tile's one reference time
         for n, step in enumerate(ds["step"].values):
             key = (tile.model, tile.variable, tile.level_m, tile.reference_time, int(step))
             full = fields.setdefault(key, np.full(shape, np.float32(-1234.5), dtype=np.float32))
@@ -80,11 +85,76 @@ def bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
-class V1TileFormat(ZarrTileFormat):
+class V2TileFormat(ZarrTileFormat):
+    """Writes tiles the way transformation version 2 did (a Zarr group with CF coordinate arrays, one shard of
+    one-lead-time chunks, Blosc zstd-3 + crc32c, ``manifest.json``): the code of that version, kept here to
+    prove such tiles stay readable and verifiable. Reading is the current code."""
+
+    data_compressors: tuple = (BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle), Crc32cCodec())
+
+    def write(self, store: Any, key: str, group: Any, cell: Any, values: Any,
+              attrs: Mapping[str, Any], scratch: str = "") -> tuple[int, str]:
+        (j0, j1), (i0, i1) = cell.rows, cell.cols
+        block = np.ascontiguousarray(values[:, j0:j1, i0:i1], dtype=np.float32)
+        steps = np.asarray(group.steps, dtype=np.int32)
+        ref = int(group.reference_time.timestamp())
+        objects: dict[str, Any] = {}
+        root = zarr.open_group(MemoryStore(objects), mode="w", zarr_format=3, attributes={
+            "Conventions": "CF-1.10",
+            "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
+            "institution": "CAMS regional ensemble via the Copernicus Atmosphere Data Store",
+            "source": attrs.get("source_raw_key", ""),
+            "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
+            "license": "Copernicus licence; " + str(attrs.get("attribution", "")),
+            "jackfruit_model": group.model,
+            "jackfruit_level_m": group.level_m,
+            "jackfruit_cell": cell.cell_id,
+            "jackfruit_cell_bbox": list(cell.bbox.as_tuple()),
+            **{k: v for k, v in attrs.items() if k.startswith(("source_", "transformation", "attribution"))},
+        })
+        data = root.create_array(
+            group.variable, shape=block.shape, dtype="float32", chunks=(1,) + block.shape[1:],
+            shards=block.shape, compressors=list(self.data_compressors), fill_value=np.nan,
+            dimension_names=("step", "latitude", "longitude"),
+            attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
+            | {"coordinates": "valid_time forecast_reference_time", "jackfruit_variable": group.variable})
+        data[...] = block
+        self._coord(root, "step", steps, ("step",), {"units": "hours", "long_name": "lead time",
+                                                     "standard_name": "forecast_period"})
+        self._coord(root, "latitude", np.array([group.grid.lat(j) for j in range(j0, j1)]), ("latitude",),
+                    {"units": "degrees_north", "standard_name": "latitude"})
+        self._coord(root, "longitude", np.array([group.grid.lon(i) for i in range(i0, i1)]), ("longitude",),
+                    {"units": "degrees_east", "standard_name": "longitude"})
+        self._coord(root, "valid_time", ref + steps.astype(np.int64) * 3600, ("step",),
+                    {"units": EPOCH_UNITS, "calendar": "proleptic_gregorian", "standard_name": "time"})
+        self._coord(root, "forecast_reference_time", np.array(ref, dtype=np.int64), (),
+                    {"units": EPOCH_UNITS, "calendar": "proleptic_gregorian",
+                     "standard_name": "forecast_reference_time"})
+        return self._upload(objects, store, key)
+
+    @staticmethod
+    def _coord(root: Any, name: str, values: np.ndarray, dims: tuple[str, ...], attrs: dict[str, Any]) -> None:
+        arr = root.create_array(name, shape=values.shape, dtype=values.dtype, chunks=values.shape if values.shape else (),
+                                compressors=None, dimension_names=dims, attributes=attrs, fill_value=None)
+        arr[...] = values
+
+    @staticmethod
+    def _upload(objects: Mapping[str, Any], store: Any, key: str) -> tuple[int, str]:
+        entries = []
+        for rel, buf in sorted(objects.items()):
+            body = buf.to_bytes()
+            info = store.put(f"{key}/{rel}", body)
+            entries.append((rel, info.size, info.sha256))
+        manifest = manifest_bytes(entries)
+        info = store.put(f"{key}/manifest.json", manifest)
+        return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
+
+
+class V1TileFormat(V2TileFormat):
     """Writes tiles the way transformation version 1 did: no crc32c inside the shard, no ``manifest.json``;
     the catalog's digest is ``manifest_digest`` over every object. Reading is the current (verified) code."""
 
-    data_compressors = ZarrTileFormat.data_compressors[:1]  # Blosc only
+    data_compressors = V2TileFormat.data_compressors[:1]  # Blosc only
 
     @staticmethod
     def _upload(objects: Mapping[str, Any], store: Any, key: str) -> tuple[int, str]:

@@ -168,7 +168,7 @@ CASES = [
          id="read-out-is-a-file"),
     case("read", *HERE, "--variable", "ozone", "--out", "{root}/a-file/x.zarr", code=6, says="a-file",
          id="read-out-under-a-file"),
-    case("read", "--bbox", "-25,30,-20,35", *QUERY, code=3, says="no ensemble tiles", id="read-found-nothing"),
+    case("read", "--bbox", "-25,30,-20,35", *QUERY, code=3, says="no tiles for", id="read-found-nothing"),
     case("read", "--bbox", "-10,40,20,60", *QUERY, "--variable", "unobtainium", code=2, says="unobtainium",
          id="read-unknown-variable"),
     case("read", *HERE, "--dataset", "no-such-dataset", code=3, says="no-such-dataset", id="read-unknown-dataset"),

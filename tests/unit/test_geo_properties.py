@@ -75,15 +75,15 @@ def test_non_finite_refused(i, bad):
         BBox(*args)
 
 
-# -- BBox.meets_cell ------------------------------------------------------------------------------------------
-def _axis_meets(box_lo: int, box_hi: int, cell_lo: int, cell_hi: int) -> bool:
-    """Some point of the half-open [cell_lo, cell_hi) lies in the closed [box_lo, box_hi].
+# -- BBox.intersects (the catalog's predicate on closed tile extents) -----------------------------------------
+def _axis_meets(box_lo: int, box_hi: int, ext_lo: int, ext_hi: int) -> bool:
+    """Some point of the closed [ext_lo, ext_hi] lies in the closed [box_lo, box_hi].
 
-    Inputs are in quarter degrees, the lattice is eighth degrees: when the two intervals meet, they
-    share either a stretch at least a quarter long or one endpoint on the quarter grid, so the finer
-    lattice sees every meeting. A box and a cell are products, so they meet iff both axes do.
+    Inputs are in quarter degrees, the lattice is eighth degrees: when the two intervals meet, they share
+    either a stretch or one endpoint on the quarter grid, so the finer lattice sees every meeting. Boxes
+    are products, so they meet iff both axes do.
     """
-    return any(2 * box_lo <= p <= 2 * box_hi for p in range(2 * cell_lo, 2 * cell_hi))
+    return any(2 * box_lo <= p <= 2 * box_hi for p in range(2 * ext_lo, 2 * ext_hi + 1))
 
 
 quarter = st.integers(-80, 80)
@@ -91,31 +91,21 @@ quarter = st.integers(-80, 80)
 
 @FAST
 @given(quarter, quarter, quarter, quarter, quarter, quarter, quarter, quarter)
-def test_meets_cell_matches_lattice_brute_force(a, b, c, d, p, q, r, s):
+def test_intersects_matches_lattice_brute_force(a, b, c, d, p, q, r, s):
     bw, be = sorted((a, b))
     bs, bn = sorted((c, d))
-    cw, ce = sorted((p, q))
-    cs, cn = sorted((r, s))
-    assume(cw < ce and cs < cn)  # a cell has area
-    box, cell = BBox(bw / 4, bs / 4, be / 4, bn / 4), BBox(cw / 4, cs / 4, ce / 4, cn / 4)
-    expected = _axis_meets(bw, be, cw, ce) and _axis_meets(bs, bn, cs, cn)
-    assert box.meets_cell(cell) is expected
+    ew, ee = sorted((p, q))
+    es, en = sorted((r, s))
+    box, extent = BBox(bw / 4, bs / 4, be / 4, bn / 4), BBox(ew / 4, es / 4, ee / 4, en / 4)
+    expected = _axis_meets(bw, be, ew, ee) and _axis_meets(bs, bn, es, en)
+    assert box.intersects(extent) is expected
+    assert extent.intersects(box) is expected  # symmetric
 
 
-@FAST
-@given(boxes(), boxes())
-def test_meets_cell_iff_lowest_common_point_inside(box, cell):
-    # if any point of the cell is in the box, so is the componentwise max of the two lower corners
-    assume(cell.west < cell.east and cell.south < cell.north)
-    x, y = max(box.west, cell.west), max(box.south, cell.south)
-    in_cell = cell.west <= x < cell.east and cell.south <= y < cell.north
-    assert box.meets_cell(cell) is (in_cell and box.contains_point(x, y))
-
-
-@pytest.mark.parametrize("x, y, hit", [(10, 40, True), (20, 45, False), (15, 50, False), (20, 50, False),
-                                       (10, 50, False), (19.999999, 49.999999, True), (15, 40, True)])
-def test_point_on_cell_edges(x, y, hit):
-    assert BBox(x, y, x, y).meets_cell(BBox(10, 40, 20, 50)) is hit
+@pytest.mark.parametrize("x, y, hit", [(10, 40, True), (20, 45, True), (15, 50, True), (20, 50, True),
+                                       (20.000001, 50, False), (9.999999, 45, False), (15, 40, True)])
+def test_point_on_extent_edges(x, y, hit):
+    assert BBox(x, y, x, y).intersects(BBox(10, 40, 20, 50)) is hit
 
 
 # -- TimeRange ------------------------------------------------------------------------------------------------

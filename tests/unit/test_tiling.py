@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from jackfruit.domain.errors import InvalidInput
-from jackfruit.domain.tiling import CELL_DEG, GribMessage, RegularGrid, plan_cells, plan_tiles
+from jackfruit.domain.tiling import GribMessage, RegularGrid, grid_id, plan_cells, plan_tiles
 
 CAMS_GRID = RegularGrid(71.95, -24.95, -0.1, 0.1, 420, 700)
 REF = datetime(2025, 3, 12, tzinfo=timezone.utc)
@@ -24,14 +23,11 @@ def msg(index: int, **kw) -> GribMessage:
     return GribMessage(**base)
 
 
-def test_cams_grid_splits_into_40_cells_of_at_most_100x100():
-    cells = plan_cells(CAMS_GRID)
-    assert len(cells) == 5 * 8
-    assert sum((c.rows[1] - c.rows[0]) * (c.cols[1] - c.cols[0]) for c in cells) == 420 * 700
-    first = cells[0]
-    assert (first.cell_id, first.bbox.as_tuple(), first.rows, first.cols) == ("n70w030", (-30, 70, -20, 80), (0, 20), (0, 50))
-    assert max(c.rows[1] - c.rows[0] for c in cells) == 100
-    assert max(c.cols[1] - c.cols[0] for c in cells) == 100
+def test_cams_grid_is_one_tile_whose_extent_is_half_a_step_around_its_points():
+    (cell,) = plan_cells(CAMS_GRID)
+    assert (cell.rows, cell.cols) == ((0, 420), (0, 700))
+    assert cell.bbox.as_tuple() == (-25.0, 30.0, 45.0, 72.0)  # points -24.95..44.95 x 30.05..71.95
+    assert cell.cell_id == grid_id(CAMS_GRID) and cell.cell_id.startswith("grid420x700-")
 
 
 grids = st.builds(
@@ -44,19 +40,17 @@ grids = st.builds(
 
 @settings(max_examples=200, deadline=None)
 @given(grids)
-def test_every_grid_point_lies_in_exactly_one_cell_and_inside_its_half_open_bbox(grid):
-    cells = plan_cells(grid)
-    owner = {}
-    for c in cells:
-        assert Decimal(repr(c.bbox.west)) % CELL_DEG == 0 or c.bbox.west == -180
-        for j in range(*c.rows):
-            for i in range(*c.cols):
-                assert (j, i) not in owner
-                owner[(j, i)] = c.cell_id
-                lat, lon = grid.lat(j), grid.lon(i)
-                assert c.bbox.west <= lon < c.bbox.east or lon == c.bbox.east == 180
-                assert c.bbox.south <= lat < c.bbox.north or lat == c.bbox.north == 90
-    assert len(owner) == grid.ny * grid.nx
+def test_the_extent_holds_every_point_with_half_a_step_to_spare_and_no_more(grid):
+    (cell,) = plan_cells(grid)
+    assert (cell.rows, cell.cols) == ((0, grid.ny), (0, grid.nx))
+    lats = [grid.lat(j) for j in range(grid.ny)]
+    lons = [grid.lon(i) for i in range(grid.nx)]
+    b = cell.bbox
+    assert b.west == max(-180, round(min(lons) - abs(grid.dlon) / 2, 6))
+    assert b.east == min(180, round(max(lons) + abs(grid.dlon) / 2, 6))
+    assert b.south == max(-90, round(min(lats) - abs(grid.dlat) / 2, 6))
+    assert b.north == min(90, round(max(lats) + abs(grid.dlat) / 2, 6))
+    assert all(b.contains_point(x, y) for x in lons for y in lats)
 
 
 @settings(max_examples=100, deadline=None)

@@ -97,7 +97,7 @@ class FailingTileFormat(ZarrTileFormat):
 
 
 def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works(small_grib):
-    app = memory_app(file_source(small_grib), tile_format=FailingTileFormat(fail_at=5))
+    app = memory_app(file_source(small_grib), tile_format=FailingTileFormat(fail_at=2))
     run = app.ingest(CAMS, DAY)
     with pytest.raises(BackendUnavailable):
         app.transform(run.run_id)
@@ -108,7 +108,7 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
                                                               datetime(2100, 1, 1, tzinfo=timezone.utc))) == []
     app.tile_format = ZarrTileFormat()
     tiles = app.transform(run.run_id)
-    assert len(tiles) == 2 * 3 * 3  # 2 species x (3 lat cells x 3 lon cells)
+    assert len(tiles) == 2  # 2 species, one whole-grid tile each
     with pytest.raises(Conflict, match="already transformed"):
         app.transform(run.run_id)
 
@@ -141,11 +141,11 @@ def test_find_and_read_return_only_matching_cells_times_and_variables(small_grib
     app.transform(run.run_id)
     t0 = datetime(2025, 3, 12, 3, tzinfo=timezone.utc)
     span = TimeRange(t0, t0 + timedelta(hours=2))
-    box = BBox(1.0, 41.0, 3.0, 43.0)  # inside cell n40e000 only
+    box = BBox(1.0, 41.0, 3.0, 43.0)
     tiles = app.find_tiles(box, span, ["ozone"])
-    assert [(t.variable, t.cell_id) for t in tiles] == [("ozone", "n40e000")]
+    assert [t.variable for t in tiles] == ["ozone"] and tiles[0].cell_id.startswith("grid")
     ds = app.read(box, span, ["ozone"])
-    assert list(ds.data_vars) == ["ozone"]
+    assert list(ds.data_vars) == ["ozone", "present"] and bool(ds["present"].all())
     assert ds.sizes["step"] == 2 and list(ds["step"].values) == [3, 4]
     assert ds["latitude"].values.max() <= 43.0 and ds["latitude"].values.min() >= 41.0
     assert ds["longitude"].values.min() >= 1.0 and ds["longitude"].values.max() <= 3.0
@@ -154,7 +154,7 @@ def test_find_and_read_return_only_matching_cells_times_and_variables(small_grib
     # a box spanning four cells is stitched into one grid
     wide = app.read(BBox(-1.0, 38.0, 11.0, 52.0), span, ["ozone", "nitrogen_dioxide"])
     assert wide.sizes["latitude"] == 140 and wide.sizes["longitude"] == 120
-    assert set(wide.data_vars) == {"ozone", "nitrogen_dioxide"}
+    assert set(wide.data_vars) == {"ozone", "nitrogen_dioxide", "present"}
     with pytest.raises(NotFound):
         app.read(box, TimeRange(t0 + timedelta(days=5), t0 + timedelta(days=6)), ["ozone"])
     with pytest.raises(InvalidInput):
@@ -179,22 +179,23 @@ def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_
                                                       datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
     assert {t.run_id for t in app.find_tiles(box, span, ["ozone"])} == {first_run.run_id, latest.run_id}
     ds = app.read(box, span, ["ozone"])
-    assert ds.attrs["source_run_id"] == latest.run_id
+    assert [s["run_id"] for s in ds.attrs["jackfruit_sources"]] == [latest.run_id]
     assert ds.sizes["forecast_reference_time"] == 1
 
 
 # -- the run model (docs/runs.md) through the use cases -----------------------------------------------------------
 class GatedTileFormat(ZarrTileFormat):
-    """Blocks in its 3rd tile write until released, so a second transform runs while the first holds the claim."""
+    """Blocks in its 2nd tile write until released, so a second transform runs while the first holds the claim."""
 
     def __init__(self) -> None:
         import threading
 
+        super().__init__()
         self.writes, self.inside, self.release = 0, threading.Event(), threading.Event()
 
     def write(self, *args, **kwargs):
         self.writes += 1
-        if self.writes == 3:
+        if self.writes == 2:
             self.inside.set()
             assert self.release.wait(30)
         return super().write(*args, **kwargs)
