@@ -1,9 +1,14 @@
-"""Benchmark: the cost of verified reads (docs/adr/0004) against unverified reads of the same tiles, same run.
+"""Benchmark: serving reads through the public API (``Jackfruit.read``, verified) beside the same answer decoded
+from the raw GRIB with ecCodes, same run, same data.
 
 Transforms one generated day (4 species x STEPS lead times) into tiles on a filesystem curated bucket, then
-times, per query: a point time series of one species, and a one-lead-time map of a 10-degree cell, each
-read (a) verified, as `read` does it (manifest digest, object hashes, crc32c), and (b) unverified
-(the same tile format with verification bypassed, the baseline). Median of REPEAT runs.
+times each query (median of REPEAT, after one warm-up; the first read of a fresh app is printed as "cold"):
+  (a) a point time series over every lead time, one species and four;
+  (b) a whole-domain map at one lead time, one species.
+The raw side knows where each message is (an index of message offsets, as a user with a GRIB index has; the
+scan that builds it is not counted) and decodes only what it needs: for a point, the one value of each
+message (``codes_get_double_element``, which unpacks a single value of simple packing), for a map, the one
+message. Objects and bytes fetched from the curated store per query are printed (the S3 cost).
 
     .venv/bin/python bench/read.py              # 97 lead times
     .venv/bin/python bench/read.py --steps 3    # quick (CI smoke)
@@ -12,6 +17,7 @@ read (a) verified, as `read` does it (manifest digest, object hashes, crc32c), a
 from __future__ import annotations
 
 import argparse
+import mmap
 import statistics
 import tempfile
 import time
@@ -21,27 +27,57 @@ from pathlib import Path
 DAY = date(2025, 3, 12)
 
 
+class Counting:
+    """The curated store, counting requests and bytes fetched."""
+
+    def __init__(self, inner):
+        self.inner, self.requests, self.bytes = inner, 0, 0
+
+    def get(self, key):
+        body = self.inner.get(key)
+        self.requests, self.bytes = self.requests + 1, self.bytes + len(body)
+        return body
+
+    def get_range(self, key, start, length=None):
+        body = self.inner.get_range(key, start, length)
+        self.requests, self.bytes = self.requests + 1, self.bytes + len(body)
+        return body
+
+    def head(self, key):
+        self.requests += 1
+        return self.inner.head(key)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1000
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=97)
     p.add_argument("--repeat", type=int, default=15)
     a = p.parse_args()
-    import xarray as xr
+    import eccodes
+    import numpy as np
 
+    from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
     from jackfruit.adapters.memory_runner import InMemoryRunner
-    from jackfruit.adapters.zarr_store import ObjectStoreZarrStore
     from jackfruit.adapters.zarr_tiles import ZarrTileFormat
     from jackfruit.app import Jackfruit
-    from jackfruit.domain.cams import MAIN_SPECIES
+    from jackfruit.domain.cams import MAIN_SPECIES, SPECIES_BY_CODE
     from jackfruit.domain.geo import BBox, TimeRange
     from jackfruit.ports import Secret, Upstream
     from jackfruit.settings import Settings
     from jackfruit.testing.cams_grib import fields, write_cams_grib
-
-    class Unverified(ZarrTileFormat):
-        def open(self, store, key, sha256=None):  # the baseline: no manifest, no hashes
-            return xr.open_zarr(ObjectStoreZarrStore(store, key), zarr_format=3, consolidated=False, chunks=None,
-                                decode_timedelta=False)
 
     with tempfile.TemporaryDirectory(prefix="bench-read-") as work:
         grib = Path(work) / "day.grib"
@@ -50,28 +86,76 @@ def main() -> None:
         app.runner = InMemoryRunner(app.raw_store, lambda d, r: grib.read_bytes())
         run = app.ingest("cams-europe-air-quality-forecasts", DAY, upstream=Upstream("memory://", Secret("bench")))
         app.transform(run.run_id)
+        counting = Counting(app.curated_store)
+        app.curated_store = counting
+
+        # the raw side's index: (variable, step) -> message, from one scan (not timed)
+        messages = EccodesGribDecoder().scan(str(grib))
+        index = {(SPECIES_BY_CODE[(m.number, m.constituent_type)].name, m.step_hours): m for m in messages}
+        grid = messages[0].grid
+        f = open(grib, "rb")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        lon, lat = 2.35, 48.85
+        j, i = round((lat - grid.lat0) / grid.dlat), round((lon - grid.lon0) / grid.dlon)
+
+        def raw_point(variables):
+            out = []
+            for v in variables:
+                for s in range(a.steps):
+                    m = index[(v, s)]
+                    h = eccodes.codes_new_from_message(mm[m.offset:m.offset + m.length])
+                    out.append(eccodes.codes_get_double_element(h, "values", j * grid.nx + i))
+                    eccodes.codes_release(h)
+            return out
+
+        def raw_map(v, s):
+            m = index[(v, s)]
+            h = eccodes.codes_new_from_message(mm[m.offset:m.offset + m.length])
+            values = eccodes.codes_get_values(h, ktype=np.float32)
+            eccodes.codes_release(h)
+            return values
+
         t0 = datetime(2025, 3, 12, tzinfo=timezone.utc)
-        queries = {
-            "point series, 1 species": (BBox(2.35, 48.85, 2.35, 48.85), TimeRange(t0, t0 + timedelta(hours=a.steps)),
-                                        ["ozone"]),
-            "1-step map of a cell": (BBox(0.01, 40.01, 9.99, 49.99), TimeRange(t0, t0 + timedelta(hours=1)),
-                                     ["ozone"]),
-        }
-        print(f"tiles of {a.steps} lead times; median of {a.repeat} reads; verified vs unverified, same tiles")
-        print(f"{'query':26s} {'verified ms':>12s} {'unverified ms':>14s} {'overhead':>9s}")
-        for name, (box, span, variables) in queries.items():
-            times = {}
-            for label, fmt in (("verified", ZarrTileFormat()), ("unverified", Unverified())):
-                tiles = app.find_tiles(box, span, variables)
-                fmt.read(app.curated_store, tiles, box, span)  # warm
-                samples = []
-                for _ in range(a.repeat):
-                    s = time.perf_counter()
-                    fmt.read(app.curated_store, tiles, box, span)
-                    samples.append(time.perf_counter() - s)
-                times[label] = statistics.median(samples) * 1000
-            print(f"{name:26s} {times['verified']:12.1f} {times['unverified']:14.1f} "
-                  f"{times['verified'] / times['unverified'] - 1:+9.0%}")
+        lead = min(5, a.steps - 1)
+        everything = TimeRange(t0, t0 + timedelta(hours=a.steps))
+        queries = [
+            ("(a) point series, 1 species", BBox(lon, lat, lon, lat), everything, ["ozone"],
+             lambda: raw_point(["ozone"]), 20.0, 10.0),
+            ("(a) point series, 4 species", BBox(lon, lat, lon, lat), everything, list(MAIN_SPECIES),
+             lambda: raw_point(MAIN_SPECIES), 20.0, None),
+            ("(b) whole-domain map, 1 lead time", BBox(-180, -90, 180, 90),
+             TimeRange(t0 + timedelta(hours=lead), t0 + timedelta(hours=lead + 1)), ["ozone"],
+             lambda: raw_map("ozone", lead), None, 30.0),
+        ]
+        print(f"{a.steps} lead times; median of {a.repeat} reads after a warm-up; verified reads through "
+              "Jackfruit.read; raw = ecCodes on an indexed GRIB")
+        print(f"{'query':36s} {'jackfruit ms':>12s} {'cold ms':>8s} {'raw ms':>8s} {'raw/jf':>7s} "
+              f"{'requests':>8s} {'KiB read':>8s}  goal")
+        for name, box, span, variables, raw, speedup_goal, ms_goal in queries:
+            ds = app.read(box, span, variables)
+            # the same answer: jackfruit's values equal ecCodes' (bit for bit, as float32)
+            want = np.asarray(raw(), dtype=np.float32)
+            got = np.concatenate([ds[v].values.ravel() for v in variables])
+            if not np.array_equal(got.view(np.uint32), want.ravel().view(np.uint32)):
+                raise SystemExit(f"{name}: jackfruit and ecCodes disagree")
+            fresh = Jackfruit(**{**app.__dict__, "tile_format": ZarrTileFormat()})  # empty tile cache
+            t = time.perf_counter()
+            fresh.read(box, span, variables)
+            cold = (time.perf_counter() - t) * 1000
+            counting.requests = counting.bytes = 0
+            app.read(box, span, variables)
+            requests, kib = counting.requests, counting.bytes / 1024
+            jf = median_ms(lambda: app.read(box, span, variables), a.repeat)
+            rw = median_ms(raw, max(3, a.repeat // 3))
+            goal = []
+            if speedup_goal:
+                goal.append(f"raw/jf >= {speedup_goal:.0f}")
+            if ms_goal:
+                goal.append(f"<= {ms_goal:.0f} ms")
+            print(f"{name:36s} {jf:12.2f} {cold:8.1f} {rw:8.2f} {rw / jf:7.1f} {requests:8d} {kib:8.0f}  "
+                  + ", ".join(goal))
+        mm.close()
+        f.close()
 
 
 if __name__ == "__main__":
