@@ -197,6 +197,9 @@ def cmd_tiles(args: argparse.Namespace) -> int:
 def describe(ds: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"dims": {k: int(v) for k, v in ds.sizes.items()}, "variables": {}}
     for name, var in ds.data_vars.items():
+        if name == "present":
+            out["present"] = {"true": int(var.values.sum()), "of": int(var.size)}
+            continue
         values = var.values
         finite = values[values == values]
         out["variables"][name] = {"units": var.attrs.get("units"), "count": int(finite.size),

@@ -83,7 +83,7 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
     found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name)
     ds = app.read(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name) if found else None
     timings["search_s"] = time.perf_counter() - t0
-    means = {name: float(ds[name].mean()) for name in ds.data_vars} if ds is not None else {}
+    means = {name: float(ds[name].mean()) for name in variables} if ds is not None else {}
     text = "\n".join([
         "jackfruit demo: OK" if found else "jackfruit demo: search found nothing",
         f"run id      {run.run_id}",
