@@ -65,7 +65,9 @@ class GribMessage:
 
     @property
     def where(self) -> str:
-        return f"message {self.index + 1} (byte offset {self.offset})"
+        """The message by position, level and time, as a refusal names it."""
+        return (f"message {self.index + 1} (byte offset {self.offset}, level type {self.level_type} level "
+                f"{self.level}, {self.reference_time:%Y-%m-%dT%H:%MZ} step {self.step_hours} h)")
 
     @property
     def valid_time(self) -> datetime:
@@ -173,6 +175,6 @@ def plan_tiles(messages: list[GribMessage]) -> list[TileGroup]:
 
 
 def _summary(problems: list[str], total: int) -> str:
-    shown = "; ".join(problems[:5])
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return f"refusing the file ({len(problems)} problem(s) in {total} messages, nothing converted): {shown}{more}"
+    """Every problem, none elided: the refusal is recorded in the run and must name each message."""
+    return (f"refusing the file ({len(problems)} problem(s) in {total} messages, nothing converted): "
+            + "; ".join(problems))

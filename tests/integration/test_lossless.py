@@ -91,18 +91,26 @@ def test_unknown_constituent_is_named(tmp_path):
     path = tmp_path / "odd.grib"
     body = bytearray()
     with open(REAL_CAMS, "rb") as f:
-        for n in range(2):
-            h = eccodes.codes_grib_new_from_file(f)
-            if n == 1:
-                eccodes.codes_set(h, "constituentType", 65000)
+        first = eccodes.codes_grib_new_from_file(f)
+        for n in range(8):  # message 1 intact, messages 2..9 each with an unknown constituent
+            h = eccodes.codes_clone(first)
+            if n:
+                eccodes.codes_set(h, "constituentType", 65000 + n)
+                eccodes.codes_set(h, "forecastTime", n)
             body += eccodes.codes_get_message(h)
             eccodes.codes_release(h)
+        eccodes.codes_release(first)
     path.write_bytes(bytes(body))
     app = memory_app(file_source(path))
     run = app.ingest(CAMS, date(2025, 3, 12))
-    with pytest.raises(InvalidInput, match=r"message 2 \(byte offset \d+\): \(parameterNumber 59, constituentType 65000\)"):
+    with pytest.raises(InvalidInput, match=r"message 2 \(byte offset \d+, level type 1 level 0, "
+                                           r"2022-08-13T00:00Z step 1 h\): \(parameterNumber 59, constituentType 65001\)"):
         app.transform(run.run_id)
     assert list(app.curated_store.list()) == []
+    refused = app.run(run.run_id)
+    assert refused.transform_status.value == "refused"
+    for n in range(1, 8):  # every one named in the recorded reason, none elided
+        assert f"step {n} h): (parameterNumber 59, constituentType {65000 + n})" in refused.transform_reason
 
 
 @pytest.mark.parametrize("mangle, words", [
@@ -148,3 +156,27 @@ def test_sample_generator_is_deterministic_and_encodes_like_the_real_file(tmp_pa
             eccodes.codes_release(h)
             assert got == real
             assert sub in (2, 1) and level_type in (1, 103)
+
+
+def test_float32_decoding_is_used_only_where_it_equals_float64_rounded():
+    """The decoder asks ecCodes for float32 directly for FLOAT32_EXACT_PACKINGS: on every message of every
+    fixture file of those packings, bit-identical to decoding float64 and rounding (the reference)."""
+    import glob
+
+    import eccodes
+
+    from jackfruit.adapters.eccodes_decoder import FLOAT32_EXACT_PACKINGS
+
+    checked = 0
+    for path in sorted(glob.glob(str(REAL_CAMS.parent / "*.grib*"))):
+        with open(path, "rb") as f:
+            while (h := eccodes.codes_grib_new_from_file(f)) is not None:
+                try:
+                    if eccodes.codes_get(h, "packingType") in FLOAT32_EXACT_PACKINGS:
+                        direct = eccodes.codes_get_values(h, ktype=np.float32)
+                        rounded = eccodes.codes_get_values(h).astype(np.float32)
+                        assert np.array_equal(direct.view(np.uint32), rounded.view(np.uint32)), path
+                        checked += 1
+                finally:
+                    eccodes.codes_release(h)
+    assert checked >= 1000
