@@ -27,7 +27,7 @@ DAY = date(2025, 3, 12)
 REQUEST = {"variable": ["ozone"], "leadtime_hour": ["0", "1"]}
 # big enough that writing its tiles outlasts a second process's start-up
 BIG = {"variable": ["ozone", "nitrogen_dioxide", "particulate_matter_2.5um", "particulate_matter_10um"],
-       "leadtime_hour": [str(h) for h in range(13)]}
+       "leadtime_hour": [str(h) for h in range(97)]}
 
 
 @pytest.fixture
@@ -159,13 +159,15 @@ def test_a_killed_transform_leaves_nothing_after_gc_and_is_taken_over(world):
     run_id = done.stdout.split()[1]
     proc = start(env, "transform", run_id)
     wait_for(proc, "phase tile write")
-    time.sleep(0.3)
-    proc.kill()
+    curated = data / "buckets" / "jackfruit-curated"
+    deadline = time.monotonic() + 30
+    while not any(p.is_file() for p in curated.rglob("*") if ".partial" not in p.parts and "tiles" in p.parts):
+        assert time.monotonic() < deadline and proc.poll() is None, "no tile object appeared before the end"
+        time.sleep(0.01)
+    proc.kill()  # some tile objects are uploaded, the run is not published
     proc.wait()
     work = data / "work"
     assert any(work.iterdir()), "the killed attempt left its scratch copy"
-    curated = data / "buckets" / "jackfruit-curated"
-    assert any(p.is_file() for p in curated.rglob("*") if ".partial" not in p.parts)
     time.sleep(1.6)  # the killed attempt's lease runs out
     gc = subprocess.run([sys.executable, "-m", "jackfruit.cli", "gc"], env=env, capture_output=True, text=True,
                         timeout=60)
