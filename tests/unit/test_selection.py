@@ -67,15 +67,20 @@ def test_lead_times_in_a_window_are_those_whose_valid_time_is_inside(steps, star
     assert (list(range(*got)) if got else []) == want
 
 
+def _available(items) -> dict:
+    out: dict = {}
+    for v, r, s in items:
+        out.setdefault(v, set()).add((T0 + timedelta(hours=24 * r), s))
+    return out
+
+
 pairs = st.lists(st.tuples(st.sampled_from(["ozone", "dust"]), st.integers(0, 3), st.integers(0, 30)), max_size=40)
 
 
 @settings(max_examples=200, deadline=None)
 @given(pairs)
 def test_forecast_layout_marks_present_exactly_where_a_message_exists(items):
-    available: dict = {}
-    for v, r, s in items:
-        available.setdefault(v, set()).add((T0 + timedelta(hours=24 * r), s))
+    available = _available(items)
     fl = forecast_layout(available)
     for v in available:
         for ref in fl.reference_times:
@@ -87,9 +92,7 @@ def test_forecast_layout_marks_present_exactly_where_a_message_exists(items):
 @settings(max_examples=200, deadline=None)
 @given(pairs)
 def test_valid_time_layout_takes_the_newest_forecast_covering_each_valid_time(items):
-    available: dict = {}
-    for v, r, s in items:
-        available.setdefault(v, set()).add((T0 + timedelta(hours=24 * r), s))
+    available = _available(items)
     vl = valid_time_layout(available)
     covering: dict = {}
     for ps in available.values():
