@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import hashlib
+import json
 
 import eccodes
 import numpy as np
@@ -95,6 +96,7 @@ class V2TileFormat(ZarrTileFormat):
     def write(self, store: Any, key: str, group: Any, cell: Any, values: Any,
               attrs: Mapping[str, Any], scratch: str = "") -> tuple[int, str]:
         (j0, j1), (i0, i1) = cell.rows, cell.cols
+        values = values(0, len(group.steps))  # the whole group at once, as version 2 did
         block = np.ascontiguousarray(values[:, j0:j1, i0:i1], dtype=np.float32)
         steps = np.asarray(group.steps, dtype=np.int32)
         ref = int(group.reference_time.timestamp())
@@ -165,6 +167,49 @@ class V1TileFormat(V2TileFormat):
         return sum(e[1] for e in entries), manifest_digest(entries)
 
 
+class V3TileFormat(ZarrTileFormat):
+    """Writes tiles the way transformation version 3 did (one shard for all lead times, inner chunks
+    (8, 60, 100), Blosc zstd-1 + shuffle + crc32c, the whole group decoded at once): the code of that version,
+    kept here to prove such tiles stay readable and verifiable. Reading is the current code."""
+
+    v3_chunk = (8, 60, 100)
+    v3_compressors = (BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.shuffle), Crc32cCodec())
+
+    def write(self, store: Any, key: str, group: Any, cell: Any, values: Any,
+              attrs: Mapping[str, Any], scratch: str = "") -> tuple[int, str]:
+        import os
+        import shutil
+        import tempfile
+
+        from jackfruit.adapters.zarr_tiles import MANIFEST, _files, manifest_bytes
+
+        (j0, j1), (i0, i1) = cell.rows, cell.cols
+        block = np.ascontiguousarray(values(0, len(group.steps))[:, j0:j1, i0:i1], dtype=np.float32)
+        folder = tempfile.mkdtemp(prefix="tile-v3-", dir=scratch or None)
+        try:
+            chunks = tuple(min(c, n) for c, n in zip(self.v3_chunk, block.shape))
+            shards = tuple(-(-n // c) * c for n, c in zip(block.shape, chunks))
+            root = zarr.open_group(zarr.storage.LocalStore(folder), mode="w", zarr_format=3,
+                                   attributes=self._root_attrs(group, cell, attrs))
+            data = root.create_array(
+                group.variable, shape=block.shape, dtype="float32", chunks=chunks, shards=shards,
+                compressors=list(self.v3_compressors), fill_value=np.nan,
+                dimension_names=("step", "latitude", "longitude"),
+                attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
+                | {"jackfruit_variable": group.variable})
+            data[...] = block
+            entries = []
+            for rel in sorted(_files(folder)):
+                with open(os.path.join(folder, rel), "rb") as body:
+                    info = store.put(f"{key}/{rel}", body)
+                entries.append((rel, info.size, info.sha256))
+            manifest = manifest_bytes(entries)
+            info = store.put(f"{key}/{MANIFEST}", manifest)
+            return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class TileObjects:
     """The objects of one stored tile by relative key, to inspect and tamper with: on disk when the store is
     a ``FilesystemObjectStore`` (``root`` = the bucket directory), else through the ``ObjectStore`` port."""
@@ -198,6 +243,13 @@ class TileObjects:
         """The one chunk (coordinates) or shard (data) object of ``array``; its key depends on zarr's layout."""
         (rel,) = [k for k in self.keys() if k.startswith(f"{array}/") and k != f"{array}/zarr.json"]
         return rel
+
+    def chunks_per_shard(self, array: str) -> int:
+        """How many inner chunks one shard of ``array`` indexes (from its metadata)."""
+        (codec,) = json.loads(self.get(f"{array}/zarr.json"))["codecs"]
+        outer = json.loads(self.get(f"{array}/zarr.json"))["chunk_grid"]["configuration"]["chunk_shape"]
+        inner = codec["configuration"]["chunk_shape"]
+        return int(np.prod([o // i for o, i in zip(outer, inner)]))
 
 
 def shard_index(shard: bytes, chunks: int) -> list[tuple[int, int]]:

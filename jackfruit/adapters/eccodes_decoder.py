@@ -99,7 +99,7 @@ class EccodesGribDecoder:
             while True:
                 where = f"message {len(messages) + 1}"
                 try:
-                    h = eccodes.codes_grib_new_from_file(f)
+                    h = eccodes.codes_grib_new_from_file(f, headers_only=True)
                 except eccodes.GribInternalError as err:
                     raise InvalidInput(f"{os.path.basename(path)}: {where} is not decodable GRIB "
                                        f"(truncated or corrupt): {err}") from err

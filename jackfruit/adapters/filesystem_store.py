@@ -160,6 +160,12 @@ class FilesystemObjectStore:
             raise NotFound(f"{self.bucket}/{key} does not exist")
         return ObjectInfo(key, st.st_size)
 
+    def local_path(self, key: str) -> str | None:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound(f"{self.bucket}/{key} does not exist")
+        return str(path)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

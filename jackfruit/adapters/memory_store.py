@@ -56,6 +56,10 @@ class InMemoryObjectStore:
         body = self._body(key)
         return ObjectInfo(key, len(body), hashlib.sha256(body).hexdigest())
 
+    def local_path(self, key: str) -> str | None:
+        self._body(key)  # NotFound for a missing key
+        return None
+
     def exists(self, key: str) -> bool:
         check_object_key(key)
         return key in self._objects

@@ -148,6 +148,26 @@ class VerifiedZarrStore(ObjectStoreZarrStore):
             raise self._fail(key, "is missing") from None
         raise TypeError(f"unexpected byte range {byte_range!r}")
 
+    def sizes(self) -> dict[str, int]:
+        """Relative key -> size of every object the manifest lists."""
+        return {k: size for k, (size, _) in self._entries.items()}
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start+length)`` of a listed object, for a reader that checks them itself (crc32c)."""
+        if key not in self._entries:
+            raise self._fail(key, "is not in the tile's manifest")
+        try:
+            return self._objects.get_range(self._prefix + key, start, length)
+        except NotFound:
+            raise self._fail(key, "is missing") from None
+
+    def stored_size(self, key: str) -> int:
+        """The size of a listed object as the store has it now."""
+        try:
+            return self._objects.head(self._prefix + key).size
+        except NotFound:
+            raise self._fail(key, "is missing") from None
+
     def get_verified(self, key: str) -> bytes:
         """One whole object of the tile, checked against the manifest (``IntegrityError`` if it is not listed)."""
         body = self._read(key, None)

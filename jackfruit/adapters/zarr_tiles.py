@@ -39,16 +39,19 @@ from jackfruit.domain.selection import (LAYOUTS, forecast_layout, nearest_valid_
 from jackfruit.domain.tiling import Cell, RegularGrid, TileGroup
 from jackfruit.ports.storage import ObjectStore
 
+from .shard_reader import ShardedArray
 from .zarr_store import TILE_MANIFEST, ObjectStoreZarrStore, VerifiedZarrStore
 
 MANIFEST = TILE_MANIFEST
 MANIFEST_FORMAT = "jackfruit-tile-manifest/1"
 
 EPOCH_UNITS = "seconds since 1970-01-01T00:00:00Z"
-#: Blosc zstd level 1 with byte shuffle: lossless, 2.0x on CAMS fields; the table in docs/benchmarks.md
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.shuffle)
-#: inner chunk of the data array: 8 lead times x 60 rows x 100 columns (docs/adr/0005-whole-grid-tiles.md)
-CHUNK = (8, 60, 100)
+#: Blosc LZ4 with byte shuffle: lossless, 2.1x on the real CAMS fields (zstd-1: 2.6x at twice the encode
+#: and three times the decode time); the table in docs/benchmarks.md, the choice in docs/adr/0006
+_COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle=BloscShuffle.shuffle)
+#: inner chunk of the data array: 8 lead times x 35 rows x 70 columns; one shard per 8 lead times covering
+#: the whole grid (docs/adr/0006-lead-time-shards.md)
+CHUNK = (8, 35, 70)
 #: tiles are encoded by the zarrs codec pipeline (Rust, parallel) on a LocalStore; strict: never a silent
 #: fallback to the slower default pipeline
 _ZARRS = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline", "codec_pipeline.strict": True}
@@ -83,6 +86,27 @@ def parse_manifest(tile_key: str, body: bytes) -> dict[str, tuple[int, str]]:
         raise IntegrityError(f"tile {tile_key}: object {MANIFEST} is not a tile manifest ({err})") from None
 
 
+#: lead times ``[k0, k1)`` of a tile group's messages, decoded: float32 ``(k1 - k0, ny, nx)`` on the group's grid
+SlabSource = Callable[[int, int], Any]
+
+
+def _files(folder: str) -> list[str]:
+    """Relative ``/``-separated paths of the files under ``folder``."""
+    out = []
+    for dirpath, _, names in os.walk(folder):
+        rel = os.path.relpath(dirpath, folder)
+        out.extend(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/") for name in names)
+    return out
+
+
+def _is_local(store: ObjectStore, tile: Tile) -> bool:
+    """Whether the store keeps objects as local files (reads in turn cost less than a thread hand-off)."""
+    try:
+        return store.local_path(f"{tile.key}/{MANIFEST}") is not None
+    except (NotFound, AttributeError):
+        return False
+
+
 def _epoch(dt: Any) -> int:
     return int(dt.astimezone(timezone.utc).timestamp())
 
@@ -107,69 +131,92 @@ class ZarrTileFormat:
         self._cache_lock = threading.Lock()
 
     # -- write ---------------------------------------------------------------------------------------------------
-    def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
+    def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: SlabSource,
               attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
+        """Build the tile shard by shard: while lead times ``[k, k+8)`` are encoded (zarrs, all cores), the
+        next eight decode in another thread and the shard before is uploaded in a third. Memory holds about
+        three slabs of the grid, whatever the number of lead times or the size of the file."""
         (j0, j1), (i0, i1) = cell.rows, cell.cols
-        block = values[:, j0:j1, i0:i1]
-        if block.dtype != np.float32:
-            block = block.astype(np.float32)
+        n = len(group.steps)
+        shape = (n, j1 - j0, i1 - i0)
+        chunks = tuple(min(c, s) for c, s in zip(self.chunk, shape))
+        shards = (chunks[0],) + tuple(-(-s // c) * c for s, c in zip(shape[1:], chunks[1:]))
         folder = tempfile.mkdtemp(prefix="tile-", dir=scratch)
         try:
-            grid = group.grid
-            sub = RegularGrid(grid.lat(j0), grid.lon(i0), grid.dlat, grid.dlon, j1 - j0, i1 - i0)
-            species = attrs.get("long_name", group.variable)
-            institution = cams.INSTITUTIONS.get(group.model, group.model)
-            root_attrs = {
-                "Conventions": "CF-1.10",
-                "title": f"{species} ({group.model}, {group.level_m} m)",
-                "institution": institution,
-                "source": attrs.get("source_raw_key", ""),
-                "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
-                "license": LICENCE,
-                "jackfruit_model": group.model,
-                "jackfruit_variable": group.variable,
-                "jackfruit_level_m": group.level_m,
-                "jackfruit_reference_time": group.reference_time.isoformat(),
-                "jackfruit_steps": list(group.steps),
-                "jackfruit_grid": {"lat0": sub.lat0, "lon0": sub.lon0, "dlat": sub.dlat, "dlon": sub.dlon,
-                                   "ny": sub.ny, "nx": sub.nx},
-                "jackfruit_extent": list(cell.bbox.as_tuple()),
-                **{k: v for k, v in attrs.items() if k.startswith(("source_", "transformation", "attribution",
-                                                                   "grib_"))},
-            }
-            chunks = tuple(min(c, n) for c, n in zip(self.chunk, block.shape))
-            shards = tuple(-(-n // c) * c for n, c in zip(block.shape, chunks))
             with zarr.config.set(_ZARRS):
-                local = LocalStore(folder)
-                root = zarr.open_group(local, mode="w", zarr_format=3, attributes=root_attrs)
-                data = root.create_array(
-                    group.variable, shape=block.shape, dtype="float32", chunks=chunks, shards=shards,
+                data = zarr.open_group(LocalStore(folder), mode="w", zarr_format=3,
+                                       attributes=self._root_attrs(group, cell, attrs)).create_array(
+                    group.variable, shape=shape, dtype="float32", chunks=chunks, shards=shards,
                     compressors=list(self.compressors), fill_value=np.nan,
                     dimension_names=("step", "latitude", "longitude"),
                     attributes={k: attrs[k] for k in ("units", "long_name", "standard_name") if k in attrs}
                     | {"jackfruit_variable": group.variable})
-                data[...] = block
-            return self._upload_folder(folder, store, key)
+
+            def slab(k0: int) -> np.ndarray:
+                block = values(k0, min(k0 + shards[0], n))[:, j0:j1, i0:i1]
+                return np.ascontiguousarray(block, dtype=np.float32)
+
+            uploaded: dict[str, Any] = {}
+            with ThreadPoolExecutor(1, thread_name_prefix="tile-decode") as decode, \
+                    ThreadPoolExecutor(1, thread_name_prefix="tile-upload") as upload:
+                try:
+                    ahead = decode.submit(slab, 0)
+                    for k0 in range(0, n, shards[0]):
+                        block = ahead.result()
+                        if k0 + shards[0] < n:
+                            ahead = decode.submit(slab, k0 + shards[0])
+                        with zarr.config.set(_ZARRS):
+                            data[k0:k0 + block.shape[0]] = block
+                        del block
+                        for rel in _files(folder):
+                            if rel not in uploaded:
+                                uploaded[rel] = upload.submit(self._upload_file, folder, rel, store, key)
+                    entries = [(rel, *uploaded[rel].result()) for rel in sorted(uploaded)]
+                except BaseException:
+                    for future in uploaded.values():
+                        future.cancel()
+                    raise
+            manifest = manifest_bytes(entries)
+            info = store.put(f"{key}/{MANIFEST}", manifest)  # last: a tile without it is incomplete
+            return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
-    def _upload_folder(folder: str, store: ObjectStore, key: str) -> tuple[int, str]:
-        """Every file of the built tile through the port (each put is atomic and durable on its own), then
-        the manifest last: a tile without its manifest is incomplete by definition."""
-        entries = []
-        for dirpath, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                with open(path, "rb") as body:
-                    info = store.put(f"{key}/{rel}", body)
-                if info.sha256 is None:
-                    raise IntegrityError(f"store {store.bucket} did not report the SHA-256 of {key}/{rel}")
-                entries.append((rel, info.size, info.sha256))
-        manifest = manifest_bytes(entries)
-        info = store.put(f"{key}/{MANIFEST}", manifest)
-        return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
+    def _root_attrs(group: TileGroup, cell: Cell, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        (j0, j1), (i0, i1) = cell.rows, cell.cols
+        grid = group.grid
+        sub = RegularGrid(grid.lat(j0), grid.lon(i0), grid.dlat, grid.dlon, j1 - j0, i1 - i0)
+        return {
+            "Conventions": "CF-1.10",
+            "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
+            "institution": cams.INSTITUTIONS.get(group.model, group.model),
+            "source": attrs.get("source_raw_key", ""),
+            "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
+            "license": LICENCE,
+            "jackfruit_model": group.model,
+            "jackfruit_variable": group.variable,
+            "jackfruit_level_m": group.level_m,
+            "jackfruit_reference_time": group.reference_time.isoformat(),
+            "jackfruit_steps": list(group.steps),
+            "jackfruit_grid": {"lat0": sub.lat0, "lon0": sub.lon0, "dlat": sub.dlat, "dlon": sub.dlon,
+                               "ny": sub.ny, "nx": sub.nx},
+            "jackfruit_extent": list(cell.bbox.as_tuple()),
+            **{k: v for k, v in attrs.items() if k.startswith(("source_", "transformation", "attribution",
+                                                               "grib_"))},
+        }
+
+    @staticmethod
+    def _upload_file(folder: str, rel: str, store: ObjectStore, key: str) -> tuple[int, str]:
+        """One built file through the port (atomic and durable on its own, hashed while copied); the scratch
+        copy goes at once, so scratch holds a shard or two, not the tile."""
+        path = os.path.join(folder, *rel.split("/"))
+        with open(path, "rb") as body:
+            info = store.put(f"{key}/{rel}", body)
+        os.unlink(path)
+        if info.sha256 is None:
+            raise IntegrityError(f"store {store.bucket} did not report the SHA-256 of {key}/{rel}")
+        return info.size, info.sha256
 
     # -- verified access -----------------------------------------------------------------------------------------
     def _entries(self, store: ObjectStore, key: str, sha256: str) -> dict[str, tuple[int, str]]:
@@ -265,9 +312,14 @@ class ZarrTileFormat:
         if "jackfruit_grid" in root:
             g = root["jackfruit_grid"]
             grid = RegularGrid(g["lat0"], g["lon0"], g["dlat"], g["dlon"], g["ny"], g["nx"])
-            array = zarr.open_array(verified, path=tile.variable, mode="r", zarr_format=3)
-            opened = _OpenTile(root, verified, grid, tuple(int(s) for s in root["jackfruit_steps"]), array,
-                               dict(array.attrs), None)
+            meta = json.loads(verified.get_verified(f"{tile.variable}/zarr.json"))
+            reader = ShardedArray.from_metadata(tile.key, tile.variable, meta, verified.sizes(),
+                                                verified.read_range, verified.stored_size,
+                                                concurrent=not _is_local(store, tile))
+            # an array in a layout the shard reader does not take is read by zarr
+            array = None if reader else zarr.open_array(verified, path=tile.variable, mode="r", zarr_format=3)
+            opened = _OpenTile(root, verified, grid, tuple(int(s) for s in root["jackfruit_steps"]),
+                               reader or array, dict(meta.get("attributes", {})), None)
         else:  # versions 1 and 2: a 10-degree cell with CF coordinate arrays
             ds = xr.open_zarr(verified, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
             lat, lon = ds["latitude"].values, ds["longitude"].values
@@ -295,7 +347,9 @@ class ZarrTileFormat:
                 if steps is None:
                     return _Miss(valid_times=[tile.reference_time + timedelta(hours=s) for s in opened.steps])
                 (k0, k1), (j0, j1), (i0, i1) = steps, win.rows, win.cols
-                if opened.array is not None:
+                if isinstance(opened.array, ShardedArray):
+                    values = opened.array.read((k0, k1), (j0, j1), (i0, i1))
+                elif opened.array is not None:
                     values = opened.array[k0:k1, j0:j1, i0:i1]
                 else:
                     values = opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
@@ -336,7 +390,7 @@ class _OpenTile:
     verified: VerifiedZarrStore
     grid: RegularGrid  # of the tile's points
     steps: tuple[int, ...]
-    array: Any  # version 3: the data array on the verified store
+    array: Any  # versions 3+: the data array (a ShardedArray, or zarr's for another layout)
     data_attrs: dict[str, Any]
     legacy: Any  # versions 1 and 2: the xarray dataset
 

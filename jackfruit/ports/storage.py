@@ -54,6 +54,12 @@ class ObjectStore(Protocol):
         """Remove an object; a write-once store refuses with ``Conflict``. Missing keys are ``NotFound``."""
         ...
 
+    def local_path(self, key: str) -> str | None:
+        """A path on this machine whose file holds the object's bytes, when the store keeps objects as local
+        files (the filesystem store); None otherwise. For reading in place, never for writing; valid while
+        the object exists. Raises ``NotFound`` for a missing key."""
+        ...
+
     def sweep_partials(self, ended_attempts: Collection[str]) -> int:
         """Remove staged, never-committed uploads of the given (ended) attempts, and the store's own
         staging leftovers of writers that no longer exist; returns how many. Committed objects are never

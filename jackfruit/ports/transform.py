@@ -5,7 +5,7 @@ Arrays cross these ports as opaque objects (numpy in the adapters); the use case
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
@@ -31,11 +31,13 @@ class GribDecoder(Protocol):
 class TileFormat(Protocol):
     """Writes one tile as a group of objects under ``key`` and reads tiles back, verified."""
 
-    def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: Any,
-              attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
-        """Write ``values[:, rows, cols]`` of the cell under ``key`` (``scratch``: this attempt's folder for
-        temporary files); returns (total bytes, SHA-256 of the group manifest). Raises
-        ``BackendUnavailable`` (the store failed)."""
+    def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell,
+              values: Callable[[int, int], Any], attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
+        """Write the cell's rows and columns of every lead time of ``group`` under ``key``. ``values(k0, k1)``
+        decodes lead times ``[k0, k1)`` of the group (float32 ``(k1 - k0, ny, nx)``, the whole grid); the
+        format asks for them in order, in slabs of its choosing, so memory does not grow with the group.
+        ``scratch`` is this attempt's folder for temporary files. Returns (total bytes, SHA-256 of the tile's
+        manifest). Raises ``BackendUnavailable`` (the store failed) and whatever ``values`` raises."""
         ...
 
     def read(self, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -25,9 +27,36 @@ def fetch_verified(raw_store: ObjectStore, key: str, sha256: str, size: int, des
     """Copy a raw object to ``dest``, refusing it unless size and SHA-256 match the catalog."""
     with open(dest, "wb") as out:
         total, digest = hash_object(raw_store, key, copy_to=out)
+    _check_raw(key, total, digest, size, sha256)
+
+
+def _check_raw(key: str, total: int, digest: str, size: int, sha256: str) -> None:
     if total != size or digest != sha256:
         raise IntegrityError(f"raw object {key} is {total} bytes sha256 {digest}; "
                              f"the catalog recorded {size} bytes sha256 {sha256}")
+
+
+def _verify_in_place(path: str, key: str, size: int, sha256: str) -> None:
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        total = f.tell()
+    _check_raw(key, total, digest, size, sha256)
+
+
+def raw_file(raw_store: ObjectStore, key: str, sha256: str, size: int, scratch: str) -> tuple[str, Future | None]:
+    """A local file with the raw object's bytes and the check of its size and SHA-256 against the catalog.
+    A store that keeps objects as local files is read in place (raw objects are write-once and read-only) and
+    checked in a thread while the caller scans it: the caller must wait for the check before it concludes
+    anything from the bytes. Any other store is copied into ``scratch``, checked while it streams (None)."""
+    local = raw_store.local_path(key)
+    if local is not None:
+        return local, _CHECKS.submit(_verify_in_place, local, key, size, sha256)
+    path = os.path.join(scratch, "raw.grib")
+    fetch_verified(raw_store, key, sha256, size, path)
+    return path, None
+
+
+_CHECKS = ThreadPoolExecutor(2, thread_name_prefix="raw-check")
 
 
 def transform_run(
@@ -63,18 +92,21 @@ def transform_run(
                 os.makedirs(scratch)
             except OSError as err:
                 raise BackendUnavailable(f"cannot create the scratch folder {scratch}: {err.strerror}") from err
-            path = os.path.join(scratch, "raw.grib")
             phase("fetch")
-            fetch_verified(raw_store, run.raw_key, run.raw_sha256, run.raw_size, path)
+            path, check = raw_file(raw_store, run.raw_key, run.raw_sha256, run.raw_size, scratch)
             phase("decode")
             try:
                 messages = decoder.scan(path)
                 groups = plan_tiles(messages)
             except InvalidInput as err:
+                if check is not None:
+                    check.result()  # bytes that are not the recorded ones are an integrity error, not a refusal
                 beat.stop()
                 beat.check()
                 catalog.refuse_transform(run_id, epoch, now=clock.now(), reason=str(err))
                 raise
+            if check is not None:
+                check.result()
             phase("tile write")
             tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started,
                                  progress, attempt_id, beat, scratch)
@@ -106,7 +138,9 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
     done, total = 0, len(messages)
     for group in groups:
         members = [messages[i] for i in group.message_indices]
-        values = decoder.read(path, members)
+
+        def values(k0: int, k1: int, members: list = members) -> Any:
+            return decoder.read(path, members[k0:k1])
         attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
         attrs.update(_grib_identity(members))
         for cell in plan_cells(group.grid):
@@ -120,7 +154,6 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
                              valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
                              bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
                                                     cell.cols[1] - cell.cols[0]), size=size, sha256=sha))
-        del values
         done += len(group.message_indices)
         if progress:
             progress(done, total)

@@ -46,8 +46,17 @@ class ObjectStoreContract:
         assert store.get_range("r", 7) == b"789"
         assert store.get_range("r", 8, 100) == b"89"
 
+    def test_local_path_when_given_holds_the_object(self, store, raw):
+        for s in (store, raw):
+            s.put("p/x", b"in place")
+            path = s.local_path("p/x")
+            if path is not None:
+                with open(path, "rb") as f:
+                    assert f.read() == b"in place"
+
     def test_missing_key_is_not_found(self, store):
-        for call in (store.get, store.head, store.open, lambda k: store.get_range(k, 0, 1), store.delete):
+        for call in (store.get, store.head, store.open, lambda k: store.get_range(k, 0, 1), store.delete,
+                     store.local_path):
             with pytest.raises(NotFound):
                 call("no/such/key")
         assert store.exists("no/such/key") is False

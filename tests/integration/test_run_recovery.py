@@ -129,15 +129,19 @@ def test_a_killed_ingester_fails_the_run_with_its_job_id(world):
 def test_two_transforms_of_one_run_at_once_one_wins_and_tiles_stay_whole(world):
     """Finding 1: the loser gets exit 4 naming the holder, deletes nothing, and the tiles read back."""
     env, stub, data = world
+    env = {**env, "JACKFRUIT_LEASE_TTL_S": "60"}  # the first holder is paused below; its lease must outlive that
     done = subprocess.run([sys.executable, "-m", "jackfruit.cli", *ingest_argv(BIG)], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.split()[1]
     first = start(env, "transform", run_id)
     wait_for(first, "phase tile write")
-    second = subprocess.run([sys.executable, "-m", "jackfruit.cli", "transform", run_id], env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert first.poll() is None, "the first transform must still be running for this test to mean anything"
+    first.send_signal(signal.SIGSTOP)  # mid-write, for as long as the second process needs: no timing luck
+    try:
+        second = subprocess.run([sys.executable, "-m", "jackfruit.cli", "transform", run_id], env=env,
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 4 and "being transformed" in second.stderr, second.stderr
     first.communicate(timeout=60)
     assert first.returncode == 0

@@ -21,7 +21,7 @@ from jackfruit.domain.errors import BackendUnavailable, IntegrityError, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.testing.cams_grib import fields, write_cams_grib
 
-from ..helpers import TileObjects, V1TileFormat, bits, ecc_reference, file_source, memory_app, shard_index
+from ..helpers import TileObjects, V1TileFormat, V2TileFormat, V3TileFormat, bits, ecc_reference, file_source, memory_app, shard_index
 
 CAMS = "cams-europe-air-quality-forecasts"
 DAY = date(2025, 3, 12)
@@ -131,22 +131,23 @@ def test_latitudes_shifted_by_5_degrees_and_validly_re_encoded_are_refused(world
     verify_names(app, tile, rel)
 
 
-# the fixture's 100 x 100 grid is two chunks of rows: 49.95..44.05 and 43.95..40.05 (ADR 0005)
-NORTH_CHUNK, SOUTH_CHUNK = BBox(0, 45, 10, 50), BBox(0, 40, 10, 43)
+# the fixture's 100 x 100 grid (4 lead times) is one shard of 3 x 2 chunks of 35 rows x 70 columns (ADR 0006):
+# the first chunk holds rows 49.95..46.55 and columns 0.05..6.95; the south box lies in the last row of chunks
+NORTH_CHUNK, SOUTH_CHUNK = BBox(0, 47, 6, 50), BBox(0, 40, 10, 43)
 
 
 def test_a_flipped_byte_in_a_chunk_inside_the_shard_is_caught_by_crc32c_on_a_range_read(world):
-    """A read of part of the tile fetches the shard index and its chunks by range: crc32c inside the shard
-    checks exactly those bytes. A whole-tile read fetches the whole shard and checks its SHA-256."""
+    """A read fetches the shard index and the chunks it needs by range: crc32c inside the shard checks exactly
+    those bytes, for a part of the tile and for all of it; ``verify`` re-hashes the whole shard (SHA-256)."""
     app, tile, objs = world
     rel = objs.chunk_of("ozone")
     shard = bytearray(objs.get(rel))
-    offset, length = shard_index(bytes(shard), 2)[0]  # the northern chunk
+    offset, length = shard_index(bytes(shard), objs.chunks_per_shard("ozone"))[0]  # the north-west chunk
     shard[offset + length // 2] ^= 0x01
     objs.put(rel, bytes(shard))
     refused(app, tile, rel, span=lead(0), box=NORTH_CHUNK, what="crc32c")
     assert read(app, tile, span=lead(2), box=SOUTH_CHUNK)["ozone"].size  # the other chunk is still served
-    refused(app, tile, rel, what="sha256")
+    refused(app, tile, rel, what="crc32c")
     verify_names(app, tile, rel)
 
 
@@ -294,6 +295,20 @@ def test_verify_use_case_reports_tampering(world):
     objs.put("zarr.json", json.dumps(doc).encode())
     report = app.verify()
     assert report.tiles == 1 and len(report.problems) == 1 and "object zarr.json" in report.problems[0]
+
+
+# -- tiles of earlier versions -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["filesystem", "memory"])
+@pytest.mark.parametrize("old", [V2TileFormat, V3TileFormat], ids=["version 2", "version 3"])
+def test_tiles_of_versions_2_and_3_read_back_bit_exact_and_verify(grib, tmp_path, kind, old):
+    app, tile, objs = _world(grib, tmp_path, kind, old())
+    assert MANIFEST in objs.keys()
+    assert app.tile_format.verify(app.curated_store, tile) == []
+    assert_bit_exact(read(app, tile), grib)
+    point = read(app, tile, span=lead(2), box=BBox(2.35, 48.85, 2.35, 48.85))["ozone"]
+    assert point.shape == (1, 1, 1, 1)
+    assert np.array_equal(bits(point.values[0, 0]), bits(ecc_reference(grib)[2]["values"][11:12, 23:24]))
 
 
 # -- version-1 tiles ------------------------------------------------------------------------------------------
