@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from jackfruit.domain.errors import InvalidInput
+
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def check_object_key(key: str) -> str:
@@ -10,7 +14,7 @@ def check_object_key(key: str) -> str:
         raise InvalidInput(f"object key {key!r} is empty")
     if key.startswith("/") or key.endswith("/") or key.startswith("."):
         raise InvalidInput(f"object key {key!r} must not start with '/' or '.', nor end with '/'")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in key):
+    if _FORBIDDEN.search(key):
         raise InvalidInput(f"object key {key!r} contains control characters or backslashes")
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidInput(f"object key {key!r} has an empty, '.' or '..' part")

@@ -6,7 +6,6 @@ silently (docs/adr/0001-decode-with-eccodes.md). Here every message is accounted
 
 from __future__ import annotations
 
-import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -22,12 +21,20 @@ _HOURS_PER_UNIT = {0: 1 / 60, 1: 1, 2: 24, 10: 3, 11: 6, 12: 12}  # GRIB2 code t
 
 
 def _get(h: Any, key: str, default: Any = None) -> Any:
+    """The key's value, or ``default`` when the message does not define it or codes it as missing."""
     try:
-        if not eccodes.codes_is_defined(h, key) or eccodes.codes_is_missing(h, key):
-            return default
-        return eccodes.codes_get(h, key, ktype=int) if key not in _STR_KEYS else eccodes.codes_get(h, key)
-    except eccodes.GribInternalError:
+        if key in _STR_KEYS:
+            return eccodes.codes_get_string(h, key)
+        value = eccodes.codes_get_long(h, key)
+    except eccodes.GribInternalError:  # KeyValueNotFoundError and friends: not defined here
         return default
+    # a long equal to ecCodes' missing marker may be "missing" or a real value: only then ask
+    if value == _MISSING_LONG and eccodes.codes_is_missing(h, key):
+        return default
+    return value
+
+
+_MISSING_LONG = eccodes.CODES_MISSING_LONG
 
 
 _STR_KEYS = {"gridType"}
@@ -135,20 +142,23 @@ class EccodesGribDecoder:
         grid = messages[0].grid
         assert grid is not None
         out = np.empty((len(messages), grid.ny, grid.nx), dtype=np.float32)
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        fd = os.open(path, os.O_RDONLY)
+        try:
             def one(n: int) -> None:
                 msg = messages[n]
-                out[n] = _decode(mm, msg, grid.ny, grid.nx)
+                out[n] = _decode(os.pread(fd, msg.length, msg.offset), msg, grid.ny, grid.nx)
 
             # ecCodes' C calls release the GIL (cffi): messages decode in parallel threads, each into its
-            # own slice of ``out``
-            with ThreadPoolExecutor(self.threads) as pool:
-                for done in pool.map(one, range(len(messages))):
-                    pass
+            # own slice of ``out``; each message is read with one pread (no mapping of the whole file)
+            for _ in self._pool.map(one, range(len(messages))):
+                pass
+        finally:
+            os.close(fd)
         return out
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or min(4, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="grib-decode")
 
 
 #: Packings whose ecCodes float32 decoding equals decoding to float64 and rounding to float32, bit for bit
@@ -157,8 +167,10 @@ class EccodesGribDecoder:
 FLOAT32_EXACT_PACKINGS = frozenset({"grid_simple"})
 
 
-def _decode(mm: Any, msg: GribMessage, ny: int, nx: int) -> np.ndarray:
-    h = eccodes.codes_new_from_message(mm[msg.offset:msg.offset + msg.length])
+def _decode(body: bytes, msg: GribMessage, ny: int, nx: int) -> np.ndarray:
+    if len(body) != msg.length:
+        raise InvalidInput(f"{msg.where}: the file ends {msg.length - len(body)} bytes before the message does")
+    h = eccodes.codes_new_from_message(body)
     try:
         packing = eccodes.codes_get(h, "packingType")
         values = eccodes.codes_get_values(h, ktype=np.float32 if packing in FLOAT32_EXACT_PACKINGS else float)

@@ -133,6 +133,44 @@ class FilesystemObjectStore:
                 os.unlink(tmp)
         return ObjectInfo(key, size, digest.hexdigest())
 
+    def put_file(self, key: str, path: str) -> ObjectInfo:
+        """Hash and fsync the file where it is, then link (write-once) or rename it into place: no copy when
+        ``path`` is on the bucket's filesystem; otherwise a plain ``put`` of its bytes."""
+        final = self._path(key)
+        if self.write_once and final.exists():
+            raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once")
+        try:
+            same_fs = os.stat(path).st_dev == os.stat(self.root / PARTIAL).st_dev
+        except OSError as err:
+            raise BackendUnavailable(f"cannot read {path} for {self.bucket}/{key}: {err.strerror}") from err
+        if not same_fs:
+            with open(path, "rb") as f:
+                info = self.put(key, f)
+            os.unlink(path)
+            return info
+        try:
+            with open(path, "rb+") as f:
+                digest = hashlib.file_digest(f, "sha256")
+                size = f.tell()
+                if self.write_once:
+                    os.fchmod(f.fileno(), 0o444)
+                os.fsync(f.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if self.write_once:
+                try:
+                    os.link(path, final)
+                except FileExistsError:
+                    raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
+                os.unlink(path)
+            else:
+                os.replace(path, final)
+        except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
+            raise Conflict(f"{self.bucket}/{key}: a filesystem bucket cannot hold a key that is also a prefix "
+                           "of another key") from err
+        except OSError as err:
+            raise BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}") from err
+        return ObjectInfo(key, size, digest.hexdigest())
+
     def open(self, key: str) -> BinaryIO:
         try:
             return open(self._path(key), "rb")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from typing import BinaryIO, Collection, Iterator
 
@@ -34,6 +35,12 @@ class InMemoryObjectStore:
                 raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once")
             self._objects[key] = body
         return ObjectInfo(key, len(body), hashlib.sha256(body).hexdigest())
+
+    def put_file(self, key: str, path: str) -> ObjectInfo:
+        with open(path, "rb") as f:
+            info = self.put(key, f)
+        os.unlink(path)
+        return info
 
     def _body(self, key: str) -> bytes:
         check_object_key(key)

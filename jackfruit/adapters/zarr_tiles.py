@@ -49,12 +49,34 @@ EPOCH_UNITS = "seconds since 1970-01-01T00:00:00Z"
 #: Blosc LZ4 with byte shuffle: lossless, 2.1x on the real CAMS fields (zstd-1: 2.6x at twice the encode
 #: and three times the decode time); the table in docs/benchmarks.md, the choice in docs/adr/0006
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=1, shuffle=BloscShuffle.shuffle)
-#: inner chunk of the data array: 8 lead times x 35 rows x 70 columns; one shard per 8 lead times covering
+#: inner chunk of the data array: 16 lead times x 35 rows x 70 columns; one shard per 16 lead times covering
 #: the whole grid (docs/adr/0006-lead-time-shards.md)
-CHUNK = (8, 35, 70)
+CHUNK = (16, 35, 70)
 #: tiles are encoded by the zarrs codec pipeline (Rust, parallel) on a LocalStore; strict: never a silent
 #: fallback to the slower default pipeline
 _ZARRS = {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline", "codec_pipeline.strict": True}
+_zarrs_lock = threading.Lock()
+_zarrs_users: list[Any] = []  # the open ``zarr.config.set`` while any write is building a tile
+
+
+@contextmanager
+def _zarrs_pipeline() -> Iterator[None]:
+    """Selects the zarrs pipeline while at least one tile is being built, from any thread. ``zarr.config`` is
+    process-global: a plain ``config.set`` per write would, on exit, restore the default under another
+    write still running."""
+    with _zarrs_lock:
+        if not _zarrs_users:
+            ctx = zarr.config.set(_ZARRS)
+            ctx.__enter__()
+            _zarrs_users.append(ctx)
+        _zarrs_users.append(None)
+    try:
+        yield
+    finally:
+        with _zarrs_lock:
+            _zarrs_users.pop()
+            if len(_zarrs_users) == 1:
+                _zarrs_users.pop().__exit__(None, None, None)
 # What zarr 3 raises when a crc32c codec's stored and computed checksums differ (zarr.codecs.Crc32cCodec,
 # a plain ValueError): the chunk or the shard index fetched is not what was written.
 CRC32C_FAILURE = "Stored and computed checksum do not match"
@@ -133,8 +155,8 @@ class ZarrTileFormat:
     # -- write ---------------------------------------------------------------------------------------------------
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: SlabSource,
               attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
-        """Build the tile shard by shard: while lead times ``[k, k+8)`` are encoded (zarrs, all cores), the
-        next eight decode in another thread and the shard before is uploaded in a third. Memory holds about
+        """Build the tile shard by shard: while one shard's lead times are encoded (zarrs, all cores), the
+        next ones decode in another thread and the shard before is uploaded in a third. Memory holds about
         three slabs of the grid, whatever the number of lead times or the size of the file."""
         (j0, j1), (i0, i1) = cell.rows, cell.cols
         n = len(group.steps)
@@ -143,7 +165,7 @@ class ZarrTileFormat:
         shards = (chunks[0],) + tuple(-(-s // c) * c for s, c in zip(shape[1:], chunks[1:]))
         folder = tempfile.mkdtemp(prefix="tile-", dir=scratch)
         try:
-            with zarr.config.set(_ZARRS):
+            with _zarrs_pipeline():
                 data = zarr.open_group(LocalStore(folder), mode="w", zarr_format=3,
                                        attributes=self._root_attrs(group, cell, attrs)).create_array(
                     group.variable, shape=shape, dtype="float32", chunks=chunks, shards=shards,
@@ -165,7 +187,7 @@ class ZarrTileFormat:
                         block = ahead.result()
                         if k0 + shards[0] < n:
                             ahead = decode.submit(slab, k0 + shards[0])
-                        with zarr.config.set(_ZARRS):
+                        with _zarrs_pipeline():
                             data[k0:k0 + block.shape[0]] = block
                         del block
                         for rel in _files(folder):
@@ -208,12 +230,9 @@ class ZarrTileFormat:
 
     @staticmethod
     def _upload_file(folder: str, rel: str, store: ObjectStore, key: str) -> tuple[int, str]:
-        """One built file through the port (atomic and durable on its own, hashed while copied); the scratch
-        copy goes at once, so scratch holds a shard or two, not the tile."""
-        path = os.path.join(folder, *rel.split("/"))
-        with open(path, "rb") as body:
-            info = store.put(f"{key}/{rel}", body)
-        os.unlink(path)
+        """One built file through the port (atomic and durable on its own, hashed by the store); the store
+        consumes the scratch file (moves it into place when it can), so scratch holds a shard or two."""
+        info = store.put_file(f"{key}/{rel}", os.path.join(folder, *rel.split("/")))
         if info.sha256 is None:
             raise IntegrityError(f"store {store.bucket} did not report the SHA-256 of {key}/{rel}")
         return info.size, info.sha256

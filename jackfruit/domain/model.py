@@ -16,7 +16,7 @@ from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
-TRANSFORMATION_VERSION = "4"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 8 lead times, LZ4
+TRANSFORMATION_VERSION = "4"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4
 
 
 @dataclass(frozen=True)

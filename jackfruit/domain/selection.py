@@ -13,6 +13,7 @@ Pure: works on ``RegularGrid`` numbers and datetimes, never on arrays.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
@@ -27,13 +28,25 @@ EPS = 1e-9
 
 def _axis(first: float, step: float, n: int, lo: float, hi: float) -> tuple[int, int] | None:
     """Index range ``[i0, i1)`` of the points ``first + i*step`` (rounded as the grid rounds them) inside
-    ``[lo, hi]``; for ``lo == hi`` the nearest point within half a step. ``None`` when there is none."""
-    coords = [round(first + i * step, 6) for i in range(n)]
+    ``[lo, hi]``; for ``lo == hi`` the nearest point within half a step. ``None`` when there is none.
+    The points are monotonic in ``i``, so both are binary searches (a read's fixed cost, not O(n))."""
+    sign = 1.0 if step >= 0 else -1.0
+
+    def key(i: int) -> float:  # increasing in i
+        return sign * round(first + i * step, 6)
+
+    points = range(n)
     if lo == hi:
-        best = min(range(n), key=lambda i: (abs(coords[i] - lo), i))
-        return (best, best + 1) if abs(coords[best] - lo) <= abs(step) / 2 + EPS else None
-    inside = [i for i, c in enumerate(coords) if lo - EPS <= c <= hi + EPS]
-    return (min(inside), max(inside) + 1) if inside else None
+        at = bisect.bisect_left(points, sign * lo, key=key)
+        near = [i for i in (at - 1, at) if 0 <= i < n]
+        if not near:
+            return None
+        best = min(near, key=lambda i: (abs(sign * key(i) - lo), i))
+        return (best, best + 1) if abs(sign * key(best) - lo) <= abs(step) / 2 + EPS else None
+    low, high = (lo - EPS, hi + EPS) if sign > 0 else (-(hi + EPS), -(lo - EPS))
+    i0 = bisect.bisect_left(points, low, key=key)
+    i1 = bisect.bisect_right(points, high, key=key)
+    return (i0, i1) if i0 < i1 else None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,12 @@ class ObjectStore(Protocol):
         """Store ``data`` (bytes or a readable binary stream, read to its end); returns size and SHA-256."""
         ...
 
+    def put_file(self, key: str, path: str) -> ObjectInfo:
+        """Store the bytes of the local file ``path`` under ``key``, like ``put``, and consume the file: after
+        a successful call ``path`` no longer exists (a store on the same filesystem may move it into place
+        instead of copying it). On failure the file is left where it was."""
+        ...
+
     def open(self, key: str) -> BinaryIO:
         """A readable stream of the object; the caller closes it."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable
@@ -133,31 +134,47 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
 def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
                  curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
                  beat: Heartbeat, scratch: str) -> list[Tile]:
-    """Write every tile of every group; each key goes into ``started`` before its first object is written."""
-    tiles: list[Tile] = []
-    done, total = 0, len(messages)
-    for group in groups:
+    """Write every tile of every group, two groups at a time (one group's start and end, a decode with nothing
+    to encode yet and an upload with nothing left to decode, overlap the other's middle); each key goes into
+    ``started`` before its first object is written. Tiles come back in group order."""
+    lock = threading.Lock()
+    done = [0]
+
+    def one(group: Any) -> list[Tile]:
         members = [messages[i] for i in group.message_indices]
 
-        def values(k0: int, k1: int, members: list = members) -> Any:
+        def values(k0: int, k1: int) -> Any:
             return decoder.read(path, members[k0:k1])
+
         attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
         attrs.update(_grib_identity(members))
+        tiles = []
         for cell in plan_cells(group.grid):
             beat.check()  # a holder that lost its claim stops writing at once
             key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
-            started.append(key)
+            with lock:
+                started.append(key)
             size, sha = tile_format.write(curated_store, key, group, cell, values, attrs, scratch)
             tiles.append(Tile(key=key, run_id=run.run_id, dataset=run.dataset, model=group.model,
-                             variable=group.variable, level_m=group.level_m, reference_time=group.reference_time,
-                             valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
-                             bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
-                                                    cell.cols[1] - cell.cols[0]), size=size, sha256=sha))
-        done += len(group.message_indices)
-        if progress:
-            progress(done, total)
-    return tiles
+                              variable=group.variable, level_m=group.level_m, reference_time=group.reference_time,
+                              valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
+                              bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
+                                                     cell.cols[1] - cell.cols[0]), size=size, sha256=sha))
+        with lock:
+            done[0] += len(group.message_indices)
+            if progress:
+                progress(done[0], len(messages))
+        return tiles
+
+    with ThreadPoolExecutor(2, thread_name_prefix="transform") as pool:
+        futures = [pool.submit(one, group) for group in groups]
+        try:
+            return [tile for future in futures for tile in future.result()]
+        except BaseException:
+            for future in futures:
+                future.cancel()  # groups not started yet; the running one ends at its next check or write
+            raise
 
 
 def _remove_unpublished(curated_store: ObjectStore, keys: list[str]) -> None:

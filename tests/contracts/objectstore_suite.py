@@ -46,6 +46,20 @@ class ObjectStoreContract:
         assert store.get_range("r", 7) == b"789"
         assert store.get_range("r", 8, 100) == b"89"
 
+    def test_put_file_stores_and_consumes_the_file(self, store, raw, tmp_path):
+        for n, s in enumerate((store, raw)):
+            path = tmp_path / f"body{n}"
+            path.write_bytes(b"from a file" * 1000)
+            info = s.put_file("f/x", str(path))
+            assert (info.size, info.sha256) == (11000, hashlib.sha256(b"from a file" * 1000).hexdigest())
+            assert s.get("f/x") == b"from a file" * 1000
+            assert not path.exists()
+        path = tmp_path / "again"
+        path.write_bytes(b"other")
+        with pytest.raises(Conflict):
+            raw.put_file("f/x", str(path))
+        assert raw.get("f/x") == b"from a file" * 1000 and path.read_bytes() == b"other"
+
     def test_local_path_when_given_holds_the_object(self, store, raw):
         for s in (store, raw):
             s.put("p/x", b"in place")
