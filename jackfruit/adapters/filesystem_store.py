@@ -115,19 +115,9 @@ class FilesystemObjectStore:
                 if self.write_once:
                     os.fchmod(out.fileno(), 0o444)  # raw evidence is read-only on disk too
                 os.fsync(out.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if self.write_once:
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
-            else:
-                os.replace(tmp, final)
-        except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
-            raise Conflict(f"{self.bucket}/{key}: a filesystem bucket cannot hold a key that is also a prefix "
-                           "of another key") from err
+            self._commit(tmp, final, key)
         except OSError as err:
-            raise BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}") from err
+            raise self._write_error(key, err) from err
         finally:
             if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
@@ -155,21 +145,30 @@ class FilesystemObjectStore:
                 if self.write_once:
                     os.fchmod(f.fileno(), 0o444)
                 os.fsync(f.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._commit(path, final, key)
             if self.write_once:
-                try:
-                    os.link(path, final)
-                except FileExistsError:
-                    raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
-                os.unlink(path)
-            else:
-                os.replace(path, final)
-        except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
-            raise Conflict(f"{self.bucket}/{key}: a filesystem bucket cannot hold a key that is also a prefix "
-                           "of another key") from err
+                os.unlink(path)  # linked into place; a rename already consumed it
         except OSError as err:
-            raise BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}") from err
+            raise self._write_error(key, err) from err
         return ObjectInfo(key, size, digest.hexdigest())
+
+    def _commit(self, src: str, final: Path, key: str) -> None:
+        """Make the fsynced file ``src`` visible as ``final`` at once: a link that fails if the key exists
+        (write-once), else a rename over it."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if self.write_once:
+            try:
+                os.link(src, final)
+            except FileExistsError:
+                raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
+        else:
+            os.replace(src, final)
+
+    def _write_error(self, key: str, err: OSError) -> Exception:
+        if isinstance(err, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+            return Conflict(f"{self.bucket}/{key}: a filesystem bucket cannot hold a key that is also a prefix "
+                            "of another key")
+        return BackendUnavailable(f"cannot write {self.bucket}/{key}: {err.strerror}")
 
     def open(self, key: str) -> BinaryIO:
         try:
