@@ -136,12 +136,20 @@ class EccodesGribDecoder:
             _check_padding(path, expected_offset, size, f"{os.path.basename(path)} (after the last message)")
         return messages
 
-    def read(self, path: str, messages: Sequence[GribMessage]) -> Any:
+    def read(self, path: str, messages: Sequence[GribMessage], out: Any = None) -> Any:
         if not messages or any(m.grid is None for m in messages):
             raise InvalidInput("read() needs messages on a regular grid")
         grid = messages[0].grid
         assert grid is not None
-        out = np.empty((len(messages), grid.ny, grid.nx), dtype=np.float32)
+        shape = (len(messages), grid.ny, grid.nx)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        else:
+            if (out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[1:] != shape[1:]
+                    or out.shape[0] < shape[0]):
+                raise ValueError(f"read(out=...) needs a C-contiguous float32 array of at least {shape}, "
+                                 f"not {out.dtype} {out.shape}")
+            out = out[:shape[0]]
         fd = os.open(path, os.O_RDONLY)
         try:
             def one(n: int) -> None:

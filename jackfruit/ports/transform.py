@@ -22,8 +22,11 @@ class GribDecoder(Protocol):
         """Metadata of every message, in file order; the messages cover the file exactly."""
         ...
 
-    def read(self, path: str, messages: Sequence[GribMessage]) -> Any:
-        """Values as a float32 array ``(len(messages), ny, nx)`` in grid order, NaN where the bitmap says missing."""
+    def read(self, path: str, messages: Sequence[GribMessage], out: Any = None) -> Any:
+        """Values as a float32 array ``(len(messages), ny, nx)`` in grid order, NaN where the bitmap says missing.
+        With ``out`` (a C-contiguous float32 array of at least that many leading rows), the values are written
+        into its first ``len(messages)`` rows and that view is returned: a caller decoding slab after slab
+        reuses its buffers instead of faulting in fresh memory for each."""
         ...
 
 
@@ -32,9 +35,10 @@ class TileFormat(Protocol):
     """Writes one tile as a group of objects under ``key`` and reads tiles back, verified."""
 
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell,
-              values: Callable[[int, int], Any], attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
-        """Write the cell's rows and columns of every lead time of ``group`` under ``key``. ``values(k0, k1)``
-        decodes lead times ``[k0, k1)`` of the group (float32 ``(k1 - k0, ny, nx)``, the whole grid); the
+              values: Callable[..., Any], attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
+        """Write the cell's rows and columns of every lead time of ``group`` under ``key``. ``values(k0, k1, out=None)``
+        decodes lead times ``[k0, k1)`` of the group (float32 ``(k1 - k0, ny, nx)``, the whole grid; into the
+        first rows of ``out`` when given, as ``GribDecoder.read`` does); the
         format asks for them in order, in slabs of its choosing, so memory does not grow with the group.
         ``scratch`` is this attempt's folder for temporary files. Returns (total bytes, SHA-256 of the tile's
         manifest). Raises ``BackendUnavailable`` (the store failed) and whatever ``values`` raises."""

@@ -143,8 +143,8 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
     def one(group: Any) -> list[Tile]:
         members = [messages[i] for i in group.message_indices]
 
-        def values(k0: int, k1: int) -> Any:
-            return decoder.read(path, members[k0:k1])
+        def values(k0: int, k1: int, out: Any = None) -> Any:
+            return decoder.read(path, members[k0:k1], out=out)
 
         attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
         attrs.update(_grib_identity(members))
