@@ -69,15 +69,15 @@ def main() -> None:
     import eccodes
     import numpy as np
 
-    from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
-    from jackfruit.adapters.memory_runner import InMemoryRunner
-    from jackfruit.adapters.zarr_tiles import ZarrTileFormat
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+    from jackfruit.adapters.runner.memory_runner import InMemoryRunner
+    from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
     from jackfruit.app import Jackfruit
     from jackfruit.domain.cams import MAIN_SPECIES, SPECIES_BY_CODE
     from jackfruit.domain.geo import BBox, TimeRange
     from jackfruit.ports import Secret, Upstream
     from jackfruit.settings import Settings
-    from jackfruit.testing.cams_grib import fields, write_cams_grib
+    from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
     with tempfile.TemporaryDirectory(prefix="bench-read-") as work:
         grib = Path(work) / "day.grib"

@@ -45,7 +45,7 @@ def _cpu_mark() -> None:
 
 
 def _decode_all(grib: Path):
-    from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
     from jackfruit.domain.tiling import plan_tiles
 
     decoder = EccodesGribDecoder()
@@ -68,7 +68,7 @@ def child_encode(grib: Path, work: Path) -> dict:
     import zarr
     from zarr.storage import LocalStore
 
-    from jackfruit.adapters import zarr_tiles
+    from jackfruit.adapters.transform import zarr_tiles
 
     decoder, messages, groups = _decode_all(grib)
     blocks = [decoder.read(str(grib), [messages[i] for i in g.message_indices]) for g in groups]
@@ -90,7 +90,7 @@ def child_encode(grib: Path, work: Path) -> dict:
 
 
 def _app(work: Path, grib: Path):
-    from jackfruit.adapters.memory_runner import InMemoryRunner
+    from jackfruit.adapters.runner.memory_runner import InMemoryRunner
     from jackfruit.app import Jackfruit
     from jackfruit.settings import Settings
 
@@ -193,7 +193,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     from jackfruit.domain.cams import MAIN_SPECIES
-    from jackfruit.testing.cams_grib import fields, write_cams_grib
+    from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)

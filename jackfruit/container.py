@@ -9,17 +9,17 @@ from pathlib import Path
 from dependency_injector import containers, providers
 
 from .adapters.clock import SystemClock, Uuid7Generator
-from .adapters.eccodes_decoder import EccodesGribDecoder
-from .adapters.filesystem_store import FilesystemObjectStore
-from .adapters.memory_catalog import InMemoryCatalog
-from .adapters.memory_runner import InMemoryRunner
-from .adapters.memory_store import InMemoryObjectStore
-from .adapters.sqlite_catalog import SqliteCatalog
-from .adapters.subprocess_runner import SubprocessRunner
-from .adapters.zarr_tiles import ZarrTileFormat
+from .adapters.transform.eccodes_decoder import EccodesGribDecoder
+from .adapters.storage.filesystem_store import FilesystemObjectStore
+from .adapters.catalog.memory_catalog import InMemoryCatalog
+from .adapters.runner.memory_runner import InMemoryRunner
+from .adapters.storage.memory_store import InMemoryObjectStore
+from .adapters.catalog.sqlite_catalog import SqliteCatalog
+from .adapters.runner.subprocess_runner import SubprocessRunner
+from .adapters.transform.zarr_tiles import ZarrTileFormat
 from .ports import Secret, Upstream
 from .settings import Settings, bucket_dir
-from .testing.cams_grib import grib_for_request
+from .synthetic.cams_grib import grib_for_request
 
 
 def _bucket_dir(data_dir: str, bucket: str) -> str:

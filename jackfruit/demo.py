@@ -14,7 +14,7 @@ from .domain.errors import InvalidInput
 from .domain.geo import BBox, TimeRange
 from .ports import RunnerEvent, Secret, Upstream
 from .settings import load_settings
-from .testing.ads_stub import AdsStub
+from .synthetic.ads_stub import AdsStub
 from .usecases.datasets import CAMS_EUROPE
 
 SEARCH_BBOX = BBox(2.0, 48.0, 3.0, 49.5)  # around Paris

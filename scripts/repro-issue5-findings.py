@@ -16,7 +16,7 @@ py = sys.executable
 env0 = dict(os.environ, PYTHONPATH=ROOT, JACKFRUIT_INGEST_BINARY=f"{BIN}/jackfruit-ingest", JACKFRUIT_LEASE_TTL_S="1",
             JACKFRUIT_INGEST_POLL_INITIAL_S="0.1")
 sys.path.insert(0, ROOT)
-from jackfruit.testing.ads_stub import AdsStub  # noqa
+from jackfruit.synthetic.ads_stub import AdsStub  # noqa
 
 def cli(env, *a, **kw):
     return subprocess.run([py, "-m", "jackfruit.cli", *a], env=env, capture_output=True, text=True, timeout=120, **kw)
@@ -64,7 +64,7 @@ with AdsStub(api_key="repro-key", binary=str(Path(__file__).resolve().parents[1]
     rd2 = cli(env, "read", "--bbox=-25,30,45,72", "--start", "2025-03-15T00:00Z", "--end", "2025-03-15T02:00Z", "--variable", "ozone")
     results["4 tampered tile read"] = f"read exit {rd2.returncode} ({rd2.stderr.strip().splitlines()[-1][:120] if rd2.stderr.strip() else ''})"
     # 5: raw bucket opened directly
-    from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+    from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
     try:
         s = FilesystemObjectStore(d + "/data/buckets/jackfruit-raw")
         s.put("probe/x.bin", b"overwrite me"); s.delete("probe/x.bin")

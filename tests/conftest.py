@@ -26,7 +26,7 @@ def require(what: str, available: bool, how: str) -> None:
 
 def go_binary(name: str) -> str:
     """Found exactly as the library finds it (``find_binary``); missing fails under CI, skips elsewhere."""
-    from jackfruit.adapters.subprocess_runner import find_binary
+    from jackfruit.adapters.runner.subprocess_runner import find_binary
     from jackfruit.domain.errors import BackendUnavailable
 
     try:
@@ -48,10 +48,61 @@ def stub_binary() -> str:
 
 @pytest.fixture
 def ads_stub(stub_binary: str):
-    from jackfruit.testing.ads_stub import AdsStub
+    from jackfruit.synthetic.ads_stub import AdsStub
 
     with AdsStub(api_key="test-key", binary=stub_binary) as stub:
         yield stub
 
 
 DAY = date(2025, 3, 12)
+
+
+# -- a real S3-compatible server (versitygw started by scripts/s3-server; .ci/run starts it) ------------------
+class S3Server:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str) -> None:
+        self.endpoint, self.access_key, self.secret_key = endpoint, access_key, secret_key
+
+    def client(self, **kwargs):
+        from jackfruit.adapters.storage.s3_store import make_client
+
+        return make_client(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    endpoint = os.environ.get("JACKFRUIT_TEST_S3_ENDPOINT", "")
+    require("an S3-compatible server", bool(endpoint),
+            "JACKFRUIT_TEST_S3_ENDPOINT is not set; start one with `eval \"$(scripts/s3-server start)\"`")
+    server = S3Server(endpoint, os.environ.get("JACKFRUIT_TEST_S3_ACCESS_KEY", ""),
+                      os.environ.get("JACKFRUIT_TEST_S3_SECRET_KEY", ""))
+    try:
+        server.client().list_buckets()
+    except Exception as err:  # noqa: BLE001 - any failure means the server is not usable
+        require("an S3-compatible server", False, f"{endpoint} does not answer ({type(err).__name__}); "
+                "start one with `eval \"$(scripts/s3-server start)\"`")
+    return server
+
+
+@pytest.fixture
+def s3_buckets(s3_server: S3Server):
+    """``new()`` creates a fresh, uniquely named bucket; every bucket made is emptied and removed afterwards."""
+    import uuid
+
+    client = s3_server.client()
+    made: list[str] = []
+
+    def new(prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        client.create_bucket(Bucket=name)
+        made.append(name)
+        return name
+
+    yield new
+    for name in made:
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+            for u in page.get("Uploads", []):
+                client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for o in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=o["Key"])
+        client.delete_bucket(Bucket=name)

@@ -16,11 +16,11 @@ from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
 from zarr.storage import MemoryStore
 
 from jackfruit.adapters.clock import FixedClock, Uuid7Generator
-from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
-from jackfruit.adapters.memory_catalog import InMemoryCatalog
-from jackfruit.adapters.memory_runner import InMemoryRunner
-from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.zarr_tiles import EPOCH_UNITS, ZarrTileFormat, manifest_bytes, manifest_digest
+from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog
+from jackfruit.adapters.runner.memory_runner import InMemoryRunner
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
+from jackfruit.adapters.transform.zarr_tiles import EPOCH_UNITS, ZarrTileFormat, manifest_bytes, manifest_digest
 from jackfruit.app import Jackfruit
 from jackfruit.ports import Secret, Upstream
 
@@ -181,7 +181,7 @@ class V3TileFormat(ZarrTileFormat):
         import shutil
         import tempfile
 
-        from jackfruit.adapters.zarr_tiles import MANIFEST, _files, manifest_bytes
+        from jackfruit.adapters.transform.zarr_tiles import MANIFEST, _files, manifest_bytes
 
         (j0, j1), (i0, i1) = cell.rows, cell.cols
         block = np.ascontiguousarray(values(0, len(group.steps))[:, j0:j1, i0:i1], dtype=np.float32)

@@ -12,8 +12,8 @@ pytest.register_assert_rewrite("tests.contracts.catalog_suite")  # the suite's a
 from .catalog_suite import (ALL_TIME, DATASET, T0, WORLD, CatalogContract, dataset, edges, run, tile,  # noqa: E402
                             transforming)  # noqa: E402
 
-from jackfruit.adapters.memory_catalog import InMemoryCatalog  # noqa: E402
-from jackfruit.adapters.sqlite_catalog import SCHEMA_VERSION, SqliteCatalog  # noqa: E402
+from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog  # noqa: E402
+from jackfruit.adapters.catalog.sqlite_catalog import SCHEMA_VERSION, SqliteCatalog  # noqa: E402
 from jackfruit.domain.errors import BackendUnavailable  # noqa: E402
 from jackfruit.domain.model import AttemptKind, RunStatus, TransformStatus  # noqa: E402
 from datetime import timedelta  # noqa: E402
@@ -52,7 +52,7 @@ def _barrier_claim(path, barrier, results, i, partition_run, kind):
     """One process: wait for every other, then claim; record (start, end, outcome)."""
     import time
 
-    from jackfruit.adapters.sqlite_catalog import SqliteCatalog as Cat
+    from jackfruit.adapters.catalog.sqlite_catalog import SqliteCatalog as Cat
     from jackfruit.domain.errors import Conflict as Busy
 
     from .catalog_suite import TTL, aid
@@ -205,7 +205,7 @@ class TestSqliteCatalog(CatalogContract):
                 db.execute(statement)
         db.execute("PRAGMA user_version = 1")
         d = dataset()
-        from jackfruit.adapters import _rows
+        from jackfruit.adapters.catalog import _rows
         db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(d))
         published, running = run(), run(offset_ms=1)
         for r, status, sha in ((published, "succeeded", "ab" * 32), (running, "running", None)):

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
-from jackfruit.adapters.memory_store import InMemoryObjectStore
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 
 from .objectstore_suite import ObjectStoreContract
 
@@ -63,3 +63,13 @@ class TestFilesystemObjectStore(ObjectStoreContract):
         assert store.sweep_partials({ended}) == 2
         assert sorted(p.name for p in partial.iterdir()) == [f"{live}.upload-2", f"put.{os.getpid()}.def"]
         assert store.get("k") == b"whole"
+
+
+class TestS3ObjectStore(ObjectStoreContract):
+    """The boto3 adapter against a real S3-compatible server (versitygw; CI starts it)."""
+
+    @pytest.fixture
+    def make_store(self, s3_server, s3_buckets):
+        from jackfruit.adapters.storage.s3_store import S3ObjectStore
+
+        return lambda write_once: S3ObjectStore(s3_server.client(), s3_buckets(), write_once=write_once)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
-from jackfruit.adapters.memory_runner import InMemoryRunner
-from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.subprocess_runner import SubprocessRunner
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.runner.memory_runner import InMemoryRunner
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
+from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.domain.errors import BackendUnavailable
 from jackfruit.ports import RunnerEvent, Secret, Upstream, upstream_job_of
-from jackfruit.testing.ads_stub import AdsStub
-from jackfruit.testing.cams_grib import grib_for_request
+from jackfruit.synthetic.ads_stub import AdsStub
+from jackfruit.synthetic.cams_grib import grib_for_request
 
 from .runner_suite import RunnerContract, job
 
@@ -58,7 +58,7 @@ class TestSubprocessRunner(RunnerContract):
 # -- the child follows its parent ---------------------------------------------------------------------------------
 PARENT = """
 import json, sys
-from jackfruit.adapters.subprocess_runner import SubprocessRunner
+from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.ports import IngestJob, Secret, Upstream
 cfg = json.loads(sys.argv[1])
 runner = SubprocessRunner(cfg["sink"], binary=cfg["binary"], timeout_s=120, extra_args=tuple(cfg["extra"]))

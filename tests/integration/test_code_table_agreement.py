@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date
 
 from jackfruit.adapters.clock import SystemClock, Uuid7Generator
-from jackfruit.adapters.eccodes_decoder import EccodesGribDecoder
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
-from jackfruit.adapters.memory_catalog import InMemoryCatalog
-from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.subprocess_runner import SubprocessRunner
-from jackfruit.adapters.zarr_tiles import ZarrTileFormat
+from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
+from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
+from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.app import Jackfruit
 from jackfruit.domain import cams
 from jackfruit.ports import Secret, Upstream

@@ -31,7 +31,7 @@ from jackfruit.app import Jackfruit
 from jackfruit.domain.keys import tile_prefix
 from jackfruit.domain.model import RunStatus, TransformStatus
 from jackfruit.settings import load_settings
-from jackfruit.testing.ads_stub import AdsStub
+from jackfruit.synthetic.ads_stub import AdsStub
 
 from ..helpers import assemble, bits, ecc_reference
 

@@ -9,7 +9,7 @@ import pytest
 
 from jackfruit.domain import cams
 from jackfruit.domain.errors import IntegrityError, InvalidInput
-from jackfruit.testing.cams_grib import fields, write_cams_grib
+from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
 from ..conftest import DATA, REAL_CAMS
 from ..helpers import assemble, bits, ecc_reference, file_source, memory_app
@@ -165,7 +165,7 @@ def test_float32_decoding_is_used_only_where_it_equals_float64_rounded():
 
     import eccodes
 
-    from jackfruit.adapters.eccodes_decoder import FLOAT32_EXACT_PACKINGS
+    from jackfruit.adapters.transform.eccodes_decoder import FLOAT32_EXACT_PACKINGS
 
     checked = 0
     for path in sorted(glob.glob(str(REAL_CAMS.parent / "*.grib*"))):

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
 from jackfruit.app import Jackfruit
 from jackfruit.domain.errors import Conflict, InvalidInput
 from jackfruit.domain.model import AttemptKind, RunStatus, TransformStatus
 from jackfruit.settings import load_settings
-from jackfruit.testing.ads_stub import AdsStub
+from jackfruit.synthetic.ads_stub import AdsStub
 
 pytestmark = pytest.mark.slow
 

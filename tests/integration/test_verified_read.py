@@ -14,12 +14,12 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
-from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.zarr_tiles import ZarrTileFormat
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
+from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.domain.errors import BackendUnavailable, IntegrityError, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.testing.cams_grib import fields, write_cams_grib
+from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
 from ..helpers import TileObjects, V1TileFormat, V2TileFormat, V3TileFormat, bits, ecc_reference, file_source, memory_app, shard_index
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jackfruit.adapters.clock import FixedClock, SystemClock, Uuid7Generator
-from jackfruit.adapters.ingester_protocol import build_args, child_env, input_line, manifest_from_result
-from jackfruit.adapters.subprocess_runner import SubprocessRunner, parse_result
+from jackfruit.adapters.runner.ingester_protocol import build_args, child_env, input_line, manifest_from_result
+from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner, parse_result
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey, check_run_id
 from jackfruit.ports import IngestJob, RunnerEvent, Secret, Upstream, upstream_job_of

@@ -7,12 +7,12 @@ from datetime import date, datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from jackfruit.adapters.filesystem_store import FilesystemObjectStore
-from jackfruit.adapters.memory_catalog import InMemoryCatalog
-from jackfruit.adapters.memory_runner import InMemoryRunner
-from jackfruit.adapters.memory_store import InMemoryObjectStore
-from jackfruit.adapters.sqlite_catalog import SqliteCatalog
-from jackfruit.adapters.subprocess_runner import SubprocessRunner
+from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog
+from jackfruit.adapters.runner.memory_runner import InMemoryRunner
+from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
+from jackfruit.adapters.catalog.sqlite_catalog import SqliteCatalog
+from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.app import Jackfruit
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.geo import BBox, TimeRange

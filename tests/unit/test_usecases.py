@@ -7,14 +7,14 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from jackfruit.adapters.memory_catalog import InMemoryCatalog
-from jackfruit.adapters.zarr_tiles import ZarrTileFormat
+from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog
+from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.domain.errors import (BackendUnavailable, Conflict, InvalidInput, NotFound, UpstreamRefused)
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import RunStatus
 from jackfruit.ports import Secret, Upstream
-from jackfruit.testing.cams_grib import fields, write_cams_grib
+from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
 
@@ -261,7 +261,7 @@ def test_an_expired_ingest_claim_is_taken_over_and_its_job_resumed(small_grib):
 def test_reap_fails_abandoned_runs_and_gc_removes_only_ended_attempts_leftovers(small_grib, tmp_path):
     """Findings 2 and 3: reap closes a run nobody will take over; gc removes scratch and unpublished tile
     objects of ended attempts only, never a live attempt's, a raw object or a published tile."""
-    from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+    from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
 
     curated = FilesystemObjectStore(tmp_path / "curated")
     app = memory_app(file_source(small_grib), curated_store=curated, work_dir=str(tmp_path / "work"),
@@ -322,7 +322,7 @@ def test_a_file_the_transformation_cannot_represent_is_refused_with_every_reason
 
 
 def test_verify_reports_a_changed_raw_object(small_grib, tmp_path):
-    from jackfruit.adapters.filesystem_store import FilesystemObjectStore
+    from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
 
     raw = FilesystemObjectStore(tmp_path / "raw", write_once=True)
     app = memory_app(file_source(small_grib), raw_store=raw)

@@ -1,7 +1,8 @@
 """Deterministic generator of GRIB2 encoded like real CAMS Europe, using ecCodes and a real message as template.
 
-The template is the first message of the real ADS download kept in tests/data/grib (see its README
-for provenance). Only keys are changed: centre/subCentre (model), parameterNumber/constituentType
+The template is the first message of the real ADS download kept in tests/data/grib, shipped as package data
+(``data/cams-europe-template.grib``; provenance in ``data/README.md``). Only keys are changed:
+centre/subCentre (model), parameterNumber/constituentType
 (species), level, reference date, lead time, grid (when an area is given), packing bits and values.
 """
 
@@ -21,8 +22,7 @@ import numpy as np
 from jackfruit.domain import cams
 from jackfruit.domain.errors import InvalidInput
 
-TEMPLATE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "grib"
-            / "cams-europe_ensemble_mugwort-pollen_2022-08-13to15_step0.grib")
+TEMPLATE = Path(__file__).resolve().parent / "data" / "cams-europe-template.grib"  # provenance: data/README.md
 FULL_AREA = (71.95, -24.95, 30.05, 44.95)  # N, W, S, E of grid-cell centres
 
 

@@ -8,7 +8,7 @@ import threading
 import urllib.request
 from typing import Any
 
-from jackfruit.adapters.subprocess_runner import find_binary
+from jackfruit.adapters.runner.subprocess_runner import find_binary
 from jackfruit.domain.errors import BackendUnavailable
 
 STUB_BINARY = "ads-stub"
