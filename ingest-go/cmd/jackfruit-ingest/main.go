@@ -26,18 +26,32 @@ import (
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/sink"
 )
 
-const usage = `Usage: jackfruit-ingest --base-url URL --dataset NAME (--input - | --request-file PATH|-) --key KEY --sink-dir DIR
-                        [--attempt UUID] [--resume-job ID]
+const usage = `Usage: jackfruit-ingest --base-url URL --dataset NAME (--input - | --request-file PATH|-) --key KEY
+                        (--sink URL | --sink-dir DIR) [--attempt UUID] [--resume-job ID]
                         [--timeout 30m] [--poll-initial 1s] [--poll-max 120s] [--max-tries 10] [--retry-after 120s]
 
 Submits the ADS request (JSON object of inputs) to {base-url}/retrieve/v1 (or, with --resume-job,
 follows that existing job instead), polls the job, downloads the result (resuming with Range when
-possible), verifies its size against the ADS file:size, and commits it write-once to DIR/KEY.
+possible), verifies its size against the ADS file:size, and commits it write-once to the sink at KEY.
 
---input - : the first stdin line is {"request": {...ADS inputs...}, "api_key": "..."} (api_key optional,
-     else $ADS_API_KEY). stdin must then stay open: EOF means the parent died, and the ingester stops
-     like on SIGTERM (upload aborted, nothing committed, its staged file removed).
---request-file: the request alone (no stdin watching); the API key comes ONLY from $ADS_API_KEY.
+--input - : the first stdin line is
+       {"request": {...ADS inputs...}, "api_key": "...",
+        "s3": {"access_key": "...", "secret_key": "...", "session_token": "..."}}
+     api_key optional (else $ADS_API_KEY); s3 optional, only for an s3:// sink (else $AWS_ACCESS_KEY_ID,
+     $AWS_SECRET_ACCESS_KEY and optional $AWS_SESSION_TOKEN); session_token optional. stdin must then
+     stay open: EOF means the parent died, and the ingester stops like on SIGTERM (upload aborted,
+     nothing committed, its staged file or multipart upload removed).
+--request-file: the request alone (no stdin watching); the API key comes ONLY from $ADS_API_KEY and
+     S3 credentials ONLY from $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY.
+
+--sink URL (exactly one of --sink and --sink-dir):
+  file:///ABS/DIR   filesystem sink: objects at DIR/KEY (0444), staging in DIR/.partial/ (--sink-dir DIR is
+                    the same thing)
+  s3://BUCKET?endpoint=http(s)://HOST:PORT[&region=us-east-1][&part_size=16777216][&ca_bundle=/PATH]
+                    S3 sink: object BUCKET/KEY, committed with If-None-Match: * (never overwrites);
+                    https = TLS (ca_bundle: PEM of the CAs to trust instead of the system's); parts of
+                    part_size bytes (default 16 MiB, at least 5 MiB); user metadata jackfruit-attempt = --attempt.
+  Credentials never go in the URL or a flag: user info or a credential parameter is a usage error.
 
 KEY: {source}/{dataset}/{YYYY-MM-DD}/{run_id}.{ext}; source, dataset ~ ^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$
      without "..", a real calendar date, run_id a lowercase UUIDv7, ext ~ ^[a-z0-9]{1,8}$,
@@ -123,8 +137,9 @@ func run() int {
 	input := fs.String("input", "", "'-': read {\"request\":…,\"api_key\":…} as the first stdin line, then watch stdin (EOF = parent gone → cancel)")
 	reqFile := fs.String("request-file", "", "JSON object of ADS inputs; '-' reads all of stdin (alternative to --input)")
 	key := fs.String("key", "", "sink object key (required; see KEY above)")
-	sinkDir := fs.String("sink-dir", "", "filesystem sink root directory (required)")
-	attempt := fs.String("attempt", "", "lowercase UUID of this attempt: staged uploads are DIR/.partial/{attempt}.upload-*")
+	sinkURL := fs.String("sink", "", "sink URL: file:///ABS/DIR or s3://BUCKET?endpoint=… (see above; or --sink-dir)")
+	sinkDir := fs.String("sink-dir", "", "filesystem sink root directory; same as --sink file://DIR")
+	attempt := fs.String("attempt", "", "lowercase UUID of this attempt: staged uploads are DIR/.partial/{attempt}.upload-*; S3 objects carry it as x-amz-meta-jackfruit-attempt")
 	resumeJob := fs.String("resume-job", "", "ADS job id to follow instead of submitting; an object already at KEY is adopted (verified), not a conflict")
 	timeout := fs.Duration("timeout", 30*time.Minute, "overall deadline; exceeded → exit 5")
 	pollInitial := fs.Duration("poll-initial", time.Second, "first poll interval (and retry backoff base); grows ×1.5")
@@ -143,7 +158,7 @@ func run() int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %q", fs.Args())
 	}
-	for _, f := range []struct{ name, v string }{{"--base-url", *baseURL}, {"--dataset", *dataset}, {"--key", *key}, {"--sink-dir", *sinkDir}} {
+	for _, f := range []struct{ name, v string }{{"--base-url", *baseURL}, {"--dataset", *dataset}, {"--key", *key}} {
 		if f.v == "" {
 			return usageErr("%s is required (see --help)", f.name)
 		}
@@ -153,6 +168,8 @@ func run() int {
 		return usageErr("exactly one of --input - and --request-file is required (see --help)")
 	case *input != "" && *input != "-":
 		return usageErr("--input only accepts '-' (stdin)")
+	case (*sinkURL == "") == (*sinkDir == ""):
+		return usageErr("exactly one of --sink URL and --sink-dir DIR is required (see --help)")
 	}
 	if *maxTries < 1 || *timeout <= 0 || *pollInitial <= 0 || *pollMax <= 0 || *retryAfter <= 0 {
 		return usageErr("--max-tries must be >= 1 and durations > 0")
@@ -169,33 +186,62 @@ func run() int {
 	if *resumeJob != "" && !jobIDRe.MatchString(*resumeJob) {
 		return usageErr("--resume-job must be an ADS job id (letters, digits, '.', '_', '-'; at most 128)")
 	}
+	spec := sinkSpec{dir: *sinkDir}
+	var err error
+	if *sinkURL != "" {
+		if spec, err = parseSinkURL(*sinkURL); err != nil {
+			return usageErr("--sink: %v", err)
+		}
+	}
 
 	var (
-		inputs json.RawMessage
-		apiKey string
-		stdin  *bufio.Reader // non-nil: watch it once the input line is read
-		err    error
+		in    stdinInput
+		stdin *bufio.Reader // non-nil: watch it once the input line is read
 	)
 	if *input == "-" {
 		stdin = bufio.NewReaderSize(os.Stdin, 64<<10)
-		if inputs, apiKey, err = readInputLine(stdin); err != nil {
+		if in, err = readInputLine(stdin); err != nil {
 			return usageErr("--input: %v", err)
 		}
-	} else if inputs, err = readRequest(*reqFile); err != nil {
+	} else if in.request, err = readRequest(*reqFile); err != nil {
 		return usageErr("--request-file: %v", err)
 	}
+	inputs, apiKey := in.request, in.apiKey
 	if apiKey == "" {
 		apiKey = os.Getenv("ADS_API_KEY")
 	}
 	if apiKey == "" {
 		return usageErr("no API key: give \"api_key\" in the --input line or set $ADS_API_KEY (never a flag)")
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	fsink, err := sink.NewFS(*sinkDir)
-	if err != nil {
-		return fail(&ingest.Error{Kind: ingest.KindUnavailable, Message: "the raw sink is not writable (nothing submitted): " + err.Error()})
+	var snk sink.Sink
+	if spec.s3 != nil {
+		cfg := *spec.s3
+		if in.s3 != nil {
+			cfg.Credentials = *in.s3
+		} else {
+			cfg.Credentials = sink.S3Credentials{AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"), SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}
+			if cfg.Credentials.AccessKey != "" {
+				cfg.Credentials.SessionToken = os.Getenv("AWS_SESSION_TOKEN")
+			}
+		}
+		if cfg.Credentials.AccessKey == "" || cfg.Credentials.SecretKey == "" {
+			return usageErr(`no S3 credentials: give "s3": {"access_key": …, "secret_key": …} in the --input line or set $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (never in the URL or a flag)`)
+		}
+		s3sink, err := sink.NewS3(cfg)
+		if err != nil {
+			return usageErr("--sink: %v", err)
+		}
+		s3sink.Attempt = *attempt
+		snk = s3sink
+	} else {
+		fsink, err := sink.NewFS(spec.dir)
+		if err != nil {
+			return fail(&ingest.Error{Kind: ingest.KindUnavailable, Message: "the raw sink is not writable (nothing submitted): " + err.Error()})
+		}
+		fsink.Attempt = *attempt
+		snk = fsink
 	}
-	fsink.Attempt = *attempt
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	// One way to stop, whatever the reason: the first reason wins and decides the exit status
 	// (130 for SIGINT, 143 for SIGTERM and for a parent that went away).
@@ -240,7 +286,7 @@ func run() int {
 	}
 
 	m, err := ingest.Run(ctx, ingest.Config{
-		BaseURL: *baseURL, Dataset: *dataset, Key: *key, APIKey: apiKey, Inputs: inputs, Sink: fsink,
+		BaseURL: *baseURL, Dataset: *dataset, Key: *key, APIKey: apiKey, Inputs: inputs, Sink: snk,
 		ResumeJobID: *resumeJob, OnEvent: onEvent,
 		Timeout: *timeout, PollInitial: *pollInitial, PollMax: *pollMax, MaxTries: *maxTries,
 		RetryAfterMax: *retryAfter, Logger: log,
@@ -292,15 +338,56 @@ func redactUser(u *url.URL) string {
 	return c.String()
 }
 
-// readInputLine reads the first stdin line: {"request": {...}, "api_key": "..."}. The message of a
-// failure never quotes the line (it may hold the key).
-func readInputLine(r *bufio.Reader) (json.RawMessage, string, error) {
+// sinkSpec is a parsed --sink / --sink-dir: a filesystem root, or an S3 bucket (credentials
+// still to come from the input line or the environment).
+type sinkSpec struct {
+	dir string
+	s3  *sink.S3Config
+}
+
+// parseSinkURL parses file:///ABS/DIR or s3://BUCKET?…; its errors never quote the URL (it may
+// carry a secret by mistake).
+func parseSinkURL(raw string) (sinkSpec, error) {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok {
+		return sinkSpec{}, errors.New("must be a URL: file:///ABS/DIR or s3://BUCKET?endpoint=…")
+	}
+	switch strings.ToLower(scheme) {
+	case "file":
+		u, err := url.Parse(raw)
+		if err != nil {
+			return sinkSpec{}, errors.New("the file URL does not parse")
+		}
+		if u.User != nil || (u.Host != "" && u.Host != "localhost") || u.RawQuery != "" || u.Fragment != "" || !strings.HasPrefix(u.Path, "/") {
+			return sinkSpec{}, errors.New("a file sink URL is file:///ABS/DIR (absolute path; no host, user info, query or fragment)")
+		}
+		return sinkSpec{dir: u.Path}, nil
+	case "s3":
+		cfg, err := sink.ParseS3URL(raw)
+		if err != nil {
+			return sinkSpec{}, err
+		}
+		return sinkSpec{s3: &cfg}, nil
+	}
+	return sinkSpec{}, fmt.Errorf("scheme must be file or s3, not %q", scheme)
+}
+
+// stdinInput is the first stdin line of --input -.
+type stdinInput struct {
+	request json.RawMessage
+	apiKey  string
+	s3      *sink.S3Credentials // nil: not given
+}
+
+// readInputLine reads the first stdin line: {"request": {...}, "api_key": "...", "s3": {...}}. The
+// message of a failure never quotes the line (it may hold keys).
+func readInputLine(r *bufio.Reader) (stdinInput, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > maxInputLine {
-			return nil, "", fmt.Errorf("the first stdin line is longer than %d bytes", maxInputLine)
+			return stdinInput{}, fmt.Errorf("the first stdin line is longer than %d bytes", maxInputLine)
 		}
 		if err == nil || (errors.Is(err, io.EOF) && len(line) > 0) {
 			break
@@ -309,31 +396,43 @@ func readInputLine(r *bufio.Reader) (json.RawMessage, string, error) {
 			continue
 		}
 		if errors.Is(err, io.EOF) {
-			return nil, "", errors.New("stdin ended before the input line")
+			return stdinInput{}, errors.New("stdin ended before the input line")
 		}
-		return nil, "", fmt.Errorf("reading stdin: %v", err)
+		return stdinInput{}, fmt.Errorf("reading stdin: %v", err)
 	}
 	var in struct {
 		Request json.RawMessage `json:"request"`
 		APIKey  *string         `json:"api_key"`
+		S3      *struct {
+			AccessKey    string `json:"access_key"`
+			SecretKey    string `json:"secret_key"`
+			SessionToken string `json:"session_token"`
+		} `json:"s3"`
 	}
-	bad := errors.New(`the first stdin line must be one JSON object {"request": {...ADS inputs...}, "api_key": "..."} (api_key optional, a string)`)
+	bad := errors.New(`the first stdin line must be one JSON object {"request": {...ADS inputs...}, "api_key": "...", ` +
+		`"s3": {"access_key": "...", "secret_key": "...", "session_token": "..."}} (api_key, s3 and session_token optional; strings)`)
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(&in); err != nil {
-		return nil, "", bad
+		return stdinInput{}, bad
 	}
 	if rest := bytes.TrimSpace(line[dec.InputOffset():]); len(rest) > 0 {
-		return nil, "", bad
+		return stdinInput{}, bad
 	}
 	req, err := compactObject(in.Request)
 	if err != nil {
-		return nil, "", fmt.Errorf("\"request\" %v", err)
+		return stdinInput{}, fmt.Errorf("\"request\" %v", err)
 	}
-	key := ""
+	out := stdinInput{request: req}
 	if in.APIKey != nil {
-		key = *in.APIKey
+		out.apiKey = *in.APIKey
 	}
-	return req, key, nil
+	if in.S3 != nil {
+		if in.S3.AccessKey == "" || in.S3.SecretKey == "" {
+			return stdinInput{}, errors.New(`"s3" needs non-empty "access_key" and "secret_key" ("session_token" optional)`)
+		}
+		out.s3 = &sink.S3Credentials{AccessKey: in.S3.AccessKey, SecretKey: in.S3.SecretKey, SessionToken: in.S3.SessionToken}
+	}
+	return out, nil
 }
 
 func readRequest(path string) (json.RawMessage, error) {

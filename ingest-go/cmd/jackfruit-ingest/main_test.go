@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/cams"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/sink"
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/sink/s3test"
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
 )
 
@@ -358,4 +364,218 @@ func TestUnwritableSinkIsUnavailable(t *testing.T) {
 	if e["kind"] != "unavailable" || !strings.Contains(e["message"].(string), "raw sink is not writable") {
 		t.Fatalf("error %v", e)
 	}
+}
+
+// withSink replaces --sink-dir DIR in a by --sink URL.
+func withSink(a []string, sinkURL string) []string {
+	out := append([]string(nil), a...)
+	for i, v := range out {
+		if v == "--sink-dir" {
+			out[i], out[i+1] = "--sink", sinkURL
+		}
+	}
+	return out
+}
+
+// bigRequest is a full-domain request of about 7 MB: more than one 5 MiB part.
+const bigRequest = `{"variable":["ozone"],"model":["ensemble"],"level":["0"],"date":["2025-01-01"],"type":["forecast"],` +
+	`"time":["00:00"],"leadtime_hour":["0","1","2","3","4","5","6","7","8","9","10","11"],"data_format":"grib"}`
+
+func s3Line(req, access, secret string) string {
+	return `{"request":` + req + `,"api_key":"` + apiKey + `","s3":{"access_key":"` + access + `","secret_key":"` + secret + `"}}`
+}
+
+func TestS3SinkEndToEndWithCredentialsOnStdin(t *testing.T) {
+	env := s3test.Lookup(t)
+	bucket := env.Bucket(t)
+	s, base := startStub(t, stub.Options{})
+	sinkURL := "s3://" + bucket + "?endpoint=" + url.QueryEscape(env.Endpoint) + "&region=us-east-1&part_size=5242880"
+	c := start(t, nil, withSink(args(base, t.TempDir(), "--attempt", attempt), sinkURL)...)
+	c.send(t, s3Line(bigRequest, env.AccessKey, env.SecretKey))
+	lines := c.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v %s", code, c.raw, c.stderr)
+	}
+	final := lines[len(lines)-1]
+	cl := env.Client(t)
+	obj := s3test.Get(t, cl, bucket, key)
+	sum := sha256.Sum256(obj)
+	if final["sha256"] != hex.EncodeToString(sum[:]) || final["size"] != float64(len(obj)) || final["key"] != key {
+		t.Fatalf("manifest %v, object %d bytes sha256 %x", final, len(obj), sum)
+	}
+	if asset := s.Jobs()[0].Asset; asset == nil || asset.SHA256 != hex.EncodeToString(sum[:]) || len(obj) <= 5<<20 {
+		t.Fatalf("object (%d bytes) is not the stub's product %+v, or not multipart-sized", len(obj), asset)
+	}
+	if a, _ := s3test.Meta(t, cl, bucket, key, sink.AttemptMeta); a != attempt {
+		t.Fatalf("attempt metadata %q, want %q", a, attempt)
+	}
+	if ups := s3test.Uploads(t, cl, bucket, ""); len(ups) != 0 {
+		t.Fatalf("multipart uploads left: %+v", ups)
+	}
+	everything := strings.Join(c.cmd.Args, " ") + strings.Join(c.cmd.Env, " ") + strings.Join(c.raw, "\n") + c.stderr.String()
+	for _, secret := range []string{env.SecretKey, env.AccessKey, apiKey} {
+		if strings.Contains(everything, secret) {
+			t.Fatal("a credential appears in argv, the environment, stdout or stderr")
+		}
+	}
+
+	// A second run at the same key is refused before anything is submitted.
+	again := start(t, nil, withSink(args(base, t.TempDir()), sinkURL)...)
+	again.send(t, s3Line(strings.ReplaceAll(request, "\n", ""), env.AccessKey, env.SecretKey))
+	lines = again.until(t, nil)
+	if code := again.wait(t); code != 7 {
+		t.Fatalf("second run exit %d, want 7: %v", code, again.raw)
+	}
+	if len(s.Jobs()) != 1 {
+		t.Fatalf("%d jobs upstream", len(s.Jobs()))
+	}
+}
+
+func TestS3CredentialsFromTheEnvironment(t *testing.T) {
+	env := s3test.Lookup(t)
+	bucket := env.Bucket(t)
+	_, base := startStub(t, stub.Options{})
+	sinkURL := "s3://" + bucket + "?endpoint=" + url.QueryEscape(env.Endpoint)
+	c := start(t, []string{"AWS_ACCESS_KEY_ID=" + env.AccessKey, "AWS_SECRET_ACCESS_KEY=" + env.SecretKey},
+		withSink(args(base, t.TempDir()), sinkURL)...)
+	c.send(t, inputLine(true))
+	lines := c.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v %s", code, c.raw, c.stderr)
+	}
+	obj := s3test.Get(t, env.Client(t), bucket, key)
+	if sum := sha256.Sum256(obj); lines[len(lines)-1]["sha256"] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("manifest %v", lines[len(lines)-1])
+	}
+}
+
+func TestS3WrongCredentialsAreUnavailableAndNotEchoed(t *testing.T) {
+	env := s3test.Lookup(t)
+	bucket := env.Bucket(t)
+	s, base := startStub(t, stub.Options{})
+	const wrong = "wrong-secret-Qk29vXz"
+	sinkURL := "s3://" + bucket + "?endpoint=" + url.QueryEscape(env.Endpoint)
+	c := start(t, nil, withSink(args(base, t.TempDir()), sinkURL)...)
+	c.send(t, s3Line(strings.ReplaceAll(request, "\n", ""), env.AccessKey, wrong))
+	lines := c.until(t, nil)
+	if code := c.wait(t); code != 5 {
+		t.Fatalf("exit %d, want 5: %v %s", code, c.raw, c.stderr)
+	}
+	e, _ := lines[len(lines)-1]["error"].(map[string]any)
+	u, _ := url.Parse(env.Endpoint)
+	msg, _ := e["message"].(string)
+	if e["kind"] != "unavailable" || !strings.Contains(msg, "not writable") || !strings.Contains(msg, u.Host) || !strings.Contains(msg, bucket) {
+		t.Fatalf("error %v", e)
+	}
+	if strings.Contains(strings.Join(c.raw, "\n")+c.stderr.String(), wrong) {
+		t.Fatal("the secret key was echoed")
+	}
+	if len(s.Jobs()) != 0 {
+		t.Fatal("a job was submitted although the sink is unusable")
+	}
+}
+
+// Sink URL mistakes are usage errors (exit 2) before any network call, and never echo a secret.
+func TestSinkURLUsageErrors(t *testing.T) {
+	const secret = "Sup3rS3cretValue"
+	dir := t.TempDir()
+	base := "http://127.0.0.1:9/api"
+	ep := "endpoint=http://127.0.0.1:9"
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		line string
+		msg  string
+	}{
+		{"user info", withSink(args(base, dir), "s3://AKIAX:"+secret+"@raw?"+ep), nil, "", "user information"},
+		{"secret param", withSink(args(base, dir), "s3://raw?"+ep+"&secret_key="+secret), nil, "", "credentials never go in the URL"},
+		{"access param", withSink(args(base, dir), "s3://raw?"+ep+"&aws_access_key_id="+secret), nil, "", "credentials never go in the URL"},
+		{"unknown param", withSink(args(base, dir), "s3://raw?"+ep+"&bogus="+secret), nil, "", `unknown sink URL query parameter "bogus"`},
+		{"no endpoint", withSink(args(base, dir), "s3://raw"), nil, "", "no endpoint"},
+		{"bad scheme", withSink(args(base, dir), "gs://raw"), nil, "", "scheme must be file or s3"},
+		{"relative file", withSink(args(base, dir), "file://rel/dir"), nil, "", "file:///ABS/DIR"},
+		{"both sinks", append(withSink(args(base, dir), "file://"+dir), "--sink-dir", dir), nil, "", "exactly one of --sink URL and --sink-dir"},
+		{"no sink", withSink(args(base, dir), ""), nil, "", "exactly one of --sink URL and --sink-dir"},
+		{"no credentials", withSink(args(base, dir), "s3://raw?"+ep), nil, inputLine(true), "no S3 credentials"},
+		{"half credentials", withSink(args(base, dir), "s3://raw?"+ep), []string{"AWS_ACCESS_KEY_ID=x"}, inputLine(true), "no S3 credentials"},
+		{"empty s3 secret", withSink(args(base, dir), "s3://raw?"+ep), nil, s3Line(strings.ReplaceAll(request, "\n", ""), secret, ""), `"s3" needs non-empty`},
+		{"s3 not an object", withSink(args(base, dir), "s3://raw?"+ep), nil, `{"request":{"a":1},"s3":"` + secret + `"}`, "must be one JSON object"},
+		{"missing ca bundle", withSink(args(base, dir), "s3://raw?endpoint=https://127.0.0.1:9&ca_bundle=/nonexistent/ca.pem"),
+			[]string{"AWS_ACCESS_KEY_ID=a", "AWS_SECRET_ACCESS_KEY=b"}, inputLine(true), "ca_bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, append([]string{"ADS_API_KEY=" + apiKey}, tc.env...), tc.args...)
+			if tc.line != "" {
+				c.send(t, tc.line)
+			}
+			c.stdin.Close()
+			lines := c.until(t, nil)
+			if code := c.wait(t); code != 2 {
+				t.Fatalf("exit %d, want 2: %v %s", code, c.raw, c.stderr)
+			}
+			e, _ := lines[len(lines)-1]["error"].(map[string]any)
+			if e["kind"] != "usage" || !strings.Contains(e["message"].(string), tc.msg) {
+				t.Fatalf("error %v, want message containing %q", e, tc.msg)
+			}
+			if strings.Contains(strings.Join(c.raw, "\n")+c.stderr.String(), secret) {
+				t.Fatal("the secret was echoed")
+			}
+		})
+	}
+}
+
+func TestFileSinkURLIsTheSinkDir(t *testing.T) {
+	_, base := startStub(t, stub.Options{})
+	dir := t.TempDir()
+	c := start(t, nil, withSink(args(base, dir, "--attempt", attempt), "file://"+dir)...)
+	c.send(t, inputLine(true))
+	c.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v %s", code, c.raw, c.stderr)
+	}
+	if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key))); err != nil || st.Mode().Perm() != 0o444 {
+		t.Fatalf("committed object %v %v", st, err)
+	}
+}
+
+func TestS3ParentGoneDuringDownloadAbortsTheMultipartUpload(t *testing.T) {
+	env := s3test.Lookup(t)
+	bucket := env.Bucket(t)
+	_, base := startStub(t, stub.Options{DownloadBytesPerSec: 4 << 20})
+	sinkURL := "s3://" + bucket + "?endpoint=" + url.QueryEscape(env.Endpoint) + "&part_size=5242880"
+	c := start(t, nil, withSink(args(base, t.TempDir(), "--attempt", attempt), sinkURL)...)
+	c.send(t, s3Line(bigRequest, env.AccessKey, env.SecretKey))
+	c.until(t, func(m map[string]any) bool { return m["phase"] == "download" })
+	cl := env.Client(t)
+	for i := 0; len(s3test.Uploads(t, cl, bucket, key)) == 0; i++ {
+		if i == 400 {
+			t.Fatal("no multipart upload started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.stdin.Close()
+	if code := c.wait(t); code != 143 {
+		t.Fatalf("exit %d, want 143; %s", code, c.stderr)
+	}
+	if ups := s3test.Uploads(t, cl, bucket, ""); len(ups) != 0 {
+		t.Fatalf("multipart uploads left: %+v", ups)
+	}
+	if l := s3list(t, env, bucket); len(l) != 0 {
+		t.Fatalf("objects committed: %v", l)
+	}
+}
+
+func s3list(t *testing.T, env s3test.Env, bucket string) []string {
+	t.Helper()
+	cfg := env.Config(bucket)
+	s, err := sink.NewS3(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -151,6 +151,10 @@ func (r *run) copyBody(ctx context.Context, resp *http.Response, up sink.Upload,
 		k, rerr := resp.Body.Read(buf)
 		if k > 0 {
 			if _, err := up.Write(buf[:k]); err != nil {
+				// A sink that uploads while writing (S3) fails its write when the run is cancelled.
+				if cerr := r.ctxErr(ctx); cerr != nil {
+					return "", cerr
+				}
 				return "", errorf(KindInternal, "sink write: %v", err)
 			}
 			h.Write(buf[:k])
