@@ -286,6 +286,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage_init(args: argparse.Namespace) -> int:
+    from .container import init_storage
+    from .settings import load_settings
+
+    lines = init_storage(load_settings(args.data_dir))
+    emit(args, {"actions": lines}, "\n".join(lines))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -353,6 +362,11 @@ def parser() -> argparse.ArgumentParser:
                     "fail open runs whose claim expired more than --older-than ago (deletes nothing)",
                     needs_data=True)
     reap.add_argument("--older-than", required=True, help="duration: 90s, 15m, 2h, 1d")
+
+    st = sub.add_parser("storage", help="object storage administration", description="object storage administration")
+    st_actions = st.add_subparsers(dest="storage_action", required=True)
+    _command(st_actions, common, "init", cmd_storage_init, "create missing buckets, mark raw write-once, set the "
+             "abort-incomplete-uploads rule (idempotent; prints what the server does not support)", needs_data=False)
 
     _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
              "unpublished tiles (never raw objects or published tiles)", needs_data=True)

@@ -17,7 +17,7 @@ from .adapters.storage.memory_store import InMemoryObjectStore
 from .adapters.catalog.sqlite_catalog import SqliteCatalog
 from .adapters.runner.subprocess_runner import SubprocessRunner
 from .adapters.transform.zarr_tiles import ZarrTileFormat
-from .ports import Secret, Upstream
+from .ports import Secret, SinkTarget, Upstream
 from .settings import Settings, bucket_dir
 from .synthetic.cams_grib import grib_for_request
 
@@ -48,6 +48,54 @@ def _ingest_args(poll_initial_s: float) -> tuple[str, ...]:
     return (f"--poll-initial={int(poll_initial_s * 1000)}ms",)
 
 
+def _reveal(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def _s3_session(access_key: object, secret_key: object, profile: str | None) -> object:
+    from .adapters.storage.s3_store import make_session
+
+    return make_session(access_key=_reveal(access_key), secret_key=_reveal(secret_key), profile=profile)
+
+
+def _s3_client(session: object, endpoint: str | None, region: str, ca_bundle: str | None, concurrency: int) -> object:
+    from .adapters.storage.s3_store import client_config, make_client
+
+    return make_client(endpoint, session=session, region=region, ca_bundle=str(ca_bundle) if ca_bundle else None,
+                       config=client_config(concurrency=concurrency))
+
+
+def _s3_store(client: object, bucket: str, write_once: bool, part_size_mib: int, concurrency: int) -> object:
+    from .adapters.storage.s3_store import S3ObjectStore
+
+    return S3ObjectStore(client, bucket, write_once=write_once, part_size=part_size_mib << 20,
+                         concurrency=concurrency)
+
+
+def _minio_store(endpoint: str, access_key: object, secret_key: object, region: str, ca_bundle: str | None,
+                 bucket: str, part_size_mib: int) -> object:
+    from .adapters.storage.minio_store import MinioObjectStore, make_minio_client
+
+    client = make_minio_client(endpoint, _reveal(access_key), _reveal(secret_key), region=region,
+                               ca_bundle=str(ca_bundle) if ca_bundle else None)
+    return MinioObjectStore(client, bucket, part_size=part_size_mib << 20)
+
+
+def _sink_target(object_store: str, raw_dir: str, bucket: str, endpoint: str | None, region: str,
+                 ca_bundle: str | None, session: object) -> SinkTarget:
+    """The raw bucket's one target, from which the ingester's sink is made (the raw ObjectStore is built
+    from the same settings): ``file://`` its directory, or ``s3://`` the bucket with the credentials of the
+    same session the raw store signs with."""
+    if object_store in ("s3", "minio"):
+        from .adapters.storage.s3_store import sink_credentials, sink_url
+
+        return SinkTarget(sink_url(bucket, endpoint, region, str(ca_bundle) if ca_bundle else None),
+                          sink_credentials(session))
+    return SinkTarget.directory(raw_dir)
+
+
 def _upstream(base_url: str, api_key: object) -> Upstream:
     value = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else str(api_key or "")
     return Upstream(base_url=base_url, api_key=Secret(value))
@@ -67,16 +115,32 @@ class Container(containers.DeclarativeContainer):
     raw_dir = providers.Callable(_bucket_dir, config.data_dir, config.raw_bucket)
     curated_dir = providers.Callable(_bucket_dir, config.data_dir, config.curated_bucket)
 
+    s3_session = providers.Singleton(_s3_session, config.minio_access_key, config.minio_secret_key, config.s3_profile)
+    s3_client = providers.Singleton(_s3_client, s3_session, config.minio_endpoint, config.s3_region,
+                                    config.s3_ca_bundle, config.s3_concurrency)
+    # raw is write-once at the server: always the boto3 adapter on S3 (minio-py cannot send If-None-Match;
+    # docs/adr/0007-s3-object-storage.md), also when the curated bucket goes through the minio SDK
+    _raw_s3 = providers.Singleton(_s3_store, s3_client, config.raw_bucket, True, config.s3_part_size_mib,
+                                  config.s3_concurrency)
     raw_store = providers.Selector(
         config.object_store,
         filesystem=providers.Singleton(FilesystemObjectStore, raw_dir, bucket=config.raw_bucket, write_once=True),
         memory=providers.Singleton(InMemoryObjectStore, config.raw_bucket, write_once=True),
+        s3=_raw_s3,
+        minio=_raw_s3,
     )
     curated_store = providers.Selector(
         config.object_store,
         filesystem=providers.Singleton(FilesystemObjectStore, curated_dir, bucket=config.curated_bucket),
         memory=providers.Singleton(InMemoryObjectStore, config.curated_bucket),
+        s3=providers.Singleton(_s3_store, s3_client, config.curated_bucket, False, config.s3_part_size_mib,
+                               config.s3_concurrency),
+        minio=providers.Singleton(_minio_store, config.minio_endpoint, config.minio_access_key,
+                                  config.minio_secret_key, config.s3_region, config.s3_ca_bundle,
+                                  config.curated_bucket, config.s3_part_size_mib),
     )
+    raw_target = providers.Singleton(_sink_target, config.object_store, raw_dir, config.raw_bucket,
+                                     config.minio_endpoint, config.s3_region, config.s3_ca_bundle, s3_session)
     catalog = providers.Selector(
         config.catalog,
         sqlite=providers.Singleton(SqliteCatalog, providers.Callable(_sqlite_file, config.data_dir, config.sqlite_path)),
@@ -84,7 +148,7 @@ class Container(containers.DeclarativeContainer):
     )
     runner = providers.Selector(
         config.runner,
-        subprocess=providers.Singleton(SubprocessRunner, raw_dir, binary=config.ingest_binary,
+        subprocess=providers.Singleton(SubprocessRunner, raw_target, binary=config.ingest_binary,
                                        timeout_s=config.ingest_timeout_s,
                                        extra_args=providers.Callable(_ingest_args, config.ingest_poll_initial_s)),
         # generates the product a CAMS request would return, in process: for tests and offline trials
@@ -101,5 +165,24 @@ def build_container(settings: Settings | None = None) -> Container:
         "work_dir": str(settings.work_dir) if settings.work_dir else None,
         "lease_ttl_s": settings.lease_ttl_s,
         "ads_api_key": settings.ads_api_key,
+        "minio_access_key": settings.minio_access_key,
+        "minio_secret_key": settings.minio_secret_key,
+        "s3_ca_bundle": str(settings.s3_ca_bundle) if settings.s3_ca_bundle else None,
     })
     return container
+
+
+def init_storage(settings: Settings | None = None) -> list[str]:
+    """``jackfruit storage init``: make the configured buckets ready (idempotent); one line per action."""
+    settings = settings or Settings()
+    container = build_container(settings)
+    if settings.object_store in ("s3", "minio"):
+        from .adapters.storage.s3_admin import init_buckets
+
+        return init_buckets(container.s3_client(), [(settings.raw_bucket, True), (settings.curated_bucket, False)],
+                            region=settings.s3_region)
+    if settings.object_store == "filesystem":
+        raw, curated = container.raw_store(), container.curated_store()
+        return [f"{raw.bucket}: directory {raw.root} (write-once: marked)",
+                f"{curated.bucket}: directory {curated.root}"]
+    return ["in-memory buckets: nothing to create"]

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .app import Jackfruit
+from .container import init_storage
 from .domain import cams
 from .domain.errors import InvalidInput
 from .domain.geo import BBox, TimeRange
@@ -59,6 +60,8 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
         raise InvalidInput(f"--lead-hours must be 0..96, got {lead_hours}")
     settings = load_settings(data_dir)
     timings: dict[str, float] = {}
+    for line in init_storage(settings):  # buckets exist before anything is written (idempotent)
+        _say(progress, f"storage: {line}")
     with AdsStub(api_key=DEMO_KEY) as stub:
         _say(progress, f"ADS stub listening at {stub.url}")
         app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, frozen=True)
 
     data_dir: Path = Field(Path(".jackfruit"), alias="JACKFRUIT_DATA_DIR")
-    object_store: Literal["filesystem", "memory"] = Field("filesystem", alias="JACKFRUIT_OBJECT_STORE")
+    object_store: Literal["filesystem", "memory", "s3", "minio"] = Field("filesystem", alias="JACKFRUIT_OBJECT_STORE")
     catalog: Literal["sqlite", "memory"] = Field("sqlite", alias="JACKFRUIT_CATALOG")
     runner: Literal["subprocess", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
     ingest_binary: str | None = Field(None, alias="JACKFRUIT_INGEST_BINARY")
@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     minio_endpoint: str | None = Field(None, alias="MINIO_ENDPOINT")
     minio_access_key: SecretStr | None = Field(None, alias="MINIO_ACCESS_KEY")
     minio_secret_key: SecretStr | None = Field(None, alias="MINIO_SECRET_KEY")
+    #: S3 itself and S3-compatible servers (JACKFRUIT_OBJECT_STORE=s3|minio): MINIO_ENDPOINT is the endpoint
+    #: override (unset with s3: AWS S3 of the region); keys unset: boto3's chain (profile, environment,
+    #: instance or task role)
+    s3_region: str = Field("us-east-1", alias="JACKFRUIT_S3_REGION")
+    s3_profile: str | None = Field(None, alias="JACKFRUIT_S3_PROFILE")
+    s3_ca_bundle: Path | None = Field(None, alias="JACKFRUIT_S3_CA_BUNDLE")
+    s3_part_size_mib: int = Field(16, alias="JACKFRUIT_S3_PART_SIZE_MIB", ge=5, le=5120)
+    s3_concurrency: int = Field(4, alias="JACKFRUIT_S3_CONCURRENCY", ge=1, le=64)
 
     postgres_host: str = Field("localhost", alias="POSTGRES_HOST")
     postgres_port: int = Field(5432, alias="POSTGRES_PORT")
@@ -61,11 +69,30 @@ class Settings(BaseSettings):
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
 
-    @field_validator("data_dir", "sqlite_path", "work_dir")
+    @field_validator("data_dir", "sqlite_path", "work_dir", "s3_ca_bundle")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("minio_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        try:
+            url = urlsplit(value)
+            url.port  # noqa: B018 - ValueError when not a number or outside 0..65535
+        except ValueError as err:
+            raise ValueError(f"not a valid URL: {err}") from None
+        if "@" in url.netloc:  # checked first: the value is not echoed when it may hold a credential
+            raise ValueError("the endpoint must not carry credentials (use MINIO_ACCESS_KEY / MINIO_SECRET_KEY)")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"{value!r} must be http://host[:port] or https://host[:port] (the scheme chooses TLS)")
+        if url.path or url.query or url.fragment:
+            raise ValueError(f"{value!r} must be scheme://host[:port] only")
+        return value
 
     @field_validator("ads_base_url")
     @classmethod
@@ -93,8 +120,13 @@ class Settings(BaseSettings):
     def _consistent(self) -> "Settings":
         if self.raw_bucket == self.curated_bucket:
             raise ValueError("the raw and curated buckets must differ (raw is write-once evidence)")
-        if self.runner == "subprocess" and self.object_store != "filesystem":
-            raise ValueError("the subprocess runner writes to filesystem buckets: set JACKFRUIT_OBJECT_STORE=filesystem")
+        if self.runner == "subprocess" and self.object_store == "memory":
+            raise ValueError("the subprocess runner cannot write into an in-memory bucket of this process: "
+                             "use JACKFRUIT_RUNNER=memory with JACKFRUIT_OBJECT_STORE=memory")
+        if self.object_store == "minio" and not self.minio_endpoint:
+            raise ValueError("JACKFRUIT_OBJECT_STORE=minio needs MINIO_ENDPOINT (http://host:port or https://…)")
+        if (self.minio_access_key is None) != (self.minio_secret_key is None):
+            raise ValueError("set both MINIO_ACCESS_KEY and MINIO_SECRET_KEY, or neither")
         return self
 
 

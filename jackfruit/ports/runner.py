@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, TypeVar, runtime_checkable
 
@@ -24,6 +25,25 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+@dataclass(frozen=True)
+class SinkTarget:
+    """Where an ingester commits the raw object: the raw bucket, named once by a URL without secrets --
+    ``file:///abs/dir`` or ``s3://BUCKET?endpoint=https://host:port&region=R`` -- and, for S3, a function
+    returning the credentials to sign with at the time of the run (``access_key``, ``secret_key``, optional
+    ``session_token``: temporary credentials are fetched anew for every job). Credentials travel only on the
+    ingester's stdin, never in argv, the environment or a container's configuration."""
+
+    url: str
+    credentials: Callable[[], Mapping[str, Secret]] | None = field(default=None, compare=False)
+
+    @classmethod
+    def directory(cls, path: str) -> "SinkTarget":
+        return cls("file://" + os.path.abspath(path))
+
+    def __repr__(self) -> str:
+        return f"SinkTarget({self.url!r})"
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,9 @@ class ObjectStore(Protocol):
         the object exists. Raises ``NotFound`` for a missing key."""
         ...
 
-    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+    def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         """Remove staged, never-committed uploads of the given (ended) attempts, and the store's own
-        staging leftovers of writers that no longer exist; returns how many. Committed objects are never
-        touched."""
+        staging leftovers of writers that no longer exist; returns how many. A store that cannot tell whose
+        an unfinished upload is (S3 lists multipart uploads by key and start time only) also removes those at
+        ``idle_keys``: keys no live attempt is writing. Committed objects are never touched."""
         ...

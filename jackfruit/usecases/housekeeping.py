@@ -50,7 +50,10 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
                 report.kept_unknown.append(os.path.join(work_dir, name))
     ended_ingest = {i for i, a in ended.items() if a.kind is AttemptKind.INGEST}
     ended_transform = {i for i, a in ended.items() if a.kind is AttemptKind.TRANSFORM}
-    report.partial_files += raw_store.sweep_partials(ended_ingest)
+    # raw keys nobody is writing: every ingest attempt of the run has ended (or the run never had one)
+    idle_raw = {r.raw_key for r in runs if r.raw_key
+                and all(a.ended_at is not None for a in r.attempts if a.kind is AttemptKind.INGEST)}
+    report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
     report.partial_files += curated_store.sweep_partials(ended_transform)
     published = {t.key for r in runs if r.transform_status is TransformStatus.PUBLISHED
                  for t in catalog.tiles_of_run(r.run_id)}

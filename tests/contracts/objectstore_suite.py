@@ -106,6 +106,7 @@ class ObjectStoreContract:
         for s in (raw, store):
             s.put("a/b", b"committed")
             assert s.sweep_partials({"01890c24-905b-7122-b170-b60814e6ee06"}) == 0
+            assert s.sweep_partials({"01890c24-905b-7122-b170-b60814e6ee06"}, {"a/b"}) == 0  # idle, committed
             assert s.get("a/b") == b"committed"
 
     def test_concurrent_write_once_puts_exactly_one_wins(self, raw):

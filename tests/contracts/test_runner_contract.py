@@ -19,7 +19,7 @@ from jackfruit.adapters.runner.memory_runner import InMemoryRunner
 from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.domain.errors import BackendUnavailable
-from jackfruit.ports import RunnerEvent, Secret, Upstream, upstream_job_of
+from jackfruit.ports import RunnerEvent, Secret, SinkTarget, Upstream, upstream_job_of
 from jackfruit.synthetic.ads_stub import AdsStub
 from jackfruit.synthetic.cams_grib import grib_for_request
 
@@ -48,6 +48,26 @@ class TestSubprocessRunner(RunnerContract):
     def env(self, tmp_path, ads_stub, ingest_binary):
         store = FilesystemObjectStore(tmp_path / "jackfruit-raw", write_once=True)
         runner = SubprocessRunner(store.root, binary=ingest_binary, timeout_s=60, extra_args=FAST_POLLS)
+        return runner, store, Upstream(ads_stub.url, Secret(ads_stub.api_key))
+
+    @pytest.fixture
+    def submits(self, ads_stub):
+        return lambda: len(ads_stub.jobs())
+
+
+class TestSubprocessRunnerS3Sink(RunnerContract):
+    """The Go ingester committing straight to S3 (its minio-go sink) on the real server; credentials on stdin."""
+
+    @pytest.fixture
+    def env(self, ads_stub, ingest_binary, s3_server, s3_buckets):
+        from jackfruit.adapters.storage.s3_store import S3ObjectStore
+
+        bucket = s3_buckets("raw")
+        store = S3ObjectStore(s3_server.client(), bucket, write_once=True)
+        sink = SinkTarget(f"s3://{bucket}?endpoint={s3_server.endpoint}&region=us-east-1",
+                          lambda: {"access_key": Secret(s3_server.access_key),
+                                   "secret_key": Secret(s3_server.secret_key)})
+        runner = SubprocessRunner(sink, binary=ingest_binary, timeout_s=60, extra_args=FAST_POLLS)
         return runner, store, Upstream(ads_stub.url, Secret(ads_stub.api_key))
 
     @pytest.fixture

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jackfruit.adapters.clock import FixedClock, SystemClock, Uuid7Generator
-from jackfruit.adapters.runner.ingester_protocol import build_args, child_env, input_line, manifest_from_result
+from jackfruit.adapters.runner.ingester_protocol import (build_args, child_env, input_line, manifest_from_result,
+                                                          secrets_of, sink_credentials)
 from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner, parse_result
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey, check_run_id
-from jackfruit.ports import IngestJob, RunnerEvent, Secret, Upstream, upstream_job_of
+from jackfruit.ports import IngestJob, RunnerEvent, Secret, SinkTarget, Upstream, upstream_job_of
 
 T0 = datetime(2025, 3, 12, 12, tzinfo=timezone.utc)
 
@@ -89,11 +90,27 @@ def test_arguments_carry_attempt_and_resume_but_never_the_key():
     job = IngestJob(run_id, "cams-europe-air-quality-forecasts", {"variable": ["ozone"]},
                     str(RawKey("ads", "cams-europe-air-quality-forecasts", T0.date(), run_id, "grib")),
                     Upstream("http://127.0.0.1:9", Secret("hunter2")), attempt_id=ATTEMPT, resume_job_id="job-7")
-    args = build_args("/bin/jackfruit-ingest", job, "/raw", 60)
+    args = build_args("/bin/jackfruit-ingest", job, SinkTarget.directory("/raw"), 60)
     assert args[args.index("--input") + 1] == "-" and "--request-file" not in args
+    assert args[args.index("--sink") + 1] == "file:///raw"
     assert args[args.index("--attempt") + 1] == ATTEMPT and args[args.index("--resume-job") + 1] == "job-7"
     assert not any("hunter2" in a for a in args)
     assert json.loads(input_line(job)) == {"request": {"variable": ["ozone"]}, "api_key": "hunter2"}
+
+
+def test_s3_credentials_travel_on_stdin_only():
+    run_id = "01890c24-905b-7122-b170-b60814e6ee06"
+    job = IngestJob(run_id, "cams-europe-air-quality-forecasts", {"variable": ["ozone"]},
+                    str(RawKey("ads", "cams-europe-air-quality-forecasts", T0.date(), run_id, "grib")),
+                    Upstream("http://127.0.0.1:9", Secret("hunter2")), attempt_id=ATTEMPT)
+    sink = SinkTarget("s3://jackfruit-raw?endpoint=http://127.0.0.1:7070&region=us-east-1",
+                      lambda: {"access_key": Secret("AKIA-canary"), "secret_key": Secret("s3cr3t-canary")})
+    args = build_args("/bin/jackfruit-ingest", job, sink, 60)
+    assert args[args.index("--sink") + 1] == sink.url
+    assert not any("canary" in a for a in args) and "canary" not in repr(sink)
+    secrets = sink_credentials(sink)
+    assert json.loads(input_line(job, secrets))["s3"] == {"access_key": "AKIA-canary", "secret_key": "s3cr3t-canary"}
+    assert sorted(secrets_of(job, secrets)) == ["AKIA-canary", "hunter2", "s3cr3t-canary"]
     assert "ADS_API_KEY" not in child_env({"ADS_API_KEY": "x", "MINIO_SECRET_KEY": "y", "HOME": "/h"})
 
 

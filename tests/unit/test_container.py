@@ -15,6 +15,7 @@ from jackfruit.adapters.catalog.sqlite_catalog import SqliteCatalog
 from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.app import Jackfruit
 from jackfruit.domain.errors import InvalidInput
+from jackfruit.container import build_container
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.settings import Settings
 
@@ -56,16 +57,44 @@ def test_environment_selects_in_memory_adapters_and_the_whole_path_runs(monkeypa
 def test_inconsistent_settings_are_refused_with_a_reason():
     with pytest.raises(ValidationError, match="must differ"):
         Settings(MINIO_BUCKET="same", JACKFRUIT_CURATED_BUCKET="same")
-    with pytest.raises(ValidationError, match="filesystem"):
+    with pytest.raises(ValidationError, match="in-memory bucket"):
         Settings(JACKFRUIT_OBJECT_STORE="memory", JACKFRUIT_RUNNER="subprocess")
+    with pytest.raises(ValidationError, match="needs MINIO_ENDPOINT"):
+        Settings(JACKFRUIT_OBJECT_STORE="minio")
+    with pytest.raises(ValidationError, match="both MINIO_ACCESS_KEY and MINIO_SECRET_KEY"):
+        Settings(MINIO_SECRET_KEY="only-half")
     with pytest.raises(ValidationError):
         Settings(JACKFRUIT_CATALOG="oracle")
 
 
 def test_secrets_do_not_show_in_settings_repr():
-    s = Settings(ADS_API_KEY="hunter2", MINIO_SECRET_KEY="minio-s3cret", POSTGRES_PASSWORD="pg-s3cret")
+    s = Settings(ADS_API_KEY="hunter2", MINIO_ACCESS_KEY="minio-access", MINIO_SECRET_KEY="minio-s3cret",
+                 POSTGRES_PASSWORD="pg-s3cret")
     text = repr(s) + str(s) + str(s.model_dump())
     assert "hunter2" not in text and "minio-s3cret" not in text and "pg-s3cret" not in text
+
+
+@pytest.mark.parametrize("endpoint", ["minio:9000", "ftp://minio:9000", "http://user:pw@minio:9000",
+                                      "http://minio:9000/bucket", "http://minio:99999"])
+def test_an_unusable_s3_endpoint_is_refused_naming_the_variable(endpoint, monkeypatch):
+    from jackfruit.settings import load_settings
+
+    monkeypatch.setenv("MINIO_ENDPOINT", endpoint)
+    with pytest.raises(InvalidInput, match="MINIO_ENDPOINT") as err:
+        load_settings()
+    assert "pw@" not in str(err.value)  # an endpoint with a credential is never echoed
+
+
+def test_the_raw_bucket_has_one_target_for_store_and_ingester(tmp_path):
+    c = build_container(Settings(JACKFRUIT_DATA_DIR=str(tmp_path)))
+    assert c.raw_target().url == "file://" + str(tmp_path / "buckets" / "jackfruit-raw")
+    assert c.raw_store().root == tmp_path / "buckets" / "jackfruit-raw"
+    c = build_container(Settings(JACKFRUIT_DATA_DIR=str(tmp_path), JACKFRUIT_OBJECT_STORE="s3",
+                                 MINIO_ENDPOINT="https://s3.example:9443", MINIO_BUCKET="evidence",
+                                 MINIO_ACCESS_KEY="AKIA-x", MINIO_SECRET_KEY="canary-secret"))
+    target = c.raw_target()
+    assert target.url == "s3://evidence?endpoint=https%3A%2F%2Fs3.example%3A9443&region=us-east-1"
+    assert "canary" not in repr(target) and target.credentials()["secret_key"].reveal() == "canary-secret"
 
 
 @pytest.mark.parametrize("url", ["ftp://ads.example/api", "ads.example/api", "https:///api", "http://ads.example:0",

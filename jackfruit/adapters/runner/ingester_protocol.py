@@ -14,11 +14,11 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
                                      NotFound, UpstreamRefused)
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, with_upstream_job
+from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, Secret, SinkTarget, with_upstream_job
 
 INGEST_BINARY = "jackfruit-ingest"
 
@@ -53,8 +53,11 @@ def find_binary(name: str, configured: str | None = None) -> str:
     return found
 
 
-def redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+def redact(text: str, secret: str | Iterable[str]) -> str:
+    for value in ([secret] if isinstance(secret, str) else secret):
+        if value:
+            text = text.replace(value, "***")
+    return text
 
 
 def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -63,11 +66,11 @@ def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in source.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
 
 
-def build_args(binary: str, job: IngestJob, sink_dir: str, timeout_s: float,
+def build_args(binary: str, job: IngestJob, sink: SinkTarget, timeout_s: float,
                extra: Iterable[str] = ()) -> list[str]:
-    """The child's command line (no secret ever appears on it)."""
+    """The child's command line (no secret ever appears on it: the sink URL carries none)."""
     args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset, "--input", "-",
-            "--key", job.raw_key, "--sink-dir", sink_dir, "--timeout", f"{max(1, int(timeout_s))}s"]
+            "--key", job.raw_key, "--sink", sink.url, "--timeout", f"{max(1, int(timeout_s))}s"]
     if job.attempt_id:
         args += ["--attempt", job.attempt_id]
     if job.resume_job_id:
@@ -75,13 +78,26 @@ def build_args(binary: str, job: IngestJob, sink_dir: str, timeout_s: float,
     return [*args, *extra]
 
 
-def input_line(job: IngestJob) -> bytes:
-    """The one stdin line: request and API key (the key never travels in argv or the environment)."""
+def sink_credentials(sink: SinkTarget) -> dict[str, Secret]:
+    """The sink's credentials for this job (fetched now: temporary ones rotate); empty for a directory."""
+    return dict(sink.credentials()) if sink.credentials is not None else {}
+
+
+def input_line(job: IngestJob, sink_secrets: Mapping[str, Secret] | None = None) -> bytes:
+    """The one stdin line: request, API key and the sink's credentials (never in argv or the environment)."""
     payload: dict[str, Any] = {"request": dict(job.request)}
     key = job.upstream.api_key.reveal()
     if key:
         payload["api_key"] = key
+    if sink_secrets:
+        payload["s3"] = {name: value.reveal() for name, value in sink_secrets.items() if value.reveal()}
     return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+
+
+def secrets_of(job: IngestJob, sink_secrets: Mapping[str, Secret] | None = None) -> list[str]:
+    """Every credential of a job, for redaction of whatever the child prints."""
+    values = [job.upstream.api_key.reveal(), *(v.reveal() for v in (sink_secrets or {}).values())]
+    return [v for v in values if v]
 
 
 def parse_event(obj: dict[str, Any]) -> RunnerEvent | None:
@@ -108,7 +124,7 @@ def classify_line(line: str) -> tuple[str, Any]:
     return "other", line
 
 
-def parse_result(stdout: str | list[str], returncode: int, secret: str,
+def parse_result(stdout: str | list[str], returncode: int, secret: str | Iterable[str],
                  upstream_job_id: str | None = None) -> dict[str, Any]:
     """The last JSON line of stdout: the manifest, or an ``error`` object mapped to a domain error.
 

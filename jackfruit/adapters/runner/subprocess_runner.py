@@ -14,10 +14,10 @@ import threading
 from typing import IO, Callable
 
 from jackfruit.domain.errors import BackendUnavailable
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, with_upstream_job
+from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
 
 from .ingester_protocol import (INGEST_BINARY, build_args, child_env, classify_line, find_binary, input_line,
-                                manifest_from_result, parse_result, redact)
+                                manifest_from_result, parse_result, redact, secrets_of, sink_credentials)
 
 __all__ = ["INGEST_BINARY", "SubprocessRunner", "find_binary", "parse_result", "redact"]
 
@@ -25,7 +25,7 @@ __all__ = ["INGEST_BINARY", "SubprocessRunner", "find_binary", "parse_result", "
 class _Child:
     """One running ingester: its reader threads, the event callback, and how it is stopped."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], secret: str,
+    def __init__(self, proc: subprocess.Popen[bytes], secret: list[str],
                  on_event: Callable[[RunnerEvent], None] | None) -> None:
         self.proc = proc
         self.secret = secret
@@ -113,13 +113,14 @@ class _Child:
 
 
 class SubprocessRunner:
-    """Runs ``jackfruit-ingest`` with a filesystem sink at ``sink_dir`` (the raw bucket's directory)."""
+    """Runs ``jackfruit-ingest`` as a child process committing to ``sink``: the raw bucket's target (a
+    directory path is taken as ``file://`` that directory)."""
 
-    def __init__(self, sink_dir: str | os.PathLike[str], *, binary: str | None = None, timeout_s: float = 3600,
+    def __init__(self, sink: SinkTarget | str | os.PathLike[str], *, binary: str | None = None, timeout_s: float = 3600,
                  extra_args: tuple[str, ...] = (), grace_s: float = 5.0, margin_s: float = 30.0) -> None:
         """``timeout_s`` is the ingester's own deadline; after ``timeout_s + margin_s`` this side cuts the
         lifeline, and a child still alive ``grace_s`` after its stdin closed is killed."""
-        self._sink_dir = str(sink_dir)
+        self._sink = sink if isinstance(sink, SinkTarget) else SinkTarget.directory(os.fspath(sink))
         self._binary = binary
         self._timeout_s = timeout_s
         self._extra = extra_args
@@ -128,8 +129,9 @@ class SubprocessRunner:
 
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
-        secret = job.upstream.api_key.reveal()
-        args = build_args(binary, job, self._sink_dir, self._timeout_s, self._extra)
+        sink_secrets = sink_credentials(self._sink)
+        secret = secrets_of(job, sink_secrets)
+        args = build_args(binary, job, self._sink, self._timeout_s, self._extra)
         try:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=child_env())
@@ -138,7 +140,7 @@ class SubprocessRunner:
         child = _Child(proc, secret, on_event)
         timed_out = False
         try:
-            child.send(input_line(job))  # stdin stays open: the child's lifeline
+            child.send(input_line(job, sink_secrets))  # stdin stays open: the child's lifeline
             try:
                 proc.wait(timeout=self._timeout_s + self._margin_s)  # the child's own --timeout fires first
             except subprocess.TimeoutExpired:

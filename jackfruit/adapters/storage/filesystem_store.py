@@ -71,7 +71,7 @@ class FilesystemObjectStore:
         tmp.write_text(json.dumps({"bucket": self.bucket, "write_once": True}) + "\n")
         os.replace(tmp, self.root / MARKER)
 
-    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+    def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         removed = 0
         ended = set(ended_attempts)
         try:

@@ -76,7 +76,7 @@ class InMemoryObjectStore:
             items = sorted((k, len(v)) for k, v in self._objects.items() if k.startswith(prefix))
         return iter([ObjectInfo(k, n) for k, n in items])
 
-    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+    def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         return 0  # puts are atomic in memory: nothing is ever staged
 
     def delete(self, key: str) -> None:

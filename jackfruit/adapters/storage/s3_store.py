@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, JackfruitError, NotFound
+from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
@@ -52,18 +53,56 @@ def client_config(*, concurrency: int = 4, connect_timeout_s: float = 5.0, read_
                   request_checksum_calculation="when_required", response_checksum_validation="when_required")
 
 
+def make_session(*, access_key: str | None = None, secret_key: str | None = None, session_token: str | None = None,
+                 profile: str | None = None) -> Any:
+    """A boto3 session: the keys given, else the profile, else boto3's chain (environment, config files,
+    instance or task role)."""
+    try:
+        return boto3.session.Session(aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
+                                     aws_session_token=session_token or None, profile_name=profile or None)
+    except BotoCoreError as err:  # e.g. ProfileNotFound
+        raise InvalidInput(f"S3 credentials: {err}") from None
+
+
 def make_client(endpoint: str | None, *, access_key: str | None = None, secret_key: str | None = None,
                 session_token: str | None = None, region: str | None = None, profile: str | None = None,
-                ca_bundle: str | None = None, config: Config | None = None) -> Any:
-    """A boto3 S3 client. ``endpoint`` None: AWS itself (credentials from the arguments, else the profile,
-    else boto3's chain: environment, instance or task role). TLS follows the endpoint's scheme."""
+                ca_bundle: str | None = None, config: Config | None = None, session: Any = None) -> Any:
+    """A boto3 S3 client. ``endpoint`` None: AWS itself. TLS follows the endpoint's scheme; ``ca_bundle``
+    replaces the system's CAs for it."""
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):
         raise InvalidInput(f"S3 endpoint {endpoint!r} must start with http:// or https://")
-    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    session = session or make_session(access_key=access_key, secret_key=secret_key, session_token=session_token,
+                                      profile=profile)
     return session.client("s3", endpoint_url=endpoint, region_name=region or "us-east-1",
-                          aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                          aws_session_token=session_token, verify=ca_bundle if ca_bundle else None,
-                          config=config or client_config())
+                          verify=ca_bundle if ca_bundle else None, config=config or client_config())
+
+
+def sink_credentials(session: Any) -> Callable[[], dict[str, Secret]]:
+    """For the Go ingester's S3 sink: the session's current credentials (temporary ones are refreshed by
+    boto3), fetched when a job starts. ``BackendUnavailable`` when the session has none."""
+
+    def current() -> dict[str, Secret]:
+        creds = session.get_credentials()
+        if creds is None:
+            raise BackendUnavailable("no S3 credentials found (MINIO_ACCESS_KEY/MINIO_SECRET_KEY, a profile, "
+                                     "the environment or an instance role) for the ingester's S3 sink")
+        frozen = creds.get_frozen_credentials()
+        out = {"access_key": Secret(frozen.access_key), "secret_key": Secret(frozen.secret_key)}
+        if frozen.token:
+            out["session_token"] = Secret(frozen.token)
+        return out
+
+    return current
+
+
+def sink_url(bucket: str, endpoint: str | None, region: str, ca_bundle: str | None = None) -> str:
+    """The ``s3://`` target of a bucket for the Go ingester (no secret in it)."""
+    from urllib.parse import urlencode
+
+    query = {"endpoint": endpoint or f"https://s3.{region}.amazonaws.com", "region": region}
+    if ca_bundle:
+        query["ca_bundle"] = ca_bundle
+    return f"s3://{bucket}?{urlencode(query)}"
 
 
 def _code(err: ClientError) -> str:
@@ -328,15 +367,17 @@ class S3ObjectStore:
         self.head(key)
         return None
 
-    def sweep_partials(self, ended_attempts: Collection[str]) -> int:
+    def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         """Abort unfinished multipart uploads whose key names an ended attempt (tile keys carry their attempt,
-        ``.../v{version}-{attempt}.zarr/...``). Completed objects are never touched."""
-        ended = set(ended_attempts)
-        if not ended:
+        ``.../v{version}-{attempt}.zarr/...``) or is one of ``idle_keys`` (a raw key names its run, not the
+        attempt: the caller passes the raw keys of runs with no live ingest attempt). Completed objects are
+        never touched: aborting an upload cannot change a committed object."""
+        ended, idle = set(ended_attempts), set(idle_keys)
+        if not ended and not idle:
             return 0
         removed = 0
         for key, upload_id in self.multipart_uploads():
-            if any(a in key for a in ended):
+            if key in idle or any(a in key for a in ended):
                 self._abort(key, upload_id)
                 removed += 1
         return removed
