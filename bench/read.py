@@ -12,6 +12,8 @@ message. Objects and bytes fetched from the curated store per query are printed 
 
     .venv/bin/python bench/read.py              # 97 lead times
     .venv/bin/python bench/read.py --steps 3    # quick (CI smoke)
+    .venv/bin/python bench/read.py --store s3   # tiles in an S3 bucket (the server of scripts/s3-server,
+                                                # or MINIO_ENDPOINT / MINIO_ACCESS_KEY / MINIO_SECRET_KEY)
 """
 
 from __future__ import annotations
@@ -51,6 +53,32 @@ class Counting:
         return getattr(self.inner, name)
 
 
+def _s3_settings(store: str) -> dict:
+    """Settings for tiles in fresh buckets on an S3-compatible server (endpoint and keys from the environment)."""
+    import os
+    import uuid
+
+    if store != "s3":
+        return {}
+    env = os.environ
+    endpoint = env.get("MINIO_ENDPOINT") or env.get("JACKFRUIT_TEST_S3_ENDPOINT")
+    if not endpoint:
+        raise SystemExit("--store s3: set MINIO_ENDPOINT (and keys), or eval \"$(scripts/s3-server start)\"")
+    tag = uuid.uuid4().hex[:12]
+    return {"JACKFRUIT_OBJECT_STORE": "s3", "MINIO_ENDPOINT": endpoint,
+            "MINIO_ACCESS_KEY": env.get("MINIO_ACCESS_KEY") or env.get("JACKFRUIT_TEST_S3_ACCESS_KEY"),
+            "MINIO_SECRET_KEY": env.get("MINIO_SECRET_KEY") or env.get("JACKFRUIT_TEST_S3_SECRET_KEY"),
+            "MINIO_BUCKET": f"bench-raw-{tag}", "JACKFRUIT_CURATED_BUCKET": f"bench-curated-{tag}"}
+
+
+def _drop_buckets(client, buckets) -> None:
+    for name in buckets:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for o in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=o["Key"])
+        client.delete_bucket(Bucket=name)
+
+
 def median_ms(fn, repeat: int) -> float:
     fn()
     samples = []
@@ -65,6 +93,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=97)
     p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--store", choices=["filesystem", "s3"], default="filesystem",
+                   help="where the buckets are: local directories, or an S3-compatible server")
     a = p.parse_args()
     import eccodes
     import numpy as np
@@ -82,7 +112,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-read-") as work:
         grib = Path(work) / "day.grib"
         write_cams_grib(grib, fields([DAY], ["ensemble"], list(MAIN_SPECIES), [0], range(a.steps)))
-        app = Jackfruit.from_settings(Settings(JACKFRUIT_DATA_DIR=str(Path(work) / "data")))
+        settings = Settings(JACKFRUIT_DATA_DIR=str(Path(work) / "data"), **_s3_settings(a.store))
+        from jackfruit.container import init_storage
+
+        init_storage(settings)
+        app = Jackfruit.from_settings(settings)
         app.runner = InMemoryRunner(app.raw_store, lambda d, r: grib.read_bytes())
         run = app.ingest("cams-europe-air-quality-forecasts", DAY, upstream=Upstream("memory://", Secret("bench")))
         app.transform(run.run_id)
@@ -128,7 +162,7 @@ def main() -> None:
              lambda: raw_map("ozone", lead), None, 30.0),
         ]
         print(f"{a.steps} lead times; median of {a.repeat} reads after a warm-up; verified reads through "
-              "Jackfruit.read; raw = ecCodes on an indexed GRIB")
+              f"Jackfruit.read from {a.store} buckets; raw = ecCodes on an indexed local GRIB")
         print(f"{'query':36s} {'jackfruit ms':>12s} {'cold ms':>8s} {'raw ms':>8s} {'raw/jf':>7s} "
               f"{'requests':>8s} {'KiB read':>8s}  goal")
         for name, box, span, variables, raw, speedup_goal, ms_goal in queries:
@@ -156,6 +190,8 @@ def main() -> None:
                   + ", ".join(goal))
         mm.close()
         f.close()
+        if a.store == "s3":
+            _drop_buckets(app.raw_store.client, [settings.raw_bucket, settings.curated_bucket])
 
 
 if __name__ == "__main__":
