@@ -1,7 +1,8 @@
 """A loopback HTTP proxy in front of the test S3 server that misbehaves on purpose.
 
 ``strip_if_none_match``: removes the ``If-None-Match`` header from every request (the negative control of
-the race test: without the condition, several writers must win). ``drop_put_replies``: for the first N
+the race test: without the condition, several writers must win). ``cut_uploads``: every upload request
+with a body loses its connection halfway through the body. ``drop_put_replies``: for the first N
 successful PUT requests (an object PUT or a CompleteMultipartUpload POST), forwards the request, lets the
 server commit it, then closes the client's connection without the reply (a lost reply: the client's retry
 finds its own object). A request whose headers were changed is signed again (SigV4, with ``credentials``),
@@ -20,12 +21,14 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te
 
 class MisbehavingProxy:
     def __init__(self, upstream: str, *, strip_if_none_match: bool = False, drop_put_replies: int = 0,
-                 credentials: tuple[str, str] | None = None) -> None:
+                 credentials: tuple[str, str] | None = None, cut_uploads: bool = False) -> None:
         target = urlsplit(upstream)
         self.host, self.port = target.hostname or "127.0.0.1", target.port or 80
         self.strip = strip_if_none_match
         self.drops_left = drop_put_replies
         self.credentials = credentials
+        self.cut_uploads = cut_uploads
+        self.cut: list[str] = []
         self.dropped: list[str] = []
         self.lock = threading.Lock()
         proxy = self
@@ -38,6 +41,13 @@ class MisbehavingProxy:
 
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if proxy.cut_uploads and self.command in ("PUT", "POST") and length:
+                    self.rfile.read(length // 2)  # half the body arrives, then the connection drops
+                    with proxy.lock:
+                        proxy.cut.append(f"{self.command} {self.path}")
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 if proxy.strip and any(k.lower() == "if-none-match" for k in headers):

@@ -76,6 +76,30 @@ def test_a_lost_reply_is_resolved_by_the_write_token(s3_server, s3_buckets, size
             store.put(KEY, b"other")
 
 
+@pytest.mark.parametrize("size", [100, 2 * MIN_PART + 1], ids=["single-part", "multipart"])
+def test_a_connection_cut_mid_upload_leaves_no_object_and_says_so(s3_server, s3_buckets, size):
+    bucket = s3_buckets()
+    S3ObjectStore(s3_server.client(), bucket, write_once=True)  # tagged directly: the proxy cuts every PUT
+    with MisbehavingProxy(s3_server.endpoint, cut_uploads=True) as proxy:
+        client = make_client(proxy.endpoint, access_key=s3_server.access_key, secret_key=s3_server.secret_key,
+                             config=client_config(max_attempts=2, connect_timeout_s=2, read_timeout_s=5))
+        store = S3ObjectStore(client, bucket, part_size=MIN_PART)
+        assert store.write_once
+        with pytest.raises(BackendUnavailable, match=bucket):
+            store.put(KEY, os.urandom(size))
+        assert proxy.cut, "the proxy cut nothing: the test proves nothing"
+    direct = S3ObjectStore(s3_server.client(), bucket)
+    assert not direct.exists(KEY) and list(direct.list()) == []
+    assert direct.multipart_uploads() == []  # the failed multipart upload was aborted
+
+
+def test_an_empty_object_round_trips(s3_server, s3_buckets):
+    store = S3ObjectStore(s3_server.client(), s3_buckets(), write_once=True)
+    info = store.put(KEY, b"")
+    assert (info.size, info.sha256) == (0, hashlib.sha256(b"").hexdigest())
+    assert store.get(KEY) == b"" and store.head(KEY).size == 0 and store.get_range(KEY, 0, 10) == b""
+
+
 def test_wrong_credentials_name_the_problem_never_the_secret(s3_server, s3_buckets):
     bucket = s3_buckets()
     canary = "CANARY-secret-7f3a9c1e"
