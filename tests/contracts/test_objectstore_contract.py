@@ -73,3 +73,52 @@ class TestS3ObjectStore(ObjectStoreContract):
         from jackfruit.adapters.storage.s3_store import S3ObjectStore
 
         return lambda write_once: S3ObjectStore(s3_server.client(), s3_buckets(), write_once=write_once)
+
+
+class TestMinioObjectStore(ObjectStoreContract):
+    """The minio-py adapter against the same real server. It serves mutable buckets only: minio-py's public API
+    cannot send If-None-Match (tests/integration/test_minio_store.py), so opening a write-once store is refused
+    with InvalidInput pointing at the boto3 adapter. The suite's tests that take ``raw`` (WRITE_ONCE_TESTS)
+    therefore run mixed: ``raw`` first asserts that refusal -- asked for (``make_store(True)``) and for a bucket
+    the boto3 adapter tagged write-once, opened by default and with ``write_once=False`` -- then hands out that
+    boto3 ``S3ObjectStore`` on the same server, as production does for the raw bucket. ``store`` stays the minio
+    store, so the mutable half of the mixed tests (put_file, local_path, sweep_partials) still runs here."""
+
+    WRITE_ONCE_TESTS = frozenset({
+        "test_put_file_stores_and_consumes_the_file", "test_local_path_when_given_holds_the_object",
+        "test_write_once_refuses_overwrite_and_keeps_original", "test_sweep_partials_never_touches_committed_objects",
+        "test_concurrent_write_once_puts_exactly_one_wins"})
+
+    @pytest.fixture
+    def minio_client(self, s3_server):
+        from jackfruit.adapters.storage.minio_store import make_minio_client
+
+        return make_minio_client(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+
+    @pytest.fixture
+    def make_store(self, minio_client, s3_buckets):
+        from jackfruit.adapters.storage.minio_store import MinioObjectStore
+
+        return lambda write_once: MinioObjectStore(minio_client, s3_buckets(), write_once=write_once)
+
+    @pytest.fixture
+    def raw(self, request, make_store, minio_client, s3_server, s3_buckets):
+        from jackfruit.adapters.storage.minio_store import MinioObjectStore
+        from jackfruit.adapters.storage.s3_store import S3ObjectStore
+        from jackfruit.domain.errors import InvalidInput
+
+        assert request.node.originalname in self.WRITE_ONCE_TESTS
+        with pytest.raises(InvalidInput, match="write-once.*boto3.*JACKFRUIT_OBJECT_STORE=s3"):
+            make_store(True)
+        raw = S3ObjectStore(s3_server.client(), s3_buckets(), write_once=True)  # tags the bucket write-once
+        for write_once in (None, False):
+            with pytest.raises(InvalidInput, match="jackfruit-write-once=true.*boto3"):
+                MinioObjectStore(minio_client, raw.bucket, write_once=write_once)
+        return raw
+
+    def test_write_once_tests_are_the_suites_raw_tests(self):
+        import inspect
+
+        takes_raw = {name for name, fn in inspect.getmembers(ObjectStoreContract, inspect.isfunction)
+                     if name.startswith("test_") and "raw" in inspect.signature(fn).parameters}
+        assert takes_raw == self.WRITE_ONCE_TESTS, "update WRITE_ONCE_TESTS: the suite's write-once tests changed"
