@@ -438,6 +438,12 @@ type s3Upload struct {
 	size     int64 // bytes written
 	err      error // sticky: a part failed
 	done     bool
+
+	// One part uploads in the background while the next one fills (memory: two parts). Its result
+	// arrives on inflight; its buffer is reused as the next part's once it is sent.
+	inflight    chan partResult // nil when no part is being sent
+	inflightBuf []byte
+	spare       []byte
 }
 
 // options are the PutObject / initiate options: the object's user metadata.
@@ -487,8 +493,17 @@ func (u *s3Upload) grow(k int) {
 	u.buf = nb
 }
 
-// sendPart uploads the buffered bytes as the next part, initiating the multipart upload first.
+type partResult struct {
+	etag string
+	err  error
+}
+
+// sendPart starts uploading the buffered bytes as the next part (initiating the multipart upload
+// first), after the previous part's upload has finished; the caller fills the other buffer meanwhile.
 func (u *s3Upload) sendPart(ctx context.Context) error {
+	if err := u.waitPart(); err != nil {
+		return err
+	}
 	if len(u.parts) == maxParts {
 		return fmt.Errorf("s3 sink: s3://%s/%s exceeds %d parts of %d bytes; raise part_size", u.s.bucket, u.key, maxParts, u.s.partSize)
 	}
@@ -500,12 +515,32 @@ func (u *s3Upload) sendPart(ctx context.Context) error {
 		u.uploadID = id
 	}
 	n := len(u.parts) + 1
-	p, err := u.s.core.PutObjectPart(ctx, u.s.bucket, u.key, u.uploadID, n, bytes.NewReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{})
-	if err != nil {
-		return u.s.fail(fmt.Sprintf("upload part %d", n), u.key, err)
+	u.parts = append(u.parts, minio.CompletePart{PartNumber: n})
+	body, core, bucket, key, uploadID := u.buf, u.s.core, u.s.bucket, u.key, u.uploadID
+	done := make(chan partResult, 1)
+	go func() {
+		p, err := core.PutObjectPart(ctx, bucket, key, uploadID, n, bytes.NewReader(body), int64(len(body)), minio.PutObjectPartOptions{})
+		done <- partResult{p.ETag, err}
+	}()
+	u.inflight, u.inflightBuf = done, body
+	u.buf = u.spare[:0]
+	u.spare = nil
+	return nil
+}
+
+// waitPart waits for the part being sent, records its ETag and keeps its buffer for reuse.
+func (u *s3Upload) waitPart() error {
+	if u.inflight == nil {
+		return nil
 	}
-	u.parts = append(u.parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
-	u.buf = u.buf[:0]
+	r := <-u.inflight
+	u.inflight = nil
+	u.spare, u.inflightBuf = u.inflightBuf[:0], nil
+	n := len(u.parts)
+	if r.err != nil {
+		return u.s.fail(fmt.Sprintf("upload part %d", n), u.key, r.err)
+	}
+	u.parts[n-1].ETag = r.etag
 	return nil
 }
 
@@ -537,6 +572,10 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 				u.abortMultipart()
 				return err
 			}
+		}
+		if err := u.waitPart(); err != nil {
+			u.abortMultipart()
+			return err
 		}
 		var opts minio.PutObjectOptions
 		opts.SetMatchETagExcept("*") // sent on the CompleteMultipartUpload POST
@@ -593,6 +632,7 @@ func (u *s3Upload) Abort() error {
 // abortMultipart aborts the multipart upload under a fresh deadline: Abort runs after the run's
 // context is cancelled (SIGTERM, parent gone) and must still clean up.
 func (u *s3Upload) abortMultipart() error {
+	_ = u.waitPart() // a part still being sent finishes (or fails with the cancelled context) first
 	if u.uploadID == "" {
 		return nil
 	}

@@ -19,7 +19,7 @@ import hashlib
 import io
 import threading
 import uuid
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, Callable, Collection, Iterator
 
 import boto3
@@ -119,11 +119,18 @@ class _Body(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def read(self, size: int | None = -1) -> bytes:
+        """The body's own bytes, not copied again (``readinto`` would copy each block once more)."""
         try:
-            data = self._body.read(len(buffer))
+            return self._body.read(None if size is None or size < 0 else size)
         except (BotoCoreError, OSError, ValueError) as err:
             raise BackendUnavailable(f"reading {self._where} failed: {type(err).__name__}") from err
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
         n = len(data)
         buffer[:n] = data
         return n
@@ -208,7 +215,9 @@ class S3ObjectStore:
         first = _read_full(stream, self.part_size)
         if len(first) < self.part_size:
             return self._put_single(key, first, token)
-        return self._put_multipart(key, first, stream, token)
+        held = [first]
+        del first  # the multipart upload owns the first part: memory stays part x (concurrency + 1)
+        return self._put_multipart(key, held, stream, token)
 
     def put_file(self, key: str, path: str) -> ObjectInfo:
         import os
@@ -256,7 +265,7 @@ class S3ObjectStore:
             raise self._error(err, "head", key) from None
         return head.get("Metadata", {}).get(PUT_TOKEN) == token
 
-    def _put_multipart(self, key: str, first: bytes, stream: BinaryIO, token: str) -> ObjectInfo:
+    def _put_multipart(self, key: str, held: list[bytes], stream: BinaryIO, token: str) -> ObjectInfo:
         created = self._call("multipart upload of", key, self.client.create_multipart_upload, Key=key,
                              Metadata={PUT_TOKEN: token})
         upload_id = created["UploadId"]
@@ -273,15 +282,16 @@ class S3ObjectStore:
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3-part") as pool:
                 pending: set[Future[None]] = set()
-                number, body = 1, first
+                number, body = 1, held.pop()
                 while body:
                     digest.update(body)
                     size += len(body)
                     if len(pending) >= self.concurrency:  # bounded memory: wait for a free slot
-                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in done:
                             future.result()
                     pending.add(pool.submit(send, number, body))
+                    del body
                     number += 1
                     body = _read_full(stream, self.part_size)
                 for future in pending:
@@ -312,7 +322,7 @@ class S3ObjectStore:
     def open(self, key: str) -> BinaryIO:
         check_object_key(key)
         reply = self._call("get", key, self.client.get_object, Key=key)
-        return io.BufferedReader(_Body(reply["Body"], f"{self.bucket}/{key}"), 1 << 20)  # type: ignore[return-value]
+        return _Body(reply["Body"], f"{self.bucket}/{key}")  # type: ignore[return-value]
 
     def get(self, key: str) -> bytes:
         with self.open(key) as f:
