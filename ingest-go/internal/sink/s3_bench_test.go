@@ -19,14 +19,15 @@ import (
 
 // BenchmarkS3 measures the S3 sink (conditional commit; SHA-256 of the stream as the ingester computes it,
 // io.Copy writes of 32 KiB) beside minio-go's Core doing the same thing unconditionally and without the hash:
-// the same multipart upload, same part size, one part in flight (the sink's concurrency), and a GET read to
+// the same multipart upload and part size (the sink sends a part while the next fills; the baseline sends
+// its parts one after another), and a GET read to
 // the end. Object size: $JACKFRUIT_BENCH_S3_MIB MiB (default 1024; CI: 32). Needs the loopback server:
 //
 //	eval "$(scripts/s3-server env)"; cd ingest-go
 //	go test ./internal/sink -run '^$' -bench BenchmarkS3 -benchtime 1x
 //
 // MB/s is b.SetBytes's; RSS+MiB is peak RSS minus RSS before the operation (VmHWM reset through
-// /proc/self/clear_refs), bound: part size + 32 MiB.
+// /proc/self/clear_refs), bound: two parts (one filling, one being sent) + 32 MiB.
 func BenchmarkS3(b *testing.B) {
 	env := s3test.Lookup(b)
 	size := int64(1024) << 20
