@@ -488,6 +488,9 @@ func (u *s3Upload) grow(k int) {
 		return
 	}
 	c := min(max(2*cap(u.buf), need, 64<<10), int(u.s.partSize))
+	if c > 1<<20 {
+		c = int(u.s.partSize) // past 1 MiB, straight to a whole part: no trail of doubled buffers to collect
+	}
 	nb := make([]byte, len(u.buf), c)
 	copy(nb, u.buf)
 	u.buf = nb
