@@ -192,3 +192,12 @@ def test_negative_control_without_the_condition_several_writers_win(s3_server, s
     counts = [len(w) for w in winners.values()]
     print(f"negative control: winners per round {counts}")
     assert max(counts) > 1, counts
+
+
+def test_boto3_managed_transfers_still_refuse_if_none_match(s3_server, s3_buckets):
+    """Why S3ObjectStore drives its own multipart upload (ADR 0007): boto3's managed transfers do not accept
+    IfNoneMatch. If an SDK upgrade lifts this, this test fails and the choice can be revisited."""
+    client, bucket = s3_server.client(), s3_buckets()
+    with pytest.raises(ValueError, match="IfNoneMatch"):
+        client.upload_fileobj(io.BytesIO(b"x"), bucket, "k", ExtraArgs={"IfNoneMatch": "*"})
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
