@@ -33,20 +33,41 @@ class Jackfruit:
     work_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "jackfruit-work"))
     lease_ttl: timedelta = timedelta(seconds=60)
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    #: releases what the container opened for this app (the catalog's connections); set by ``from_settings``
+    closer: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "Jackfruit":
-        """Wire the adapters the settings select (environment by default); ``overrides`` replace single ports."""
+        """Wire the adapters the settings select (environment by default); ``overrides`` replace single ports
+        (an overridden port is never built). Close the app (``close()`` or ``with``) to release the catalog."""
         from .container import build_container
 
         c = build_container(settings)
-        ports = dict(catalog=c.catalog(), raw_store=c.raw_store(), curated_store=c.curated_store(),
-                     runner=c.runner(), decoder=c.decoder(), tile_format=c.tile_format(), clock=c.clock(),
-                     ids=c.ids(), upstream=c.upstream(), work_dir=c.work_dir(), lease_ttl=c.lease_ttl())
-        ports.update(overrides)
-        app = cls(**ports)
-        app.register_builtin_datasets()
+        providers = dict(catalog=c.catalog, raw_store=c.raw_store, curated_store=c.curated_store, runner=c.runner,
+                         decoder=c.decoder, tile_format=c.tile_format, clock=c.clock, ids=c.ids, upstream=c.upstream,
+                         work_dir=c.work_dir, lease_ttl=c.lease_ttl)
+        try:
+            ports = {name: provider() for name, provider in providers.items() if name not in overrides}
+            ports.update(overrides)
+            app = cls(**ports, closer=c.shutdown_resources)
+            app.register_builtin_datasets()
+        except BaseException:
+            c.shutdown_resources()
+            raise
         return app
+
+    def close(self) -> None:
+        """Release the resources the container opened (the SQL catalog's connections or pool); idempotent.
+        Ports passed in by the caller are the caller's to close."""
+        closer, self.closer = self.closer, None
+        if closer is not None:
+            closer()
+
+    def __enter__(self) -> "Jackfruit":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def register_builtin_datasets(self) -> None:
         for dataset in usecases.BUILTIN_DATASETS:

@@ -1,4 +1,5 @@
-"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs [reap], gc, verify, lineage, datasets.
+"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs [reap], gc, verify, lineage, datasets,
+storage init, db upgrade.
 
 Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage; 3 not found (incl. a search that
 finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity;
@@ -145,7 +146,9 @@ def _app(args: argparse.Namespace, **overrides: Any) -> Any:
     settings = load_settings(getattr(args, "data_dir", None))
     if getattr(args, "needs_data", False):
         _require_data(settings)
-    return Jackfruit.from_settings(settings, **overrides)
+    app = Jackfruit.from_settings(settings, **overrides)
+    args.__dict__.setdefault("_apps", []).append(app)  # closed by main() when the command ends
+    return app
 
 
 def _check_dataset(app: Any, dataset: str | None) -> None:
@@ -295,6 +298,18 @@ def cmd_storage_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .container import upgrade_catalog
+    from .settings import load_settings
+
+    report = upgrade_catalog(load_settings(args.data_dir))
+    if report is None:
+        emit(args, {"catalog": "memory", "applied": []}, "in-memory catalog: no schema to upgrade")
+    else:
+        emit(args, report, "\n".join(report.lines()))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -368,6 +383,13 @@ def parser() -> argparse.ArgumentParser:
     _command(st_actions, common, "init", cmd_storage_init, "create missing buckets, mark raw write-once, set the "
              "abort-incomplete-uploads rule (idempotent; prints what the server does not support)", needs_data=False)
 
+    db = sub.add_parser("db", help="catalog database administration",
+                        description="catalog database administration")
+    db_actions = db.add_subparsers(dest="db_action", required=True)
+    _command(db_actions, common, "upgrade", cmd_db_upgrade, "apply the catalog's pending schema migrations "
+             "(idempotent; PostgreSQL needs it before first use and after upgrading jackfruit, the SQLite catalog "
+             "also upgrades itself when opened; a database newer than this jackfruit is refused)", needs_data=False)
+
     _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
              "unpublished tiles (never raw objects or published tiles)", needs_data=True)
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
@@ -424,7 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:
+            for app in args.__dict__.pop("_apps", []):
+                app.close()  # the catalog's connections (a PostgreSQL pool) end with the command
     except JackfruitError as err:
         return _fail(args, err.kind, str(err), err.exit_code)
     except KeyboardInterrupt:

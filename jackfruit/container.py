@@ -30,6 +30,27 @@ def _sqlite_file(data_dir: str, sqlite_path: str | None) -> str:
     return sqlite_path or str(Path(data_dir) / "catalog.sqlite")
 
 
+def _sqlite_catalog(path: str):
+    """The embedded catalog as a resource: opened (and upgraded) on first use, closed by ``shutdown_resources``."""
+    catalog = SqliteCatalog(path)
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
+def _postgres_catalog(host: str, port: int, user: str, password: object, dbname: str):
+    """The PostgreSQL catalog and its connection pool as a resource, closed by ``shutdown_resources``
+    (``Jackfruit.close()``). psycopg is imported only when this catalog is chosen."""
+    from .adapters.catalog.postgres_catalog import PostgresCatalog
+
+    catalog = PostgresCatalog(host=host, port=port, user=user, password=_reveal(password), dbname=dbname)
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
 def _work_dir(data_dir: str, work_dir: str | None, object_store: str) -> str:
     """Scratch space of attempts: the setting, else DATA_DIR/work (the system temp dir for in-memory stores,
     which keep nothing under the data dir)."""
@@ -141,10 +162,13 @@ class Container(containers.DeclarativeContainer):
     )
     raw_target = providers.Singleton(_sink_target, config.object_store, raw_dir, config.raw_bucket,
                                      config.minio_endpoint, config.s3_region, config.s3_ca_bundle, s3_session)
+    # the SQL catalogs hold connections: Resources, closed by container.shutdown_resources() (Jackfruit.close())
     catalog = providers.Selector(
         config.catalog,
-        sqlite=providers.Singleton(SqliteCatalog, providers.Callable(_sqlite_file, config.data_dir, config.sqlite_path)),
+        sqlite=providers.Resource(_sqlite_catalog, providers.Callable(_sqlite_file, config.data_dir, config.sqlite_path)),
         memory=providers.Singleton(InMemoryCatalog),
+        postgres=providers.Resource(_postgres_catalog, config.postgres_host, config.postgres_port,
+                                    config.postgres_user, config.postgres_password, config.postgres_db),
     )
     runner = providers.Selector(
         config.runner,
@@ -167,6 +191,7 @@ def build_container(settings: Settings | None = None) -> Container:
         "ads_api_key": settings.ads_api_key,
         "minio_access_key": settings.minio_access_key,
         "minio_secret_key": settings.minio_secret_key,
+        "postgres_password": settings.postgres_password,
         "s3_ca_bundle": str(settings.s3_ca_bundle) if settings.s3_ca_bundle else None,
     })
     return container
@@ -186,3 +211,19 @@ def init_storage(settings: Settings | None = None) -> list[str]:
         return [f"{raw.bucket}: directory {raw.root} (write-once: marked)",
                 f"{curated.bucket}: directory {curated.root}"]
     return ["in-memory buckets: nothing to create"]
+
+
+def upgrade_catalog(settings: Settings | None = None) -> object | None:
+    """``jackfruit db upgrade``: apply the configured catalog's pending schema migrations (a no-op when there are
+    none); returns the adapter's report (``.lines()``), or None for the in-memory catalog."""
+    settings = settings or Settings()
+    if settings.catalog == "postgres":
+        from .adapters.catalog.postgres_catalog import upgrade_schema
+
+        return upgrade_schema(host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
+                              password=_reveal(settings.postgres_password), dbname=settings.postgres_db)
+    if settings.catalog == "sqlite":
+        from .adapters.catalog.sqlite_catalog import upgrade_schema as upgrade_sqlite
+
+        return upgrade_sqlite(str(settings.sqlite_file))
+    return None

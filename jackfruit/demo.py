@@ -62,31 +62,36 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
     timings: dict[str, float] = {}
     for line in init_storage(settings):  # buckets exist before anything is written (idempotent)
         _say(progress, f"storage: {line}")
-    with AdsStub(api_key=DEMO_KEY) as stub:
-        _say(progress, f"ADS stub listening at {stub.url}")
-        app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))
-        def on_event(event: RunnerEvent) -> None:
-            if progress:
-                _say(True, f"ingest: {describe_event(event)}")
+    app = None
+    try:
+        with AdsStub(api_key=DEMO_KEY) as stub:
+            _say(progress, f"ADS stub listening at {stub.url}")
+            app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))
+            def on_event(event: RunnerEvent) -> None:
+                if progress:
+                    _say(True, f"ingest: {describe_event(event)}")
 
+            t0 = time.perf_counter()
+            # a re-run of the demo lands a new version of the same partition (docs/runs.md: supersede)
+            run = app.ingest(CAMS_EUROPE.name, day, {"variable": list(cams.MAIN_SPECIES),
+                                                     "leadtime_hour": [str(h) for h in range(lead_hours + 1)]},
+                             supersede=True, on_event=on_event)
+            timings["ingest_s"] = time.perf_counter() - t0
+            _say(progress, f"landed {run.raw_key} ({run.raw_size} bytes)")
+            t0 = time.perf_counter()
+            tiles = app.transform(run.run_id, progress=lambda d, n: _say(progress and (d == n or d % 20 == 0),
+                                                                         f"transform {d}/{n} messages"))
+            timings["transform_s"] = time.perf_counter() - t0
+        span = search_window(day, lead_hours)
+        variables = ["nitrogen_dioxide", "ozone"]
         t0 = time.perf_counter()
-        # a re-run of the demo lands a new version of the same partition (docs/runs.md: supersede)
-        run = app.ingest(CAMS_EUROPE.name, day, {"variable": list(cams.MAIN_SPECIES),
-                                                 "leadtime_hour": [str(h) for h in range(lead_hours + 1)]},
-                         supersede=True, on_event=on_event)
-        timings["ingest_s"] = time.perf_counter() - t0
-        _say(progress, f"landed {run.raw_key} ({run.raw_size} bytes)")
-        t0 = time.perf_counter()
-        tiles = app.transform(run.run_id, progress=lambda d, n: _say(progress and (d == n or d % 20 == 0),
-                                                                     f"transform {d}/{n} messages"))
-        timings["transform_s"] = time.perf_counter() - t0
-    span = search_window(day, lead_hours)
-    variables = ["nitrogen_dioxide", "ozone"]
-    t0 = time.perf_counter()
-    found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name)
-    ds = app.read(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name) if found else None
-    timings["search_s"] = time.perf_counter() - t0
-    means = {name: float(ds[name].mean()) for name in variables} if ds is not None else {}
+        found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name)
+        ds = app.read(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name) if found else None
+        timings["search_s"] = time.perf_counter() - t0
+        means = {name: float(ds[name].mean()) for name in variables} if ds is not None else {}
+    finally:
+        if app is not None:
+            app.close()  # the catalog's connections
     text = "\n".join([
         "jackfruit demo: OK" if found else "jackfruit demo: search found nothing",
         f"run id      {run.run_id}",

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".jackfruit"), alias="JACKFRUIT_DATA_DIR")
     object_store: Literal["filesystem", "memory", "s3", "minio"] = Field("filesystem", alias="JACKFRUIT_OBJECT_STORE")
-    catalog: Literal["sqlite", "memory"] = Field("sqlite", alias="JACKFRUIT_CATALOG")
+    #: sqlite (embedded, upgrades itself), memory, or postgres (POSTGRES_*; schema by `jackfruit db upgrade`)
+    catalog: Literal["sqlite", "memory", "postgres"] = Field("sqlite", alias="JACKFRUIT_CATALOG")
     runner: Literal["subprocess", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
     ingest_binary: str | None = Field(None, alias="JACKFRUIT_INGEST_BINARY")
     ingest_timeout_s: float = Field(3600.0, alias="JACKFRUIT_INGEST_TIMEOUT_S", gt=0)
@@ -60,8 +61,9 @@ class Settings(BaseSettings):
     s3_part_size_mib: int = Field(16, alias="JACKFRUIT_S3_PART_SIZE_MIB", ge=5, le=5120)
     s3_concurrency: int = Field(4, alias="JACKFRUIT_S3_CONCURRENCY", ge=1, le=64)
 
+    #: the PostgreSQL + PostGIS catalog (JACKFRUIT_CATALOG=postgres); the password is never logged or echoed
     postgres_host: str = Field("localhost", alias="POSTGRES_HOST")
-    postgres_port: int = Field(5432, alias="POSTGRES_PORT")
+    postgres_port: int = Field(5432, alias="POSTGRES_PORT", ge=1, le=65535)
     postgres_user: str = Field("jackfruit", alias="POSTGRES_USER")
     postgres_password: SecretStr | None = Field(None, alias="POSTGRES_PASSWORD")
     postgres_db: str = Field("jackfruit", alias="POSTGRES_DB")

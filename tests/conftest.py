@@ -106,3 +106,96 @@ def s3_buckets(s3_server: S3Server):
             for o in page.get("Contents", []):
                 client.delete_object(Bucket=name, Key=o["Key"])
         client.delete_bucket(Bucket=name)
+
+
+# -- a real PostgreSQL + PostGIS server (scripts/postgres-server; .ci/run starts it) -------------------------------
+class PostgresServer:
+    """A server on which tests make (and drop) their own uniquely named databases, never touching others."""
+
+    def __init__(self, host: str, port: int, user: str, password: str) -> None:
+        self.host, self.port, self.user, self.password = host, port, user, password
+
+    def connect(self, dbname: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                               dbname=dbname, autocommit=True, connect_timeout=10)
+
+    def catalog_kwargs(self, dbname: str) -> dict:
+        """Keyword arguments of ``PostgresCatalog`` / ``upgrade_schema`` for one database."""
+        return dict(host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname)
+
+    def environment(self, dbname: str) -> dict[str, str]:
+        """The seed's POSTGRES_* variables (and JACKFRUIT_CATALOG=postgres) for one database."""
+        return {"JACKFRUIT_CATALOG": "postgres", "POSTGRES_HOST": self.host, "POSTGRES_PORT": str(self.port),
+                "POSTGRES_USER": self.user, "POSTGRES_PASSWORD": self.password, "POSTGRES_DB": dbname}
+
+    def create_database(self, prefix: str = "jf_test", template: str | None = None, extensions: bool = True) -> str:
+        import uuid
+
+        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+        with self.connect() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template
+                                                         else ""))
+        if extensions and template is None:
+            with self.connect(name) as db:
+                db.execute("CREATE EXTENSION postgis")
+                db.execute("CREATE EXTENSION btree_gist")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    host = os.environ.get("JACKFRUIT_TEST_PG_HOST", "")
+    how = "start one with `eval \"$(scripts/postgres-server start)\"`"
+    require("a PostgreSQL + PostGIS server", bool(host), f"JACKFRUIT_TEST_PG_HOST is not set; {how}")
+    server = PostgresServer(host, int(os.environ.get("JACKFRUIT_TEST_PG_PORT", "5432")),
+                            os.environ.get("JACKFRUIT_TEST_PG_USER", ""), os.environ.get("JACKFRUIT_TEST_PG_PASSWORD", ""))
+    try:
+        with server.connect() as admin:
+            found = {n for (n,) in admin.execute(
+                "SELECT name FROM pg_available_extensions WHERE name IN ('postgis', 'btree_gist')")}
+    except Exception as err:  # noqa: BLE001 - any failure means the server is not usable
+        require("a PostgreSQL + PostGIS server", False, f"{host} does not answer ({type(err).__name__}); {how}")
+        raise
+    require("a PostgreSQL + PostGIS server", found == {"postgis", "btree_gist"},
+            f"{host} lacks the extensions {sorted({'postgis', 'btree_gist'} - found)}; {how}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer):
+    """A database with the extensions and every migration applied, cloned by ``postgres_databases(template=…)``
+    (much faster than migrating each test's database); dropped at the end of the session."""
+    from jackfruit.adapters.catalog.postgres_catalog import upgrade_schema
+
+    name = postgres_server.create_database("jf_template")
+    try:
+        upgrade_schema(**postgres_server.catalog_kwargs(name))
+        yield name
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def postgres_databases(postgres_server: PostgresServer):
+    """``new(template=None, extensions=True)`` makes a fresh, uniquely named database (a clone of ``template``, or
+    empty with the PostGIS and btree_gist extensions); every database made is dropped afterwards."""
+    made: list[str] = []
+
+    def new(template: str | None = None, extensions: bool = True) -> str:
+        name = postgres_server.create_database(template=template, extensions=extensions)
+        made.append(name)
+        return name
+
+    yield new
+    for name in made:
+        postgres_server.drop_database(name)
+
+
+# libpq before ecCodes in this process too (tests import eccodes directly): see jackfruit/adapters/_load_order.py
+import jackfruit.adapters._load_order  # noqa: E402,F401

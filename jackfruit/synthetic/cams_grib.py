@@ -16,7 +16,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import eccodes
+from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes' libraries: see there
+
+import eccodes  # noqa: E402
 import numpy as np
 
 from jackfruit.domain import cams

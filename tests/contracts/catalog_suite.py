@@ -274,6 +274,47 @@ class CatalogContract:
             seeded.publish(r.run_id, 1, [replace(tile(r), size=1 << 64)], [], now=T0)
         assert seeded.list_runs() == [t] and seeded.tiles_of_run(r.run_id) == []
 
+    def test_text_fields_round_trip_verbatim(self, catalog):
+        """SQL metacharacters, placeholders, path traversal and non-ASCII in every free-text field are data."""
+        evil = "x'); DROP TABLE tiles; -- ../../etc/passwd \\ %s %(p)s ?1 :p $1 \" ` % _ * Ω 🌍\t\n"
+        d = Dataset(source=SOURCE, name="evil-dataset", request_template={evil: [evil], "data_format": evil},
+                    variables=(evil, "ozone"), ext=evil, description=evil, schedule=evil)
+        catalog.add_dataset(d)
+        catalog.add_dataset(d)  # the identical definition again: still a no-op
+        assert catalog.get_dataset("evil-dataset") == d and catalog.list_datasets() == [d]
+        base = run(name="evil-dataset")
+        failing = replace(base, request={**base.request, evil: evil}, orchestrator_run_id=evil)
+        claim(catalog, failing, owner=evil)
+        catalog.record_upstream_job(failing.run_id, 1, evil[:200], now=T0)
+        failed = catalog.fail(failing.run_id, 1, now=T0, reason=evil)
+        assert catalog.get_run(failing.run_id) == failed
+        assert (failed.request[evil], failed.orchestrator_run_id, failed.upstream_job_id, failed.failure_reason,
+                failed.attempts[0].owner) == (evil, evil, evil[:200], evil, evil)
+        r = run(offset_ms=1, name="evil-dataset")
+        claim(catalog, r)
+        catalog.succeed(r.run_id, 1, now=T0, size=1, sha256="ab" * 32, upstream_job_id=None,
+                        details={evil: [evil, {evil: evil}]})
+        catalog.claim_transform(r.run_id, attempt_id=aid(), owner=evil, now=T0, expires_at=T0 + TTL)
+        t = replace(tile(r, variable=evil, model=evil, key=f"tiles/{evil}/../k.zarr"), cell_id=evil, sha256=evil)
+        edge = LineageEdge(evil, evil, t.key, r.run_id, transformation=evil, transformation_version=evil)
+        done = catalog.publish(r.run_id, 1, [t], [edge], now=T0)
+        got = catalog.get_run(r.run_id)
+        assert got == done and got.details == {evil: [evil, {evil: evil}]} and got.lease(AttemptKind.TRANSFORM).owner == evil
+        assert catalog.tiles_of_run(r.run_id) == [t]
+        assert catalog.find_tiles(WORLD, ALL_TIME, [evil], dataset="evil-dataset", model=evil) == [t]
+        assert catalog.find_tiles(WORLD, ALL_TIME, [evil + "x"]) == []
+        assert catalog.lineage(raw_key=evil) == [edge] and catalog.lineage(tile_key=t.key) == [edge]
+        assert catalog.lineage(raw_key="%") == [] and catalog.lineage(tile_key="_") == []
+
+    def test_two_tiles_in_one_slot_conflict(self, seeded):
+        """A run has one tile per (model, variable, level, reference time, cell): a re-run cannot add another."""
+        r = run()
+        transforming(seeded, r)
+        twins = [tile(r), tile(r, key=tile(r).key + "-again")]
+        with pytest.raises(Conflict, match="same slot"):
+            seeded.publish(r.run_id, 1, twins, edges(r, twins), now=T0)
+        self._assert_nothing_of(seeded, r)
+
     def test_concurrent_claims_of_distinct_partitions(self, seeded):
         runs = [run(offset_ms=i) for i in range(40)]
         threads = [threading.Thread(target=lambda part: [claim(seeded, x) for x in part], args=(runs[i::4],))

@@ -1,4 +1,5 @@
-"""Binds the Catalog contract to InMemoryCatalog and SqliteCatalog, plus SQLite-only behaviour."""
+"""Binds the Catalog contract to InMemoryCatalog, SqliteCatalog and PostgresCatalog, plus SQLite-only behaviour
+(schema migrations included)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,40 @@ CREATE TABLE IF NOT EXISTS ingestion_runs (
   failure_reason TEXT, raw_size INTEGER, raw_sha256 TEXT, upstream_job_id TEXT, orchestrator_run_id TEXT,
   details TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_newest ON ingestion_runs (created_at DESC, run_id DESC);
+CREATE TABLE IF NOT EXISTS tiles (
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id),
+  dataset TEXT NOT NULL REFERENCES datasets(name), model TEXT NOT NULL, variable TEXT NOT NULL,
+  level_m INTEGER NOT NULL, reference_time INTEGER NOT NULL, valid_start INTEGER NOT NULL,
+  valid_end INTEGER NOT NULL, cell_id TEXT NOT NULL, west REAL NOT NULL, south REAL NOT NULL,
+  east REAL NOT NULL, north REAL NOT NULL, steps INTEGER NOT NULL, ny INTEGER NOT NULL, nx INTEGER NOT NULL,
+  size INTEGER NOT NULL, sha256 TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tiles_by_run ON tiles (run_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS tiles_rtree USING rtree(id, west, east, south, north);
+CREATE TABLE IF NOT EXISTS lineage (
+  raw_key TEXT NOT NULL, raw_sha256 TEXT NOT NULL, tile_key TEXT NOT NULL REFERENCES tiles(key),
+  run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id), transformation TEXT NOT NULL,
+  transformation_version TEXT NOT NULL, PRIMARY KEY (raw_key, tile_key));
+CREATE INDEX IF NOT EXISTS lineage_by_tile ON lineage (tile_key);
+"""
+
+# The last schema written without the migration tool (PRAGMA user_version 2), as that code created it.
+_V2_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+  name TEXT PRIMARY KEY, source TEXT NOT NULL, request_template TEXT NOT NULL, variables TEXT NOT NULL,
+  ext TEXT NOT NULL, description TEXT NOT NULL, schedule TEXT);
+CREATE TABLE IF NOT EXISTS ingestion_runs (
+  run_id TEXT PRIMARY KEY, source TEXT NOT NULL, dataset TEXT NOT NULL REFERENCES datasets(name),
+  partition_date TEXT NOT NULL, request TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'quarantined')),
+  created_at INTEGER NOT NULL, raw_key TEXT NOT NULL UNIQUE, started_at INTEGER, finished_at INTEGER,
+  failure_reason TEXT, raw_size INTEGER, raw_sha256 TEXT, upstream_job_id TEXT, orchestrator_run_id TEXT,
+  details TEXT NOT NULL, partition_key TEXT NOT NULL, supersedes TEXT REFERENCES ingestion_runs(run_id),
+  transform_status TEXT NOT NULL
+    CHECK (transform_status IN ('none', 'transforming', 'published', 'refused')),
+  transform_reason TEXT, attempts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_newest ON ingestion_runs (created_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_partition ON ingestion_runs (partition_key);
+CREATE INDEX IF NOT EXISTS runs_open ON ingestion_runs (status, transform_status);
 CREATE TABLE IF NOT EXISTS tiles (
   id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id),
   dataset TEXT NOT NULL REFERENCES datasets(name), model TEXT NOT NULL, variable TEXT NOT NULL,
@@ -233,4 +268,164 @@ class TestSqliteCatalog(CatalogContract):
         check = sqlite3.connect(path)
         assert check.execute("PRAGMA user_version").fetchone()[0] == 2
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+        # schema 1 was recorded as there (adopted), the run model migration was applied, in the tool's table
+        assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
+            == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",)]
+        assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
+            .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply")]
         check.close()
+        assert _shape(path) == _shape(_fresh(tmp_path))
+
+    def test_schema_2_catalog_is_adopted_as_it_is(self, tmp_path):
+        """A catalog of the last schema before the migration tool (user_version 2) has both migrations recorded,
+        none run: its rows, tables and indexes are exactly those of a new catalog."""
+        from jackfruit.adapters.catalog import _rows
+
+        path = str(tmp_path / "catalog.sqlite")
+        db = sqlite3.connect(path)
+        for statement in _V2_SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 2")
+        db.commit()
+        db.close()
+        assert _shape(path) == _shape(_fresh(tmp_path))
+        # rows written by the schema-2 code (the same rows the catalog writes today)
+        with sqlite3.connect(path) as db:
+            db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(dataset()))
+        memory = InMemoryCatalog()
+        memory.add_dataset(dataset())
+        r = run()
+        transforming(memory, r)
+        tiles = [tile(r, west=0), tile(r, west=10)]
+        done = memory.publish(r.run_id, 1, tiles, edges(r, tiles), now=T0)
+        with sqlite3.connect(path) as db:
+            db.execute(f"INSERT INTO ingestion_runs VALUES ({', '.join('?' * len(_rows.RUN_COLUMNS))})",
+                       _rows.run_row(done))
+            for t in tiles:
+                cur = db.execute(f"INSERT INTO tiles ({', '.join(_rows.TILE_COLUMNS)}) VALUES "
+                                 f"({', '.join('?' * len(_rows.TILE_COLUMNS))})", _rows.tile_row(t))
+                db.execute("INSERT INTO tiles_rtree VALUES (?, ?, ?, ?, ?)",
+                           (cur.lastrowid, t.bbox.west, t.bbox.east, t.bbox.south, t.bbox.north))
+            db.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)", [_rows.lineage_row(e) for e in edges(r, tiles)])
+        c = SqliteCatalog(path)
+        try:
+            assert c.upgrade_report.applied == () and c.upgrade_report.adopted == ("0001.sqlite-schema-1",
+                                                                                 "0002.sqlite-run-model")
+            assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
+            assert c.lineage(raw_key=r.raw_key) == edges(r, tiles)
+        finally:
+            c.close()
+        assert _shape(path) == _shape(_fresh(tmp_path))
+
+    def test_migrating_again_is_a_no_op(self, tmp_path):
+        path = str(tmp_path / "catalog.sqlite")
+        first = SqliteCatalog(path)
+        first.add_dataset(dataset())
+        first.close()
+        assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
+        from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
+
+        for _ in range(2):
+            report = upgrade_schema(path)
+            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 2, 2)
+            assert report.lines() == [f"catalog {path}: schema 2, up to date"]
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 2
+        with SqliteCatalog(path) as again:
+            assert again.list_datasets() == [dataset()]
+
+    def test_newer_recorded_schema_is_refused(self, tmp_path):
+        """A catalog a newer jackfruit migrated (an unknown migration recorded) is never opened, nor changed."""
+        path = str(tmp_path / "catalog.sqlite")
+        SqliteCatalog(path).close()
+        with sqlite3.connect(path) as db:
+            db.execute("INSERT INTO jackfruit_schema_migrations VALUES ('f' || hex(randomblob(31)), "
+                       "'0003.sqlite-from-the-future', '2030-01-01 00:00:00')")
+        before = (tmp_path / "catalog.sqlite").read_bytes()
+        with pytest.raises(BackendUnavailable, match=r"has schema 3 .*0003.sqlite-from-the-future.*knows schema 2"):
+            SqliteCatalog(path)
+        assert (tmp_path / "catalog.sqlite").read_bytes() == before
+
+    def test_first_opens_racing_migrate_once(self, tmp_path):
+        """Processes opening one new catalog at once: every one opens it, each migration is applied once."""
+        import multiprocessing as mp
+
+        path = str(tmp_path / "catalog.sqlite")
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as manager:
+            barrier, results = manager.Barrier(4), manager.list()
+            procs = [ctx.Process(target=_barrier_open, args=(path, barrier, results)) for _ in range(4)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join(60)
+                assert p.exitcode == 0
+            results = list(results)
+        assert sorted(results) == [0, 0, 0, 2], results  # migrations applied per process
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 2
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 2
+
+
+    def test_db_upgrade_command(self, tmp_path, monkeypatch, capsys):
+        """`jackfruit db upgrade` on the embedded catalog: makes and migrates it, then is a no-op."""
+        import json
+        import os
+
+        from jackfruit import cli
+
+        for name in [k for k in os.environ if k.startswith(("JACKFRUIT_", "POSTGRES_"))]:
+            monkeypatch.delenv(name)
+        monkeypatch.chdir(tmp_path)
+        data = str(tmp_path / "data")
+        assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model",
+            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 2"]
+        assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 2, 2)
+        monkeypatch.setenv("JACKFRUIT_CATALOG", "memory")
+        assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
+        assert capsys.readouterr().out == "in-memory catalog: no schema to upgrade\n"
+
+def _barrier_open(path, barrier, results):
+    from jackfruit.adapters.catalog.sqlite_catalog import SqliteCatalog as Cat
+
+    barrier.wait()
+    c = Cat(path, timeout=30)
+    results.append(len(c.upgrade_report.applied))
+    c.close()
+
+
+def _fresh(tmp_path) -> str:
+    path = str(tmp_path / "fresh.sqlite")
+    SqliteCatalog(path).close()
+    return path
+
+
+def _shape(path: str) -> dict:
+    """Tables with their columns, indexes and foreign keys (the migration tool's own tables left out)."""
+    db = sqlite3.connect(path)
+    try:
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                          "'jackfruit_schema_%' ORDER BY name")]
+        return {n: (db.execute(f"PRAGMA table_xinfo('{n}')").fetchall(),
+                    sorted((i[1], i[2], i[4], db.execute(f"PRAGMA index_xinfo('{i[1]}')").fetchall())
+                           for i in db.execute(f"PRAGMA index_list('{n}')")),
+                    db.execute(f"PRAGMA foreign_key_list('{n}')").fetchall()) for n in names}
+    finally:
+        db.close()
+
+
+@pytest.mark.service("postgres")
+class TestPostgresCatalog(CatalogContract):
+    """The same contract on PostgreSQL + PostGIS: each catalog on a fresh database cloned from a migrated template
+    (Postgres-only behaviour: tests/integration/test_postgres_catalog.py)."""
+
+    @pytest.fixture
+    def make_catalog(self, postgres_server, postgres_template, postgres_databases):
+        from jackfruit.adapters.catalog.postgres_catalog import PostgresCatalog
+
+        return lambda: PostgresCatalog(**postgres_server.catalog_kwargs(postgres_databases(template=postgres_template)))

@@ -21,6 +21,12 @@ RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "stat
 TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
                 "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256")
 LINEAGE_COLUMNS = ("raw_key", "raw_sha256", "tile_key", "run_id", "transformation", "transformation_version")
+#: Columns of an attempts table (databases that store attempts as rows rather than the ``attempts`` JSON).
+ATTEMPT_COLUMNS = ("attempt_id", "kind", "epoch", "owner", "started_at", "expires_at", "ended_at", "outcome")
+#: Time columns, integer microseconds in these rows; ``with_datetimes`` turns them into UTC datetimes for a
+#: database with a timestamp type, and the readers below accept either.
+RUN_TIMES = frozenset({"created_at", "started_at", "finished_at"})
+TILE_TIMES = frozenset({"reference_time", "valid_start", "valid_end"})
 
 
 def to_micros(value: datetime) -> int:
@@ -43,8 +49,18 @@ def _opt_micros(value: datetime | None) -> int | None:
     return None if value is None else to_micros(value)
 
 
-def _opt_dt(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
+def _opt_dt(value: int | datetime | None) -> datetime | None:
+    return None if value is None else _when(value)
+
+
+def _when(value: int | datetime) -> datetime:
+    """A stored time: integer microseconds (SQLite, memory) or a timestamp a database returned."""
+    return utc(value) if isinstance(value, datetime) else from_micros(value)
+
+
+def with_datetimes(columns: tuple[str, ...], row: tuple, times: frozenset[str]) -> tuple:
+    """``row`` (of ``columns``) with its integer-microsecond ``times`` as UTC datetimes."""
+    return tuple(from_micros(v) if c in times and v is not None else v for c, v in zip(columns, row))
 
 
 def to_json(what: str, value: Any) -> str:
@@ -78,6 +94,18 @@ def _attempt_of(d: dict[str, Any]) -> Attempt:
                    ended_at=_opt_dt(d["ended_at"]), outcome=d["outcome"])
 
 
+def attempt_row(a: Attempt) -> tuple:
+    """An attempt as a row of ``ATTEMPT_COLUMNS`` (times as UTC datetimes)."""
+    return (a.attempt_id, a.kind.value, a.epoch, a.owner, utc(a.started_at), utc(a.expires_at),
+            None if a.ended_at is None else utc(a.ended_at), a.outcome)
+
+
+def attempt_of(row: tuple) -> Attempt:
+    attempt_id, kind, epoch, owner, started, expires, ended, outcome = row
+    return Attempt(attempt_id=attempt_id, kind=kind, epoch=epoch, owner=owner, started_at=_when(started),
+                   expires_at=_when(expires), ended_at=_opt_dt(ended), outcome=outcome)
+
+
 def run_row(r: IngestionRun) -> tuple:
     if not isinstance(r.partition_date, date) or isinstance(r.partition_date, datetime):
         raise InvalidInput(f"run {r.run_id}: partition date must be a date, got {r.partition_date!r}")
@@ -90,15 +118,20 @@ def run_row(r: IngestionRun) -> tuple:
 
 
 def run_of(row: tuple) -> IngestionRun:
+    """A run from a row of ``RUN_COLUMNS``; ``attempts`` is the JSON text, or the run's ``Attempt``s in order
+    (an attempts table); times are microseconds or datetimes, the day ISO text or a date."""
     (run_id, source, dataset, day, request, status, created, raw_key, started, finished, reason, size, sha,
      job, orch, details, _partition, supersedes, transform_status, transform_reason, attempts) = row
-    return IngestionRun(run_id=run_id, source=source, dataset=dataset, partition_date=date.fromisoformat(day),
-                        request=json.loads(request), status=RunStatus(status), created_at=from_micros(created),
+    if not isinstance(day, date):
+        day = date.fromisoformat(day)
+    attempts = tuple(_attempt_of(a) for a in json.loads(attempts)) if isinstance(attempts, str) else tuple(attempts)
+    return IngestionRun(run_id=run_id, source=source, dataset=dataset, partition_date=day,
+                        request=json.loads(request), status=RunStatus(status), created_at=_when(created),
                         raw_key=raw_key, started_at=_opt_dt(started), finished_at=_opt_dt(finished),
                         failure_reason=reason, raw_size=size, raw_sha256=sha, upstream_job_id=job,
                         orchestrator_run_id=orch, details=json.loads(details), supersedes=supersedes,
                         transform_status=TransformStatus(transform_status), transform_reason=transform_reason,
-                        attempts=tuple(_attempt_of(a) for a in json.loads(attempts)))
+                        attempts=attempts)
 
 
 def tile_row(t: Tile) -> tuple:
@@ -114,7 +147,7 @@ def tile_of(row: tuple) -> Tile:
     (key, run_id, dataset, model, variable, level, ref, start, end, cell, w, s, e, n, steps, ny, nx, size,
      sha) = row
     return Tile(key=key, run_id=run_id, dataset=dataset, model=model, variable=variable, level_m=level,
-                reference_time=from_micros(ref), valid_start=from_micros(start), valid_end=from_micros(end),
+                reference_time=_when(ref), valid_start=_when(start), valid_end=_when(end),
                 cell_id=cell, bbox=BBox(w, s, e, n), shape=(steps, ny, nx), size=size, sha256=sha)
 
 
@@ -134,12 +167,18 @@ def lineage_of(row: tuple) -> LineageEdge:
 def check_publish(run_id: str, dataset: str, tiles: list[tuple], edges: list[tuple]) -> None:
     """Refuse a publish batch that does not belong to its run, before anything is written."""
     keys: set[str] = set()
+    slots: dict[tuple, str] = {}
     for t in tiles:
         if t[1] != run_id or t[2] != dataset:
             raise Conflict(f"tile {t[0]} belongs to run {t[1]} of {t[2]}, not run {run_id} of {dataset}")
         if t[0] in keys:
             raise Conflict(f"tile key {t[0]} appears twice in the publish of run {run_id}")
         keys.add(t[0])
+        slot = (t[3], t[4], t[5], t[6], t[9])  # model, variable, level, reference time, cell: one tile each
+        if slot in slots:
+            raise Conflict(f"tiles {slots[slot]} and {t[0]} of run {run_id} fill the same slot (model, variable, "
+                           "level, reference time, cell)")
+        slots[slot] = t[0]
     seen: set[tuple[str, str]] = set()
     for e in edges:
         if e[3] != run_id:

@@ -1,10 +1,12 @@
-"""SQLite Catalog (standard library only): WAL, foreign keys, an R*Tree spatial index, one transaction per call."""
+"""SQLite Catalog: WAL, foreign keys, an R*Tree spatial index, one transaction per call; migrates itself when opened
+(yoyo-migrations, ``_migrations.py``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import time
 from datetime import date
 import threading
 from contextlib import contextmanager
@@ -16,46 +18,15 @@ from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
 
-from . import _rows
+from . import _migrations, _rows
 from ._run_model import RunModelOps, check_limit
 
-SCHEMA_VERSION = 2
+#: The schema this jackfruit brings an SQLite catalog to: the newest of migrations/sqlite/ (also mirrored in
+#: ``PRAGMA user_version``, which is all a jackfruit older than the migration tool reads).
+SCHEMA_VERSION = max(_migrations.version_of(m) or 0 for m in _migrations.migration_ids("sqlite"))
 # R*Tree keeps float32 boxes; widening the candidate query by far more than a float32 ulp at 180
 # degrees (~1.5e-5) guarantees no true match is lost; the exact test then runs on the REAL columns.
 RTREE_MARGIN = 1e-3
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-  name TEXT PRIMARY KEY, source TEXT NOT NULL, request_template TEXT NOT NULL, variables TEXT NOT NULL,
-  ext TEXT NOT NULL, description TEXT NOT NULL, schedule TEXT);
-CREATE TABLE IF NOT EXISTS ingestion_runs (
-  run_id TEXT PRIMARY KEY, source TEXT NOT NULL, dataset TEXT NOT NULL REFERENCES datasets(name),
-  partition_date TEXT NOT NULL, request TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'quarantined')),
-  created_at INTEGER NOT NULL, raw_key TEXT NOT NULL UNIQUE, started_at INTEGER, finished_at INTEGER,
-  failure_reason TEXT, raw_size INTEGER, raw_sha256 TEXT, upstream_job_id TEXT, orchestrator_run_id TEXT,
-  details TEXT NOT NULL, partition_key TEXT NOT NULL, supersedes TEXT REFERENCES ingestion_runs(run_id),
-  transform_status TEXT NOT NULL
-    CHECK (transform_status IN ('none', 'transforming', 'published', 'refused')),
-  transform_reason TEXT, attempts TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS runs_newest ON ingestion_runs (created_at DESC, run_id DESC);
-CREATE INDEX IF NOT EXISTS runs_by_partition ON ingestion_runs (partition_key);
-CREATE INDEX IF NOT EXISTS runs_open ON ingestion_runs (status, transform_status);
-CREATE TABLE IF NOT EXISTS tiles (
-  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id),
-  dataset TEXT NOT NULL REFERENCES datasets(name), model TEXT NOT NULL, variable TEXT NOT NULL,
-  level_m INTEGER NOT NULL, reference_time INTEGER NOT NULL, valid_start INTEGER NOT NULL,
-  valid_end INTEGER NOT NULL, cell_id TEXT NOT NULL, west REAL NOT NULL, south REAL NOT NULL,
-  east REAL NOT NULL, north REAL NOT NULL, steps INTEGER NOT NULL, ny INTEGER NOT NULL, nx INTEGER NOT NULL,
-  size INTEGER NOT NULL, sha256 TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS tiles_by_run ON tiles (run_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS tiles_rtree USING rtree(id, west, east, south, north);
-CREATE TABLE IF NOT EXISTS lineage (
-  raw_key TEXT NOT NULL, raw_sha256 TEXT NOT NULL, tile_key TEXT NOT NULL REFERENCES tiles(key),
-  run_id TEXT NOT NULL REFERENCES ingestion_runs(run_id), transformation TEXT NOT NULL,
-  transformation_version TEXT NOT NULL, PRIMARY KEY (raw_key, tile_key));
-CREATE INDEX IF NOT EXISTS lineage_by_tile ON lineage (tile_key);
-"""
 
 _DATASET_SQL = ", ".join(_rows.DATASET_COLUMNS)
 _RUN_SQL = ", ".join(_rows.RUN_COLUMNS)
@@ -65,33 +36,69 @@ _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
 
 
-def _migrate_1_to_2(db: sqlite3.Connection) -> None:
-    """Schema 1 -> 2 (the run model): rebuild ingestion_runs with partition, transform state and attempts.
+def _partition_key(dataset: str, day: str, request: str) -> str:
+    """``jackfruit_partition_key()`` of migration 0002: the domain's rule, never re-written in SQL."""
+    return partition_key(dataset, date.fromisoformat(day), json.loads(request))
 
-    Runs inside the opening transaction: a kill leaves schema 1 or schema 2, never a mix. Old runs get
-    their partition key computed, ``transform_status`` published when they have tiles, no attempts.
+
+def _applied(db: sqlite3.Connection) -> tuple[str, ...]:
+    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (_migrations.VERSION_TABLE,)).fetchone()
+    if exists is None:
+        return ()
+    return tuple(m for (m,) in db.execute(f"SELECT migration_id FROM {_migrations.VERSION_TABLE}"))
+
+
+def _migrate(db: sqlite3.Connection, where: str) -> _migrations.UpgradeReport:
+    """Bring the catalog to SCHEMA_VERSION: the embedded catalog upgrades itself when it opens.
+
+    A catalog made before the migration tool (``PRAGMA user_version`` 1 or 2, no version table) has the
+    migrations up to that version recorded without running them, then the rest applied. Foreign keys must be
+    off (a table rebuild); each migration checks them before it commits.
     """
-    old_cols = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
-                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
-                "orchestrator_run_id", "details")
-    rows = db.execute(f"SELECT {', '.join(old_cols)} FROM ingestion_runs").fetchall()
-    published = {r for (r,) in db.execute("SELECT DISTINCT run_id FROM tiles")}
-    create = next(st for st in _SCHEMA.split(";") if "CREATE TABLE IF NOT EXISTS ingestion_runs" in st)
-    db.execute(create.replace("IF NOT EXISTS ingestion_runs (", "ingestion_runs_v2 ("))
-    for row in rows:
-        values = dict(zip(old_cols, row))
-        partition = partition_key(values["dataset"], date.fromisoformat(values["partition_date"]),
-                                  json.loads(values["request"]))
-        full = tuple(row) + (partition, None, "published" if values["run_id"] in published else "none", None, "[]")
-        db.execute(f"INSERT INTO ingestion_runs_v2 ({_RUN_SQL}) VALUES ({_marks(len(full))})", full)
-    # foreign keys are off while the catalog opens (they cannot change inside a transaction); the
-    # references of tiles and lineage name ingestion_runs and resolve to the new table after the rename
-    db.execute("DROP TABLE ingestion_runs")
-    db.execute("ALTER TABLE ingestion_runs_v2 RENAME TO ingestion_runs")
+    applied = _applied(db)
+    legacy = db.execute("PRAGMA user_version").fetchone()[0]
+    if not applied and legacy > SCHEMA_VERSION:
+        raise BackendUnavailable(f"catalog {where} has schema {legacy}; this jackfruit knows schema {SCHEMA_VERSION}")
+    known = _migrations.migration_ids("sqlite")
+    state = _migrations.SchemaState(where, applied, known)
+    state.refuse_newer()
+    if not state.pending:
+        return _migrations.UpgradeReport(where, state.current, state.current, ())
+
+    def adopt(known_ids: tuple[str, ...]) -> tuple[str, ...]:
+        version = db.execute("PRAGMA user_version").fetchone()[0]  # read again, under the migration lock
+        return tuple(m for m in known_ids if (_migrations.version_of(m) or 0) <= version)
+
+    db.create_function("jackfruit_partition_key", 3, _partition_key, deterministic=True)
+    return _migrations.upgrade("sqlite", db, where, applied, adopt=adopt)
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting up to ``timeout`` for processes opening the same new file at the same moment
+    (SQLite answers this pragma "database is locked" at once, without its busy handler)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+def upgrade_schema(path: str) -> _migrations.UpgradeReport:
+    """``jackfruit db upgrade`` for the SQLite catalog (opening it does the same)."""
+    catalog = SqliteCatalog(path)
+    try:
+        return catalog.upgrade_report
+    finally:
+        catalog.close()
 
 
 class SqliteCatalog(RunModelOps):
@@ -107,21 +114,10 @@ class SqliteCatalog(RunModelOps):
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            _wal(self._db, timeout)
             self._db.execute("PRAGMA foreign_keys = OFF")  # for a migration's table rebuild; on below
-            with self._tx(write=True) as db:
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise BackendUnavailable(f"catalog {path} has schema {version}; "
-                                             f"this jackfruit knows {SCHEMA_VERSION}")
-                if version == 1:
-                    _migrate_1_to_2(db)
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                    raise BackendUnavailable(f"catalog {path} fails its foreign-key check; not opened")
+            with self._lock:
+                self.upgrade_report = _migrate(self._db, path)
             self._db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, BackendUnavailable) as err:
             if hasattr(self, "_db"):
@@ -129,6 +125,12 @@ class SqliteCatalog(RunModelOps):
             if isinstance(err, BackendUnavailable):
                 raise
             raise BackendUnavailable(f"cannot open the catalog {path}: {err}") from err
+
+    def __enter__(self) -> "SqliteCatalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:

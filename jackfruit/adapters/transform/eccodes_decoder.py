@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import eccodes
+from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes' libraries: see there
+
+import eccodes  # noqa: E402
 import numpy as np
 
 from jackfruit.domain.errors import InvalidInput
