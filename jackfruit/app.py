@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
+from .domain.coverage import DayCoverage
 from .domain.geo import BBox, TimeRange
 from .domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
 from .ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, Runner, TileFormat, Upstream
@@ -120,6 +121,10 @@ class Jackfruit:
         latitude, longitude), each with ``present`` (README "Reading"). ``NotFound`` names what is missing."""
         return usecases.read(self.catalog, self.curated_store, self.tile_format, bbox, time_range, variables,
                              layout=layout, **filters)
+
+    def coverage(self, dataset: str, start: date, end: date) -> list[DayCoverage]:
+        """Per partition day: complete, partial (what is missing) or why not (``jackfruit coverage``)."""
+        return usecases.coverage(self.catalog, dataset, start, end)
 
     def run(self, run_id: str) -> IngestionRun:
         return self.catalog.get_run(run_id)

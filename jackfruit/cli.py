@@ -289,6 +289,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    days = _app(args).coverage(args.dataset, _day(args.date_from), _day(args.date_to))
+    lines = [f"{'day':10s}  {'state':15s} {'fields':>7s}  run / what is missing"]
+    for d in days:
+        have = f"{len(d.present)}/{d.expected}"
+        what = "; ".join([*d.partial, *(f"missing {m}" for m in d.missing[:4])]
+                         + ([f"… {len(d.missing) - 4} more missing"] if len(d.missing) > 4 else []))
+        if d.state not in ("complete", "partial"):
+            what = d.detail
+        lines.append(f"{d.day.isoformat():10s}  {d.state:15s} {have:>7s}  {d.run_id or '-'}  {what}".rstrip())
+    counts = {s: sum(d.state == s for d in days) for s in dict.fromkeys(d.state for d in days)}
+    lines.append(f"{len(days)} day(s): " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    emit(args, days, "\n".join(lines))
+    return 0
+
+
 def cmd_storage_init(args: argparse.Namespace) -> int:
     from .container import init_storage
     from .settings import load_settings
@@ -401,6 +417,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--tile-key")
 
     _command(sub, common, "datasets", cmd_datasets, "registered datasets", needs_data=True)
+    cov = _command(sub, common, "coverage", cmd_coverage, "per day: which expected fields are present, "
+                   "partial or missing, and why (no run, failed, refused, ...)", needs_data=True)
+    cov.add_argument("dataset")
+    cov.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    cov.add_argument("--to", dest="date_to", required=True, help="last day (inclusive), YYYY-MM-DD")
     return p
 
 
