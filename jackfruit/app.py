@@ -126,6 +126,10 @@ class Jackfruit:
         """Per partition day: complete, partial (what is missing) or why not (``jackfruit coverage``)."""
         return usecases.coverage(self.catalog, dataset, start, end)
 
+    def tile_sources(self, tile_key: str) -> dict[str, Any]:
+        """The raw object and the byte range of each GRIB message a tile was made from."""
+        return usecases.tile_sources(self.catalog, self.curated_store, self.tile_format, tile_key)
+
     def run(self, run_id: str) -> IngestionRun:
         return self.catalog.get_run(run_id)
 

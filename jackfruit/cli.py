@@ -277,8 +277,15 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         raise InvalidInput("give --raw-key or --tile-key")
     if args.raw_key:
         RawKey.parse(args.raw_key)
-    edges = _app(args).lineage(raw_key=args.raw_key, tile_key=args.tile_key)
+    app = _app(args)
+    edges = app.lineage(raw_key=args.raw_key, tile_key=args.tile_key)
     lines = [f"{e.raw_key} -> {e.tile_key} ({e.transformation} v{e.transformation_version})" for e in edges]
+    if args.tile_key and edges and not args.raw_key:
+        sources = app.tile_sources(args.tile_key)
+        spans = [f"  step {m['step']:>3}h: bytes [{m['offset']}, {m['offset'] + m['length']}) of {sources['raw_key']}"
+                 for m in sources["messages"]] or ["  (this tile version does not record its source messages)"]
+        emit(args, sources, "\n".join(lines + spans + [f"{len(sources['messages'])} source message(s)"]))
+        return 0
     emit(args, edges, "\n".join(lines + [f"{len(edges)} edge(s)"]))
     return 0 if edges else 3
 

@@ -57,6 +57,12 @@ class TileFormat(Protocol):
         byte served does not match the tile's manifest anchored by ``Tile.sha256`` (docs/adr/0004)."""
         ...
 
+    def sources(self, store: ObjectStore, tile: Tile) -> list[dict[str, int]]:
+        """Where each lead time of the tile came from in its raw object, read from the tile itself (verified):
+        ``[{"step": hours, "offset": byte offset, "length": bytes}, ...]`` in lead-time order; empty for tile
+        versions that did not record it. Raises ``IntegrityError`` / ``BackendUnavailable`` like ``read``."""
+        ...
+
     def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
         """Every problem of one stored tile, one string each naming the tile key and the object; empty when
         intact. Checks the manifest against ``Tile.sha256`` (a tile without manifest: the version-1 digest

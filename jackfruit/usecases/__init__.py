@@ -4,8 +4,9 @@ from .coverage import coverage
 from .datasets import BUILTIN_DATASETS, CAMS_EUROPE, register_dataset
 from .housekeeping import GcReport, VerifyReport, collect_garbage, reap, verify
 from .ingest import ingest_partition
+from .lineage import tile_sources
 from .search import find_tiles, read
 from .transform import transform_run
 
 __all__ = ["BUILTIN_DATASETS", "CAMS_EUROPE", "GcReport", "VerifyReport", "collect_garbage", "coverage", "find_tiles",
-           "ingest_partition", "read", "reap", "register_dataset", "transform_run", "verify"]
+           "ingest_partition", "read", "reap", "register_dataset", "tile_sources", "transform_run", "verify"]

@@ -292,6 +292,14 @@ class ZarrTileFormat:
         last = tile.reference_time + timedelta(hours=opened.steps[-1] + 1)
         return self.read(store, [tile], bbox, TimeRange(first, last))
 
+    def sources(self, store: ObjectStore, tile: Tile) -> list[dict[str, int]]:
+        attrs = self._open_tile(store, tile).attrs
+        offsets, lengths = attrs.get("grib_message_offsets"), attrs.get("grib_message_lengths")
+        steps = attrs.get("jackfruit_steps")
+        if not offsets or not lengths or not steps or not len(offsets) == len(lengths) == len(steps):
+            return []  # versions before the tile recorded its messages
+        return [{"step": int(s), "offset": int(o), "length": int(n)} for s, o, n in zip(steps, offsets, lengths)]
+
     def _sharded_objects(self, store: ObjectStore, tile: Tile) -> list[str]:
         """The objects zarr reads by range (the data array's shards): where a crc32c failure comes from."""
         try:
