@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 from dependency_injector import containers, providers
 
@@ -17,7 +18,8 @@ from .adapters.storage.memory_store import InMemoryObjectStore
 from .adapters.catalog.sqlite_catalog import SqliteCatalog
 from .adapters.runner.subprocess_runner import SubprocessRunner
 from .adapters.transform.zarr_tiles import ZarrTileFormat
-from .ports import Secret, SinkTarget, Upstream
+from .domain.errors import InvalidInput, NotFound
+from .ports import Catalog, Clock, Secret, SinkTarget, Upstream
 from .settings import Settings, bucket_dir
 from .synthetic.cams_grib import grib_for_request
 
@@ -117,6 +119,35 @@ def _sink_target(object_store: str, raw_dir: str, bucket: str, endpoint: str | N
     return SinkTarget.directory(raw_dir)
 
 
+def _attempt_liveness(catalog: Callable[[], Catalog], clock: Callable[[], Clock]) -> Callable[[str, str], bool]:
+    """``is_live(run_id, attempt_id)`` for the Docker runner's sweep of leftover containers: an attempt is live
+    until it has ended or its lease has expired. A run or attempt this catalog does not know counts as live (the
+    container may belong to another deployment sharing the daemon): only what is known to be over is removed.
+    The catalog and clock providers are resolved at the sweep, not when the runner is built."""
+
+    def is_live(run_id: str, attempt_id: str) -> bool:
+        try:
+            run = catalog().get_run(run_id)
+        except (NotFound, InvalidInput):
+            return True
+        now = clock().now()
+        for attempt in run.attempts:
+            if attempt.attempt_id == attempt_id:
+                return attempt.ended_at is None and attempt.expires_at > now
+        return True
+
+    return is_live
+
+
+def _docker_runner(sink: SinkTarget, image: str, network_mode: str, mem_limit: str | None, cpus: float | None,
+                   timeout_s: float, extra_args: tuple[str, ...], is_live: Callable[[str, str], bool]) -> object:
+    """The Docker runner (the docker SDK is imported only when it is chosen); its daemon from DOCKER_HOST."""
+    from .adapters.runner.docker_runner import DockerRunner
+
+    return DockerRunner(sink, image=image, network_mode=network_mode, mem_limit=mem_limit, cpus=cpus,
+                        timeout_s=timeout_s, extra_args=extra_args, is_live=is_live)
+
+
 def _upstream(base_url: str, api_key: object) -> Upstream:
     value = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else str(api_key or "")
     return Upstream(base_url=base_url, api_key=Secret(value))
@@ -175,6 +206,12 @@ class Container(containers.DeclarativeContainer):
         subprocess=providers.Singleton(SubprocessRunner, raw_target, binary=config.ingest_binary,
                                        timeout_s=config.ingest_timeout_s,
                                        extra_args=providers.Callable(_ingest_args, config.ingest_poll_initial_s)),
+        # the ingester image in a sibling container, committing to the same raw target; every run first sweeps
+        # the containers of attempts the catalog says are over (a crashed caller's leftovers)
+        docker=providers.Singleton(_docker_runner, raw_target, config.ingest_image, config.docker_network,
+                                   config.docker_memory, config.docker_cpus, config.ingest_timeout_s,
+                                   providers.Callable(_ingest_args, config.ingest_poll_initial_s),
+                                   providers.Callable(_attempt_liveness, catalog.provider, clock.provider)),
         # generates the product a CAMS request would return, in process: for tests and offline trials
         memory=providers.Singleton(InMemoryRunner, raw_store, grib_for_request),
     )

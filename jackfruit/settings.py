@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -39,8 +40,16 @@ class Settings(BaseSettings):
     object_store: Literal["filesystem", "memory", "s3", "minio"] = Field("filesystem", alias="JACKFRUIT_OBJECT_STORE")
     #: sqlite (embedded, upgrades itself), memory, or postgres (POSTGRES_*; schema by `jackfruit db upgrade`)
     catalog: Literal["sqlite", "memory", "postgres"] = Field("sqlite", alias="JACKFRUIT_CATALOG")
-    runner: Literal["subprocess", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
+    #: subprocess (the Go ingester as a child), docker (its image in a sibling container), memory (in process)
+    runner: Literal["subprocess", "docker", "memory"] = Field("subprocess", alias="JACKFRUIT_RUNNER")
     ingest_binary: str | None = Field(None, alias="JACKFRUIT_INGEST_BINARY")
+    #: the Docker runner: the image (built by scripts/ingest-image, never pulled), the container's network mode
+    #: (host: reaches loopback services; none: isolated; or a network's name) and optional limits
+    #: (memory as 512m / 1g / bytes; CPUs as a number, e.g. 0.5)
+    ingest_image: str = Field("jackfruit-ingest:dev", alias="JACKFRUIT_INGEST_IMAGE", min_length=1)
+    docker_network: str = Field("host", alias="JACKFRUIT_DOCKER_NETWORK", min_length=1)
+    docker_memory: str | None = Field(None, alias="JACKFRUIT_DOCKER_MEMORY")
+    docker_cpus: float | None = Field(None, alias="JACKFRUIT_DOCKER_CPUS", gt=0, le=1024)
     ingest_timeout_s: float = Field(3600.0, alias="JACKFRUIT_INGEST_TIMEOUT_S", gt=0)
     ingest_poll_initial_s: float = Field(1.0, alias="JACKFRUIT_INGEST_POLL_INITIAL_S", gt=0, le=600)
     sqlite_path: Path | None = Field(None, alias="JACKFRUIT_SQLITE_PATH")
@@ -76,6 +85,16 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("docker_memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if not re.fullmatch(r"[0-9]+[bkmg]?", value) or int(value.rstrip("bkmg")) == 0:
+            raise ValueError(f"{value!r} is not a memory size: a positive number of bytes, or with k, m or g")
+        return value
 
     @field_validator("minio_endpoint")
     @classmethod
@@ -122,8 +141,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> "Settings":
         if self.raw_bucket == self.curated_bucket:
             raise ValueError("the raw and curated buckets must differ (raw is write-once evidence)")
-        if self.runner == "subprocess" and self.object_store == "memory":
-            raise ValueError("the subprocess runner cannot write into an in-memory bucket of this process: "
+        if self.runner in ("subprocess", "docker") and self.object_store == "memory":
+            raise ValueError(f"the {self.runner} runner cannot write into an in-memory bucket of this process: "
                              "use JACKFRUIT_RUNNER=memory with JACKFRUIT_OBJECT_STORE=memory")
         if self.object_store == "minio" and not self.minio_endpoint:
             raise ValueError("JACKFRUIT_OBJECT_STORE=minio needs MINIO_ENDPOINT (http://host:port or https://…)")

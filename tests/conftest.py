@@ -199,3 +199,118 @@ def postgres_databases(postgres_server: PostgresServer):
 
 # libpq before ecCodes in this process too (tests import eccodes directly): see jackfruit/adapters/_load_order.py
 import jackfruit.adapters._load_order  # noqa: E402,F401
+
+
+# -- integration tests on each catalog backend: the embedded SQLite default, and PostgreSQL (a fresh database) -----
+from contextlib import contextmanager  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+#: parametrize an environment fixture over these (ids ``sqlite`` / ``postgres``)
+CATALOG_BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.service("postgres")))
+
+
+def clean_environ() -> dict[str, str]:
+    """``os.environ`` without jackfruit's own settings (JACKFRUIT_*, ADS_*, MINIO_*, POSTGRES_*)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("JACKFRUIT_", "ADS_", "MINIO_", "POSTGRES_"))}
+
+
+def jackfruit_db_upgrade(env: dict[str, str]) -> str:
+    """``jackfruit db upgrade`` through the CLI, as a user runs it (the test fails unless it exits 0); its stdout."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jackfruit.cli", "db", "upgrade"], env={**clean_environ(), **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"jackfruit db upgrade exited {done.returncode}: {done.stderr}"
+    return done.stdout
+
+
+@contextmanager
+def catalog_environment(request: pytest.FixtureRequest, backend: str,
+                        prefix: str = "jf_run") -> Iterator[dict[str, str]]:
+    """The variables that select a fresh catalog of ``backend`` (merge them into a test's environment):
+    ``sqlite``: none (the embedded default under JACKFRUIT_DATA_DIR); ``postgres``: JACKFRUIT_CATALOG and
+    POSTGRES_* of a new database with the extensions, migrated by ``jackfruit db upgrade`` through the CLI,
+    dropped (with any session left on it) afterwards. Usable from fixtures of any scope."""
+    if backend == "sqlite":
+        yield {}
+        return
+    assert backend == "postgres", backend
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database(prefix)
+    try:
+        env = server.environment(name)
+        jackfruit_db_upgrade(env)
+        yield env
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(params=CATALOG_BACKENDS)
+def catalog_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """``catalog_environment`` of each backend in turn, one fresh catalog per test."""
+    with catalog_environment(request, request.param) as env:
+        yield env
+
+
+# -- a Docker daemon (scripts/docker-daemon) and the ingester image (scripts/ingest-image) -------------------------
+import uuid as _uuid  # noqa: E402
+
+DOCKER_HOW = "start one with `eval \"$(scripts/docker-daemon start)\"` (DOCKER_HOST)"
+
+
+@pytest.fixture(scope="session")
+def docker_daemon():
+    """A ``docker.DockerClient`` for the daemon at DOCKER_HOST; a missing daemon fails under CI, skips elsewhere."""
+    try:
+        import docker
+    except ImportError as err:
+        require("the docker SDK", False, f"{err}; install the project's dependencies")
+        raise
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means the daemon is not usable
+        require("a Docker daemon", False, f"{os.environ.get('DOCKER_HOST') or 'the default socket'} does not "
+                f"answer ({type(err).__name__}); {DOCKER_HOW}")
+        raise
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def ingest_image(docker_daemon) -> str:
+    """The ingester image's tag (JACKFRUIT_INGEST_IMAGE, default jackfruit-ingest:dev), (re)built once per session
+    by scripts/ingest-image from ingest-go/ when Go is available (so the image runs the code under test), else the
+    image already in the daemon; a failed build or no image fails under CI, skips elsewhere."""
+    import shutil
+    import subprocess
+
+    import docker.errors
+
+    tag = os.environ.get("JACKFRUIT_INGEST_IMAGE", "jackfruit-ingest:dev")
+    if shutil.which("go") or os.path.exists("/usr/local/go/bin/go"):
+        env = {**os.environ, "JACKFRUIT_INGEST_IMAGE": tag}
+        env["PATH"] = env.get("PATH", "") + os.pathsep + "/usr/local/go/bin"
+        done = subprocess.run([str(ROOT / "scripts" / "ingest-image")], env=env, capture_output=True, text=True,
+                              timeout=600)
+        # an image older than ingest-go/ would test other code: a failed build is a missing image
+        require(f"the ingester image {tag}", done.returncode == 0,
+                f"scripts/ingest-image failed: {done.stderr.strip()[-800:]}")
+    try:
+        docker_daemon.images.get(tag)
+    except docker.errors.ImageNotFound:
+        require(f"the ingester image {tag}", False, "build it with scripts/ingest-image")
+    return tag
+
+
+@pytest.fixture
+def docker_owner(docker_daemon):
+    """A unique ``owner`` for the DockerRunners of one test; afterwards no container labelled with it may be left
+    (any found is removed, and the test fails)."""
+    owner = f"pytest-{_uuid.uuid4().hex[:12]}"
+    yield owner
+    left = docker_daemon.containers.list(all=True, filters={"label": f"org.jackfruit.owner={owner}"})
+    for container in left:
+        container.remove(force=True)
+    assert not left, f"containers left behind: {[(c.name, c.status) for c in left]}"

@@ -214,3 +214,43 @@ def test_a_killed_child_leaves_only_its_partial_named_by_the_attempt(tmp_path, i
     assert upstream_job_of(err) == throttled_stub.jobs()[0]["jobID"]
     assert partial.exists() and partial.name.startswith(f"{j.attempt_id}.upload-")
     assert not store.exists(j.raw_key)
+
+
+# -- the same contract on the ingester image in a sibling container (DockerRunner) ----------------------------------
+@pytest.mark.service("docker")
+class TestDockerRunner(RunnerContract):
+    """Filesystem sink: the bucket directory bind-mounted at the same path."""
+
+    @pytest.fixture
+    def env(self, tmp_path, ads_stub, ingest_image, docker_owner):
+        from jackfruit.adapters.runner.docker_runner import DockerRunner
+
+        store = FilesystemObjectStore(tmp_path / "jackfruit-raw", write_once=True)
+        runner = DockerRunner(store.root, image=ingest_image, timeout_s=60, extra_args=FAST_POLLS, owner=docker_owner)
+        return runner, store, Upstream(ads_stub.url, Secret(ads_stub.api_key))
+
+    @pytest.fixture
+    def submits(self, ads_stub):
+        return lambda: len(ads_stub.jobs())
+
+
+@pytest.mark.service("docker")
+class TestDockerRunnerS3Sink(RunnerContract):
+    """S3 sink: nothing mounted; the raw bucket's one target, credentials on the container's stdin."""
+
+    @pytest.fixture
+    def env(self, ads_stub, ingest_image, docker_owner, s3_server, s3_buckets):
+        from jackfruit.adapters.runner.docker_runner import DockerRunner
+        from jackfruit.adapters.storage.s3_store import S3ObjectStore
+
+        bucket = s3_buckets("raw")
+        store = S3ObjectStore(s3_server.client(), bucket, write_once=True)
+        sink = SinkTarget(f"s3://{bucket}?endpoint={s3_server.endpoint}&region=us-east-1",
+                          lambda: {"access_key": Secret(s3_server.access_key),
+                                   "secret_key": Secret(s3_server.secret_key)})
+        runner = DockerRunner(sink, image=ingest_image, timeout_s=60, extra_args=FAST_POLLS, owner=docker_owner)
+        return runner, store, Upstream(ads_stub.url, Secret(ads_stub.api_key))
+
+    @pytest.fixture
+    def submits(self, ads_stub):
+        return lambda: len(ads_stub.jobs())
