@@ -1,4 +1,6 @@
-"""Findings 1-3 and 5 of the run model, with real processes on the embedded defaults (Go ingester, ADS stub)."""
+"""Findings 1-3 and 5 of the run model, with real processes on the embedded defaults (Go ingester, ADS stub), on
+each catalog backend: the embedded SQLite catalog and PostgreSQL (a fresh database per test, migrated by
+`jackfruit db upgrade` through the CLI first)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from jackfruit.domain.model import AttemptKind, RunStatus, TransformStatus
 from jackfruit.settings import load_settings
 from jackfruit.synthetic.ads_stub import AdsStub
 
+from ..conftest import clean_environ
+
 pytestmark = pytest.mark.slow
 
 KEY = "recovery-test-key"
@@ -30,23 +34,58 @@ BIG = {"variable": ["ozone", "nitrogen_dioxide", "particulate_matter_2.5um", "pa
        "leadtime_hour": [str(h) for h in range(97)]}
 
 
+_APPS: list[Jackfruit] = []  # made by app_of during one test; closed (a PostgreSQL pool each) at its end
+
+
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, catalog_env):
+    """``catalog_env``: parametrized over the SQLite and PostgreSQL catalogs (tests/conftest.py)."""
     with AdsStub(api_key=KEY, extra_args=("--job-seconds", "2", "--bits", "12")) as stub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JACKFRUIT_", "ADS_"))}
+        env = clean_environ()
         env.update(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), JACKFRUIT_LEASE_TTL_S="1.5", ADS_BASE_URL=stub.url,
-                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1")
-        yield env, stub, tmp_path / "data"
+                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1", **catalog_env)
+        try:
+            yield env, stub, tmp_path / "data"
+        finally:
+            while _APPS:
+                _APPS.pop().close()
 
 
 def app_of(env: dict[str, str]) -> Jackfruit:
     saved = dict(os.environ)
+    os.environ.clear()  # exactly the test's settings, as the CLI processes get them
     os.environ.update(env)
     try:
-        return Jackfruit.from_settings(load_settings())
+        app = Jackfruit.from_settings(load_settings())
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    _APPS.append(app)
+    return app
+
+
+def stop_outside_transactions(proc: subprocess.Popen[str], env: dict[str, str], timeout: float = 30) -> None:
+    """SIGSTOP ``proc`` at a moment when none of its catalog connections is inside a transaction: on PostgreSQL a
+    process stopped mid-transaction (a heartbeat's renewal, say) would hold its row locks, and a rival would wait
+    for them instead of getting the claim's answer. The SQLite catalog holds no lock between calls."""
+    if env.get("JACKFRUIT_CATALOG") != "postgres":
+        proc.send_signal(signal.SIGSTOP)
+        return
+    import psycopg
+
+    with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
+                         password=env["POSTGRES_PASSWORD"], dbname=env["POSTGRES_DB"], autocommit=True) as db:
+        deadline = time.monotonic() + timeout
+        while True:
+            proc.send_signal(signal.SIGSTOP)
+            busy = db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                              "AND state <> 'idle'").fetchone()[0]
+            if not busy:
+                return
+            assert time.monotonic() < deadline, "the process never left its catalog transactions"
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
 
 
 def start(env, *argv) -> subprocess.Popen[str]:
@@ -136,7 +175,7 @@ def test_two_transforms_of_one_run_at_once_one_wins_and_tiles_stay_whole(world):
     run_id = done.stdout.split()[1]
     first = start(env, "transform", run_id)
     wait_for(first, "phase tile write")
-    first.send_signal(signal.SIGSTOP)  # mid-write, for as long as the second process needs: no timing luck
+    stop_outside_transactions(first, env)  # mid-write, for as long as the second process needs: no timing luck
     try:
         second = subprocess.run([sys.executable, "-m", "jackfruit.cli", "transform", run_id], env=env,
                                 capture_output=True, text=True, timeout=60)
