@@ -96,6 +96,7 @@ def main() -> None:
     p.add_argument("--store", choices=["filesystem", "s3"], default="filesystem",
                    help="where the buckets are: local directories, or an S3-compatible server")
     a = p.parse_args()
+    import jackfruit.adapters._load_order  # noqa: F401 - libpq before ecCodes (README: known limitation)
     import eccodes
     import numpy as np
 
