@@ -35,6 +35,7 @@ from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityErro
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
+from ._streams import read_full
 
 # The same names as the boto3 adapter (s3_store.py); a test keeps them equal. Not imported from there so that
 # this adapter does not pull in boto3.
@@ -302,7 +303,7 @@ class MinioObjectStore:
             sha = hashlib.sha256(body).hexdigest()
             self._upload(key, _HashingReader(body, None), len(body), sha)
             return ObjectInfo(key, len(body), sha)
-        first = _read_full(data, self.part_size + 1)
+        first = read_full(data, self.part_size + 1)
         if len(first) <= self.part_size:  # one part: the digest is known before the upload, so it is recorded
             sha = hashlib.sha256(first).hexdigest()
             self._upload(key, _HashingReader(first, None), len(first), sha)
@@ -423,15 +424,3 @@ class MinioObjectStore:
 _WHY = ("minio-py's public API cannot send If-None-Match: * (put_object turns it into the user metadata "
         "x-amz-meta-if-none-match and the server overwrites; its multipart calls are private), so the server "
         "could not refuse a second write")
-
-
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes: fewer only at the end of the stream."""
-    chunks, got = [], 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
-            break
-        chunks.append(bytes(chunk))
-        got += len(chunk)
-    return b"".join(chunks)

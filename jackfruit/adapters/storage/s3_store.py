@@ -31,6 +31,7 @@ from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
+from ._streams import read_full
 
 WRITE_ONCE_TAG = "jackfruit-write-once"
 PUT_TOKEN = "jackfruit-put"  # user metadata: this write's unique token (lost-reply resolution)
@@ -212,7 +213,7 @@ class S3ObjectStore:
         if self.write_once and self.exists(key):  # a cheap early refusal; the server's condition decides
             raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once")
         token = uuid.uuid4().hex
-        first = _read_full(stream, self.part_size)
+        first = read_full(stream, self.part_size)
         if len(first) < self.part_size:
             return self._put_single(key, first, token)
         held = [first]
@@ -293,7 +294,7 @@ class S3ObjectStore:
                     pending.add(pool.submit(send, number, body))
                     del body
                     number += 1
-                    body = _read_full(stream, self.part_size)
+                    body = read_full(stream, self.part_size)
                 for future in pending:
                     future.result()
             try:
@@ -402,15 +403,3 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as err:
             raise self._error(err, "listing the multipart uploads of") from None
         return out
-
-
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes: fewer only at the end of the stream."""
-    chunks, got = [], 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
