@@ -10,8 +10,8 @@ import pytest
 
 pytest.register_assert_rewrite("tests.contracts.catalog_suite")  # the suite's asserts must explain failures too
 
-from .catalog_suite import (ALL_TIME, DATASET, T0, WORLD, CatalogContract, dataset, edges, run, tile,  # noqa: E402
-                            transforming)  # noqa: E402
+from .catalog_suite import (ALL_TIME, DATASET, T0, WORLD, CatalogContract, dataset, day_range, edges, run,  # noqa: E402
+                            tile, transforming)  # noqa: E402
 
 from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog  # noqa: E402
 from jackfruit.adapters.catalog.sqlite_catalog import SCHEMA_VERSION, SqliteCatalog  # noqa: E402
@@ -143,10 +143,13 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"datasets", "ingestion_runs", "tiles", "lineage", "tiles_rtree"} <= names
+            # the R*Tree indexes valid time (whole hours) beside longitude and latitude (migration 0003)
+            assert [c[1] for c in db.execute("PRAGMA table_info(tiles_rtree)")] == [
+                "id", "west", "east", "south", "north", "first_hour", "last_hour"]
         finally:
             db.close()
 
@@ -232,7 +235,7 @@ class TestSqliteCatalog(CatalogContract):
             again.close()
 
     def test_schema_1_catalog_is_migrated(self, tmp_path):
-        """A catalog written by schema 1 opens as schema 2 with its runs, tiles and lineage intact."""
+        """A catalog written by schema 1 opens as schema 3 with its runs, tiles and lineage intact."""
         path = str(tmp_path / "catalog.sqlite")
         db = sqlite3.connect(path)
         for statement in _V1_SCHEMA.split(";"):
@@ -261,24 +264,27 @@ class TestSqliteCatalog(CatalogContract):
             assert got.transform_status is TransformStatus.PUBLISHED and got.attempts == ()
             assert c.get_run(running.run_id).transform_status is TransformStatus.NONE
             assert c.find_tiles(WORLD, ALL_TIME) == [t] and len(c.lineage(raw_key=published.raw_key)) == 1
+            # the R*Tree was rebuilt with the tile's valid hours: the window ending at its start misses it
+            assert c.find_tiles(WORLD, day_range(-1, 0)) == [] and c.find_tiles(WORLD, day_range(24, 25)) == [t]
             # a schema-1 run left running (no claim recorded) is reaped like any expired claim
             assert [r.run_id for r in c.reap(timedelta(0), now=T0 + timedelta(days=1))] == [running.run_id]
         finally:
             c.close()
         check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
-        # schema 1 was recorded as there (adopted), the run model migration was applied, in the tool's table
+        # schema 1 was recorded as there (adopted), the later migrations were applied, in the tool's table
         assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
-            == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",)]
+            == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",)]
         assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
-            .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply")]
+            .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply"),
+                            ("0003.sqlite-time-index", "apply")]
         check.close()
         assert _shape(path) == _shape(_fresh(tmp_path))
 
     def test_schema_2_catalog_is_adopted_as_it_is(self, tmp_path):
-        """A catalog of the last schema before the migration tool (user_version 2) has both migrations recorded,
-        none run: its rows, tables and indexes are exactly those of a new catalog."""
+        """A catalog of the last schema before the migration tool (user_version 2) has both its migrations recorded,
+        none run, then the time index applied: its rows, tables and indexes are exactly those of a new catalog."""
         from jackfruit.adapters.catalog import _rows
 
         path = str(tmp_path / "catalog.sqlite")
@@ -289,7 +295,9 @@ class TestSqliteCatalog(CatalogContract):
         db.execute("PRAGMA user_version = 2")
         db.commit()
         db.close()
-        assert _shape(path) == _shape(_fresh(tmp_path))
+        # schema 2 as that code made it differs from a new catalog only in the R*Tree's time dimension
+        old, new = _shape(path), _shape(_fresh(tmp_path))
+        assert {n for n in old if old[n] != new[n]} == {"tiles_rtree"} and old.keys() == new.keys()
         # rows written by the schema-2 code (the same rows the catalog writes today)
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(dataset()))
@@ -310,9 +318,12 @@ class TestSqliteCatalog(CatalogContract):
             db.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)", [_rows.lineage_row(e) for e in edges(r, tiles)])
         c = SqliteCatalog(path)
         try:
-            assert c.upgrade_report.applied == () and c.upgrade_report.adopted == ("0001.sqlite-schema-1",
-                                                                                 "0002.sqlite-run-model")
+            assert c.upgrade_report.applied == ("0003.sqlite-time-index",)
+            assert c.upgrade_report.adopted == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
             assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
+            # the time dimension was filled from the tiles: valid [T0, T0 + 24 h], both ends closed
+            assert c.find_tiles(WORLD, day_range(24, 25)) == tiles
+            assert c.find_tiles(WORLD, day_range(24 + 1 / 3.6e9, 25)) == [] == c.find_tiles(WORLD, day_range(-1, 0))
             assert c.lineage(raw_key=r.raw_key) == edges(r, tiles)
         finally:
             c.close()
@@ -323,15 +334,16 @@ class TestSqliteCatalog(CatalogContract):
         first = SqliteCatalog(path)
         first.add_dataset(dataset())
         first.close()
-        assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
+        assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model",
+                                                "0003.sqlite-time-index")
         from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
 
         for _ in range(2):
             report = upgrade_schema(path)
-            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 2, 2)
-            assert report.lines() == [f"catalog {path}: schema 2, up to date"]
+            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 3, 3)
+            assert report.lines() == [f"catalog {path}: schema 3, up to date"]
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 2
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 3
         with SqliteCatalog(path) as again:
             assert again.list_datasets() == [dataset()]
 
@@ -341,9 +353,9 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO jackfruit_schema_migrations VALUES ('f' || hex(randomblob(31)), "
-                       "'0003.sqlite-from-the-future', '2030-01-01 00:00:00')")
+                       "'0004.sqlite-from-the-future', '2030-01-01 00:00:00')")
         before = (tmp_path / "catalog.sqlite").read_bytes()
-        with pytest.raises(BackendUnavailable, match=r"has schema 3 .*0003.sqlite-from-the-future.*knows schema 2"):
+        with pytest.raises(BackendUnavailable, match=r"has schema 4 .*0004.sqlite-from-the-future.*knows schema 3"):
             SqliteCatalog(path)
         assert (tmp_path / "catalog.sqlite").read_bytes() == before
 
@@ -362,10 +374,10 @@ class TestSqliteCatalog(CatalogContract):
                 p.join(60)
                 assert p.exitcode == 0
             results = list(results)
-        assert sorted(results) == [0, 0, 0, 2], results  # migrations applied per process
+        assert sorted(results) == [0, 0, 0, 3], results  # migrations applied per process
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 2
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 2
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 3
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 3
 
 
     def test_db_upgrade_command(self, tmp_path, monkeypatch, capsys):
@@ -381,11 +393,11 @@ class TestSqliteCatalog(CatalogContract):
         data = str(tmp_path / "data")
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out.splitlines() == [
-            "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model",
-            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 2"]
+            "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model", "applied 0003.sqlite-time-index",
+            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 3"]
         assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 2, 2)
+        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 3, 3)
         monkeypatch.setenv("JACKFRUIT_CATALOG", "memory")
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out == "in-memory catalog: no schema to upgrade\n"

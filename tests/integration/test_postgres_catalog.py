@@ -29,6 +29,7 @@ from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, data
 
 pytestmark = pytest.mark.service("postgres")
 LATEST = max(_migrations.version_of(m) for m in _migrations.migration_ids("postgres"))
+MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index")
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def _version_rows(postgres_server, dbname):
 def test_migration_twice_is_a_no_op(postgres_server, fresh):
     kwargs = postgres_server.catalog_kwargs(fresh)
     first = upgrade_schema(**kwargs)
-    assert (first.from_version, first.to_version, first.applied) == (0, LATEST, ("0001.postgres-catalog",))
+    assert (first.from_version, first.to_version, first.applied) == (0, LATEST, MIGRATIONS)
     with sql(postgres_server, fresh) as db:
         shape = db.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
                            "WHERE table_schema = 'public' ORDER BY 1, 2").fetchall()
@@ -185,10 +186,10 @@ def test_migration_twice_is_a_no_op(postgres_server, fresh):
     with sql(postgres_server, fresh) as db:
         assert db.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
                           "WHERE table_schema = 'public' ORDER BY 1, 2").fetchall() == shape
-        assert db.execute(f"SELECT count(*) FROM {_migrations.LOG_TABLE}").fetchone()[0] == 1
+        assert db.execute(f"SELECT count(*) FROM {_migrations.LOG_TABLE}").fetchone()[0] == len(MIGRATIONS)
         tables = {t for (t,) in db.execute("SELECT table_name FROM information_schema.tables "
                                            "WHERE table_schema = 'public'")}
-    assert _version_rows(postgres_server, fresh) == [("0001.postgres-catalog",)]
+    assert _version_rows(postgres_server, fresh) == [(m,) for m in MIGRATIONS]
     # the tool's tables are jackfruit's own: never yoyo's defaults, never alembic's (Dagster's)
     assert {t for t in tables if "yoyo" in t or "alembic" in t} == set()
     assert {_migrations.VERSION_TABLE, _migrations.LOG_TABLE, _migrations.TOOL_TABLE} <= tables
@@ -199,8 +200,8 @@ def test_concurrent_upgrades_apply_each_migration_once(postgres_server, fresh):
 
     with ThreadPoolExecutor(4) as pool:
         reports = list(pool.map(lambda _: upgrade_schema(**postgres_server.catalog_kwargs(fresh)), range(4)))
-    assert sorted(len(r.applied) for r in reports) == [0, 0, 0, 1]
-    assert _version_rows(postgres_server, fresh) == [("0001.postgres-catalog",)]
+    assert sorted(len(r.applied) for r in reports) == [0, 0, 0, len(MIGRATIONS)]
+    assert _version_rows(postgres_server, fresh) == [(m,) for m in MIGRATIONS]
 
 
 def test_old_schema_is_refused_until_upgraded(postgres_server, fresh):
@@ -220,14 +221,14 @@ def test_newer_schema_is_refused(postgres_server, migrated):
     kwargs = postgres_server.catalog_kwargs(migrated)
     with sql(postgres_server, migrated) as db:
         db.execute(f"INSERT INTO {_migrations.VERSION_TABLE} VALUES (md5('x') || md5('y'), "
-                   "'0002.postgres-from-the-future', now())")
-    message = rf"has schema 2 \(migrations 0002.postgres-from-the-future are unknown here\); this jackfruit " \
+                   "'0099.postgres-from-the-future', now())")
+    message = rf"has schema 99 \(migrations 0099.postgres-from-the-future are unknown here\); this jackfruit " \
               rf"knows schema {LATEST}"
     with pytest.raises(BackendUnavailable, match=message):
         PostgresCatalog(**kwargs)
     with pytest.raises(BackendUnavailable, match=message):
         upgrade_schema(**kwargs)  # nor migrated
-    assert len(_version_rows(postgres_server, migrated)) == 2
+    assert len(_version_rows(postgres_server, migrated)) == len(MIGRATIONS) + 1
 
 
 def _cli(argv, env):
@@ -245,9 +246,8 @@ def test_db_upgrade_command(postgres_server, fresh, tmp_path):
     assert refused.returncode == 6 and "jackfruit db upgrade" in refused.stderr, refused
     done = _cli(["db", "upgrade"], env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["applied 0001.postgres-catalog",
-                                        f"catalog {postgres_server.host}:{postgres_server.port}/{fresh}: schema 0 -> "
-                                        f"{LATEST}"]
+    assert done.stdout.splitlines() == [f"applied {m}" for m in MIGRATIONS] + [
+        f"catalog {postgres_server.host}:{postgres_server.port}/{fresh}: schema 0 -> {LATEST}"]
     again = _cli(["db", "upgrade", "--json"], env)
     assert again.returncode == 0 and json.loads(again.stdout)["applied"] == []
     assert _cli(["datasets"], env).returncode == 0
@@ -333,6 +333,20 @@ def test_server_gone_mid_life_is_unavailable(postgres_server, migrated):
         assert c.list_datasets() == [dataset()]
 
 
+def test_idle_pooled_connections_are_checked_before_use(postgres_server, migrated, monkeypatch):
+    """A pooled connection not used within ALIVE_BYPASS_S answers a check first: one the server dropped is replaced
+    and the call succeeds."""
+    from jackfruit.adapters.catalog import postgres_catalog
+
+    with PostgresCatalog(**postgres_server.catalog_kwargs(migrated), min_size=1, max_size=1) as c:
+        c.add_dataset(dataset())
+        monkeypatch.setattr(postgres_catalog, "ALIVE_BYPASS_S", 0.0)  # as if the connection had sat idle
+        with sql(postgres_server, "postgres") as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                          "AND pid <> pg_backend_pid()", (migrated,))
+        assert c.list_datasets() == [dataset()]
+
+
 def test_closed_catalog_is_unavailable(postgres_server, migrated):
     c = PostgresCatalog(**postgres_server.catalog_kwargs(migrated))
     c.close()
@@ -358,7 +372,14 @@ def test_find_tiles_uses_the_gist_index(catalog, postgres_server, migrated):
             "EXPLAIN SELECT key FROM tiles t WHERE t.dataset = %s AND t.variable = %s "
             "AND t.extent && ST_MakeEnvelope(5, 5, 15, 15, 4326) AND t.valid && tstzrange(%s, %s, '[)')",
             (r.dataset, "ozone", T0, T0 + timedelta(days=1))))
-    assert "tiles_search" in plan, plan
+        assert "tiles_search" in plan, plan
+        # one series (variable, model, level) is searched in the index itself (migration 0002), as find_tiles asks
+        plan = "\n".join(r[0] for r in db.execute(
+            "EXPLAIN SELECT key FROM tiles t WHERE t.variable = %s AND t.model = %s AND t.level_m = %s::bigint "
+            "AND t.extent && ST_MakeEnvelope(5, 5, 15, 15, 4326) AND t.valid && tstzrange(%s, %s, '[)')",
+            ("ozone", "ensemble", 0, T0, T0 + timedelta(days=1))))
+    index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
+    assert "tiles_search" in plan and "model" in index_cond and "level_m" in index_cond, plan
 
 
 def test_statements_are_prepared_on_the_server(postgres_server, migrated):

@@ -35,11 +35,18 @@ the password. No psycopg exception crosses the port.
 Prepared statements: psycopg prepares each statement server-side on a connection once it has run
 ``prepare_threshold`` times there (0: at once; ``None``: never, e.g. behind a transaction-pooling PgBouncer
 older than 1.21).
+
+Pooled connections: one last used less than ``ALIVE_BYPASS_S`` ago is handed out as it is (as HikariCP's
+``aliveBypassWindowMs``); an older one first answers an empty statement, and one that fails is replaced before the
+call uses it (a server restart or an idle timeout in between is not an error). Checking every checkout cost two
+round trips per call, most of what the API added to a serving query (bench/catalog.py, docs/adr/0008); a
+connection that died within the window fails that one call (``BackendUnavailable``) and is discarded.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Sequence, TypeVar
 
 import psycopg
@@ -62,6 +69,8 @@ T = TypeVar("T")
 #: ulp at 180 degrees anyway, and the exact predicates run on the float64 columns (and again in Python).
 INDEX_MARGIN = 1e-3
 _RETRIES = 3
+#: Pooled connections used this recently skip the liveness check on checkout (see the module docstring).
+ALIVE_BYPASS_S = 0.5
 
 _RUN_COLS = _rows.RUN_COLUMNS[:-1]  # attempts live in their own table
 _RUN_SQL = ", ".join(_RUN_COLS)
@@ -175,6 +184,19 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.adapters.register_loader("json", TextLoader)
 
 
+def _check(conn: psycopg.Connection) -> None:
+    """The pool's ``check`` on checkout: a connection last used (``_run``) within ``ALIVE_BYPASS_S`` is taken as
+    alive; another must answer an empty statement, sent unprepared (with ``prepare_threshold=0`` psycopg would
+    prepare the empty statement on every check and never keep it: two round trips). Not the pool's ``reset``
+    callback to note the time: with one, the pool hands every returned connection to a worker thread."""
+    if time.monotonic() - getattr(conn, "_jackfruit_used", float("-inf")) < ALIVE_BYPASS_S:
+        return
+    if conn.autocommit:
+        conn.execute("", prepare=False)
+    else:
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
 class PostgresCatalog(RunModelOps):
     """The catalog on a PostgreSQL + PostGIS server; see the module docstring for transactions and errors.
 
@@ -195,7 +217,7 @@ class PostgresCatalog(RunModelOps):
                 raise self._db.error(err) from err
         self._pool = psycopg_pool.ConnectionPool(
             "", kwargs={**self._db.kwargs, "prepare_threshold": prepare_threshold}, min_size=min_size,
-            max_size=max_size, open=False, configure=_configure, check=psycopg_pool.ConnectionPool.check_connection,
+            max_size=max_size, open=False, configure=_configure, check=_check,
             timeout=pool_timeout_s, name=f"jackfruit-catalog-{self._db.where}")
         self._pool.open(wait=False)
 
@@ -229,12 +251,16 @@ class PostgresCatalog(RunModelOps):
         for attempt in range(_RETRIES):
             try:
                 with self._pool.connection() as conn:
-                    if tx == "single":
-                        return body(conn)
-                    with conn.transaction():
-                        if tx == "snapshot":
-                            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False)
-                        return body(conn)
+                    try:
+                        if tx == "single":
+                            return body(conn)
+                        with conn.transaction():
+                            if tx == "snapshot":
+                                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                                             prepare=False)
+                            return body(conn)
+                    finally:
+                        conn._jackfruit_used = time.monotonic()  # type: ignore[attr-defined]  # see _check
             except psycopg.errors.TransactionRollback as err:  # deadlock or serialisation failure: redo it all
                 if attempt == _RETRIES - 1:
                     raise self._db.error(err) from err
@@ -420,9 +446,11 @@ class PostgresCatalog(RunModelOps):
             else:
                 sql.append("AND t.variable = ANY(%s)")
                 args.append(names)
-        for column, value in (("dataset", dataset), ("model", model), ("level_m", level_m)):
+        # level as bigint, the column's type: psycopg sends a small int as smallint, and btree_gist has no
+        # bigint = smallint operator, so the index could not search by level
+        for column, value, cast in (("dataset", dataset, ""), ("model", model, ""), ("level_m", level_m, "::bigint")):
             if value is not None:
-                sql.append(f"AND t.{column} = %s")
+                sql.append(f"AND t.{column} = %s{cast}")
                 args.append(value)
         rows = self._run(lambda conn: conn.execute(" ".join(sql + [_ORDER]), args).fetchall(), tx="single")
         tiles = [_rows.tile_of(tuple(r)) for r in rows]

@@ -1,5 +1,5 @@
-"""SQLite Catalog: WAL, foreign keys, an R*Tree spatial index, one transaction per call; migrates itself when opened
-(yoyo-migrations, ``_migrations.py``)."""
+"""SQLite Catalog: WAL, foreign keys, an R*Tree index over space and time, one transaction per call; migrates itself
+when opened (yoyo-migrations, ``_migrations.py``)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ SCHEMA_VERSION = max(_migrations.version_of(m) or 0 for m in _migrations.migrati
 # R*Tree keeps float32 boxes; widening the candidate query by far more than a float32 ulp at 180
 # degrees (~1.5e-5) guarantees no true match is lost; the exact test then runs on the REAL columns.
 RTREE_MARGIN = 1e-3
+#: The R*Tree's time dimension counts whole hours since the epoch (migration 0003): a tile's valid span
+#: ``[valid_start, valid_end]`` becomes ``[floor, ceil]`` in hours, which float32 holds exactly until the year 3884
+#: (beyond, SQLite still rounds the stored box outwards); the exact test runs on the INTEGER microsecond columns.
+HOUR_US = 3_600_000_000
+
+
+def rtree_row(tile_id: int, row: tuple) -> tuple:
+    """The ``tiles_rtree`` entry of the tile stored as ``tile_id`` from its row (``_rows.tile_row``): (id, west,
+    east, south, north, first hour, last hour), the valid span rounded outwards to whole hours."""
+    return (tile_id, row[10], row[12], row[11], row[13], row[7] // HOUR_US, -(-row[8] // HOUR_US))
+
 
 _DATASET_SQL = ", ".join(_rows.DATASET_COLUMNS)
 _RUN_SQL = ", ".join(_rows.RUN_COLUMNS)
@@ -210,8 +221,8 @@ class SqliteCatalog(RunModelOps):
                     raise Conflict(f"run {run_id} is already published; tiles are immutable")
                 for t in tile_rows:
                     cur = db.execute(f"INSERT INTO tiles ({_TILE_SQL}) VALUES ({_marks(len(t))})", t)
-                    db.execute("INSERT INTO tiles_rtree (id, west, east, south, north) VALUES (?, ?, ?, ?, ?)",
-                               (cur.lastrowid, t[10], t[12], t[11], t[13]))
+                    db.execute("INSERT INTO tiles_rtree (id, west, east, south, north, first_hour, last_hour) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)", rtree_row(cur.lastrowid, t))
                 db.executemany(f"INSERT INTO lineage ({_LINEAGE_SQL}) VALUES ({_marks(6)})", edge_rows)
         return new
 
@@ -267,14 +278,19 @@ class SqliteCatalog(RunModelOps):
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None) -> list[Tile]:
         m = RTREE_MARGIN
+        start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
+        # candidates from the R*Tree (space widened by the margin, time in whole hours: a tile starting before
+        # ``end`` starts at or before the hour holding end - 1 us, and one ending at or after ``start`` ends at
+        # or after the hour holding start), then the exact predicates
         sql = [f"SELECT {_TILE_T} FROM tiles_rtree r JOIN tiles t ON t.id = r.id",
                "WHERE r.west <= ? AND r.east >= ? AND r.south <= ? AND r.north >= ?",
+               "AND r.first_hour <= ? AND r.last_hour >= ?",
                # the exact BBox.intersects / TimeRange.overlaps predicates, on the float64 and integer columns
                "AND ? <= t.east AND ? >= t.west AND ? <= t.north AND ? >= t.south",
                "AND t.valid_start < ? AND t.valid_end >= ?"]
         args: list = [bbox.east + m, bbox.west - m, bbox.north + m, bbox.south - m,
-                      bbox.west, bbox.east, bbox.south, bbox.north,
-                      _rows.to_micros(time_range.end), _rows.to_micros(time_range.start)]
+                      (end - 1) // HOUR_US, start // HOUR_US,
+                      bbox.west, bbox.east, bbox.south, bbox.north, end, start]
         if variables is not None:
             names = list(variables)
             if not names:
