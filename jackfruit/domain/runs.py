@@ -148,10 +148,11 @@ def fail(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> Ingest
 
 
 def quarantine(run: IngestionRun, epoch: int, *, now: datetime, reason: str, size: int | None = None,
-               sha256: str | None = None) -> IngestionRun:
-    """The landed file does not match its request: keep it as evidence, never transform it."""
+               sha256: str | None = None, details: Mapping[str, Any] | None = None) -> IngestionRun:
+    """The landed file does not match its request: keep it as evidence, never transform it. ``details`` are
+    kept as with ``succeed`` (e.g. the acceptance check's expected vs received fields)."""
     return _finish(run, epoch, RunStatus.QUARANTINED, now, "quarantined", failure_reason=_reason(reason),
-                   raw_size=size, raw_sha256=sha256)
+                   raw_size=size, raw_sha256=sha256, details={**run.details, **dict(details or {})})
 
 
 def _reason(reason: str) -> str:

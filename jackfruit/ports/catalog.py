@@ -52,7 +52,10 @@ class Catalog(Protocol):
     def fail(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun: ...
 
     def quarantine(self, run_id: str, epoch: int, *, now: datetime, reason: str, size: int | None = None,
-                   sha256: str | None = None) -> IngestionRun: ...
+                   sha256: str | None = None, details: Mapping[str, Any] | None = None) -> IngestionRun:
+        """End the ingestion ``quarantined``: the landed object stays as evidence and is never transformed;
+        ``details`` (JSON) are merged into the run's details."""
+        ...
 
     # -- transformation claims
     def claim_transform(self, run_id: str, *, attempt_id: str, owner: str, now: datetime,

@@ -202,8 +202,9 @@ class CatalogContract:
         r = run()
         claim(seeded, r)
         got = seeded.quarantine(r.run_id, 1, now=T0, reason="holds ozone, asked for no2", size=10,
-                                sha256="ab" * 32)
+                                sha256="ab" * 32, details={"acceptance": {"missing": ["no2"], "extra": ["o3"]}})
         assert seeded.get_run(r.run_id) == got and got.status is RunStatus.QUARANTINED and got.raw_size == 10
+        assert got.details == {"acceptance": {"missing": ["no2"], "extra": ["o3"]}}
         with pytest.raises(Conflict):
             seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
 

@@ -73,10 +73,11 @@ class RunModelOps:
         return self._mutate(run_id, lambda r: runs.fail(r, epoch, now=now, reason=reason))
 
     def quarantine(self, run_id: str, epoch: int, *, now: datetime, reason: str, size: int | None = None,
-                   sha256: str | None = None) -> IngestionRun:
+                   sha256: str | None = None, details: Mapping[str, Any] | None = None) -> IngestionRun:
         epoch = self._epoch(epoch)
+        _rows.to_json("run details", dict(details or {}))
         return self._mutate(run_id, lambda r: runs.quarantine(r, epoch, now=now, reason=reason, size=size,
-                                                              sha256=sha256))
+                                                              sha256=sha256, details=details))
 
     def claim_transform(self, run_id: str, *, attempt_id: str, owner: str, now: datetime,
                         expires_at: datetime) -> IngestionRun:
