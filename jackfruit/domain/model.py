@@ -19,6 +19,13 @@ TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
 TRANSFORMATION_VERSION = "4"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4
 
 
+def version_number(version: str) -> int:
+    """A transformation version's order: versions are decimal integers as text ("4"), compared as numbers."""
+    if not isinstance(version, str) or not version.isdigit() or version != str(int(version)) or int(version) < 1:
+        raise InvalidInput(f"transformation version {version!r} must be a positive integer without leading zeros")
+    return int(version)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A source product: where it comes from, how to ask for it, what it yields."""
@@ -76,11 +83,13 @@ NEXT_STATUS = {
     RunStatus.FAILED: frozenset(),
     RunStatus.QUARANTINED: frozenset(),
 }
+#: A published or refused run is transformed again only under a newer transformation version (``transform_version``
+#: grows; ``runs.claim_transform``): tiles are published once per version.
 NEXT_TRANSFORM = {
     TransformStatus.NONE: frozenset({TransformStatus.TRANSFORMING}),
     TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED}),
-    TransformStatus.PUBLISHED: frozenset(),
-    TransformStatus.REFUSED: frozenset(),
+    TransformStatus.PUBLISHED: frozenset({TransformStatus.TRANSFORMING}),
+    TransformStatus.REFUSED: frozenset({TransformStatus.TRANSFORMING}),
 }
 
 
@@ -152,12 +161,17 @@ class IngestionRun:
     supersedes: str | None = None  # the succeeded run of the same partition this one replaces
     transform_status: TransformStatus = TransformStatus.NONE
     transform_reason: str | None = None
+    #: the transformation version of the newest transform claim (``None`` before the first, or for runs
+    #: published before versions were recorded on runs)
+    transform_version: str | None = None
     attempts: tuple[Attempt, ...] = ()  # every ingest and transform attempt, oldest first
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
         object.__setattr__(self, "status", RunStatus(self.status))
         object.__setattr__(self, "transform_status", TransformStatus(self.transform_status))
+        if self.transform_version is not None:
+            version_number(self.transform_version)
         for name in ("created_at", "started_at", "finished_at"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, utc(getattr(self, name)))
@@ -230,8 +244,17 @@ class Tile:
     shape: tuple[int, int, int]  # (steps, latitude, longitude)
     size: int  # bytes of all objects of the group
     sha256: str  # over the group's manifest, see adapters/zarr_tiles.py
+    transformation_version: str = TRANSFORMATION_VERSION
+    #: set by the catalog: when the tile became visible (its run's publish), and when ``gc --superseded``
+    #: removed its objects (the record stays: history and lineage); not part of the tile's identity
+    published_at: datetime | None = field(default=None, compare=False)
+    removed_at: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        version_number(self.transformation_version)
+        for name in ("published_at", "removed_at"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, utc(getattr(self, name)))
         for name in ("reference_time", "valid_start", "valid_end"):
             object.__setattr__(self, name, utc(getattr(self, name)))
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
@@ -250,17 +273,5 @@ class LineageEdge:
     transformation: str = TRANSFORMATION
     transformation_version: str = TRANSFORMATION_VERSION
 
-
-def latest_tiles(tiles: "list[Tile] | tuple[Tile, ...]") -> list[Tile]:
-    """One tile per (dataset, model, variable, level, reference time, cell): the newest run's.
-
-    Re-ingesting a partition adds a new version instead of replacing tiles (they are immutable);
-    run ids are UUIDv7, so the greatest id is the latest run. Order of the input is kept.
-    """
-    best: dict[tuple, Tile] = {}
-    for t in tiles:
-        slot = (t.dataset, t.model, t.variable, t.level_m, t.reference_time, t.cell_id)
-        if slot not in best or t.run_id > best[slot].run_id:
-            best[slot] = t
-    keep = {id(t) for t in best.values()}
-    return [t for t in tiles if id(t) in keep]
+    def __post_init__(self) -> None:
+        version_number(self.transformation_version)

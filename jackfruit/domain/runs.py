@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 from .errors import Conflict, InvalidInput
 from .geo import utc
 from .keys import check_run_id
-from .model import (NEXT_STATUS, NEXT_TRANSFORM, Attempt, AttemptKind, IngestionRun, RunStatus, TransformStatus)
+from .model import (NEXT_STATUS, NEXT_TRANSFORM, TRANSFORMATION_VERSION, Attempt, AttemptKind, IngestionRun, RunStatus,
+                    TransformStatus, version_number)
 
 INGEST = AttemptKind.INGEST
 TRANSFORM = AttemptKind.TRANSFORM
@@ -163,16 +164,23 @@ def _reason(reason: str) -> str:
 
 # -- transformation ----------------------------------------------------------------------------------------------
 def claim_transform(run: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
-                    expires_at: datetime) -> IngestionRun:
-    """Claim the transformation of a succeeded run, or take over an expired claim (epoch + 1)."""
+                    expires_at: datetime, version: str = TRANSFORMATION_VERSION) -> IngestionRun:
+    """Claim the transformation of a succeeded run under transformation ``version``, or take over an expired
+    claim (epoch + 1). A run published (or refused) under an older version may be transformed again under a
+    newer one: tiles are published once per version, next to the older version's."""
     check_run_id(attempt_id)
+    wanted = version_number(version)
     now = utc(now)
     if run.status is not RunStatus.SUCCEEDED or run.raw_sha256 is None or run.raw_size is None:
         raise Conflict(f"run {run.run_id} is {run.status.value}; only a succeeded ingestion can be transformed")
-    if run.transform_status is TransformStatus.PUBLISHED:
-        raise Conflict(f"run {run.run_id} is already transformed; tiles are immutable")
-    if run.transform_status is TransformStatus.REFUSED:
-        raise Conflict(f"run {run.run_id} was refused by the transformation: {run.transform_reason}")
+    done = run.transform_version
+    if run.transform_status in (TransformStatus.PUBLISHED, TransformStatus.REFUSED) and done is not None \
+            and version_number(done) >= wanted:
+        if run.transform_status is TransformStatus.REFUSED:
+            raise Conflict(f"run {run.run_id} was refused by transformation version {done}: "
+                           f"{run.transform_reason}")
+        raise Conflict(f"run {run.run_id} is already transformed under version {done}; tiles are immutable "
+                       f"(re-transform under a newer version only, not {version})")
     previous = run.lease(TRANSFORM)
     attempts = run.attempts
     if run.transform_status is TransformStatus.TRANSFORMING and previous is not None:
@@ -181,6 +189,7 @@ def claim_transform(run: IngestionRun, *, attempt_id: str, owner: str, now: date
         attempts = _replace_last(run, TRANSFORM, previous.end(now, f"taken over by {attempt_id}"))
     epoch = previous.epoch + 1 if previous is not None else 1
     return replace(run, transform_status=TransformStatus.TRANSFORMING, transform_reason=None,
+                   transform_version=version,
                    attempts=attempts + (_new_attempt(TRANSFORM, attempt_id, owner, epoch, now, expires_at),))
 
 
@@ -256,6 +265,13 @@ def check_change(old: IngestionRun, new: IngestionRun) -> None:
             NEXT_TRANSFORM[old.transform_status]:
         raise Conflict(f"run {old.run_id} transformation is {old.transform_status.value}; it cannot become "
                        f"{new.transform_status.value}")
+    if old.transform_version is not None and (
+            new.transform_version is None
+            or version_number(new.transform_version) < version_number(old.transform_version)
+            or (new.transform_version != old.transform_version
+                and new.transform_status is not TransformStatus.TRANSFORMING)):
+        raise Conflict(f"run {old.run_id}: transformation version {old.transform_version} can only grow, "
+                       f"by a new transform claim (not {new.transform_version})")
     if len(new.attempts) < len(old.attempts):
         raise Conflict(f"run {old.run_id}: attempts are history and cannot be removed")
     for a, b in zip(old.attempts, new.attempts):

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile
+from jackfruit.domain.model import (TRANSFORMATION_VERSION, AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus,
+                                    Tile)
 
 
 @runtime_checkable
@@ -59,7 +60,10 @@ class Catalog(Protocol):
 
     # -- transformation claims
     def claim_transform(self, run_id: str, *, attempt_id: str, owner: str, now: datetime,
-                        expires_at: datetime) -> IngestionRun: ...
+                        expires_at: datetime, version: str = TRANSFORMATION_VERSION) -> IngestionRun:
+        """Claim (or take over) the transformation of a succeeded run under ``version``; a published or refused
+        run only under a newer version than its ``transform_version`` (``runs.claim_transform``)."""
+        ...
 
     def publish(self, run_id: str, epoch: int, tiles: Sequence[Tile], lineage: Iterable[LineageEdge], *,
                 now: datetime) -> IngestionRun:
@@ -89,10 +93,24 @@ class Catalog(Protocol):
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
-                   level_m: int | None = None) -> list[Tile]:
+                   level_m: int | None = None, *, as_of: datetime | None = None,
+                   history: bool = False) -> list[Tile]:
         """Tiles whose extent (``Tile.bbox``: its points plus half a grid step) meets ``bbox``
-        (``BBox.intersects``) and whose valid times overlap
-        ``time_range`` (``TimeRange.overlaps``), ordered by (variable, model, level, reference time, cell)."""
+        (``BBox.intersects``) and whose valid times overlap ``time_range`` (``TimeRange.overlaps``), ordered by
+        (variable, model, level, reference time, cell, key). Only the tiles current at ``as_of`` (default: now)
+        by the rule of ``jackfruit.domain.currency``; with ``history``, every tile published by ``as_of``,
+        current or not (removed ones included: ``Tile.removed_at`` says so)."""
+        ...
+
+    def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
+        """Tiles not removed yet that stopped being current (``currency.superseded_at``) at or before
+        ``before``, with that instant; oldest first."""
+        ...
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        """Record that these tiles' objects are gone (``gc --superseded``); the records stay. A tile that is
+        current is refused (``Conflict``), an unknown key is ``NotFound``, one already removed keeps its first
+        removal time. Returns the tiles as stored."""
         ...
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]: ...

@@ -297,7 +297,9 @@ class CatalogContract:
                         details={evil: [evil, {evil: evil}]})
         catalog.claim_transform(r.run_id, attempt_id=aid(), owner=evil, now=T0, expires_at=T0 + TTL)
         t = replace(tile(r, variable=evil, model=evil, key=f"tiles/{evil}/../k.zarr"), cell_id=evil, sha256=evil)
-        edge = LineageEdge(evil, evil, t.key, r.run_id, transformation=evil, transformation_version=evil)
+        edge = LineageEdge(evil, evil, t.key, r.run_id, transformation=evil)
+        with pytest.raises(InvalidInput, match="transformation version"):
+            LineageEdge(evil, evil, t.key, r.run_id, transformation_version=evil)
         done = catalog.publish(r.run_id, 1, [t], [edge], now=T0)
         got = catalog.get_run(r.run_id)
         assert got == done and got.details == {evil: [evil, {evil: evil}]} and got.lease(AttemptKind.TRANSFORM).owner == evil
@@ -699,5 +701,147 @@ class CatalogContract:
                                   key=lambda t: (t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key))
                 assert c.find_tiles(box, tr) == expected
                 assert c.find_tiles(box, tr, ["dust"]) == [t for t in expected if t.variable == "dust"]
+        finally:
+            c.close()
+
+    # -- tiles per transformation version, the currency rule (jackfruit.domain.currency), "as known at", gc marks
+    @staticmethod
+    def retransformed(c, r: IngestionRun, tiles: list[Tile], version: str, now: datetime) -> list[Tile]:
+        """Claim ``r`` again under ``version`` and publish ``tiles`` (made for that version) at ``now``."""
+        done = c.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=now, expires_at=now + TTL,
+                                 version=version)
+        assert done.transform_version == version and done.transform_status is TransformStatus.TRANSFORMING
+        epoch = done.lease(AttemptKind.TRANSFORM).epoch
+        c.publish(r.run_id, epoch, tiles, [replace(e, transformation_version=version) for e in edges(r, tiles)],
+                  now=now)
+        return tiles
+
+    def test_retransform_publishes_next_to_the_old_version(self, seeded):
+        r = run()
+        old = self.published(seeded, r, [tile(r, west=0), tile(r, west=10)])
+        assert seeded.get_run(r.run_id).transform_version == "4"
+        t1 = T0 + timedelta(hours=1)
+        # version 5 cuts the grid differently (one cell): both old cells stop being current
+        new = [replace(tile(r, west=0, key="tiles/v5/a.zarr"), transformation_version="5",
+                       cell_id="grid-5", bbox=BBox(0, 40, 20, 50))]
+        self.retransformed(seeded, r, new, "5", t1)
+        done = seeded.get_run(r.run_id)
+        assert (done.transform_status, done.transform_version) == (TransformStatus.PUBLISHED, "5")
+        assert seeded.find_tiles(WORLD, ALL_TIME) == new
+        assert [t.published_at for t in seeded.find_tiles(WORLD, ALL_TIME)] == [t1]
+        assert sorted(t.key for t in seeded.find_tiles(WORLD, ALL_TIME, history=True)) == sorted(
+            t.key for t in old + new)
+        assert seeded.find_tiles(WORLD, ALL_TIME, as_of=t1 - timedelta(microseconds=1)) == old
+        assert seeded.find_tiles(WORLD, ALL_TIME, as_of=T0 - timedelta(microseconds=1)) == []
+        assert sorted(t.key for t in seeded.tiles_of_run(r.run_id)) == sorted(t.key for t in old + new)
+        # lineage is kept for every version
+        assert {e.transformation_version for e in seeded.lineage(raw_key=r.raw_key)} == {"4", "5"}
+        # published once per version: not again under 5, never under an older one
+        for version in ("5", "4", "3"):
+            with pytest.raises(Conflict, match="already transformed under version 5"):
+                seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=t1, expires_at=t1 + TTL,
+                                       version=version)
+        with pytest.raises(InvalidInput, match="transformation version"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=t1, expires_at=t1 + TTL,
+                                   version="05")
+
+    def test_publish_of_another_version_than_claimed_conflicts(self, seeded):
+        r = run()
+        transforming(seeded, r)
+        t = replace(tile(r), transformation_version="5")
+        with pytest.raises(Conflict, match="version"):
+            seeded.publish(r.run_id, 1, [t], [replace(e, transformation_version="5") for e in edges(r, [t])],
+                           now=T0)
+        assert seeded.tiles_of_run(r.run_id) == [] and seeded.get_run(r.run_id).transform_status is \
+            TransformStatus.TRANSFORMING
+
+    def test_refused_run_is_transformed_again_under_a_newer_version(self, seeded):
+        r = run()
+        transforming(seeded, r)
+        seeded.refuse_transform(r.run_id, 1, now=T0, reason="holds an unknown parameter 999")
+        with pytest.raises(Conflict, match="refused"):
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
+        new = [replace(tile(r), transformation_version="5")]
+        self.retransformed(seeded, r, new, "5", T0)
+        assert seeded.find_tiles(WORLD, ALL_TIME) == new
+
+    def test_newer_run_supersedes_per_slot(self, seeded):
+        a, b = run(), run(offset_ms=5)
+        old = self.published(seeded, a, [tile(a, west=0), tile(a, west=10), tile(a, west=0, variable="ozone")])
+        transforming(seeded, b)
+        t1 = T0 + timedelta(hours=1)
+        newer = [tile(b, west=0)]
+        seeded.publish(b.run_id, 1, newer, edges(b, newer), now=t1)
+        # only the slot b fills changes hands; a's other slots stay current
+        assert sorted(t.key for t in seeded.find_tiles(WORLD, ALL_TIME)) == sorted(
+            [newer[0].key, old[1].key, old[2].key])
+        gone = seeded.superseded_tiles(before=t1)
+        assert gone == [(old[0], t1)] and seeded.superseded_tiles(before=t1 - timedelta(microseconds=1)) == []
+
+    def test_mark_removed(self, seeded):
+        a, b = run(), run(offset_ms=5)
+        old = self.published(seeded, a, [tile(a)])
+        transforming(seeded, b)
+        t1, t2 = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+        seeded.publish(b.run_id, 1, [tile(b)], edges(b, [tile(b)]), now=t1)
+        with pytest.raises(Conflict, match="current"):
+            seeded.mark_removed([tile(b).key], now=t2)
+        with pytest.raises(NotFound):
+            seeded.mark_removed(["tiles/none.zarr"], now=t2)
+        with pytest.raises(InvalidInput, match="before it was published"):
+            seeded.mark_removed([old[0].key], now=T0 - timedelta(seconds=1))
+        (marked,) = seeded.mark_removed([old[0].key], now=t2)
+        assert marked == old[0] and marked.removed_at == t2
+        (again,) = seeded.mark_removed([old[0].key], now=t2 + timedelta(hours=1))
+        assert again.removed_at == t2  # the first removal time stays
+        assert seeded.superseded_tiles(before=t2 + timedelta(days=1)) == []
+        # the record stays: history and "as known at" still name it, with its removal
+        assert [t.removed_at for t in seeded.find_tiles(WORLD, ALL_TIME, as_of=T0)] == [t2]
+        assert len(seeded.find_tiles(WORLD, ALL_TIME, history=True)) == 2
+        assert len(seeded.lineage(tile_key=old[0].key)) == 1
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @given(steps=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["a", "b"]), st.sampled_from(["ozone", "dust"]),
+                                    st.integers(0, 1), st.integers(1, 3)), min_size=1, max_size=10),
+           probes=st.lists(st.integers(-1, 12), min_size=1, max_size=4))
+    def test_currency_agrees_with_the_domain_rule(self, make_catalog, steps, probes):
+        """Random histories of three runs published and re-transformed (cells "a"/"b", two variables, two
+        reference times): find_tiles (now, as of each probe hour, with history) and superseded_tiles answer
+        exactly what jackfruit.domain.currency says over every tile."""
+        from jackfruit.domain import currency
+
+        c = make_catalog()
+        try:
+            c.add_dataset(dataset())
+            rs = [run(offset_ms=i) for i in range(3)]
+            version = {}
+            published: list[Tile] = []
+            for hour, (i, cell, variable, ref, bump) in enumerate(steps):
+                r, now = rs[i], T0 + timedelta(hours=hour)
+                if r.run_id not in version:
+                    landed(c, r)
+                    version[r.run_id] = 3
+                version[r.run_id] += bump
+                v = str(version[r.run_id])
+                cells = {"a": ["a"], "b": ["b", "a"]}[cell]  # "b" publishes two cells, one shared with "a"
+                tiles = [replace(tile(r, variable=variable, ref_h=ref, key=f"tiles/{r.run_id}/{v}/{x}{variable}{ref}"),
+                                 transformation_version=v, cell_id=x) for x in cells]
+                self.retransformed(c, r, tiles, v, now)
+                published += [replace(t, published_at=now) for t in tiles]
+            order = lambda ts: sorted(ts, key=lambda t: t.key)  # noqa: E731
+            for h in [None, *probes]:
+                as_of = None if h is None else T0 + timedelta(hours=h)
+                assert order(c.find_tiles(WORLD, ALL_TIME, as_of=as_of)) == order(
+                    currency.current_tiles(published, as_of))
+                assert order(c.find_tiles(WORLD, ALL_TIME, ["dust"], as_of=as_of)) == order(
+                    t for t in currency.current_tiles(published, as_of) if t.variable == "dust")
+                assert order(c.find_tiles(WORLD, ALL_TIME, as_of=as_of, history=True)) == order(
+                    t for t in published if as_of is None or t.published_at <= as_of)
+                before = T0 + timedelta(hours=12 if h is None else h)
+                expected = sorted(((t, currency.superseded_at(t, published)) for t in published
+                                   if (currency.superseded_at(t, published) or before + timedelta(1)) <= before),
+                                  key=lambda tw: (tw[1], tw[0].key))
+                assert c.superseded_tiles(before=before) == expected
         finally:
             c.close()

@@ -143,7 +143,7 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"datasets", "ingestion_runs", "tiles", "lineage", "tiles_rtree"} <= names
@@ -251,8 +251,8 @@ class TestSqliteCatalog(CatalogContract):
                        _rows.run_row(r)[:5] + (status,) + _rows.run_row(r)[6:11] + (1234 if sha else None, sha,
                                                                                     None, None, "{}"))
         t = tile(published)
-        cur = db.execute(f"INSERT INTO tiles ({', '.join(_rows.TILE_COLUMNS)}) VALUES "
-                         f"({', '.join('?' * len(_rows.TILE_COLUMNS))})", _rows.tile_row(t))
+        cur = db.execute(f"INSERT INTO tiles ({', '.join(_rows.TILE_COLUMNS[:19])}) VALUES "
+                         f"({', '.join('?' * 19)})", _rows.tile_row(t)[:19])
         db.execute("INSERT INTO tiles_rtree VALUES (?, ?, ?, ?, ?)", (cur.lastrowid, 0, 10, 40, 50))
         db.execute("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)", _rows.lineage_row(edges(published, [t])[0]))
         db.commit()
@@ -271,14 +271,15 @@ class TestSqliteCatalog(CatalogContract):
         finally:
             c.close()
         check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 4
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
         # schema 1 was recorded as there (adopted), the later migrations were applied, in the tool's table
         assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
-            == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",)]
+            == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",),
+                ("0004.sqlite-tile-versions",)]
         assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
             .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply"),
-                            ("0003.sqlite-time-index", "apply")]
+                            ("0003.sqlite-time-index", "apply"), ("0004.sqlite-tile-versions", "apply")]
         check.close()
         assert _shape(path) == _shape(_fresh(tmp_path))
 
@@ -295,9 +296,11 @@ class TestSqliteCatalog(CatalogContract):
         db.execute("PRAGMA user_version = 2")
         db.commit()
         db.close()
-        # schema 2 as that code made it differs from a new catalog only in the R*Tree's time dimension
+        # schema 2 as that code made it differs from a new catalog in the R*Tree's time dimension (0003) and in the
+        # versions and times of runs and tiles (0004)
         old, new = _shape(path), _shape(_fresh(tmp_path))
-        assert {n for n in old if old[n] != new[n]} == {"tiles_rtree"} and old.keys() == new.keys()
+        assert {n for n in old if old[n] != new[n]} == {"tiles_rtree", "tiles", "ingestion_runs"}
+        assert old.keys() == new.keys()
         # rows written by the schema-2 code (the same rows the catalog writes today)
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(dataset()))
@@ -308,19 +311,24 @@ class TestSqliteCatalog(CatalogContract):
         tiles = [tile(r, west=0), tile(r, west=10)]
         done = memory.publish(r.run_id, 1, tiles, edges(r, tiles), now=T0)
         with sqlite3.connect(path) as db:
-            db.execute(f"INSERT INTO ingestion_runs VALUES ({', '.join('?' * len(_rows.RUN_COLUMNS))})",
-                       _rows.run_row(done))
+            # schema 2's columns: a run without transform_version, tiles without version and times
+            run_cols = [c for c in _rows.RUN_COLUMNS if c != "transform_version"]
+            row = dict(zip(_rows.RUN_COLUMNS, _rows.run_row(done)))
+            db.execute(f"INSERT INTO ingestion_runs ({', '.join(run_cols)}) VALUES ({', '.join('?' * len(run_cols))})",
+                       [row[c] for c in run_cols])
             for t in tiles:
-                cur = db.execute(f"INSERT INTO tiles ({', '.join(_rows.TILE_COLUMNS)}) VALUES "
-                                 f"({', '.join('?' * len(_rows.TILE_COLUMNS))})", _rows.tile_row(t))
+                cur = db.execute(f"INSERT INTO tiles ({', '.join(_rows.TILE_COLUMNS[:19])}) VALUES "
+                                 f"({', '.join('?' * 19)})", _rows.tile_row(t)[:19])
                 db.execute("INSERT INTO tiles_rtree VALUES (?, ?, ?, ?, ?)",
                            (cur.lastrowid, t.bbox.west, t.bbox.east, t.bbox.south, t.bbox.north))
             db.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)", [_rows.lineage_row(e) for e in edges(r, tiles)])
         c = SqliteCatalog(path)
         try:
-            assert c.upgrade_report.applied == ("0003.sqlite-time-index",)
+            assert c.upgrade_report.applied == ("0003.sqlite-time-index", "0004.sqlite-tile-versions")
             assert c.upgrade_report.adopted == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
             assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
+            # version and publish time were filled from the lineage and the run's publishing attempt
+            assert {(t.transformation_version, t.published_at) for t in c.find_tiles(WORLD, ALL_TIME)} == {("4", T0)}
             # the time dimension was filled from the tiles: valid [T0, T0 + 24 h], both ends closed
             assert c.find_tiles(WORLD, day_range(24, 25)) == tiles
             assert c.find_tiles(WORLD, day_range(24 + 1 / 3.6e9, 25)) == [] == c.find_tiles(WORLD, day_range(-1, 0))
@@ -335,15 +343,15 @@ class TestSqliteCatalog(CatalogContract):
         first.add_dataset(dataset())
         first.close()
         assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model",
-                                                "0003.sqlite-time-index")
+                                                "0003.sqlite-time-index", "0004.sqlite-tile-versions")
         from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
 
         for _ in range(2):
             report = upgrade_schema(path)
-            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 3, 3)
-            assert report.lines() == [f"catalog {path}: schema 3, up to date"]
+            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 4, 4)
+            assert report.lines() == [f"catalog {path}: schema 4, up to date"]
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 3
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 4
         with SqliteCatalog(path) as again:
             assert again.list_datasets() == [dataset()]
 
@@ -353,9 +361,9 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO jackfruit_schema_migrations VALUES ('f' || hex(randomblob(31)), "
-                       "'0004.sqlite-from-the-future', '2030-01-01 00:00:00')")
+                       "'0005.sqlite-from-the-future', '2030-01-01 00:00:00')")
         before = (tmp_path / "catalog.sqlite").read_bytes()
-        with pytest.raises(BackendUnavailable, match=r"has schema 4 .*0004.sqlite-from-the-future.*knows schema 3"):
+        with pytest.raises(BackendUnavailable, match=r"has schema 5 .*0005.sqlite-from-the-future.*knows schema 4"):
             SqliteCatalog(path)
         assert (tmp_path / "catalog.sqlite").read_bytes() == before
 
@@ -374,10 +382,10 @@ class TestSqliteCatalog(CatalogContract):
                 p.join(60)
                 assert p.exitcode == 0
             results = list(results)
-        assert sorted(results) == [0, 0, 0, 3], results  # migrations applied per process
+        assert sorted(results) == [0, 0, 0, 4], results  # migrations applied per process
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 3
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 3
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 4
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 4
 
 
     def test_db_upgrade_command(self, tmp_path, monkeypatch, capsys):
@@ -394,10 +402,10 @@ class TestSqliteCatalog(CatalogContract):
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out.splitlines() == [
             "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model", "applied 0003.sqlite-time-index",
-            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 3"]
+            "applied 0004.sqlite-tile-versions", f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 4"]
         assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 3, 3)
+        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 4, 4)
         monkeypatch.setenv("JACKFRUIT_CATALOG", "memory")
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out == "in-memory catalog: no schema to upgrade\n"

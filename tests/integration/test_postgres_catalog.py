@@ -29,7 +29,7 @@ from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, data
 
 pytestmark = pytest.mark.service("postgres")
 LATEST = max(_migrations.version_of(m) for m in _migrations.migration_ids("postgres"))
-MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index")
+MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index", "0003.postgres-tile-versions")
 
 
 @pytest.fixture
@@ -158,6 +158,44 @@ def test_trigger_refuses_transitions_the_domain_refuses(catalog, postgres_server
                       | {("transform", a.value, b.value) for a, nxt in NEXT_TRANSFORM.items() for b in nxt})
     assert catalog.get_run(done.run_id) == done
     assert catalog.get_run(open_run.run_id).status is RunStatus.FAILED
+
+
+def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server, migrated):
+    """Tiles are history (never deleted or rewritten; only a removal time, once) and a run's transformation
+    version only grows with a new claim: raw SQL cannot break either."""
+    r = run()
+    transforming(catalog, r)
+    t = tile(r)
+    catalog.publish(r.run_id, 1, [t], edges(r, [t]), now=T0)
+    with sql(postgres_server, migrated) as db:
+        for statement in (
+                "DELETE FROM tiles WHERE key = %(k)s",
+                "UPDATE tiles SET sha256 = repeat('0', 64) WHERE key = %(k)s",
+                "UPDATE tiles SET transformation_version = '9' WHERE key = %(k)s",
+                "UPDATE tiles SET published_at = published_at - interval '1 day' WHERE key = %(k)s",
+                "UPDATE tiles SET removed_at = published_at - interval '1 day' WHERE key = %(k)s",
+                "UPDATE tiles SET removed_at = NULL WHERE key = %(k)s",
+                "UPDATE ingestion_runs SET transform_version = '3' WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET transform_version = NULL WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET transform_version = '5' WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET transform_version = '05' WHERE run_id = %(r)s",
+                # published again without a newer version
+                "UPDATE ingestion_runs SET transform_status = 'transforming' WHERE run_id = %(r)s"):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                db.execute(statement, {"k": t.key, "r": r.run_id})
+        # what is allowed: a removal time, once; a new claim under a newer version
+        db.execute("UPDATE tiles SET removed_at = published_at + interval '1 hour' WHERE key = %s", (t.key,))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            db.execute("UPDATE tiles SET removed_at = removed_at + interval '1 hour' WHERE key = %s", (t.key,))
+        db.execute("UPDATE ingestion_runs SET transform_status = 'transforming', transform_version = '5' "
+                   "WHERE run_id = %s", (r.run_id,))
+        # a second tile for the same slot of the same version cannot be inserted
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            db.execute("INSERT INTO tiles (key, run_id, dataset, model, variable, level_m, reference_time, valid, "
+                       "cell_id, west, south, east, north, steps, ny, nx, size, sha256, transformation_version, "
+                       "published_at) SELECT key || 'x', run_id, dataset, model, variable, level_m, reference_time, "
+                       "valid, cell_id, west, south, east, north, steps, ny, nx, size, sha256, "
+                       "transformation_version, published_at FROM tiles WHERE key = %s", (t.key,))
 
 
 def test_a_transition_table_changed_by_hand_is_refused_at_start(postgres_server, migrated):

@@ -177,10 +177,17 @@ def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_
     app.transform(latest.run_id)
     box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
                                                       datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
-    assert {t.run_id for t in app.find_tiles(box, span, ["ozone"])} == {first_run.run_id, latest.run_id}
+    # the newer run's tiles are current; history keeps both; as known before the second publish, the first
+    assert {t.run_id for t in app.find_tiles(box, span, ["ozone"])} == {latest.run_id}
+    assert {t.run_id for t in app.find_tiles(box, span, ["ozone"], history=True)} == {first_run.run_id,
+                                                                                      latest.run_id}
+    before = app.clock.now() - timedelta(seconds=1)
+    assert {t.run_id for t in app.find_tiles(box, span, ["ozone"], as_of=before)} == {first_run.run_id}
     ds = app.read(box, span, ["ozone"])
     assert [s["run_id"] for s in ds.attrs["jackfruit_sources"]] == [latest.run_id]
     assert ds.sizes["forecast_reference_time"] == 1
+    old = app.read(box, span, ["ozone"], as_of=before)
+    assert [s["run_id"] for s in old.attrs["jackfruit_sources"]] == [first_run.run_id]
 
 
 # -- the run model (docs/runs.md) through the use cases -----------------------------------------------------------

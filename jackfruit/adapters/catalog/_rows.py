@@ -17,16 +17,17 @@ DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "de
 RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
                "orchestrator_run_id", "details", "partition_key", "supersedes", "transform_status",
-               "transform_reason", "attempts")
+               "transform_reason", "transform_version", "attempts")
 TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
-                "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256")
+                "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256",
+                "transformation_version", "published_at", "removed_at")
 LINEAGE_COLUMNS = ("raw_key", "raw_sha256", "tile_key", "run_id", "transformation", "transformation_version")
 #: Columns of an attempts table (databases that store attempts as rows rather than the ``attempts`` JSON).
 ATTEMPT_COLUMNS = ("attempt_id", "kind", "epoch", "owner", "started_at", "expires_at", "ended_at", "outcome")
 #: Time columns, integer microseconds in these rows; ``with_datetimes`` turns them into UTC datetimes for a
 #: database with a timestamp type, and the readers below accept either.
 RUN_TIMES = frozenset({"created_at", "started_at", "finished_at"})
-TILE_TIMES = frozenset({"reference_time", "valid_start", "valid_end"})
+TILE_TIMES = frozenset({"reference_time", "valid_start", "valid_end", "published_at", "removed_at"})
 
 
 def to_micros(value: datetime) -> int:
@@ -113,7 +114,7 @@ def run_row(r: IngestionRun) -> tuple:
             RunStatus(r.status).value, to_micros(r.created_at), r.raw_key, _opt_micros(r.started_at),
             _opt_micros(r.finished_at), r.failure_reason, _int64("raw size", r.raw_size), r.raw_sha256,
             r.upstream_job_id, r.orchestrator_run_id, to_json("run details", r.details), r.partition,
-            r.supersedes, TransformStatus(r.transform_status).value, r.transform_reason,
+            r.supersedes, TransformStatus(r.transform_status).value, r.transform_reason, r.transform_version,
             to_json("attempts", [_attempt_json(a) for a in r.attempts]))
 
 
@@ -121,7 +122,8 @@ def run_of(row: tuple) -> IngestionRun:
     """A run from a row of ``RUN_COLUMNS``; ``attempts`` is the JSON text, or the run's ``Attempt``s in order
     (an attempts table); times are microseconds or datetimes, the day ISO text or a date."""
     (run_id, source, dataset, day, request, status, created, raw_key, started, finished, reason, size, sha,
-     job, orch, details, _partition, supersedes, transform_status, transform_reason, attempts) = row
+     job, orch, details, _partition, supersedes, transform_status, transform_reason, transform_version,
+     attempts) = row
     if not isinstance(day, date):
         day = date.fromisoformat(day)
     attempts = tuple(_attempt_of(a) for a in json.loads(attempts)) if isinstance(attempts, str) else tuple(attempts)
@@ -131,24 +133,27 @@ def run_of(row: tuple) -> IngestionRun:
                         failure_reason=reason, raw_size=size, raw_sha256=sha, upstream_job_id=job,
                         orchestrator_run_id=orch, details=json.loads(details), supersedes=supersedes,
                         transform_status=TransformStatus(transform_status), transform_reason=transform_reason,
-                        attempts=attempts)
+                        transform_version=transform_version, attempts=attempts)
 
 
-def tile_row(t: Tile) -> tuple:
+def tile_row(t: Tile, published_at: datetime | None = None) -> tuple:
+    """A tile as a row of ``TILE_COLUMNS``; ``published_at`` (the publish's ``now``) overrides the tile's own."""
     steps, ny, nx = (int(v) for v in t.shape)
     b = t.bbox
     return (t.key, t.run_id, t.dataset, t.model, t.variable, _int64("level", t.level_m),
             to_micros(t.reference_time), to_micros(t.valid_start), to_micros(t.valid_end), t.cell_id,
             b.west, b.south, b.east, b.north,
-            steps, ny, nx, _int64("tile size", t.size), t.sha256)
+            steps, ny, nx, _int64("tile size", t.size), t.sha256, t.transformation_version,
+            _opt_micros(published_at or t.published_at), _opt_micros(t.removed_at))
 
 
 def tile_of(row: tuple) -> Tile:
     (key, run_id, dataset, model, variable, level, ref, start, end, cell, w, s, e, n, steps, ny, nx, size,
-     sha) = row
+     sha, version, published, removed) = row
     return Tile(key=key, run_id=run_id, dataset=dataset, model=model, variable=variable, level_m=level,
                 reference_time=_when(ref), valid_start=_when(start), valid_end=_when(end),
-                cell_id=cell, bbox=BBox(w, s, e, n), shape=(steps, ny, nx), size=size, sha256=sha)
+                cell_id=cell, bbox=BBox(w, s, e, n), shape=(steps, ny, nx), size=size, sha256=sha,
+                transformation_version=version, published_at=_opt_dt(published), removed_at=_opt_dt(removed))
 
 
 def tile_order(row: tuple) -> tuple:
@@ -164,13 +169,17 @@ def lineage_of(row: tuple) -> LineageEdge:
     return LineageEdge(*row)
 
 
-def check_publish(run_id: str, dataset: str, tiles: list[tuple], edges: list[tuple]) -> None:
-    """Refuse a publish batch that does not belong to its run, before anything is written."""
+def check_publish(run_id: str, dataset: str, version: str | None, tiles: list[tuple], edges: list[tuple]) -> None:
+    """Refuse a publish batch that does not belong to its run and its claimed transformation ``version``,
+    before anything is written."""
     keys: set[str] = set()
     slots: dict[tuple, str] = {}
     for t in tiles:
         if t[1] != run_id or t[2] != dataset:
             raise Conflict(f"tile {t[0]} belongs to run {t[1]} of {t[2]}, not run {run_id} of {dataset}")
+        if t[19] != version:
+            raise Conflict(f"tile {t[0]} is of transformation version {t[19]}, but run {run_id} is being "
+                           f"transformed under version {version}")
         if t[0] in keys:
             raise Conflict(f"tile key {t[0]} appears twice in the publish of run {run_id}")
         keys.add(t[0])
@@ -185,6 +194,8 @@ def check_publish(run_id: str, dataset: str, tiles: list[tuple], edges: list[tup
             raise Conflict(f"lineage edge to {e[2]} names run {e[3]}, not {run_id}")
         if e[2] not in keys:
             raise Conflict(f"lineage edge names tile {e[2]}, which run {run_id} does not publish")
+        if e[5] != version:
+            raise Conflict(f"lineage edge to {e[2]} names transformation version {e[5]}, not {version}")
         if (e[0], e[2]) in seen:
             raise Conflict(f"lineage edge {e[0]} -> {e[2]} appears twice")
         seen.add((e[0], e[2]))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from jackfruit.domain import runs
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.keys import check_run_id
-from jackfruit.domain.model import AttemptKind, IngestionRun, LineageEdge, Tile
+from jackfruit.domain.model import TRANSFORMATION_VERSION, AttemptKind, IngestionRun, LineageEdge, Tile
 
 from . import _rows
 
@@ -80,19 +80,20 @@ class RunModelOps:
                                                               sha256=sha256, details=details))
 
     def claim_transform(self, run_id: str, *, attempt_id: str, owner: str, now: datetime,
-                        expires_at: datetime) -> IngestionRun:
+                        expires_at: datetime, version: str = TRANSFORMATION_VERSION) -> IngestionRun:
         return self._mutate(run_id, lambda r: runs.claim_transform(r, attempt_id=attempt_id, owner=owner,
-                                                                   now=now, expires_at=expires_at))
+                                                                   now=now, expires_at=expires_at,
+                                                                   version=version))
 
     def publish(self, run_id: str, epoch: int, tiles: Sequence[Tile], lineage: Iterable[LineageEdge], *,
                 now: datetime) -> IngestionRun:
         epoch = self._epoch(epoch)
         check_run_id(run_id)
-        tile_rows = [_rows.tile_row(t) for t in tiles]
+        tile_rows = [_rows.tile_row(t, published_at=now) for t in tiles]
         edge_rows = [_rows.lineage_row(e) for e in lineage]
 
         def change(r: IngestionRun) -> IngestionRun:
-            _rows.check_publish(run_id, r.dataset, tile_rows, edge_rows)
+            _rows.check_publish(run_id, r.dataset, r.transform_version, tile_rows, edge_rows)
             return runs.publish(r, epoch, now=now)
 
         return self._mutate(run_id, change, publish_rows=(tile_rows, edge_rows))

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Sequence
 
-from jackfruit.domain import runs
-from jackfruit.domain.errors import Conflict, NotFound
+from jackfruit.domain import currency, runs
+from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
 
 from . import _rows
 from ._run_model import RunModelOps, check_limit
+
+_MAX_US = (1 << 63) - 1
+
+
+def _product(row: tuple) -> tuple:
+    return (row[2], row[3], row[4], row[5], row[6])  # dataset, model, variable, level, reference time
 
 class InMemoryCatalog(RunModelOps):
     """Stores immutable rows (the SQLite encoding), so callers never share state with the catalog."""
@@ -71,8 +78,9 @@ class InMemoryCatalog(RunModelOps):
             row = self._store(old, new)
             if publish_rows is not None:
                 tile_rows, edge_rows = publish_rows
-                if self._run_tiles.get(run_id):
-                    raise Conflict(f"run {run_id} is already published; tiles are immutable")
+                if any(self._tiles[k][19] == new.transform_version for k in self._run_tiles.get(run_id, ())):
+                    raise Conflict(f"run {run_id} is already published under transformation version "
+                                   f"{new.transform_version}; tiles are immutable")
                 for t in tile_rows:
                     if t[0] in self._tiles:
                         raise Conflict(f"tile key {t[0]} is already published")
@@ -81,8 +89,7 @@ class InMemoryCatalog(RunModelOps):
             if publish_rows is not None:
                 for t in tile_rows:
                     self._tiles[t[0]] = t
-                if tile_rows:
-                    self._run_tiles[run_id] = [t[0] for t in tile_rows]
+                self._run_tiles.setdefault(run_id, []).extend(t[0] for t in tile_rows)
                 self._lineage.extend(edge_rows)
         return _rows.run_of(row)
 
@@ -137,17 +144,62 @@ class InMemoryCatalog(RunModelOps):
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
-                   level_m: int | None = None) -> list[Tile]:
+                   level_m: int | None = None, *, as_of: datetime | None = None,
+                   history: bool = False) -> list[Tile]:
         start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
+        known = _MAX_US if as_of is None else _rows.to_micros(as_of)
         names = None if variables is None else set(variables)
         with self._lock:
             rows = [t for t in self._tiles.values()
                     # the same predicates as the SQL: BBox.intersects (closed extents), closed span vs [start, end)
                     if bbox.west <= t[12] and bbox.east >= t[10] and bbox.south <= t[13] and bbox.north >= t[11]
-                    and t[7] < end and t[8] >= start
+                    and t[7] < end and t[8] >= start and t[20] <= known
                     and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
                     and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)]
+            if not history:
+                rows = self._current(rows, as_of)
         return [_rows.tile_of(r) for r in sorted(rows, key=_rows.tile_order)]
+
+    def _current(self, rows: list[tuple], as_of: datetime | None) -> list[tuple]:
+        """The rows current at ``as_of``: the domain's rule over every tile of their products (lock held)."""
+        products = {_product(r) for r in rows}
+        pool = [_rows.tile_of(r) for r in self._tiles.values() if _product(r) in products]
+        keep = {t.key for t in currency.current_tiles(pool, as_of)}
+        return [r for r in rows if r[0] in keep]
+
+    def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
+        limit = check_limit(limit)
+        with self._lock:
+            tiles = [_rows.tile_of(r) for r in self._tiles.values()]
+        by_product: dict[tuple, list[Tile]] = {}
+        for t in tiles:
+            by_product.setdefault(currency.product(t), []).append(t)
+        found = []
+        for t in tiles:
+            when = currency.superseded_at(t, by_product[currency.product(t)])
+            if t.removed_at is None and when is not None and when <= before:
+                found.append((t, when))
+        found.sort(key=lambda tw: (tw[1], tw[0].key))
+        return found if limit is None else found[:limit]
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        stamp = _rows.to_micros(now)
+        with self._lock:
+            rows = []
+            for key in tile_keys:
+                if key not in self._tiles:
+                    raise NotFound(f"tile {key} does not exist")
+                rows.append(self._tiles[key])
+            current = {r[0] for r in self._current(rows, None)}
+            for r in rows:
+                if r[0] in current:
+                    raise Conflict(f"tile {r[0]} is current; only superseded tiles can be removed")
+                if stamp < r[20]:
+                    raise InvalidInput(f"tile {r[0]} cannot be removed before it was published")
+            for r in rows:
+                if r[21] is None:
+                    self._tiles[r[0]] = r[:21] + (stamp,)
+            return [_rows.tile_of(self._tiles[k]) for k in tile_keys]
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:
         with self._lock:

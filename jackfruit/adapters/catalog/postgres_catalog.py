@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TypeVar
 
 import psycopg
@@ -55,7 +56,7 @@ from psycopg.types.string import TextLoader
 
 from jackfruit.domain import runs
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, JackfruitError, NotFound
-from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.geo import BBox, TimeRange, utc
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.model import (NEXT_STATUS, NEXT_TRANSFORM, Dataset, IngestionRun, LineageEdge, RunStatus,
                                     Tile)
@@ -78,8 +79,16 @@ _DATASET_SQL = ", ".join(_rows.DATASET_COLUMNS)
 _ATTEMPT_SQL = ", ".join(_rows.ATTEMPT_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _TILE_T = ("t.key, t.run_id, t.dataset, t.model, t.variable, t.level_m, t.reference_time, lower(t.valid), "
-           "upper(t.valid), t.cell_id, t.west, t.south, t.east, t.north, t.steps, t.ny, t.nx, t.size, t.sha256")
+           "upper(t.valid), t.cell_id, t.west, t.south, t.east, t.north, t.steps, t.ny, t.nx, t.size, t.sha256, "
+           "t.transformation_version, t.published_at, t.removed_at")
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
+#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by ``%(known)s``
+_OUTRANKS = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
+             "AND u.reference_time = t.reference_time AND u.published_at <= %(known)s "
+             "AND ((u.run_id = t.run_id AND u.transformation_version::bigint > t.transformation_version::bigint) "
+             "OR (u.cell_id = t.cell_id AND u.run_id > t.run_id))")
+_CURRENT = f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_OUTRANKS})"
+_FOREVER = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 def _marks(n: int) -> str:
@@ -92,8 +101,9 @@ _ATTEMPT_INSERT = (f"INSERT INTO attempts (run_id, seq, {_ATTEMPT_SQL}) "
                    f"VALUES ({_marks(2 + len(_rows.ATTEMPT_COLUMNS))})")
 _ATTEMPT_UPDATE = "UPDATE attempts SET expires_at = %s, ended_at = %s, outcome = %s WHERE run_id = %s AND seq = %s"
 _TILE_INSERT = ("INSERT INTO tiles (key, run_id, dataset, model, variable, level_m, reference_time, valid, cell_id, "
-                "west, south, east, north, steps, ny, nx, size, sha256, transformation_version) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, tstzrange(%s, %s, '[]'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+                "west, south, east, north, steps, ny, nx, size, sha256, transformation_version, published_at, "
+                "removed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, tstzrange(%s, %s, '[]'), %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s)")
 _OPEN = "status IN ('pending', 'running') OR transform_status = 'transforming'"
 
 
@@ -342,23 +352,19 @@ class PostgresCatalog(RunModelOps):
             new = change(old)
             self._write(conn, old, new)
             if publish_rows is not None:
-                self._insert_published(conn, run_id, *publish_rows)
+                self._insert_published(conn, new, *publish_rows)
             return new
 
         return self._run(body)
 
     @staticmethod
-    def _insert_published(conn: psycopg.Connection, run_id: str, tile_rows: list[tuple],
+    def _insert_published(conn: psycopg.Connection, run: IngestionRun, tile_rows: list[tuple],
                           edge_rows: list[tuple]) -> None:
-        if conn.execute("SELECT 1 FROM tiles WHERE run_id = %s LIMIT 1", (run_id,)).fetchone():
-            raise Conflict(f"run {run_id} is already published; tiles are immutable")
-        versions: dict[str, str] = {}
-        for e in edge_rows:
-            versions.setdefault(e[2], e[5])
-        values = []
-        for t in tile_rows:
-            v = _rows.with_datetimes(_rows.TILE_COLUMNS, t, _rows.TILE_TIMES)
-            values.append(v + (versions.get(t[0]),))
+        if conn.execute("SELECT 1 FROM tiles WHERE run_id = %s AND transformation_version = %s LIMIT 1",
+                        (run.run_id, run.transform_version)).fetchone():
+            raise Conflict(f"run {run.run_id} is already published under transformation version "
+                           f"{run.transform_version}; tiles are immutable")
+        values = [_rows.with_datetimes(_rows.TILE_COLUMNS, t, _rows.TILE_TIMES) for t in tile_rows]
         with conn.cursor() as cur:
             if values:
                 cur.executemany(_TILE_INSERT, values)
@@ -426,7 +432,8 @@ class PostgresCatalog(RunModelOps):
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
-                   level_m: int | None = None) -> list[Tile]:
+                   level_m: int | None = None, *, as_of: datetime | None = None,
+                   history: bool = False) -> list[Tile]:
         m = INDEX_MARGIN
         # candidates from the GiST index (extent && box, valid && window), then the exact predicates on the
         # float64 columns; BBox.intersects / TimeRange.overlaps in Python are the last word (see below)
@@ -452,10 +459,49 @@ class PostgresCatalog(RunModelOps):
             if value is not None:
                 sql.append(f"AND t.{column} = %s{cast}")
                 args.append(value)
+        known = _FOREVER if as_of is None else utc(as_of)
+        if as_of is not None:
+            sql.append("AND t.published_at <= %s")
+            args.append(known)
+        if not history:  # the domain's currency rule (jackfruit.domain.currency), as a NOT EXISTS
+            sql.append("AND " + _CURRENT.replace("%(known)s", "%s"))
+            args.append(known)
         rows = self._run(lambda conn: conn.execute(" ".join(sql + [_ORDER]), args).fetchall(), tx="single")
         tiles = [_rows.tile_of(tuple(r)) for r in rows]
         # the domain's predicates decide: SQL's agree on these columns, and this keeps them agreeing
         return [t for t in tiles if bbox.intersects(t.bbox) and time_range.overlaps(t.valid_start, t.valid_end)]
+
+    def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
+        limit = check_limit(limit)
+        sql = (f"SELECT * FROM (SELECT {_TILE_T}, (SELECT min(greatest(u.published_at, t.published_at)) "
+               f"FROM tiles u WHERE {_OUTRANKS}) AS gone FROM tiles t WHERE t.removed_at IS NULL) AS s "
+               "WHERE gone <= %(before)s ORDER BY gone, key" + ("" if limit is None else " LIMIT %(limit)s"))
+        rows = self._run(lambda conn: conn.execute(sql, {"known": _FOREVER, "before": utc(before),
+                                                         "limit": limit}).fetchall(), tx="single")
+        return [(_rows.tile_of(tuple(r)[:-1]), utc(r[-1])) for r in rows]
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        keys, stamp = list(tile_keys), utc(now)
+
+        def body(conn: psycopg.Connection) -> list[Tile]:
+            out = []
+            for key in keys:
+                row = conn.execute("SELECT published_at, removed_at FROM tiles WHERE key = %s FOR UPDATE",
+                                   (key,)).fetchone()
+                if row is None:
+                    raise NotFound(f"tile {key} does not exist")
+                if conn.execute(f"SELECT 1 FROM tiles t WHERE t.key = %(key)s AND {_CURRENT}",
+                                {"key": key, "known": _FOREVER}).fetchone():
+                    raise Conflict(f"tile {key} is current; only superseded tiles can be removed")
+                if stamp < row[0]:
+                    raise InvalidInput(f"tile {key} cannot be removed before it was published")
+                if row[1] is None:
+                    conn.execute("UPDATE tiles SET removed_at = %s WHERE key = %s", (stamp, key))
+                out.append(_rows.tile_of(tuple(conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s",
+                                                            (key,)).fetchone())))
+            return out
+
+        return self._run(body)
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:
         where, args = [], []

@@ -7,13 +7,13 @@ import json
 import os
 import sqlite3
 import time
-from datetime import date
+from datetime import date, datetime
 import threading
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from jackfruit.domain import runs
-from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound
+from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
@@ -45,6 +45,13 @@ _TILE_SQL = ", ".join(_rows.TILE_COLUMNS)
 _TILE_T = ", ".join(f"t.{c}" for c in _rows.TILE_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
+_MAX_US = (1 << 63) - 1
+#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by the time bound to ``:known``
+_OUTRANKS = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
+             "AND u.reference_time = t.reference_time AND u.published_at <= :known "
+             "AND ((u.run_id = t.run_id AND CAST(u.transformation_version AS INTEGER) "
+             "> CAST(t.transformation_version AS INTEGER)) OR (u.cell_id = t.cell_id AND u.run_id > t.run_id))")
+_CURRENT = f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_OUTRANKS})"
 
 
 def _partition_key(dataset: str, day: str, request: str) -> str:
@@ -217,8 +224,10 @@ class SqliteCatalog(RunModelOps):
             self._write(db, old, new)
             if publish_rows is not None:
                 tile_rows, edge_rows = publish_rows
-                if db.execute("SELECT 1 FROM tiles WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
-                    raise Conflict(f"run {run_id} is already published; tiles are immutable")
+                if db.execute("SELECT 1 FROM tiles WHERE run_id = ? AND transformation_version = ? LIMIT 1",
+                              (run_id, new.transform_version)).fetchone():
+                    raise Conflict(f"run {run_id} is already published under transformation version "
+                                   f"{new.transform_version}; tiles are immutable")
                 for t in tile_rows:
                     cur = db.execute(f"INSERT INTO tiles ({_TILE_SQL}) VALUES ({_marks(len(t))})", t)
                     db.execute("INSERT INTO tiles_rtree (id, west, east, south, north, first_hour, last_hour) "
@@ -276,7 +285,8 @@ class SqliteCatalog(RunModelOps):
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
-                   level_m: int | None = None) -> list[Tile]:
+                   level_m: int | None = None, *, as_of: datetime | None = None,
+                   history: bool = False) -> list[Tile]:
         m = RTREE_MARGIN
         start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
         # candidates from the R*Tree (space widened by the margin, time in whole hours: a tile starting before
@@ -301,9 +311,42 @@ class SqliteCatalog(RunModelOps):
             if value is not None:
                 sql.append(f"AND t.{column} = ?")
                 args.append(value)
+        known = _MAX_US if as_of is None else _rows.to_micros(as_of)
+        sql.append("AND t.published_at <= ?")
+        args.append(known)
+        if not history:  # the domain's currency rule (jackfruit.domain.currency), as a NOT EXISTS
+            sql.append("AND " + _CURRENT.replace(":known", "?"))
+            args.append(known)
         with self._tx() as db:
             rows = db.execute(" ".join(sql + [_ORDER]), args).fetchall()
         return [_rows.tile_of(r) for r in rows]
+
+    def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
+        limit = check_limit(limit)
+        sql = (f"SELECT * FROM (SELECT {_TILE_T}, (SELECT min(max(u.published_at, t.published_at)) FROM tiles u "
+               f"WHERE {_OUTRANKS}) AS gone FROM tiles t WHERE t.removed_at IS NULL) "
+               "WHERE gone IS NOT NULL AND gone <= :before ORDER BY gone, key LIMIT :limit")
+        with self._tx() as db:
+            rows = db.execute(sql, {"known": _MAX_US, "before": _rows.to_micros(before),
+                                    "limit": -1 if limit is None else limit}).fetchall()
+        return [(_rows.tile_of(tuple(r)[:-1]), _rows.from_micros(r[-1])) for r in rows]
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        keys = list(tile_keys)
+        stamp = _rows.to_micros(now)
+        with self._tx(write=True) as db:
+            for key in keys:
+                row = db.execute("SELECT published_at FROM tiles WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(f"tile {key} does not exist")
+                if db.execute(f"SELECT 1 FROM tiles t WHERE t.key = :key AND {_CURRENT}",
+                              {"key": key, "known": _MAX_US}).fetchone():
+                    raise Conflict(f"tile {key} is current; only superseded tiles can be removed")
+                if stamp < row[0]:
+                    raise InvalidInput(f"tile {key} cannot be removed before it was published")
+                db.execute("UPDATE tiles SET removed_at = ? WHERE key = ? AND removed_at IS NULL", (stamp, key))
+            rows = [db.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = ?", (k,)).fetchone() for k in keys]
+        return [_rows.tile_of(tuple(r)) for r in rows]
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:
         with self._tx() as db:
