@@ -155,7 +155,7 @@ class IngestionRun:
     failure_reason: str | None = None
     raw_size: int | None = None
     raw_sha256: str | None = None
-    upstream_job_id: str | None = None
+    upstream_job_id: str | None = None  # the newest upstream (ADS) job of the run: the one a take-over resumes
     orchestrator_run_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)  # ingester timings etc.
     supersedes: str | None = None  # the succeeded run of the same partition this one replaces
@@ -164,6 +164,9 @@ class IngestionRun:
     #: the transformation version of the newest transform claim (``None`` before the first, or for runs
     #: published before versions were recorded on runs)
     transform_version: str | None = None
+    #: upstream jobs this run submitted before ``upstream_job_id`` and gave up (e.g. their results expired and
+    #: the request was resubmitted), oldest first
+    replaced_upstream_jobs: tuple[str, ...] = ()
     attempts: tuple[Attempt, ...] = ()  # every ingest and transform attempt, oldest first
 
     def __post_init__(self) -> None:
@@ -178,6 +181,7 @@ class IngestionRun:
         object.__setattr__(self, "request", copy.deepcopy(dict(self.request)))
         object.__setattr__(self, "details", copy.deepcopy(dict(self.details)))
         object.__setattr__(self, "attempts", tuple(self.attempts))
+        object.__setattr__(self, "replaced_upstream_jobs", tuple(self.replaced_upstream_jobs))
         if self.supersedes is not None:
             check_run_id(self.supersedes)
         key = RawKey.parse(self.raw_key)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from .errors import Conflict, InvalidInput
+from .errors import BackendUnavailable, Conflict, InvalidInput
 from .geo import utc
 from .keys import check_run_id
 from .model import (NEXT_STATUS, NEXT_TRANSFORM, TRANSFORMATION_VERSION, Attempt, AttemptKind, IngestionRun, RunStatus,
@@ -62,12 +62,22 @@ def fence(run: IngestionRun, kind: AttemptKind, epoch: int) -> Attempt:
 
 
 # -- ingestion ---------------------------------------------------------------------------------------------------
+def live_ingest(run: IngestionRun, now: datetime) -> bool:
+    """The run is open and its ingest claim live at ``now`` (an upstream job may be in flight for it)."""
+    current = run.lease(INGEST)
+    return not run.terminal and current is not None and current.live(now)
+
+
 def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun, *, attempt_id: str, owner: str,
-                 now: datetime, expires_at: datetime, supersede: bool = False) -> IngestionRun:
+                 now: datetime, expires_at: datetime, supersede: bool = False, in_flight: int = 0,
+                 max_in_flight: int | None = None) -> IngestionRun:
     """Claim ``candidate``'s partition: the run to store (the new candidate, or a run taken over).
 
     ``partition_runs``: every stored run of the same partition. Refuses with ``Conflict`` naming the run
-    when the partition already has a succeeded run (unless ``supersede``) or a live claim.
+    when the partition already has a succeeded run (unless ``supersede``) or a live claim. ``in_flight``: the
+    runs of the candidate's source with a live ingest claim (counted by the catalog in the same transaction);
+    a new run is refused with ``BackendUnavailable`` while it has reached ``max_in_flight`` (the upstream
+    account's queue, e.g. ``ADS_MAX_JOBS_IN_FLIGHT``); a take-over resumes a job already counted upstream.
     """
     if candidate.status is not RunStatus.PENDING or candidate.attempts:
         raise InvalidInput(f"run {candidate.run_id} must be a new pending run to be claimed")
@@ -98,6 +108,10 @@ def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun
         newest = succeeded[-1]
         raise Conflict(f"partition {candidate.dataset} {candidate.partition_date} already has succeeded run "
                        f"{newest.run_id} ({newest.raw_key}); ingest with supersede to land a new version")
+    if max_in_flight is not None and in_flight >= max_in_flight:
+        raise BackendUnavailable(f"{in_flight} ingestion(s) from {candidate.source} are in flight, the most "
+                                 f"allowed at once ({max_in_flight}); {candidate.dataset} {candidate.partition_date} "
+                                 f"was not claimed: try again when one ends")
     return replace(candidate, status=RunStatus.RUNNING, started_at=now,
                    supersedes=succeeded[-1].run_id if succeeded else None,
                    attempts=(_new_attempt(INGEST, attempt_id, owner, 1, now, expires_at),))
@@ -113,14 +127,26 @@ def renew(run: IngestionRun, kind: AttemptKind, epoch: int, *, now: datetime, ex
     return replace(run, attempts=_replace_last(run, AttemptKind(kind), replace(current, expires_at=utc(expires_at))))
 
 
-def record_upstream_job(run: IngestionRun, epoch: int, job_id: str, *, now: datetime) -> IngestionRun:
-    """Record the upstream job id as soon as it is known; a recorded id never changes."""
+def record_upstream_job(run: IngestionRun, epoch: int, job_id: str, *, now: datetime,
+                        replaces: str | None = None) -> IngestionRun:
+    """Record the upstream job id as soon as it is known. A recorded id changes only when the claim holder
+    says which one its new job ``replaces`` (the request resubmitted, e.g. after its results expired): the old
+    id moves to ``replaced_upstream_jobs`` and take-over resumes the new one."""
     fence(run, INGEST, epoch)
-    if not isinstance(job_id, str) or not job_id or len(job_id) > 200:
-        raise InvalidInput(f"upstream job id must be a non-empty string of at most 200 chars, got {job_id!r}")
-    if run.upstream_job_id not in (None, job_id):
-        raise Conflict(f"run {run.run_id} already records upstream job {run.upstream_job_id}; not {job_id}")
-    return replace(run, upstream_job_id=job_id)
+    for what, value in (("upstream job id", job_id), ("replaced upstream job id", replaces)):
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
+            raise InvalidInput(f"{what} must be a non-empty string of at most 200 chars, got {value!r}")
+    if job_id is None:
+        raise InvalidInput("upstream job id must be a non-empty string of at most 200 chars, got None")
+    if run.upstream_job_id in (None, job_id):
+        return replace(run, upstream_job_id=job_id)
+    if replaces != run.upstream_job_id:
+        raise Conflict(f"run {run.run_id} already records upstream job {run.upstream_job_id}; not {job_id}"
+                       + (f" (it replaces {replaces}, not the recorded job)" if replaces else ""))
+    if job_id in run.replaced_upstream_jobs:
+        raise Conflict(f"run {run.run_id}: upstream job {job_id} was replaced already and cannot come back")
+    return replace(run, upstream_job_id=job_id,
+                   replaced_upstream_jobs=run.replaced_upstream_jobs + (run.upstream_job_id,))
 
 
 def _finish(run: IngestionRun, epoch: int, to: RunStatus, now: datetime, outcome: str,
@@ -258,7 +284,13 @@ def check_change(old: IngestionRun, new: IngestionRun) -> None:
             raise Conflict(f"run {old.run_id}: {name} is fixed for the life of the run")
     for name in _ONCE:
         if getattr(old, name) is not None and getattr(old, name) != getattr(new, name):
+            if name == "upstream_job_id" and new.upstream_job_id is not None and \
+                    new.replaced_upstream_jobs == old.replaced_upstream_jobs + (old.upstream_job_id,):
+                continue  # replaced by a resubmitted job (record_upstream_job with replaces)
             raise Conflict(f"run {old.run_id}: {name} is recorded ({getattr(old, name)!r}) and cannot change")
+    if new.replaced_upstream_jobs[:len(old.replaced_upstream_jobs)] != old.replaced_upstream_jobs or (
+            new.replaced_upstream_jobs != old.replaced_upstream_jobs and new.upstream_job_id == old.upstream_job_id):
+        raise Conflict(f"run {old.run_id}: replaced upstream jobs are history and only grow by a replacement")
     if new.status is not old.status and new.status not in NEXT_STATUS[old.status]:
         raise Conflict(f"run {old.run_id} is {old.status.value}; it cannot become {new.status.value}")
     if new.transform_status is not old.transform_status and new.transform_status not in \

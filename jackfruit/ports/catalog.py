@@ -35,9 +35,12 @@ class Catalog(Protocol):
 
     # -- ingestion claims
     def claim_ingest(self, candidate: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
-                     expires_at: datetime, supersede: bool = False) -> IngestionRun:
+                     expires_at: datetime, supersede: bool = False,
+                     max_in_flight: int | None = None) -> IngestionRun:
         """Claim the candidate's partition (``runs.claim_ingest``): stores and returns the new running run,
-        or the run taken over (same run id and raw key, epoch + 1)."""
+        or the run taken over (same run id and raw key, epoch + 1). With ``max_in_flight``, a new run is
+        refused (``BackendUnavailable``) while that many runs of its source hold live ingest claims, counted
+        atomically with the claim (the cap on an upstream account's queue, across every process)."""
         ...
 
     def renew(self, run_id: str, kind: AttemptKind, epoch: int, *, now: datetime,
@@ -45,7 +48,11 @@ class Catalog(Protocol):
         """Heartbeat of a claim; ``expires_at == now`` releases it."""
         ...
 
-    def record_upstream_job(self, run_id: str, epoch: int, job_id: str, *, now: datetime) -> IngestionRun: ...
+    def record_upstream_job(self, run_id: str, epoch: int, job_id: str, *, now: datetime,
+                            replaces: str | None = None) -> IngestionRun:
+        """Record the run's upstream job as soon as it is known; a different id only with ``replaces`` naming
+        the recorded one (a resubmission: the old id is kept in ``replaced_upstream_jobs``)."""
+        ...
 
     def succeed(self, run_id: str, epoch: int, *, now: datetime, size: int, sha256: str,
                 upstream_job_id: str | None, details: Mapping[str, Any] | None = None) -> IngestionRun: ...

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
+from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey, new_uuid7, tile_key
 from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
@@ -845,3 +845,49 @@ class CatalogContract:
                 assert c.superseded_tiles(before=before) == expected
         finally:
             c.close()
+
+    # -- upstream jobs replaced by a resubmission; the cap on ingestions in flight per source
+    def test_a_resubmitted_job_replaces_the_recorded_one(self, seeded):
+        r = run()
+        claim(seeded, r)
+        seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0)
+        with pytest.raises(Conflict, match="already records upstream job job-1"):
+            seeded.record_upstream_job(r.run_id, 1, "job-2", now=T0)
+        with pytest.raises(Conflict, match="replaces job-0"):
+            seeded.record_upstream_job(r.run_id, 1, "job-2", now=T0, replaces="job-0")
+        got = seeded.record_upstream_job(r.run_id, 1, "job-2", now=T0, replaces="job-1")
+        assert (got.upstream_job_id, got.replaced_upstream_jobs) == ("job-2", ("job-1",))
+        assert seeded.record_upstream_job(r.run_id, 1, "job-2", now=T0) == got  # the same id again: no change
+        with pytest.raises(Conflict, match="cannot come back"):
+            seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0, replaces="job-2")
+        # a take-over sees (and resumes) the newest job; the history stays through success
+        later = T0 + TTL
+        taken = claim(seeded, r, now=later)
+        assert taken.upstream_job_id == "job-2" and taken.lease(AttemptKind.INGEST).epoch == 2
+        done = seeded.succeed(r.run_id, 2, now=later, size=1, sha256="ab" * 32, upstream_job_id="job-2")
+        assert done.replaced_upstream_jobs == ("job-1",) and seeded.get_run(r.run_id) == done
+        with pytest.raises(Conflict):  # a fenced-off holder cannot replace anything
+            seeded.record_upstream_job(r.run_id, 1, "job-3", now=later, replaces="job-2")
+
+    def test_cap_on_ingestions_in_flight(self, seeded):
+        a, b, c = run(), run(offset_ms=1), run(offset_ms=2)
+        claim(seeded, a)
+        seeded.claim_ingest(b, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL, max_in_flight=2)
+        with pytest.raises(BackendUnavailable, match=r"2 ingestion\(s\) from ads are in flight.*\(2\)"):
+            seeded.claim_ingest(c, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL, max_in_flight=2)
+        with pytest.raises(NotFound):  # refused: nothing stored
+            seeded.get_run(c.run_id)
+        seeded.claim_ingest(c, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL)  # no cap asked: claimed
+        # a claim ends (success) or expires: room again; a take-over of an expired claim is not counted as new
+        seeded.succeed(a.run_id, 1, now=T0, size=1, sha256="ab" * 32, upstream_job_id=None)
+        d = run(offset_ms=3)
+        with pytest.raises(BackendUnavailable):
+            seeded.claim_ingest(d, attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL, max_in_flight=2)
+        later = T0 + TTL
+        seeded.claim_ingest(d, attempt_id=aid(), owner="o", now=later, expires_at=later + TTL, max_in_flight=2)
+        taken = seeded.claim_ingest(b, attempt_id=aid(), owner="o", now=later, expires_at=later + TTL,
+                                    max_in_flight=1)
+        assert taken.lease(AttemptKind.INGEST).epoch == 2
+        with pytest.raises(InvalidInput):
+            seeded.claim_ingest(run(offset_ms=4), attempt_id=aid(), owner="o", now=T0, expires_at=T0 + TTL,
+                                max_in_flight=0)

@@ -60,7 +60,7 @@ def _race(kwargs, barrier, results, i, candidate, kind):
     import time
 
     from jackfruit.adapters.catalog.postgres_catalog import PostgresCatalog as Cat
-    from jackfruit.domain.errors import Conflict as Busy
+    from jackfruit.domain.errors import BackendUnavailable as Full, Conflict as Busy
 
     from tests.contracts.catalog_suite import TTL as ttl, T0 as t0, aid as new_aid
 
@@ -71,11 +71,14 @@ def _race(kwargs, barrier, results, i, candidate, kind):
         try:
             if kind == "ingest":
                 c.claim_ingest(candidate, attempt_id=new_aid(), owner=f"proc-{i}", now=t0, expires_at=t0 + ttl)
+            elif kind == "capped":
+                c.claim_ingest(candidate, attempt_id=new_aid(), owner=f"proc-{i}", now=t0, expires_at=t0 + ttl,
+                               max_in_flight=2)
             else:
                 c.claim_transform(candidate.run_id, attempt_id=new_aid(), owner=f"proc-{i}", now=t0,
                                   expires_at=t0 + ttl)
             outcome = "won"
-        except Busy as err:
+        except (Busy, Full) as err:
             outcome = f"conflict: {err}"
         results.append((i, started, time.monotonic(), outcome))
 
@@ -116,6 +119,35 @@ def test_two_processes_racing_for_one_claim(postgres_server, migrated, kind):
                 else:
                     lease = c.get_run(base.run_id).lease(AttemptKind.TRANSFORM)
                     assert (lease.epoch, lease.owner) == (1, f"proc-{winner[0]}")
+
+
+def test_processes_racing_for_the_last_slots_under_a_cap(postgres_server, migrated):
+    """Four processes claim four different partitions of one source at once with max_in_flight=2, three times
+    over (claims released between rounds): each time exactly two win, the others are told the cap is reached."""
+    import multiprocessing as mp
+
+    kwargs = postgres_server.catalog_kwargs(migrated)
+    ctx = mp.get_context("spawn")
+    with PostgresCatalog(**kwargs) as c:
+        c.add_dataset(dataset())
+        with ctx.Manager() as manager:
+            for round_ in range(3):
+                barrier, results = manager.Barrier(4), manager.list()
+                candidates = [run(offset_ms=100 * round_ + i, partition=f"capped-{round_}-{i}") for i in range(4)]
+                procs = [ctx.Process(target=_race, args=(kwargs, barrier, results, i, candidates[i], "capped"))
+                         for i in range(4)]
+                for p in procs:
+                    p.start()
+                for p in procs:
+                    p.join(60)
+                    assert p.exitcode == 0
+                outcomes = [o[3] for o in results]
+                assert outcomes.count("won") == 2, outcomes
+                assert all("in flight" in o for o in outcomes if o != "won"), outcomes
+                live = [r for r in c.list_runs(limit=None) if r.status is RunStatus.RUNNING]
+                assert len(live) == 2
+                for r in live:  # release the claims: the next round starts with room for two
+                    c.fail(r.run_id, 1, now=T0, reason="released by the test")
 
 
 def test_take_over_is_fenced_by_the_database_too(catalog, postgres_server, migrated):
@@ -479,3 +511,25 @@ def test_libpq_and_eccodes_in_one_process_exit_cleanly(postgres_server, migrated
     done = subprocess.run([sys.executable, "-c", code, json.dumps(postgres_server.catalog_kwargs(migrated))],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "0\n"), done.stderr
+
+
+def test_database_lets_a_job_id_change_only_by_recording_the_replaced_one(catalog, postgres_server, migrated):
+    r = claim(catalog, run())
+    catalog.record_upstream_job(r.run_id, 1, "job-1", now=T0)
+    with sql(postgres_server, migrated) as db:
+        for statement in (
+                "UPDATE ingestion_runs SET upstream_job_id = 'job-2' WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET replaced_upstream_jobs = '[\"job-0\"]' WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET upstream_job_id = 'job-2', replaced_upstream_jobs = '[\"job-0\"]' "
+                "WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET upstream_job_id = NULL, replaced_upstream_jobs = '[\"job-1\"]' "
+                "WHERE run_id = %(r)s"):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                db.execute(statement, {"r": r.run_id})
+        db.execute("UPDATE ingestion_runs SET upstream_job_id = 'job-2', replaced_upstream_jobs = '[\"job-1\"]' "
+                   "WHERE run_id = %s", (r.run_id,))
+        with pytest.raises(psycopg.errors.CheckViolation):  # history only grows
+            db.execute("UPDATE ingestion_runs SET upstream_job_id = 'job-3', replaced_upstream_jobs = '[\"job-2\"]' "
+                       "WHERE run_id = %s", (r.run_id,))
+    got = catalog.get_run(r.run_id)
+    assert (got.upstream_job_id, got.replaced_upstream_jobs) == ("job-2", ("job-1",))

@@ -17,7 +17,7 @@ DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "de
 RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
                "orchestrator_run_id", "details", "partition_key", "supersedes", "transform_status",
-               "transform_reason", "transform_version", "attempts")
+               "transform_reason", "transform_version", "replaced_upstream_jobs", "attempts")
 TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
                 "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256",
                 "transformation_version", "published_at", "removed_at")
@@ -115,6 +115,7 @@ def run_row(r: IngestionRun) -> tuple:
             _opt_micros(r.finished_at), r.failure_reason, _int64("raw size", r.raw_size), r.raw_sha256,
             r.upstream_job_id, r.orchestrator_run_id, to_json("run details", r.details), r.partition,
             r.supersedes, TransformStatus(r.transform_status).value, r.transform_reason, r.transform_version,
+            to_json("replaced upstream jobs", list(r.replaced_upstream_jobs)),
             to_json("attempts", [_attempt_json(a) for a in r.attempts]))
 
 
@@ -123,7 +124,7 @@ def run_of(row: tuple) -> IngestionRun:
     (an attempts table); times are microseconds or datetimes, the day ISO text or a date."""
     (run_id, source, dataset, day, request, status, created, raw_key, started, finished, reason, size, sha,
      job, orch, details, _partition, supersedes, transform_status, transform_reason, transform_version,
-     attempts) = row
+     replaced, attempts) = row
     if not isinstance(day, date):
         day = date.fromisoformat(day)
     attempts = tuple(_attempt_of(a) for a in json.loads(attempts)) if isinstance(attempts, str) else tuple(attempts)
@@ -133,7 +134,9 @@ def run_of(row: tuple) -> IngestionRun:
                         failure_reason=reason, raw_size=size, raw_sha256=sha, upstream_job_id=job,
                         orchestrator_run_id=orch, details=json.loads(details), supersedes=supersedes,
                         transform_status=TransformStatus(transform_status), transform_reason=transform_reason,
-                        transform_version=transform_version, attempts=attempts)
+                        transform_version=transform_version,
+                        replaced_upstream_jobs=tuple(json.loads(replaced) if isinstance(replaced, str) else replaced),
+                        attempts=attempts)
 
 
 def tile_row(t: Tile, published_at: datetime | None = None) -> tuple:

@@ -6,7 +6,9 @@ them around the pure rule in ``jackfruit.domain.runs``, and every stored change 
 
 - ``_mutate(run_id, change, publish_rows=None)``: load the run (``NotFound``), ``new = change(old)``,
   ``check_change(old, new)``, store it (and the publish rows) in the same transaction.
-- ``_claim_partition(candidate, choose)``: load every run of the candidate's partition, ``new = choose(runs)``,
+- ``_claim_partition(candidate, choose, count_in_flight)``: load every run of the candidate's partition (and,
+  when ``count_in_flight``, every open run of its source, serialised against other such claims),
+  ``new = choose(runs, open_of_source)``,
   insert it (a new run) or store it after ``check_change`` (a run taken over), in one transaction.
 - ``_mutate_open(change)``: apply ``change`` to every run that is not terminal or is transforming; store
   those that changed (after ``check_change``); return them.
@@ -33,7 +35,8 @@ class RunModelOps:
         raise NotImplementedError
 
     def _claim_partition(self, candidate: IngestionRun,
-                         choose: Callable[[list[IngestionRun]], IngestionRun]) -> IngestionRun:
+                         choose: Callable[[list[IngestionRun], list[IngestionRun]], IngestionRun],
+                         count_in_flight: bool) -> IngestionRun:
         raise NotImplementedError
 
     def _mutate_open(self, change: Change) -> list[IngestionRun]:
@@ -46,20 +49,28 @@ class RunModelOps:
         return epoch
 
     def claim_ingest(self, candidate: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
-                     expires_at: datetime, supersede: bool = False) -> IngestionRun:
+                     expires_at: datetime, supersede: bool = False,
+                     max_in_flight: int | None = None) -> IngestionRun:
         _rows.run_row(candidate)  # refuse what cannot be stored before the transaction
-        return self._claim_partition(candidate, lambda existing: runs.claim_ingest(
+        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
+                                          or max_in_flight < 1):
+            raise InvalidInput(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
+        return self._claim_partition(candidate, lambda existing, open_of_source: runs.claim_ingest(
             existing, candidate, attempt_id=attempt_id, owner=owner, now=now, expires_at=expires_at,
-            supersede=supersede))
+            supersede=supersede, max_in_flight=max_in_flight,
+            in_flight=sum(1 for r in open_of_source if runs.live_ingest(r, now))),
+            count_in_flight=max_in_flight is not None)
 
     def renew(self, run_id: str, kind: AttemptKind, epoch: int, *, now: datetime,
               expires_at: datetime) -> IngestionRun:
         kind, epoch = AttemptKind(kind), self._epoch(epoch)
         return self._mutate(run_id, lambda r: runs.renew(r, kind, epoch, now=now, expires_at=expires_at))
 
-    def record_upstream_job(self, run_id: str, epoch: int, job_id: str, *, now: datetime) -> IngestionRun:
+    def record_upstream_job(self, run_id: str, epoch: int, job_id: str, *, now: datetime,
+                            replaces: str | None = None) -> IngestionRun:
         epoch = self._epoch(epoch)
-        return self._mutate(run_id, lambda r: runs.record_upstream_job(r, epoch, job_id, now=now))
+        return self._mutate(run_id, lambda r: runs.record_upstream_job(r, epoch, job_id, now=now,
+                                                                       replaces=replaces))
 
     def succeed(self, run_id: str, epoch: int, *, now: datetime, size: int, sha256: str,
                 upstream_job_id: str | None, details: Mapping[str, Any] | None = None) -> IngestionRun:

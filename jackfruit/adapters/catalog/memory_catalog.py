@@ -93,13 +93,15 @@ class InMemoryCatalog(RunModelOps):
                 self._lineage.extend(edge_rows)
         return _rows.run_of(row)
 
-    def _claim_partition(self, candidate: IngestionRun, choose) -> IngestionRun:
+    def _claim_partition(self, candidate: IngestionRun, choose, count_in_flight: bool) -> IngestionRun:
         with self._lock:
             if candidate.dataset not in self._datasets:
                 raise NotFound(f"dataset {candidate.dataset!r} is not registered")
             key = candidate.partition
             existing = [_rows.run_of(r) for r in self._runs.values() if r[16] == key]
-            new = choose(existing)
+            open_of_source = [_rows.run_of(r) for r in self._runs.values() if count_in_flight
+                              and r[1] == candidate.source and r[5] in ("pending", "running")]
+            new = choose(existing, open_of_source)
             old = next((r for r in existing if r.run_id == new.run_id), None)
             row = self._store(old, new)
             self._runs[new.run_id] = row

@@ -371,19 +371,27 @@ class PostgresCatalog(RunModelOps):
             if edge_rows:
                 cur.executemany(f"INSERT INTO lineage ({_LINEAGE_SQL}) VALUES ({_marks(6)})", edge_rows)
 
-    def _claim_partition(self, candidate: IngestionRun, choose) -> IngestionRun:
+    def _claim_partition(self, candidate: IngestionRun, choose, count_in_flight: bool) -> IngestionRun:
         key = candidate.partition
 
         def body(conn: psycopg.Connection) -> IngestionRun:
             if conn.execute("SELECT 1 FROM datasets WHERE name = %s", (candidate.dataset,)).fetchone() is None:
                 raise NotFound(f"dataset {candidate.dataset!r} is not registered")
+            open_of_source: list[IngestionRun] = []
+            if count_in_flight:
+                # claims of one source under a cap take turns (a transaction-scoped advisory lock), so two
+                # claimants of different partitions cannot both see room for one more
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('jackfruit-in-flight:' || %s, 0))",
+                             (candidate.source,))
+                open_of_source = self._runs(conn, "WHERE source = %s AND status IN ('pending', 'running')",
+                                            (candidate.source,))
             # the partition's row is the claim's lock, also while the partition has no run yet
             conn.execute("INSERT INTO partitions (partition_key, dataset, partition_date) VALUES (%s, %s, %s) "
                          "ON CONFLICT (partition_key) DO NOTHING",
                          (key, candidate.dataset, candidate.partition_date))
             conn.execute("SELECT 1 FROM partitions WHERE partition_key = %s FOR UPDATE", (key,))
             existing = self._runs(conn, "WHERE partition_key = %s ORDER BY run_id FOR UPDATE", (key,))
-            new = choose(existing)
+            new = choose(existing, open_of_source)
             self._write(conn, next((r for r in existing if r.run_id == new.run_id), None), new)
             return new
 

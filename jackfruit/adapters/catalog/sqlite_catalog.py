@@ -235,14 +235,16 @@ class SqliteCatalog(RunModelOps):
                 db.executemany(f"INSERT INTO lineage ({_LINEAGE_SQL}) VALUES ({_marks(6)})", edge_rows)
         return new
 
-    def _claim_partition(self, candidate: IngestionRun, choose) -> IngestionRun:
-        with self._tx(write=True) as db:
+    def _claim_partition(self, candidate: IngestionRun, choose, count_in_flight: bool) -> IngestionRun:
+        with self._tx(write=True) as db:  # a write transaction: claims are serialised
             if db.execute("SELECT 1 FROM datasets WHERE name = ?", (candidate.dataset,)).fetchone() is None:
                 raise NotFound(f"dataset {candidate.dataset!r} is not registered")
             rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE partition_key = ?",
                               (candidate.partition,)).fetchall()
             existing = [_rows.run_of(tuple(r)) for r in rows]
-            new = choose(existing)
+            open_rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE source = ? AND status IN "
+                                   "('pending', 'running')", (candidate.source,)).fetchall() if count_in_flight else []
+            new = choose(existing, [_rows.run_of(tuple(r)) for r in open_rows])
             self._write(db, next((r for r in existing if r.run_id == new.run_id), None), new)
         return new
 

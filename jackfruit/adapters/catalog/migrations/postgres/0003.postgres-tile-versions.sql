@@ -1,4 +1,5 @@
--- jackfruit catalog on PostgreSQL, schema 3: tiles per transformation version and "as known at" queries
+-- jackfruit catalog on PostgreSQL, schema 3: tiles per transformation version and "as known at" queries, and
+-- upstream jobs replaced by a resubmission
 -- (jackfruit/domain/currency.py). A run is published once per transformation version: a published or refused run
 -- may be claimed again under a newer version (ingestion_runs.transform_version grows), its new tiles go next to
 -- the old ones. Each tile records its version, when it was published (the publish's time) and when
@@ -6,6 +7,10 @@
 -- depends: 0002.postgres-tile-series-index
 ALTER TABLE ingestion_runs ADD COLUMN transform_version text COLLATE "C"
   CONSTRAINT run_transform_version_number CHECK (transform_version ~ '^[1-9][0-9]*$');
+
+-- upstream jobs a run gave up for a newer one (results expired, request resubmitted), oldest first; the trigger
+-- lets upstream_job_id change only by moving the old id to the end of this list
+ALTER TABLE ingestion_runs ADD COLUMN replaced_upstream_jobs json NOT NULL DEFAULT '[]';
 
 UPDATE tiles SET transformation_version = COALESCE(
   (SELECT max(l.transformation_version) FROM lineage l WHERE l.tile_key = tiles.key), '1')
@@ -86,7 +91,13 @@ BEGIN
   END IF;
   IF (OLD.raw_size IS NOT NULL AND NEW.raw_size IS DISTINCT FROM OLD.raw_size)
      OR (OLD.raw_sha256 IS NOT NULL AND NEW.raw_sha256 IS DISTINCT FROM OLD.raw_sha256)
-     OR (OLD.upstream_job_id IS NOT NULL AND NEW.upstream_job_id IS DISTINCT FROM OLD.upstream_job_id) THEN
+     OR (OLD.upstream_job_id IS NOT NULL AND NEW.upstream_job_id IS DISTINCT FROM OLD.upstream_job_id
+         AND (NEW.upstream_job_id IS NULL OR NEW.replaced_upstream_jobs::jsonb IS DISTINCT FROM
+              OLD.replaced_upstream_jobs::jsonb || to_jsonb(OLD.upstream_job_id)))
+     OR (NEW.replaced_upstream_jobs::jsonb IS DISTINCT FROM OLD.replaced_upstream_jobs::jsonb
+         AND (NEW.upstream_job_id IS NOT DISTINCT FROM OLD.upstream_job_id
+              OR NEW.replaced_upstream_jobs::jsonb IS DISTINCT FROM
+                 OLD.replaced_upstream_jobs::jsonb || to_jsonb(OLD.upstream_job_id))) THEN
     RAISE EXCEPTION 'run %: a recorded size, sha256 or upstream job id cannot change', OLD.run_id
       USING ERRCODE = 'check_violation', CONSTRAINT = 'run_recorded_facts';
   END IF;

@@ -1,8 +1,11 @@
--- SQLite catalog schema 4: tiles per transformation version and "as known at" queries
+-- SQLite catalog schema 4: tiles per transformation version and "as known at" queries; replaced upstream jobs
 -- (jackfruit/domain/currency.py; the Postgres migration 0003 says the same in more words). Runs record the version
 -- of their newest transform claim; tiles record their version, publish time and removal time.
 -- depends: 0003.sqlite-time-index
 ALTER TABLE ingestion_runs ADD COLUMN transform_version TEXT;
+
+-- upstream jobs a run gave up for a newer one (results expired, request resubmitted), JSON list, oldest first
+ALTER TABLE ingestion_runs ADD COLUMN replaced_upstream_jobs TEXT NOT NULL DEFAULT '[]';
 
 ALTER TABLE tiles ADD COLUMN transformation_version TEXT NOT NULL DEFAULT '1';
 
