@@ -20,6 +20,7 @@ from .adapters.runner.subprocess_runner import SubprocessRunner
 from .adapters.transform.zarr_tiles import ZarrTileFormat
 from .domain.errors import InvalidInput, NotFound
 from .ports import Catalog, Clock, Secret, SinkTarget, Upstream
+from .ports.runner import AdsTuning
 from .settings import Settings, bucket_dir
 from .synthetic.cams_grib import grib_for_request
 
@@ -67,8 +68,11 @@ def _lease_ttl(seconds: float | None) -> timedelta:
     return timedelta(seconds=seconds or 60.0)
 
 
-def _ingest_args(poll_initial_s: float) -> tuple[str, ...]:
-    return (f"--poll-initial={int(poll_initial_s * 1000)}ms",)
+def _ads_tuning(poll_initial_s: float, poll_max_s: float, queue_deadline_s: float, max_retries: int,
+                retry_after_cap_s: float) -> AdsTuning:
+    """The ADS_* settings as the ingester's tuning (flags built by ``ingester_protocol.tuning_args``)."""
+    return AdsTuning(poll_initial_s=poll_initial_s, poll_max_s=poll_max_s, queue_deadline_s=queue_deadline_s,
+                     max_retries=max_retries, retry_after_cap_s=retry_after_cap_s)
 
 
 def _reveal(value: object) -> str | None:
@@ -140,12 +144,12 @@ def _attempt_liveness(catalog: Callable[[], Catalog], clock: Callable[[], Clock]
 
 
 def _docker_runner(sink: SinkTarget, image: str, network_mode: str, mem_limit: str | None, cpus: float | None,
-                   timeout_s: float, extra_args: tuple[str, ...], is_live: Callable[[str, str], bool]) -> object:
+                   timeout_s: float, tuning: AdsTuning, is_live: Callable[[str, str], bool]) -> object:
     """The Docker runner (the docker SDK is imported only when it is chosen); its daemon from DOCKER_HOST."""
     from .adapters.runner.docker_runner import DockerRunner
 
     return DockerRunner(sink, image=image, network_mode=network_mode, mem_limit=mem_limit, cpus=cpus,
-                        timeout_s=timeout_s, extra_args=extra_args, is_live=is_live)
+                        timeout_s=timeout_s, tuning=tuning, is_live=is_live)
 
 
 def _upstream(base_url: str, api_key: object) -> Upstream:
@@ -201,16 +205,17 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Resource(_postgres_catalog, config.postgres_host, config.postgres_port,
                                     config.postgres_user, config.postgres_password, config.postgres_db),
     )
+    # poll, queue and retry settings of every runner that starts the Go ingester (ADS_* settings)
+    ads_tuning = providers.Singleton(_ads_tuning, config.ads_poll_initial_s, config.ads_poll_max_s,
+                                     config.ads_queue_deadline_s, config.ads_max_retries, config.ads_retry_after_cap_s)
     runner = providers.Selector(
         config.runner,
         subprocess=providers.Singleton(SubprocessRunner, raw_target, binary=config.ingest_binary,
-                                       timeout_s=config.ingest_timeout_s,
-                                       extra_args=providers.Callable(_ingest_args, config.ingest_poll_initial_s)),
+                                       timeout_s=config.ingest_timeout_s, tuning=ads_tuning),
         # the ingester image in a sibling container, committing to the same raw target; every run first sweeps
         # the containers of attempts the catalog says are over (a crashed caller's leftovers)
         docker=providers.Singleton(_docker_runner, raw_target, config.ingest_image, config.docker_network,
-                                   config.docker_memory, config.docker_cpus, config.ingest_timeout_s,
-                                   providers.Callable(_ingest_args, config.ingest_poll_initial_s),
+                                   config.docker_memory, config.docker_cpus, config.ingest_timeout_s, ads_tuning,
                                    providers.Callable(_attempt_liveness, catalog.provider, clock.provider)),
         # generates the product a CAMS request would return, in process: for tests and offline trials
         memory=providers.Singleton(InMemoryRunner, raw_store, grib_for_request),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain.errors import InvalidInput
@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     docker_memory: str | None = Field(None, alias="JACKFRUIT_DOCKER_MEMORY")
     docker_cpus: float | None = Field(None, alias="JACKFRUIT_DOCKER_CPUS", gt=0, le=1024)
     ingest_timeout_s: float = Field(3600.0, alias="JACKFRUIT_INGEST_TIMEOUT_S", gt=0)
-    ingest_poll_initial_s: float = Field(1.0, alias="JACKFRUIT_INGEST_POLL_INITIAL_S", gt=0, le=600)
     sqlite_path: Path | None = Field(None, alias="JACKFRUIT_SQLITE_PATH")
     lease_ttl_s: float = Field(60.0, alias="JACKFRUIT_LEASE_TTL_S", gt=0)
     work_dir: Path | None = Field(None, alias="JACKFRUIT_WORK_DIR")
@@ -79,6 +78,18 @@ class Settings(BaseSettings):
 
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
+    #: how patiently the ingester talks to the ADS (ports.runner.AdsTuning; defaults = the binary's,
+    #: docs/ingester-protocol.md): first poll interval (also the retry backoff base; the older name
+    #: JACKFRUIT_INGEST_POLL_INITIAL_S is still read), poll interval cap, how long a job may stay queued before
+    #: the run gives up (0 = only the run's timeout), retries per HTTP call after the first try, cap on any
+    #: retry delay (a server's Retry-After included)
+    ads_poll_initial_s: float = Field(1.0, validation_alias=AliasChoices("ADS_POLL_INITIAL_S",
+                                                                          "JACKFRUIT_INGEST_POLL_INITIAL_S"),
+                                      gt=0, le=600)
+    ads_poll_max_s: float = Field(120.0, alias="ADS_POLL_MAX_S", gt=0, le=3600)
+    ads_queue_deadline_s: float = Field(0.0, alias="ADS_QUEUE_DEADLINE_S", ge=0)
+    ads_max_retries: int = Field(9, alias="ADS_MAX_RETRIES", ge=0, le=1000)
+    ads_retry_after_cap_s: float = Field(120.0, alias="ADS_RETRY_AFTER_CAP_S", gt=0, le=3600)
 
     @field_validator("data_dir", "sqlite_path", "work_dir", "s3_ca_bundle")
     @classmethod
@@ -148,6 +159,9 @@ class Settings(BaseSettings):
             raise ValueError("JACKFRUIT_OBJECT_STORE=minio needs MINIO_ENDPOINT (http://host:port or https://…)")
         if (self.minio_access_key is None) != (self.minio_secret_key is None):
             raise ValueError("set both MINIO_ACCESS_KEY and MINIO_SECRET_KEY, or neither")
+        if self.ads_poll_max_s < self.ads_poll_initial_s:
+            raise ValueError(f"ADS_POLL_MAX_S ({self.ads_poll_max_s:g}) must be at least ADS_POLL_INITIAL_S "
+                             f"({self.ads_poll_initial_s:g})")
         return self
 
 

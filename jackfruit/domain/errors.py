@@ -52,3 +52,11 @@ class UpstreamRefused(JackfruitError):
 
     kind = "upstream_refused"
     exit_code = 7
+
+
+class UpstreamExpired(UpstreamRefused):
+    """The source discarded a job's results before they could be fetched -- and those of the one job submitted
+    again for the same request too (the ingester's kind ``expired``). Trying again later may succeed."""
+
+    kind = "upstream_expired"
+    exit_code = 8

@@ -55,6 +55,22 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class AdsTuning:
+    """How patiently the ingester talks to the ADS; the defaults are the binary's own (docs/ingester-protocol.md).
+
+    ``poll_initial_s`` first poll interval (x1.5 per poll; also the retry backoff base), ``poll_max_s`` its cap,
+    ``queue_deadline_s`` how long a job may stay queued (``accepted``) before the run gives up with
+    ``BackendUnavailable`` (0 = no limit but the run's timeout), ``max_retries`` retries per HTTP call or download
+    after the first try, ``retry_after_cap_s`` cap on any retry delay (a server's ``Retry-After`` included)."""
+
+    poll_initial_s: float = 1.0
+    poll_max_s: float = 120.0
+    queue_deadline_s: float = 0.0
+    max_retries: int = 9
+    retry_after_cap_s: float = 120.0
+
+
+@dataclass(frozen=True)
 class IngestJob:
     run_id: str
     dataset: str
@@ -75,6 +91,8 @@ class RunnerEvent:
     upstream_job_id: str | None = None   # for "submitted"
     phase: str | None = None             # for "phase": submit | poll | download | commit | adopt
     message: str | None = None           # for "log": one redacted log line of the ingester
+    #: for "submitted": the upstream job this new one replaces (its results expired upstream; same request)
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,13 +141,16 @@ class Runner(Protocol):
       outright may leave them for garbage collection, never a committed object.
     * ``on_event`` (optional) is called from the runner's threads, one call at a time, in order:
       ``"submitted"`` (with ``upstream_job_id``, as soon as the upstream accepted the job, or first
-      thing when resuming) comes before any later phase; ``"phase"`` events name submit, poll,
-      download, commit, adopt; ``"log"`` events carry one redacted log line. If ``on_event`` raises,
-      the runner cancels the job, waits for it to stop and re-raises that exception (an object committed
-      before the cancellation reached the ingester stays; resuming the job adopts it).
+      thing when resuming) comes before any later phase; a second ``"submitted"`` with ``replaces`` set
+      announces a new job for the same request after the first one's results expired upstream;
+      ``"phase"`` events name submit, poll, download, commit, adopt; ``"log"`` events carry one redacted
+      log line. If ``on_event`` raises, the runner cancels the job, waits for it to stop and re-raises
+      that exception (an object committed before the cancellation reached the ingester stays; resuming
+      the job adopts it).
 
     Raises: ``InvalidInput`` (bad key, attempt or request; request refused as malformed),
-    ``UpstreamRefused`` (auth, licence, job failed upstream, resumed job unknown upstream), ``NotFound``
+    ``UpstreamRefused`` (auth, licence, job failed upstream, resumed job unknown upstream; its subclass
+    ``UpstreamExpired`` when the results expired upstream, also those of the one resubmission), ``NotFound``
     (upstream answered 404 for the dataset or results), ``Conflict`` (raw key exists; nothing submitted),
     ``IntegrityError`` (download or adopted object size mismatch; nothing stored), ``BackendUnavailable``
     (upstream, raw store or runtime unreachable, time-out, cancelled). On any error nothing new is

@@ -48,6 +48,9 @@ Flags:
 	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
+	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the first N results GETs of successful jobs (counted across jobs) answer 404 'results expired'")
+	fs.IntVar(&o.DropSubmitReplies, "drop-submit-replies", 0, "fault: the first N submits create their job, then the connection is closed without a reply")
+	fs.Int64Var(&o.SyntheticSize, "synthetic-size", 0, "serve every job's asset as BYTES deterministic pseudo-random bytes generated while served (benchmarks; not GRIB)")
 	jobSeconds := fs.Float64("job-seconds", 0, "a job stays accepted/running for at least F seconds of wall time (besides the poll counts)")
 	fs.Int64Var(&o.DownloadBytesPerSec, "download-bytes-per-sec", 0, "throttle each download to N bytes/s (0 = unthrottled)")
 	fs.DurationVar(&o.SubmitDelay, "submit-delay", 0, "answer each submit after this long (a slow upstream)")
@@ -57,9 +60,10 @@ Flags:
 		}
 		return 2
 	}
-	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 {
+	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 ||
+		o.ExpireResults < 0 || o.DropSubmitReplies < 0 || o.SyntheticSize < 0 {
 		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
-			"--job-seconds and --download-bytes-per-sec must be >= 0")
+			"--job-seconds, --download-bytes-per-sec, --expire-results, --drop-submit-replies and --synthetic-size must be >= 0")
 		return 2
 	}
 	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))

@@ -28,7 +28,8 @@ import (
 
 const usage = `Usage: jackfruit-ingest --base-url URL --dataset NAME (--input - | --request-file PATH|-) --key KEY
                         (--sink URL | --sink-dir DIR) [--attempt UUID] [--resume-job ID]
-                        [--timeout 30m] [--poll-initial 1s] [--poll-max 120s] [--max-tries 10] [--retry-after 120s]
+                        [--timeout 30m] [--poll-initial 1s] [--poll-max 120s] [--queue-deadline 0s]
+                        [--max-retries 9 | --max-tries 10] [--retry-after 120s]
 
 Submits the ADS request (JSON object of inputs) to {base-url}/retrieve/v1 (or, with --resume-job,
 follows that existing job instead), polls the job, downloads the result (resuming with Range when
@@ -59,14 +60,15 @@ KEY: {source}/{dataset}/{YYYY-MM-DD}/{run_id}.{ext}; source, dataset ~ ^[a-z0-9]
 
 stdout: JSON lines. Progress events first, each flushed when it happens:
   {"event":"phase","phase":"submit|poll|download|commit|adopt"}
-  {"event":"submitted","ads_job_id":"…","status":"accepted|…|resumed"}
+  {"event":"submitted","ads_job_id":"…","status":"accepted|…|resumed","replaces"?:"…"}
+     (again with "replaces" = the old job when its results expired and the request was submitted anew, once)
 then, LAST, exactly one result line:
   success: {"key","size","sha256","content_type","ads_job_id","ads_file_size","submitted_at",
             "finished_at","timings_ms":{"submit","wait","download","total"},"polls","retries","resumes","adopted"}
   failure: {"error":{"kind","message","http_status"?,"ads_job_id"?}}
 stderr: JSON logs (no secrets).
 
-Exit codes / error kinds:
+Exit codes / error kinds (the same codes as the jackfruit CLI; docs/ingester-protocol.md):
 %s
 Flags:
 `
@@ -141,10 +143,12 @@ func run() int {
 	sinkDir := fs.String("sink-dir", "", "filesystem sink root directory; same as --sink file://DIR")
 	attempt := fs.String("attempt", "", "lowercase UUID of this attempt: staged uploads are DIR/.partial/{attempt}.upload-*; S3 objects carry it as x-amz-meta-jackfruit-attempt")
 	resumeJob := fs.String("resume-job", "", "ADS job id to follow instead of submitting; an object already at KEY is adopted (verified), not a conflict")
-	timeout := fs.Duration("timeout", 30*time.Minute, "overall deadline; exceeded → exit 5")
+	timeout := fs.Duration("timeout", 30*time.Minute, "overall deadline; exceeded → unavailable (exit 6)")
 	pollInitial := fs.Duration("poll-initial", time.Second, "first poll interval (and retry backoff base); grows ×1.5")
 	pollMax := fs.Duration("poll-max", 120*time.Second, "poll interval cap")
-	maxTries := fs.Int("max-tries", 10, "attempts per HTTP call on 408/429/5xx/transport errors (and per download)")
+	maxTries := fs.Int("max-tries", 10, "attempts per HTTP call on 408/429/5xx/transport errors (and per download); or --max-retries")
+	maxRetries := fs.Int("max-retries", 9, "retries per HTTP call (and per download) after the first try: the same as --max-tries N+1")
+	queueDeadline := fs.Duration("queue-deadline", 0, "give up (unavailable) when the job is still queued ('accepted') this long after it was submitted or resumed; 0 = only --timeout")
 	retryAfter := fs.Duration("retry-after", 120*time.Second, "cap on any retry delay, including server Retry-After")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -171,8 +175,19 @@ func run() int {
 	case (*sinkURL == "") == (*sinkDir == ""):
 		return usageErr("exactly one of --sink URL and --sink-dir DIR is required (see --help)")
 	}
-	if *maxTries < 1 || *timeout <= 0 || *pollInitial <= 0 || *pollMax <= 0 || *retryAfter <= 0 {
-		return usageErr("--max-tries must be >= 1 and durations > 0")
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["max-retries"] {
+		if given["max-tries"] {
+			return usageErr("give --max-retries or --max-tries, not both")
+		}
+		if *maxRetries < 0 {
+			return usageErr("--max-retries must be >= 0")
+		}
+		*maxTries = *maxRetries + 1
+	}
+	if *maxTries < 1 || *timeout <= 0 || *pollInitial <= 0 || *pollMax <= 0 || *retryAfter <= 0 || *queueDeadline < 0 {
+		return usageErr("--max-tries must be >= 1, --queue-deadline >= 0 and the other durations > 0")
 	}
 	if err := checkBaseURL(*baseURL); err != nil {
 		return usageErr("--base-url: %v", err)
@@ -289,7 +304,7 @@ func run() int {
 		BaseURL: *baseURL, Dataset: *dataset, Key: *key, APIKey: apiKey, Inputs: inputs, Sink: snk,
 		ResumeJobID: *resumeJob, OnEvent: onEvent,
 		Timeout: *timeout, PollInitial: *pollInitial, PollMax: *pollMax, MaxTries: *maxTries,
-		RetryAfterMax: *retryAfter, Logger: log,
+		RetryAfterMax: *retryAfter, QueueDeadline: *queueDeadline, Logger: log,
 	})
 	if err != nil {
 		e := ingest.AsError(err)

@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,6 +151,40 @@ func event(m map[string]any) string {
 		return "submitted:" + m["status"].(string)
 	}
 	return "final"
+}
+
+// Results that expire once: the request is submitted again, announced with "replaces"; twice: exit 8.
+func TestExpiredResultsThroughTheBinary(t *testing.T) {
+	s, base := startStub(t, stub.Options{ExpireResults: 1})
+	c := start(t, nil, args(base, t.TempDir(), "--max-retries", "2", "--queue-deadline", "30s")...)
+	c.send(t, inputLine(true))
+	lines := c.until(t, func(m map[string]any) bool { return m["event"] == nil })
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v %s", code, c.raw, c.stderr)
+	}
+	jobs := s.Jobs()
+	var submitted []map[string]any
+	for _, m := range lines {
+		if m["event"] == "submitted" {
+			submitted = append(submitted, m)
+		}
+	}
+	if len(jobs) != 2 || len(submitted) != 2 || submitted[0]["replaces"] != nil ||
+		submitted[1]["ads_job_id"] != jobs[1].JobID || submitted[1]["replaces"] != jobs[0].JobID ||
+		lines[len(lines)-1]["ads_job_id"] != jobs[1].JobID {
+		t.Fatalf("jobs %d, lines %v", len(jobs), c.raw)
+	}
+
+	_, base = startStub(t, stub.Options{ExpireResults: 2})
+	c = start(t, nil, args(base, t.TempDir())...)
+	c.send(t, inputLine(true))
+	lines = c.until(t, nil)
+	if code := c.wait(t); code != 8 {
+		t.Fatalf("exit %d, want 8: %v %s", code, c.raw, c.stderr)
+	}
+	if e, _ := lines[len(lines)-1]["error"].(map[string]any); e["kind"] != "expired" || e["http_status"] != 404.0 {
+		t.Fatalf("error line %v", lines[len(lines)-1])
+	}
 }
 
 func TestEventsThenManifestAndTheKeyFromStdinOnly(t *testing.T) {
@@ -324,6 +360,9 @@ func TestUsageErrorsBeforeAnyNetworkCall(t *testing.T) {
 		{"bad attempt", args("http://127.0.0.1:9/api", dir, "--attempt", "0190A3B2-7C4D-7E8F-9A0B-1C2D3E4F5A6C"), nil, "--attempt must be a lowercase"},
 		{"bad resume job", args("http://127.0.0.1:9/api", dir, "--resume-job", "../x"), nil, "--resume-job must be"},
 		{"both inputs", append(args("http://127.0.0.1:9/api", dir), "--request-file", "x"), nil, "exactly one of"},
+		{"both retry budgets", args("http://127.0.0.1:9/api", dir, "--max-retries", "3", "--max-tries", "4"), nil, "not both"},
+		{"negative retries", args("http://127.0.0.1:9/api", dir, "--max-retries", "-1"), nil, "--max-retries must be >= 0"},
+		{"negative queue deadline", args("http://127.0.0.1:9/api", dir, "--queue-deadline", "-1s"), nil, "--queue-deadline >= 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := start(t, tc.env, tc.args...)
@@ -357,7 +396,7 @@ func TestUnwritableSinkIsUnavailable(t *testing.T) {
 	c := start(t, nil, args(base, dir)...)
 	c.send(t, inputLine(true))
 	lines := c.until(t, nil)
-	if code := c.wait(t); code != 5 {
+	if code := c.wait(t); code != 6 {
 		t.Fatalf("exit %d %v", code, c.raw)
 	}
 	e, _ := lines[len(lines)-1]["error"].(map[string]any)
@@ -423,8 +462,8 @@ func TestS3SinkEndToEndWithCredentialsOnStdin(t *testing.T) {
 	again := start(t, nil, withSink(args(base, t.TempDir()), sinkURL)...)
 	again.send(t, s3Line(strings.ReplaceAll(request, "\n", ""), env.AccessKey, env.SecretKey))
 	lines = again.until(t, nil)
-	if code := again.wait(t); code != 7 {
-		t.Fatalf("second run exit %d, want 7: %v", code, again.raw)
+	if code := again.wait(t); code != 4 {
+		t.Fatalf("second run exit %d, want 4: %v", code, again.raw)
 	}
 	if len(s.Jobs()) != 1 {
 		t.Fatalf("%d jobs upstream", len(s.Jobs()))
@@ -458,8 +497,8 @@ func TestS3WrongCredentialsAreUnavailableAndNotEchoed(t *testing.T) {
 	c := start(t, nil, withSink(args(base, t.TempDir()), sinkURL)...)
 	c.send(t, s3Line(strings.ReplaceAll(request, "\n", ""), env.AccessKey, wrong))
 	lines := c.until(t, nil)
-	if code := c.wait(t); code != 5 {
-		t.Fatalf("exit %d, want 5: %v %s", code, c.raw, c.stderr)
+	if code := c.wait(t); code != 6 {
+		t.Fatalf("exit %d, want 6: %v %s", code, c.raw, c.stderr)
 	}
 	e, _ := lines[len(lines)-1]["error"].(map[string]any)
 	u, _ := url.Parse(env.Endpoint)
@@ -578,4 +617,63 @@ func s3list(t *testing.T, env s3test.Env, bucket string) []string {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// The defaults in the protocol doc's flag table (which jackfruit's AdsTuning mirrors) are the binary's.
+func TestFlagDefaultsMatchTheProtocolDoc(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/ingester-protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := map[string]string{}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| flag | default | meaning |") {
+			in = true
+			continue
+		}
+		if in && !strings.HasPrefix(line, "|") {
+			break
+		}
+		if cells := strings.Split(line, "|"); in && len(cells) > 3 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`--") {
+			name := strings.Fields(strings.Trim(strings.TrimSpace(cells[1]), "`"))[0]
+			if def := strings.Fields(cells[2]); len(def) > 0 {
+				doc[strings.TrimPrefix(name, "--")] = strings.Trim(def[0], "`")
+			}
+		}
+	}
+	c := start(t, nil, "--help")
+	c.stdin.Close()
+	var help strings.Builder
+	for {
+		m, ok := <-c.lines
+		if !ok {
+			break
+		}
+		help.WriteString(fmt.Sprint(m["unparsed"]) + "\n")
+	}
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	defaults := map[string]string{}
+	re := regexp.MustCompile(`(?m)^  -([a-z-]+) \S+\n\s+.*\(default ([^)]+)\)$`)
+	for _, m := range re.FindAllStringSubmatch(help.String(), -1) {
+		defaults[m[1]] = m[2]
+	}
+	checked := 0
+	for _, name := range []string{"timeout", "poll-initial", "poll-max", "queue-deadline", "max-retries", "max-tries", "retry-after"} {
+		want, got := doc[name], defaults[name]
+		if got == "" && name == "queue-deadline" {
+			got = "0s" // flag omits a zero default
+		}
+		wd, err1 := time.ParseDuration(want)
+		gd, err2 := time.ParseDuration(got)
+		if !(err1 == nil && err2 == nil && wd == gd) && want != got {
+			t.Errorf("--%s: doc default %q, binary %q", name, want, got)
+		}
+		checked++
+	}
+	if checked != 7 || len(defaults) < 6 {
+		t.Fatalf("parsed defaults %v, doc %v", defaults, doc)
+	}
 }

@@ -79,5 +79,19 @@ type Results struct {
 	} `json:"asset"`
 }
 
+// JobList is the body of GET /jobs (OGC API Processes job list; paged with links rel=next).
+type JobList struct {
+	Jobs  []StatusInfo `json:"jobs"`
+	Links []Link       `json:"links,omitempty"`
+}
+
+// ParseTime reads an ADS timestamp: zone-less ISO-8601 (taken as UTC, as the reference client does) or RFC 3339.
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+}
+
 // FormatTime renders t in the ADS zone-less form.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

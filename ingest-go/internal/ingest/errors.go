@@ -8,13 +8,14 @@ import (
 // Kind classifies a failure; each maps to one exit code.
 type Kind string
 
-// Error kinds (documented in README.md and --help).
+// Error kinds (the table: docs/ingester-protocol.md, mirrored by Kinds and checked against it by a test).
 const (
 	KindUsage          Kind = "usage"
 	KindInvalidRequest Kind = "invalid_request"
 	KindAuth           Kind = "auth"
 	KindNotFound       Kind = "not_found"
 	KindJobFailed      Kind = "job_failed"
+	KindExpired        Kind = "expired"
 	KindUnavailable    Kind = "unavailable"
 	KindIntegrity      Kind = "integrity"
 	KindConflict       Kind = "conflict"
@@ -29,18 +30,22 @@ type KindInfo struct {
 	When string
 }
 
-// Kinds is THE exit-code table: ExitCode and --help are generated from it; README.md mirrors it.
+// Kinds is THE exit-code table, the same as docs/ingester-protocol.md (TestKindsMatchTheProtocolDoc): each
+// kind's exit code is the exit code of the Python error family jackfruit maps the kind to
+// (jackfruit/domain/errors.py), so the binary and the jackfruit CLI share one set of codes. ExitCode and
+// --help are generated from it.
 var Kinds = []KindInfo{
-	{KindInternal, 1, "unexpected (sink I/O, bugs)"},
-	{KindUsage, 2, "bad/missing flags, no API key, invalid key/--attempt/--base-url, bad request input"},
-	{KindInvalidRequest, 3, "ADS refused the request: 400 (and other non-retryable 4xx)"},
-	{KindAuth, 3, "ADS refused: 401, 403 (key, licence)"},
-	{KindNotFound, 3, "ADS refused: 404 (dataset, results)"},
-	{KindJobFailed, 4, "job failed, rejected, dismissed/deleted, 404 while polling (also an unknown --resume-job), unknown status"},
-	{KindUnavailable, 5, "retries exhausted, --timeout, sink not writable"},
-	{KindIntegrity, 6, "size != file:size, truncated download, adopted object of the wrong size; nothing committed"},
-	{KindConflict, 7, "key already exists before submit (without --resume-job), or appeared during the download"},
-	{KindCancelled, 143, "SIGTERM or the parent went away (stdin closed with --input -); 130 for SIGINT; nothing committed"},
+	{KindUsage, 2, "bad or missing flags, no API key, invalid key / --attempt / --base-url / --resume-job / --sink URL, no S3 credentials, unreadable ca_bundle, input line or request file not a JSON object"},
+	{KindInvalidRequest, 2, "ADS refused the request as malformed: 400 (and other non-retryable 4xx but 401, 403, 404)"},
+	{KindNotFound, 3, "ADS answered 404 for the dataset or the results (not results expired)"},
+	{KindConflict, 4, "key already exists before submit (without --resume-job), or appeared during the download"},
+	{KindIntegrity, 5, "size != file:size, truncated download that could not be completed, adopted object of the wrong size or content; nothing committed"},
+	{KindUnavailable, 6, "retries exhausted, --timeout, --queue-deadline, raw sink not writable (S3: endpoint unreachable, credentials refused, bucket missing)"},
+	{KindInternal, 6, "unexpected: sink I/O errors, bugs"},
+	{KindAuth, 7, "ADS refused: 401, 403 (key, licence, cost limit)"},
+	{KindJobFailed, 7, "job failed, rejected, dismissed/deleted, 404 while polling (also an unknown --resume-job), unknown status"},
+	{KindExpired, 8, "the job's results expired (404 results expired) and so did those of the one resubmitted job"},
+	{KindCancelled, 143, "SIGTERM (143) or SIGINT (130), or the parent went away (stdin closed with --input -, stdout closed: 143); upload aborted, nothing committed"},
 }
 
 // Error is a classified failure. Messages never contain the API key.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,64 +39,66 @@ const maxAPIBody = 16 << 20
 // are returned as responses for the caller to classify.
 func (r *run) call(ctx context.Context, op, method, url string, body []byte) (*response, error) {
 	for attempt := 1; ; attempt++ {
-		var rd io.Reader
-		if body != nil {
-			rd = strings.NewReader(string(body))
-		}
-		req, err := http.NewRequestWithContext(ctx, method, url, rd)
+		resp, why, retryAfter, err := r.attempt(ctx, op, method, url, body)
 		if err != nil {
-			return nil, errorf(KindInternal, "%s: %v", op, err)
+			return nil, err
 		}
-		req.Header.Set("PRIVATE-TOKEN", r.cfg.APIKey)
-		req.Header.Set("User-Agent", r.cfg.UserAgent)
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := r.httpc.Do(req)
-		var retryAfter time.Duration
-		var why string
-		if err != nil {
-			if cerr := r.ctxErr(ctx); cerr != nil {
-				return nil, cerr
-			}
-			why = "transport error: " + err.Error()
-		} else {
-			b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAPIBody))
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				if cerr := r.ctxErr(ctx); cerr != nil {
-					return nil, cerr
-				}
-				why = "reading body: " + rerr.Error()
-			case retryable(resp.StatusCode):
-				why = fmt.Sprintf("HTTP %d%s", resp.StatusCode, problemSuffix(b))
-				retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
-			default:
-				return &response{status: resp.StatusCode, header: resp.Header, body: b, url: resp.Request.URL.String()}, nil
-			}
+		if why == "" {
+			return resp, nil
 		}
 		if attempt >= r.cfg.MaxTries {
 			e := errorf(KindUnavailable, "%s failed after %d tries: %s", op, attempt, why)
 			if resp != nil {
-				e.HTTPStatus = resp.StatusCode
+				e.HTTPStatus = resp.status
 			}
 			return nil, e
 		}
 		delay := r.retryDelay(attempt, retryAfter)
 		r.retries++
-		attrs := []any{"op", op, "attempt", attempt, "reason", why, "delay_ms", delay.Milliseconds()}
-		if method == http.MethodPost {
-			// The previous POST may have reached the server; a retry can create a second job.
-			// We keep only the job from the response we receive, and say so.
-			attrs = append(attrs, "note", "retrying submit; an earlier attempt may have created an orphan job upstream")
-		}
-		r.log.Warn("retrying", attrs...)
+		r.log.Warn("retrying", "op", op, "attempt", attempt, "reason", why, "delay_ms", delay.Milliseconds())
 		if err := r.sleep(ctx, delay); err != nil {
 			return nil, r.ctxErr(ctx)
 		}
 	}
+}
+
+// attempt performs one API request. A non-empty why is a transient failure worth retrying (resp, when not
+// nil, is the retryable HTTP response: 408, 429, 5xx); err is final (cancelled, timed out, bad request URL).
+func (r *run) attempt(ctx context.Context, op, method, url string, body []byte) (resp *response, why string, retryAfter time.Duration, err error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, "", 0, errorf(KindInternal, "%s: %v", op, err)
+	}
+	req.Header.Set("PRIVATE-TOKEN", r.cfg.APIKey)
+	req.Header.Set("User-Agent", r.cfg.UserAgent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hresp, err := r.httpc.Do(req)
+	if err != nil {
+		if cerr := r.ctxErr(ctx); cerr != nil {
+			return nil, "", 0, cerr
+		}
+		return nil, "transport error: " + err.Error(), 0, nil
+	}
+	b, rerr := io.ReadAll(io.LimitReader(hresp.Body, maxAPIBody))
+	hresp.Body.Close()
+	switch {
+	case rerr != nil:
+		if cerr := r.ctxErr(ctx); cerr != nil {
+			return nil, "", 0, cerr
+		}
+		return nil, "reading body: " + rerr.Error(), 0, nil
+	case retryable(hresp.StatusCode):
+		got := &response{status: hresp.StatusCode, header: hresp.Header, body: b, url: hresp.Request.URL.String()}
+		return got, fmt.Sprintf("HTTP %d%s", hresp.StatusCode, problemSuffix(b)), parseRetryAfter(hresp.Header.Get("Retry-After")), nil
+	}
+	return &response{status: hresp.StatusCode, header: hresp.Header, body: b, url: hresp.Request.URL.String()}, "", 0, nil
 }
 
 // retryDelay honours Retry-After (capped by --retry-after) else backs off from --poll-initial ×1.5.

@@ -34,6 +34,9 @@ type Config struct {
 	PollMax       time.Duration
 	MaxTries      int
 	RetryAfterMax time.Duration
+	// QueueDeadline, when > 0, bounds how long a job may stay "accepted" (queued upstream) while this
+	// process follows it: past it the run gives up with KindUnavailable and leaves the job upstream.
+	QueueDeadline time.Duration
 	UserAgent     string
 	HTTPClient    *http.Client
 	Logger        *slog.Logger
@@ -95,6 +98,8 @@ type Event struct {
 	Phase    string `json:"phase,omitempty"`
 	ADSJobID string `json:"ads_job_id,omitempty"`
 	Status   string `json:"status,omitempty"`
+	// Replaces, on a submitted event, names the job whose results expired and which this new job replaces.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type run struct {
@@ -105,6 +110,8 @@ type run struct {
 	polls   int
 	resumes int
 	jobID   string
+	// followed holds every job this run has followed: never adopted as the job of a lost submit reply.
+	followed map[string]bool
 }
 
 // Run performs pre-flight, submit, poll, results, download and commit.
@@ -134,7 +141,8 @@ func Run(parent context.Context, cfg Config) (*Manifest, error) {
 	if cfg.RetryAfterMax <= 0 {
 		cfg.RetryAfterMax = 120 * time.Second
 	}
-	r := &run{cfg: cfg, log: cfg.Logger.With("key", cfg.Key, "dataset", cfg.Dataset), httpc: cfg.HTTPClient}
+	r := &run{cfg: cfg, log: cfg.Logger.With("key", cfg.Key, "dataset", cfg.Dataset), httpc: cfg.HTTPClient,
+		followed: map[string]bool{}}
 	ctx := parent
 	if cfg.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -173,34 +181,48 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 	var monitor string
 	if resuming {
 		r.jobID = r.cfg.ResumeJobID
+		r.followed[r.jobID] = true
 		monitor = root + "/jobs/" + url.PathEscape(r.jobID)
 		r.log.Info("resuming job", "ads_job_id", r.jobID, "object_exists", exists)
 		r.emit(Event{Event: EventSubmitted, ADSJobID: r.jobID, Status: StatusResumed})
 	} else {
-		m, err := r.submit(ctx, root)
-		if err != nil {
+		if monitor, err = r.submit(ctx, root, ""); err != nil {
 			return nil, err
 		}
-		monitor = m
 	}
 	submittedAt := r.cfg.Now()
 
-	r.emit(Event{Event: EventPhase, Phase: PhasePoll})
-	final, err := r.poll(ctx, monitor)
-	if err != nil {
-		return nil, err
+	var resp *response
+	for expired := ""; ; {
+		r.emit(Event{Event: EventPhase, Phase: PhasePoll})
+		final, err := r.poll(ctx, monitor)
+		if err != nil {
+			return nil, err
+		}
+		resultsURL := final.LinkHref("results")
+		if resultsURL == "" {
+			resultsURL = monitor + "/results"
+		}
+		if resp, err = r.call(ctx, "results", http.MethodGet, resolve(monitor, resultsURL), nil); err != nil {
+			return nil, err
+		}
+		if resp.status != 404 || !resultsExpired(resp.body) {
+			break
+		}
+		if expired != "" {
+			e := errorf(KindExpired, "the results of job %s expired upstream (HTTP 404%s), and so had those of job %s it replaced; giving up",
+				r.jobID, problemSuffix(resp.body), expired)
+			e.HTTPStatus = 404
+			return nil, r.withJob(e)
+		}
+		// The ADS purged the product from its cache: the same request, submitted again, makes it anew.
+		expired = r.jobID
+		r.log.Warn("results expired upstream; submitting the same request again (once)", "ads_job_id", expired)
+		if monitor, err = r.submit(ctx, root, expired); err != nil {
+			return nil, err
+		}
 	}
 	tWait := r.cfg.Now()
-
-	resultsURL := final.LinkHref("results")
-	if resultsURL == "" {
-		resultsURL = monitor + "/results"
-	}
-	resultsURL = resolve(monitor, resultsURL)
-	resp, err := r.call(ctx, "results", http.MethodGet, resultsURL, nil)
-	if err != nil {
-		return nil, err
-	}
 	if resp.status != 200 {
 		return nil, r.withJob(refused("results", resp))
 	}
@@ -257,8 +279,10 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 	return finish(), nil
 }
 
-// submit POSTs the request and returns the job's monitor URL.
-func (r *run) submit(ctx context.Context, root string) (string, error) {
+// submit POSTs the request and returns the job's monitor URL; replaces names the job whose results expired
+// (announced in the submitted event). A submit whose reply is lost (transport error, 408, 5xx: the ADS may have
+// created the job) is not blindly repeated: the account's recent jobs are searched first (findLostSubmit).
+func (r *run) submit(ctx context.Context, root, replaces string) (string, error) {
 	submitURL := root + "/processes/" + url.PathEscape(r.cfg.Dataset) + "/execution"
 	body, err := json.Marshal(map[string]json.RawMessage{"inputs": r.cfg.Inputs})
 	if err != nil {
@@ -266,9 +290,53 @@ func (r *run) submit(ctx context.Context, root string) (string, error) {
 	}
 	r.emit(Event{Event: EventPhase, Phase: PhaseSubmit})
 	r.log.Info("submitting", "url", submitURL)
-	resp, err := r.call(ctx, "submit", http.MethodPost, submitURL, body)
-	if err != nil {
-		return "", err
+	started := r.cfg.Now()
+	var resp *response
+	for attempt := 1; ; attempt++ {
+		got, why, retryAfter, err := r.attempt(ctx, "submit", http.MethodPost, submitURL, body)
+		if err != nil {
+			return "", err
+		}
+		if why == "" {
+			resp = got
+			break
+		}
+		// Only a 429 proves the request was turned away before a job could exist.
+		lost := got == nil || got.status != http.StatusTooManyRequests
+		giveUp := func() error {
+			e := errorf(KindUnavailable, "submit failed after %d tries: %s", attempt, why)
+			if got != nil {
+				e.HTTPStatus = got.status
+			}
+			return e
+		}
+		if attempt >= r.cfg.MaxTries && !lost {
+			return "", giveUp()
+		}
+		delay := r.retryDelay(attempt, retryAfter)
+		attrs := []any{"op", "submit", "attempt", attempt, "reason", why, "delay_ms", delay.Milliseconds()}
+		if lost {
+			attrs = append(attrs, "note", "the submit may have reached the ADS: its recent jobs are searched before submitting again")
+		}
+		r.log.Warn("submit failed", attrs...)
+		// Waiting first also gives the ADS time to list a job the lost reply was about.
+		if err := r.sleep(ctx, delay); err != nil {
+			return "", r.ctxErr(ctx)
+		}
+		if lost {
+			job, err := r.findLostSubmit(ctx, root, started)
+			if err != nil {
+				return "", err
+			}
+			if job != nil {
+				r.log.Warn("adopting the job a lost submit reply created", "ads_job_id", job.JobID, "created", job.Created)
+				return r.accepted(job, root, root+"/jobs/"+url.PathEscape(job.JobID), replaces), nil
+			}
+		}
+		if attempt >= r.cfg.MaxTries {
+			return "", giveUp()
+		}
+		r.retries++
 	}
 	if resp.status != 201 && resp.status != 200 {
 		return "", refused("submit", resp)
@@ -277,15 +345,21 @@ func (r *run) submit(ctx context.Context, root string) (string, error) {
 	if err := json.Unmarshal(resp.body, &job); err != nil || job.JobID == "" {
 		return "", errorf(KindUnavailable, "submit: unexpected response body (no jobID)")
 	}
+	return r.accepted(&job, root, resp.url, replaces), nil
+}
+
+// accepted makes job the run's job, announces it and returns its monitor URL (resolved against base).
+func (r *run) accepted(job *adsapi.StatusInfo, root, base, replaces string) string {
 	r.jobID = job.JobID
+	r.followed[job.JobID] = true
 	// First thing after the answer: whoever runs us must be able to resume this job if we die.
-	r.emit(Event{Event: EventSubmitted, ADSJobID: job.JobID, Status: job.Status})
-	r.log.Info("submitted", "ads_job_id", job.JobID, "status", job.Status)
+	r.emit(Event{Event: EventSubmitted, ADSJobID: job.JobID, Status: job.Status, Replaces: replaces})
+	r.log.Info("submitted", "ads_job_id", job.JobID, "status", job.Status, "replaces", replaces)
 	monitor := job.LinkHref("monitor")
 	if monitor == "" {
 		monitor = root + "/jobs/" + url.PathEscape(job.JobID)
 	}
-	return resolve(resp.url, monitor), nil
+	return resolve(base, monitor)
 }
 
 // probeSink stages and discards a small upload, proving the sink is writable before any HTTP call.
@@ -366,6 +440,7 @@ func (r *run) withJob(e *Error) *Error {
 func (r *run) poll(ctx context.Context, monitor string) (*adsapi.StatusInfo, error) {
 	delay := r.cfg.PollInitial
 	last := ""
+	queuedSince := r.cfg.Now()
 	for {
 		resp, err := r.call(ctx, "poll", http.MethodGet, monitor, nil)
 		if err != nil {
@@ -395,7 +470,12 @@ func (r *run) poll(ctx context.Context, monitor string) (*adsapi.StatusInfo, err
 		switch st.Status {
 		case adsapi.StatusSuccessful:
 			return &st, nil
-		case adsapi.StatusAccepted, adsapi.StatusRunning:
+		case adsapi.StatusAccepted:
+			if d := r.cfg.QueueDeadline; d > 0 && r.cfg.Now().Sub(queuedSince) >= d {
+				e := errorf(KindUnavailable, "job %s still queued (accepted) upstream after %s (--queue-deadline); it is left there: resume it later with --resume-job", r.jobID, d)
+				return nil, r.withJob(e)
+			}
+		case adsapi.StatusRunning:
 		case adsapi.StatusFailed, adsapi.StatusRejected:
 			return nil, r.withJob(r.jobFailure(ctx, monitor, &st))
 		case adsapi.StatusDismissed, adsapi.StatusDeleted:

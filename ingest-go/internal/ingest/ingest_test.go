@@ -203,7 +203,7 @@ func TestRefusals(t *testing.T) {
 				tc.mutate(&c)
 			}
 			_, err := ingest.Run(context.Background(), c)
-			wantErr(t, err, tc.kind, 3, tc.status, tc.msg)
+			wantErr(t, err, tc.kind, map[ingest.Kind]int{ingest.KindInvalidRequest: 2, ingest.KindAuth: 7, ingest.KindNotFound: 3}[tc.kind], tc.status, tc.msg)
 			assertNothingCommitted(t, s)
 			if len(e.stub.Jobs()) != 0 {
 				t.Fatal("a job was created")
@@ -216,7 +216,7 @@ func TestJobFailed(t *testing.T) {
 	e := newEnv(t, stub.Options{FailJobs: true})
 	s, dir := fsSink(t)
 	_, err := ingest.Run(context.Background(), e.config(s))
-	ie := wantErr(t, err, ingest.KindJobFailed, 4, 0, "The job has failed: Error: injected failure")
+	ie := wantErr(t, err, ingest.KindJobFailed, 7, 0, "The job has failed: Error: injected failure")
 	if ie.JobID == "" || ie.JobID != e.stub.Jobs()[0].JobID {
 		t.Fatalf("job id %q", ie.JobID)
 	}
@@ -239,7 +239,7 @@ func TestJobDismissedMidPoll(t *testing.T) {
 		resp.Body.Close()
 	}
 	_, err := ingest.Run(context.Background(), e.config(s))
-	wantErr(t, err, ingest.KindJobFailed, 4, 404, "disappeared while polling")
+	wantErr(t, err, ingest.KindJobFailed, 7, 404, "disappeared while polling")
 }
 
 func TestSubmit503Retried(t *testing.T) {
@@ -264,7 +264,7 @@ func TestRetriesExhausted(t *testing.T) {
 	c := e.config(s)
 	c.MaxTries = 1
 	_, err := ingest.Run(context.Background(), c)
-	wantErr(t, err, ingest.KindUnavailable, 5, 502, "submit failed after 1 tries: HTTP 502")
+	wantErr(t, err, ingest.KindUnavailable, 6, 502, "submit failed after 1 tries: HTTP 502")
 }
 
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
@@ -322,7 +322,7 @@ func TestSizeMismatchIsIntegrityAndNothingCommitted(t *testing.T) {
 		e := newEnv(t, stub.Options{SizeDelta: delta})
 		s, dir := fsSink(t)
 		_, err := ingest.Run(context.Background(), e.config(s))
-		wantErr(t, err, ingest.KindIntegrity, 6, 0, "nothing committed")
+		wantErr(t, err, ingest.KindIntegrity, 5, 0, "nothing committed")
 		assertNothingCommitted(t, s)
 		assertNoPartial(t, dir)
 	}
@@ -337,7 +337,7 @@ func TestKeyExistsConflictWithoutSubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := ingest.Run(context.Background(), e.config(s))
-	wantErr(t, err, ingest.KindConflict, 7, 0, "already exists")
+	wantErr(t, err, ingest.KindConflict, 4, 0, "already exists")
 	if n := len(e.stub.Jobs()); n != 0 {
 		t.Fatalf("%d jobs submitted despite conflict", n)
 	}
@@ -351,7 +351,7 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	c.Timeout = 150 * time.Millisecond
 	c.PollInitial, c.PollMax = 5*time.Millisecond, 20*time.Millisecond
 	_, err := ingest.Run(context.Background(), c)
-	ie := wantErr(t, err, ingest.KindUnavailable, 5, 0, "timed out")
+	ie := wantErr(t, err, ingest.KindUnavailable, 6, 0, "timed out")
 	if ie.JobID == "" {
 		t.Fatal("job id missing from timeout error")
 	}
@@ -378,17 +378,18 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	// The jackfruit CLI's codes (jackfruit/domain/errors.py): see also TestKindsMatchTheProtocolDoc.
 	for k, want := range map[ingest.Kind]int{
-		ingest.KindUsage: 2, ingest.KindInvalidRequest: 3, ingest.KindAuth: 3, ingest.KindNotFound: 3,
-		ingest.KindJobFailed: 4, ingest.KindUnavailable: 5, ingest.KindIntegrity: 6, ingest.KindConflict: 7,
-		ingest.KindInternal: 1,
+		ingest.KindUsage: 2, ingest.KindInvalidRequest: 2, ingest.KindNotFound: 3, ingest.KindConflict: 4,
+		ingest.KindIntegrity: 5, ingest.KindUnavailable: 6, ingest.KindInternal: 6, ingest.KindAuth: 7,
+		ingest.KindJobFailed: 7, ingest.KindExpired: 8,
 	} {
 		if got := ingest.ExitCode(&ingest.Error{Kind: k}); got != want {
-			t.Errorf("%s → %d, want %d", k, got, want)
+			t.Errorf("%s: exit %d, want %d", k, got, want)
 		}
 	}
 	if ingest.ExitCode(errors.New("x")) != 1 || ingest.ExitCode(nil) != 0 {
-		t.Error("plain error / nil")
+		t.Fatal("non-classified errors")
 	}
 }
 
@@ -405,7 +406,11 @@ func (r *recorder) on(ev ingest.Event) {
 	case ingest.EventPhase:
 		r.evs = append(r.evs, "phase:"+ev.Phase)
 	case ingest.EventSubmitted:
-		r.evs = append(r.evs, "submitted:"+ev.ADSJobID+":"+ev.Status)
+		ev2 := "submitted:" + ev.ADSJobID + ":" + ev.Status
+		if ev.Replaces != "" {
+			ev2 += ":replaces:" + ev.Replaces
+		}
+		r.evs = append(r.evs, ev2)
 	default:
 		r.evs = append(r.evs, "?"+ev.Event)
 	}
@@ -437,7 +442,7 @@ func TestSubmittedEventBeforeAFailure(t *testing.T) {
 	var rec recorder
 	c.OnEvent = rec.on
 	_, err := ingest.Run(context.Background(), c)
-	ie := wantErr(t, err, ingest.KindJobFailed, 4, 0, "injected failure")
+	ie := wantErr(t, err, ingest.KindJobFailed, 7, 0, "injected failure")
 	if rec.String() != "phase:submit submitted:"+ie.JobID+":accepted phase:poll" {
 		t.Fatalf("events %q", rec.String())
 	}
@@ -488,7 +493,7 @@ func TestResumeUnknownJobIsJobFailed(t *testing.T) {
 	c := e.config(s)
 	c.ResumeJobID = "00000000-0000-4000-8000-000000000000"
 	_, err := ingest.Run(context.Background(), c)
-	ie := wantErr(t, err, ingest.KindJobFailed, 4, 404, "not found upstream")
+	ie := wantErr(t, err, ingest.KindJobFailed, 7, 404, "not found upstream")
 	if ie.JobID != c.ResumeJobID || len(e.stub.Jobs()) != 0 {
 		t.Fatalf("job id %q, jobs %v", ie.JobID, e.stub.Jobs())
 	}
@@ -524,7 +529,7 @@ func TestResumeAdoptsTheObjectAnEarlierAttemptCommitted(t *testing.T) {
 	assertNoPartial(t, dir)
 	// Without --resume-job the same object is still a conflict.
 	_, err = ingest.Run(context.Background(), e.config(s))
-	wantErr(t, err, ingest.KindConflict, 7, 0, "already exists")
+	wantErr(t, err, ingest.KindConflict, 4, 0, "already exists")
 }
 
 func TestAdoptSizeMismatchIsIntegrityAndChangesNothing(t *testing.T) {
@@ -537,7 +542,7 @@ func TestAdoptSizeMismatchIsIntegrityAndChangesNothing(t *testing.T) {
 	c := e.config(mem)
 	c.ResumeJobID = id
 	_, err := ingest.Run(context.Background(), c)
-	ie := wantErr(t, err, ingest.KindIntegrity, 6, 0, "not adopted, nothing changed")
+	ie := wantErr(t, err, ingest.KindIntegrity, 5, 0, "not adopted, nothing changed")
 	if ie.JobID != id {
 		t.Fatalf("job id %q", ie.JobID)
 	}
@@ -595,7 +600,7 @@ func TestResumeAdoptsWhenTheObjectAppearsDuringTheDownload(t *testing.T) {
 				}
 				return
 			}
-			wantErr(t, err, tc.kind, 6, 0, "differs from job")
+			wantErr(t, err, tc.kind, 5, 0, "differs from job")
 			if b, _ := rs.Get(key); !bytes.Equal(b, tc.other) {
 				t.Fatal("object changed")
 			}
@@ -633,7 +638,7 @@ func TestUnwritableSinkFailsBeforeAnyHTTPCall(t *testing.T) {
 				c := e.config(s)
 				c.ResumeJobID = resume
 				_, err := ingest.Run(context.Background(), c)
-				wantErr(t, err, ingest.KindUnavailable, 5, 0, "raw sink is not writable")
+				wantErr(t, err, ingest.KindUnavailable, 6, 0, "raw sink is not writable")
 			})
 		}
 	}

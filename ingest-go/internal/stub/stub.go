@@ -4,12 +4,14 @@ package stub
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +39,16 @@ type Options struct {
 	FailJobs             bool  // jobs end "failed" instead of "successful"
 	RequireLicence       bool  // submits get 403 "required licences not accepted"
 	RelativeHref         bool  // results href is relative to the results URL
+	// ExpireResults: the first N results GETs of successful jobs, counted across all jobs, answer
+	// 404 "results expired" (the ADS purged the product): 1 = the first job's results expire, its
+	// resubmission's do not; 2 = both expire.
+	ExpireResults int
+	// DropSubmitReplies: the first N submits that create a job get no reply: the connection is closed
+	// once the job exists (a reply lost to a time-out or a reset).
+	DropSubmitReplies int
+	// SyntheticSize, when > 0, makes every job's asset SyntheticSize deterministic pseudo-random bytes
+	// generated while served (not GRIB, nothing on disk, no memory held): for throughput benchmarks.
+	SyntheticSize int64
 
 	JobDuration         time.Duration // a job stays accepted/running at least this long (wall time), besides the poll counts
 	DownloadBytesPerSec int64         // throttle each download to this rate (0 = unthrottled)
@@ -77,6 +89,7 @@ type JobView struct {
 
 type job struct {
 	JobView
+	owner                               string // the PRIVATE-TOKEN that submitted it: GET /jobs lists only the caller's
 	req                                 *cams.Request
 	created, started, finished, updated time.Time
 	failure                             string
@@ -94,6 +107,8 @@ type Server struct {
 	submitFaulted  bool
 	pollFaulted    bool
 	truncated      bool
+	expired        int // results GETs answered "results expired" so far (ExpireResults)
+	dropped        int // submit replies dropped so far (DropSubmitReplies)
 }
 
 // New validates opts and returns a server.
@@ -129,6 +144,7 @@ func (s *Server) Handler() http.Handler {
 	p := apiRoot + adsapi.ServicePrefix
 	mux.Handle("GET "+p+"/processes/{dataset}", s.auth(s.getProcess))
 	mux.Handle("POST "+p+"/processes/{dataset}/execution", s.auth(s.submit))
+	mux.Handle("GET "+p+"/jobs", s.auth(s.listAccountJobs))
 	mux.Handle("GET "+p+"/jobs/{id}", s.auth(s.getJob))
 	mux.Handle("DELETE "+p+"/jobs/{id}", s.auth(s.deleteJob))
 	mux.Handle("GET "+p+"/jobs/{id}/results", s.auth(s.getResults))
@@ -243,7 +259,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now()
-	j := &job{req: req, created: now, updated: now}
+	j := &job{req: req, created: now, updated: now, owner: r.Header.Get("PRIVATE-TOKEN")}
 	j.JobID = newUUID4()
 	j.ProcessID = ds
 	j.Inputs = body.Inputs
@@ -255,8 +271,16 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	s.jobs[j.JobID] = j
 	s.order = append(s.order, j.JobID)
 	info := s.statusInfo(r, j, false)
+	drop := s.dropped < s.opts.DropSubmitReplies
+	if drop {
+		s.dropped++
+	}
 	s.mu.Unlock()
 	s.log.Info("job submitted", "job", j.JobID, "messages", req.Messages())
+	if drop {
+		s.log.Warn("fault: dropping the submit reply; the job exists", "job", j.JobID)
+		panic(http.ErrAbortHandler) // net/http closes the connection: the client gets no reply
+	}
 	info.Links = []adsapi.Link{
 		{Href: absURL(r, r.URL.Path), Rel: "self", Type: "application/json"},
 		{Href: s.jobURL(r, j.JobID), Rel: "monitor", Type: "application/json", Title: "job status info"},
@@ -378,6 +402,10 @@ func (s *Server) setStatus(j *job, st string, now time.Time) {
 
 func (s *Server) generate(j *job) error {
 	start := time.Now()
+	if s.opts.SyntheticSize > 0 {
+		j.Asset = &AssetInfo{Size: s.opts.SyntheticSize, GenMS: 0}
+		return nil
+	}
 	path := filepath.Join(s.opts.WorkDir, j.JobID+".grib")
 	f, err := os.Create(path)
 	if err != nil {
@@ -421,7 +449,17 @@ func (s *Server) getResults(w http.ResponseWriter, r *http.Request) {
 	}
 	j.ResultsCount++
 	status, failure, asset := j.Status, j.failure, j.Asset
+	expire := status == adsapi.StatusSuccessful && s.expired < s.opts.ExpireResults
+	if expire {
+		s.expired++
+	}
 	s.mu.Unlock()
+	if expire {
+		s.log.Warn("fault: results expired", "job", j.JobID)
+		writeProblem(w, 404, adsapi.Problem{Type: "results expired", Title: "results expired",
+			Detail: fmt.Sprintf("the results of job %s have expired", j.JobID)})
+		return
+	}
 	switch status {
 	case adsapi.StatusFailed:
 		writeProblem(w, 400, adsapi.Problem{Type: "job results failed", Title: "The job has failed", Detail: "", Traceback: failure})
@@ -438,7 +476,11 @@ func (s *Server) getResults(w http.ResponseWriter, r *http.Request) {
 		href = absURL(r, href)
 	}
 	var res adsapi.Results
-	res.Asset.Value = adsapi.Asset{Type: "application/x-grib", Href: href, Size: asset.Size + s.opts.SizeDelta, Checksum: asset.SHA256[:32]}
+	checksum := fmt.Sprintf("synthetic-%d", asset.Size)
+	if len(asset.SHA256) >= 32 {
+		checksum = asset.SHA256[:32]
+	}
+	res.Asset.Value = adsapi.Asset{Type: "application/x-grib", Href: href, Size: asset.Size + s.opts.SizeDelta, Checksum: checksum}
 	writeJSON(w, 200, res)
 }
 
@@ -461,12 +503,18 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
 		return
 	}
-	f, err := os.Open(asset.path)
-	if err != nil {
-		writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
-		return
+	var content io.ReadSeeker
+	if asset.path == "" {
+		content = io.NewSectionReader(synthetic{asset.Size}, 0, asset.Size)
+	} else {
+		f, err := os.Open(asset.path)
+		if err != nil {
+			writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
+			return
+		}
+		defer f.Close()
+		content = f
 	}
-	defer f.Close()
 	if s.opts.IgnoreRange {
 		r.Header.Del("Range")
 	}
@@ -478,7 +526,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if s.opts.DownloadBytesPerSec > 0 {
 		w = &slowWriter{ResponseWriter: w, rate: s.opts.DownloadBytesPerSec, start: time.Now(), done: r.Context().Done()}
 	}
-	http.ServeContent(w, r, "", time.Time{}, f)
+	http.ServeContent(w, r, "", time.Time{}, content)
 }
 
 // cutWriter aborts the connection after left body bytes, simulating a dropped download.
@@ -539,6 +587,39 @@ func (sw *slowWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// listAccountJobs is GET /jobs (ads-api.md §2 item 9): the caller's jobs, newest first, at most limit
+// (default 10, 1..100); request=true adds metadata.request.ids (the inputs each job was submitted with).
+// Only sortby=-created (the default) is supported; one page, no rel=next link.
+func (s *Server) listAccountJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 10
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: fmt.Sprintf("limit must be 1..100, not %q", v)})
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("sortby"); v != "" && v != "-created" {
+		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: fmt.Sprintf("the stub sorts by -created only, not %q", v)})
+		return
+	}
+	owner, withMeta := r.Header.Get("PRIVATE-TOKEN"), q.Get("request") == "true"
+	s.mu.Lock()
+	list := adsapi.JobList{Jobs: []adsapi.StatusInfo{}}
+	for i := len(s.order) - 1; i >= 0 && len(list.Jobs) < limit; i-- {
+		j := s.jobs[s.order[i]]
+		if j.owner != owner {
+			continue
+		}
+		list.Jobs = append(list.Jobs, s.statusInfo(r, j, withMeta))
+	}
+	s.mu.Unlock()
+	list.Links = []adsapi.Link{{Href: absURL(r, r.URL.RequestURI()), Rel: "self", Type: "application/json"}}
+	writeJSON(w, 200, list)
+}
+
 // Jobs returns a snapshot of all jobs in submission order.
 func (s *Server) Jobs() []JobView {
 	s.mu.Lock()
@@ -584,4 +665,40 @@ func newUUID4() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// synthBlockSize is the period of a synthetic asset.
+const synthBlockSize = 1 << 20
+
+// synthBlock is 1 MiB of fixed pseudo-random bytes: a synthetic asset repeats it, the first 8 bytes of each
+// copy replaced by the copy's index (big-endian), so a byte misplaced by a wrong Range shows in the hash.
+var synthBlock = func() []byte {
+	b := make([]byte, synthBlockSize)
+	_, _ = mrand.NewChaCha8([32]byte{'j', 'a', 'c', 'k', 'f', 'r', 'u', 'i', 't'}).Read(b)
+	return b
+}()
+
+// synthetic is a deterministic asset of size bytes, generated on read (io.ReaderAt; no state, no memory).
+type synthetic struct{ size int64 }
+
+func (s synthetic) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("synthetic: negative offset")
+	}
+	n := 0
+	for n < len(p) && off < s.size {
+		blk, in := off/synthBlockSize, off%synthBlockSize
+		k := copy(p[n:], synthBlock[in:min(synthBlockSize, in+(s.size-off))])
+		var hdr [8]byte
+		binary.BigEndian.PutUint64(hdr[:], uint64(blk))
+		for i := in; i < 8 && i < in+int64(k); i++ {
+			p[n+int(i-in)] = hdr[i]
+		}
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

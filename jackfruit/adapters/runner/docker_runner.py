@@ -44,7 +44,7 @@ import docker.errors
 import requests.exceptions
 
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
 
 from .ingester_protocol import (build_args, classify_line, input_line, manifest_from_result, parse_result, redact,
                                 secrets_of, sink_credentials)
@@ -206,7 +206,7 @@ class DockerRunner:
                  mem_limit: str | int | None = None, cpus: float | None = None, user: str | None = None,
                  timeout_s: float = 3600, extra_args: tuple[str, ...] = (), grace_s: float = 5.0,
                  margin_s: float = 30.0, owner: str | None = None,
-                 is_live: Callable[[str, str], bool] | None = None) -> None:
+                 is_live: Callable[[str, str], bool] | None = None, tuning: AdsTuning | None = None) -> None:
         """``client``: a ``docker.DockerClient`` (else one for ``base_url``, else from the environment:
         DOCKER_HOST...), made on first use. ``network_mode`` is always passed (``host`` reaches loopback
         services; ``none`` isolates). ``mem_limit`` (bytes or ``"512m"``) and ``cpus`` limit the container.
@@ -214,7 +214,8 @@ class DockerRunner:
         the image's user for S3). ``timeout_s`` is the ingester's own deadline; after ``timeout_s + margin_s``
         the container is killed; a container still running ``grace_s`` after its stdin closed is killed.
         ``owner`` is recorded in the ``org.jackfruit.owner`` label (default ``host:pid``). ``is_live(run_id,
-        attempt_id)``, when given, makes every ``run`` start with ``sweep(is_live)``."""
+        attempt_id)``, when given, makes every ``run`` start with ``sweep(is_live)``. ``tuning``: poll, queue and retry
+        settings passed as flags (None: the image's binary defaults); ``extra_args`` come after them and win."""
         self._sink = sink if isinstance(sink, SinkTarget) else SinkTarget.directory(os.fspath(sink))
         self._sink_dir = _file_sink_dir(self._sink)
         self._image = image
@@ -241,6 +242,7 @@ class DockerRunner:
         self._margin_s = margin_s
         self._owner = owner or _default_owner()
         self._is_live = is_live
+        self._tuning = tuning
 
     # -- the daemon -----------------------------------------------------------------------------------------------
     def _docker(self) -> Any:
@@ -348,7 +350,7 @@ class DockerRunner:
         self._preflight(client)
         sink_secrets = sink_credentials(self._sink)
         secret = secrets_of(job, sink_secrets)
-        args = build_args(IMAGE_BINARY, job, self._sink, self._timeout_s, self._extra)
+        args = build_args(IMAGE_BINARY, job, self._sink, self._timeout_s, self._extra, self._tuning)
         api = client.api
         cid = self._create(client, job, args)
         attached: _Attached | None = None

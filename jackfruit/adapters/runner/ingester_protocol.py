@@ -1,10 +1,12 @@
 """The Go ingester's process protocol, in one place (used by every runner that starts ``jackfruit-ingest``).
 
-Contract of the binary: ingest-go/README.md. In short: the runner passes ``--input -`` and writes one line
-``{"request": ..., "api_key": ...}`` on the child's stdin, then keeps stdin open as the child's lifeline
-(EOF = the parent died → the child cancels itself, commits nothing). stdout carries JSON event lines
-(``{"event": "phase"|"submitted", ...}``) as things happen and, last, exactly one result line: the manifest
-or ``{"error": {"kind", "message", "http_status"?, "ads_job_id"?}}``. stderr carries JSON log lines.
+The contract, written once: docs/ingester-protocol.md (flags, stdin line, events, manifest, error kinds and the one
+exit-code table, which tests/unit/test_ingester_protocol_table.py checks ``KINDS`` against). In short: the runner
+passes ``--input -`` and writes one line ``{"request": ..., "api_key": ...}`` on the child's stdin, then keeps
+stdin open as the child's lifeline (EOF = the parent died → the child cancels itself, commits nothing). stdout
+carries JSON event lines (``{"event": "phase"|"submitted", ...}``) as things happen and, last, exactly one result
+line: the manifest or ``{"error": {"kind", "message", "http_status"?, "ads_job_id"?}}``. stderr carries JSON log
+lines.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
-                                     NotFound, UpstreamRefused)
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, Secret, SinkTarget, with_upstream_job
+                                     NotFound, UpstreamExpired, UpstreamRefused)
+from jackfruit.ports.runner import (AdsTuning, IngestJob, IngestManifest, RunnerEvent, Secret, SinkTarget,
+                                    with_upstream_job)
 
 INGEST_BINARY = "jackfruit-ingest"
 
-#: error kind printed by the binary -> domain error
+#: error kind printed by the binary -> domain error; the binary's exit code for a kind is that class's
+#: ``exit_code`` (``cancelled``: 130/143, the signal convention). The table: docs/ingester-protocol.md §5.
 KINDS: dict[str, type[JackfruitError]] = {
-    "usage": InvalidInput, "invalid_request": InvalidInput, "auth": UpstreamRefused, "not_found": NotFound,
-    "job_failed": UpstreamRefused, "unavailable": BackendUnavailable, "integrity": IntegrityError,
-    "conflict": Conflict, "cancelled": BackendUnavailable, "internal": BackendUnavailable,
+    "usage": InvalidInput, "invalid_request": InvalidInput, "not_found": NotFound, "conflict": Conflict,
+    "integrity": IntegrityError, "unavailable": BackendUnavailable, "internal": BackendUnavailable,
+    "auth": UpstreamRefused, "job_failed": UpstreamRefused, "expired": UpstreamExpired,
+    "cancelled": BackendUnavailable,
 }
 
 #: environment variables a child never inherits (credentials of other backends; the ADS key goes on stdin)
@@ -66,15 +71,30 @@ def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in source.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
 
 
+def _duration(seconds: float) -> str:
+    """A Go duration flag value, to the millisecond."""
+    return f"{max(0, round(seconds * 1000))}ms"
+
+
+def tuning_args(tuning: AdsTuning) -> list[str]:
+    """``AdsTuning`` as the binary's flags (docs/ingester-protocol.md §1)."""
+    return ["--poll-initial", _duration(tuning.poll_initial_s), "--poll-max", _duration(tuning.poll_max_s),
+            "--queue-deadline", _duration(tuning.queue_deadline_s), "--max-retries", str(int(tuning.max_retries)),
+            "--retry-after", _duration(tuning.retry_after_cap_s)]
+
+
 def build_args(binary: str, job: IngestJob, sink: SinkTarget, timeout_s: float,
-               extra: Iterable[str] = ()) -> list[str]:
-    """The child's command line (no secret ever appears on it: the sink URL carries none)."""
+               extra: Iterable[str] = (), tuning: AdsTuning | None = None) -> list[str]:
+    """The child's command line (no secret ever appears on it: the sink URL carries none). ``tuning`` None leaves
+    the binary's defaults; ``extra`` comes last, so its flags win over the tuning's (the last value counts)."""
     args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset, "--input", "-",
             "--key", job.raw_key, "--sink", sink.url, "--timeout", f"{max(1, int(timeout_s))}s"]
     if job.attempt_id:
         args += ["--attempt", job.attempt_id]
     if job.resume_job_id:
         args += ["--resume-job", job.resume_job_id]
+    if tuning is not None:
+        args += tuning_args(tuning)
     return [*args, *extra]
 
 
@@ -104,8 +124,9 @@ def parse_event(obj: dict[str, Any]) -> RunnerEvent | None:
     """A stdout event object as a ``RunnerEvent`` (``None`` for event types this version does not know)."""
     kind = obj.get("event")
     if kind == "submitted":
-        job_id = obj.get("ads_job_id")
-        return RunnerEvent("submitted", upstream_job_id=str(job_id) if job_id else None)
+        job_id, replaces = obj.get("ads_job_id"), obj.get("replaces")
+        return RunnerEvent("submitted", upstream_job_id=str(job_id) if job_id else None,
+                           replaces=str(replaces) if replaces else None)
     if kind == "phase":
         return RunnerEvent("phase", phase=str(obj.get("phase") or ""))
     return None

@@ -1,7 +1,7 @@
 """SubprocessRunner: runs the Go ingester (``jackfruit-ingest``) as a child process, filesystem sink.
 
 Protocol (arguments, stdin line, event lines, result line, error kinds): ``ingester_protocol``;
-contract of the binary: ingest-go/README.md. The API key travels only on the child's stdin, never on
+contract of the binary: docs/ingester-protocol.md. The API key travels only on the child's stdin, never on
 its command line or in its environment. The child's stdin stays open for the child's whole life: if
 this process dies, the child sees EOF, cancels itself and commits nothing.
 """
@@ -14,7 +14,7 @@ import threading
 from typing import IO, Callable
 
 from jackfruit.domain.errors import BackendUnavailable
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
 
 from .ingester_protocol import (INGEST_BINARY, build_args, child_env, classify_line, find_binary, input_line,
                                 manifest_from_result, parse_result, redact, secrets_of, sink_credentials)
@@ -117,21 +117,24 @@ class SubprocessRunner:
     directory path is taken as ``file://`` that directory)."""
 
     def __init__(self, sink: SinkTarget | str | os.PathLike[str], *, binary: str | None = None, timeout_s: float = 3600,
-                 extra_args: tuple[str, ...] = (), grace_s: float = 5.0, margin_s: float = 30.0) -> None:
+                 extra_args: tuple[str, ...] = (), grace_s: float = 5.0, margin_s: float = 30.0,
+                 tuning: AdsTuning | None = None) -> None:
         """``timeout_s`` is the ingester's own deadline; after ``timeout_s + margin_s`` this side cuts the
-        lifeline, and a child still alive ``grace_s`` after its stdin closed is killed."""
+        lifeline, and a child still alive ``grace_s`` after its stdin closed is killed. ``tuning``: poll, queue and
+        retry settings (None: the binary's defaults); ``extra_args`` are appended after them and win."""
         self._sink = sink if isinstance(sink, SinkTarget) else SinkTarget.directory(os.fspath(sink))
         self._binary = binary
         self._timeout_s = timeout_s
         self._extra = extra_args
         self._grace_s = grace_s
         self._margin_s = margin_s
+        self._tuning = tuning
 
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
         sink_secrets = sink_credentials(self._sink)
         secret = secrets_of(job, sink_secrets)
-        args = build_args(binary, job, self._sink, self._timeout_s, self._extra)
+        args = build_args(binary, job, self._sink, self._timeout_s, self._extra, self._tuning)
         try:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=child_env())

@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/adsapi"
+)
+
+// SubmitClockSkew is how much earlier than this process's clock said the submit started a job may have been
+// created (by the ADS's clock) and still be taken for the job of a lost submit reply.
+const SubmitClockSkew = 5 * time.Second
+
+// ListJobsLimit is the size of the one page of the account's newest jobs searched for a lost submit's job.
+const ListJobsLimit = 100
+
+// findLostSubmit searches the account's newest jobs (GET {root}/jobs?limit=…&sortby=-created, ads-api.md §2
+// item 9) for the job a submit whose reply was lost may have created: same dataset, same request (canonical
+// JSON of metadata.request.ids; a listing without it is completed by GET /jobs/{id}?request=true), created at
+// or after the submit started (minus SubmitClockSkew), not dismissed or deleted, not a job this run already
+// followed. The newest such job is returned; nil when there is none, or when the listing is refused (4xx:
+// submitting again is then the only way on; the retry is logged). A listing that keeps failing
+// (retries exhausted) is an error: the run stops rather than risk a second job.
+func (r *run) findLostSubmit(ctx context.Context, root string, started time.Time) (*adsapi.StatusInfo, error) {
+	q := url.Values{"limit": {strconv.Itoa(ListJobsLimit)}, "sortby": {"-created"}, "request": {"true"}}
+	resp, err := r.call(ctx, "list jobs", http.MethodGet, root+"/jobs?"+q.Encode(), nil)
+	if err != nil {
+		e := AsError(err)
+		if e.Kind == KindUnavailable {
+			e.Message = "cannot tell whether the lost submit created a job (not submitting again): " + e.Message
+		}
+		return nil, e
+	}
+	var list adsapi.JobList
+	if resp.status != 200 || json.Unmarshal(resp.body, &list) != nil {
+		r.log.Warn("cannot list the account's jobs; submitting again (a job the lost reply was about would stay upstream, unused)",
+			"status", resp.status)
+		return nil, nil
+	}
+	want, ok := canonicalJSON(r.cfg.Inputs)
+	if !ok {
+		return nil, errorf(KindUsage, "request: not valid JSON")
+	}
+	cutoff := started.Add(-SubmitClockSkew)
+	var found []*adsapi.StatusInfo
+	for i := range list.Jobs {
+		j := &list.Jobs[i]
+		if j.JobID == "" || j.ProcessID != r.cfg.Dataset || r.followed[j.JobID] ||
+			j.Status == adsapi.StatusDismissed || j.Status == adsapi.StatusDeleted {
+			continue
+		}
+		created, err := adsapi.ParseTime(j.Created)
+		if err != nil || created.Before(cutoff) {
+			continue
+		}
+		req, ok := requestOf(j)
+		if !ok {
+			// This listing does not carry the request: ask the job itself.
+			d, err := r.call(ctx, "list jobs", http.MethodGet, root+"/jobs/"+url.PathEscape(j.JobID)+"?request=true", nil)
+			if err != nil {
+				return nil, err
+			}
+			var st adsapi.StatusInfo
+			if d.status != 200 || json.Unmarshal(d.body, &st) != nil {
+				continue
+			}
+			if req, ok = requestOf(&st); !ok {
+				continue
+			}
+		}
+		if got, ok := canonicalJSON(req); ok && got == want {
+			found = append(found, j)
+		}
+	}
+	if len(found) == 0 {
+		r.log.Info("no job of this request was created since the submit started; submitting again",
+			"jobs_listed", len(list.Jobs))
+		return nil, nil
+	}
+	if len(found) > 1 {
+		var others []string
+		for _, j := range found[1:] {
+			others = append(others, j.JobID)
+		}
+		r.log.Warn("several jobs match the lost submit; adopting the newest, the others stay upstream unused", "unused", others)
+	}
+	return found[0], nil
+}
+
+// requestOf returns metadata.request.ids of a job object (the inputs it was submitted with).
+func requestOf(j *adsapi.StatusInfo) (json.RawMessage, bool) {
+	req, ok := j.Metadata["request"].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	ids, ok := req["ids"]
+	if !ok {
+		return nil, false
+	}
+	b, err := json.Marshal(ids)
+	return b, err == nil
+}
+
+// canonicalJSON re-encodes a JSON document with sorted object keys and normalised numbers and spacing, so
+// two encodings of the same request compare equal.
+func canonicalJSON(b []byte) (string, bool) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&v); err != nil {
+		return "", false
+	}
+	out, err := json.Marshal(v)
+	return string(out), err == nil
+}
+
+// resultsExpired tells the "results expired" 404 (the ADS purged a finished job's product, ads-api.md §3)
+// from other 404s of the results URL.
+func resultsExpired(body []byte) bool {
+	var p adsapi.Problem
+	if json.Unmarshal(body, &p) != nil {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSpace(p.Type), "results expired") ||
+		strings.EqualFold(strings.TrimSpace(p.Title), "results expired") ||
+		strings.HasSuffix(strings.ToLower(p.Type), "/results-expired")
+}
