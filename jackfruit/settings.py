@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     ads_queue_deadline_s: float = Field(0.0, alias="ADS_QUEUE_DEADLINE_S", ge=0)
     ads_max_retries: int = Field(9, alias="ADS_MAX_RETRIES", ge=0, le=1000)
     ads_retry_after_cap_s: float = Field(120.0, alias="ADS_RETRY_AFTER_CAP_S", gt=0, le=3600)
+    #: at most this many ingestions from the ADS in flight at once across every process sharing the catalog (the
+    #: account's queue; counted from live ingest claims, atomically with each claim); unset: no cap
+    ads_max_jobs_in_flight: int | None = Field(None, alias="ADS_MAX_JOBS_IN_FLIGHT", ge=1, le=10_000)
+    #: how many days back the Dagster coverage sensor looks for missing or late partitions
+    sensor_lookback_days: int = Field(14, alias="JACKFRUIT_SENSOR_LOOKBACK_DAYS", ge=1, le=366)
 
     @field_validator("data_dir", "sqlite_path", "work_dir", "s3_ca_bundle")
     @classmethod
