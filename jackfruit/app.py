@@ -16,6 +16,7 @@ from .ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, Runner
 from .ports.runner import RunnerEvent
 from .settings import Settings
 from . import usecases
+from .usecases.land import land_file
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Jackfruit:
     upstream: Upstream
     work_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "jackfruit-work"))
     lease_ttl: timedelta = timedelta(seconds=60)
+    #: at most this many ingestions of one source in flight at once, across processes (ADS_MAX_JOBS_IN_FLIGHT)
+    max_ingest_in_flight: int | None = None
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     #: releases what the container opened for this app (the catalog's connections); set by ``from_settings``
     closer: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
@@ -46,7 +49,8 @@ class Jackfruit:
         c = build_container(settings)
         providers = dict(catalog=c.catalog, raw_store=c.raw_store, curated_store=c.curated_store, runner=c.runner,
                          decoder=c.decoder, tile_format=c.tile_format, clock=c.clock, ids=c.ids, upstream=c.upstream,
-                         work_dir=c.work_dir, lease_ttl=c.lease_ttl)
+                         work_dir=c.work_dir, lease_ttl=c.lease_ttl,
+                         max_ingest_in_flight=c.max_ingest_in_flight)
         try:
             ports = {name: provider() for name, provider in providers.items() if name not in overrides}
             ports.update(overrides)
@@ -81,29 +85,51 @@ class Jackfruit:
                orchestrator_run_id: str | None = None, upstream: Upstream | None = None, supersede: bool = False,
                on_event: Callable[[RunnerEvent], None] | None = None) -> IngestionRun:
         """Claim and land one partition (docs/runs.md): ``Conflict`` if it already succeeded (unless
-        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed."""
+        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed. The landed
+        file is checked against the request: the run is ``succeeded`` or ``quarantined`` (``details["acceptance"]``)."""
         return usecases.ingest_partition(
             catalog=self.catalog, runner=self.runner, raw_store=self.raw_store, clock=self.clock, ids=self.ids,
-            upstream=upstream or self.upstream, dataset=dataset, day=day, overrides=overrides,
+            upstream=upstream or self.upstream, decoder=self.decoder, work_dir=self.work_dir, dataset=dataset,
+            day=day, overrides=overrides,
             orchestrator_run_id=orchestrator_run_id, supersede=supersede, owner=self.owner,
-            lease_ttl=self.lease_ttl, on_event=on_event)
+            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight)
+
+    def land(self, path: str | os.PathLike[str], *, dataset: str, partition_date: date,
+             supersede: bool = False) -> IngestionRun:
+        """Land a GRIB file the user already has as one partition of ``dataset``: write-once into the raw store
+        under a new run whose request is read from the file's own headers, then the acceptance check; the file
+        is never changed (``jackfruit land``)."""
+        return land_file(catalog=self.catalog, raw_store=self.raw_store, decoder=self.decoder, clock=self.clock,
+                         ids=self.ids, path=os.fspath(path), dataset=dataset, day=partition_date, owner=self.owner,
+                         lease_ttl=self.lease_ttl, work_dir=self.work_dir, supersede=supersede)
 
     def transform(self, run_id: str, progress: Callable[[int, int], None] | None = None,
-                  on_phase: Callable[[str], None] | None = None) -> list[Tile]:
+                  on_phase: Callable[[str], None] | None = None, version: str | None = None) -> list[Tile]:
+        """Transform a succeeded run; ``version`` (this jackfruit's ``TRANSFORMATION_VERSION``) re-derives a run
+        already transformed under an older version, its new tiles next to the old ones."""
         return usecases.transform_run(catalog=self.catalog, raw_store=self.raw_store,
                                       curated_store=self.curated_store, decoder=self.decoder,
                                       tile_format=self.tile_format, clock=self.clock, ids=self.ids, run_id=run_id,
                                       work_dir=self.work_dir, owner=self.owner, lease_ttl=self.lease_ttl,
-                                      progress=progress, on_phase=on_phase)
+                                      progress=progress, on_phase=on_phase, version=version)
 
     def reap(self, older_than: timedelta) -> list[IngestionRun]:
         """Fail open runs whose ingest claim expired more than ``older_than`` ago (deletes nothing)."""
         return usecases.reap(self.catalog, self.clock, older_than)
 
     def gc(self) -> "usecases.GcReport":
-        """Remove what ended attempts left (scratch, staged uploads, unpublished tile objects)."""
+        """Remove what ended attempts left (scratch, staged uploads, unpublished tile objects, the runner's
+        leftover containers)."""
         return usecases.collect_garbage(catalog=self.catalog, raw_store=self.raw_store,
-                                        curated_store=self.curated_store, clock=self.clock, work_dir=self.work_dir)
+                                        curated_store=self.curated_store, clock=self.clock, work_dir=self.work_dir,
+                                        runner=self.runner)
+
+    def gc_superseded(self, grace: timedelta, dry_run: bool = False,
+                      on_tile: Callable[[int, int, str], None] | None = None) -> "usecases.SupersededReport":
+        """Remove the objects of tiles no longer current for at least ``grace`` (records and lineage stay);
+        ``on_tile(i, total, key)`` before each tile."""
+        return usecases.collect_superseded(catalog=self.catalog, curated_store=self.curated_store, clock=self.clock,
+                                           grace=grace, dry_run=dry_run, on_tile=on_tile)
 
     def verify(self, run_id: str | None = None) -> "usecases.VerifyReport":
         """Re-hash raw objects and tiles against the catalog; report every mismatch."""

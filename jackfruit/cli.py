@@ -1,9 +1,10 @@
-"""The ``jackfruit`` command: demo, ingest, transform, tiles, read, runs [reap], gc, verify, lineage, datasets,
+"""The ``jackfruit`` command: demo, ingest, land, transform, tiles, read, runs [reap], gc, verify, lineage, datasets,
 storage init, db upgrade.
 
 Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage; 3 not found (incl. a search that
-finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity;
-6 backend unavailable (incl. any operating-system error); 7 upstream refused.
+finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity (incl. a
+landed file quarantined because it does not match its request); 6 backend unavailable (incl. any
+operating-system error); 7 upstream refused; 8 upstream results expired.
 Set JACKFRUIT_DEBUG=1 to see the traceback of an unexpected error.
 """
 
@@ -26,10 +27,10 @@ from typing import Any, Callable, Sequence
 
 from .domain import cams
 from .domain.cams_request import check_request
-from .domain.errors import Conflict, InvalidInput, JackfruitError, NotFound
+from .domain.errors import Conflict, IntegrityError, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
-from .domain.model import RunStatus
+from .domain.model import TRANSFORMATION_VERSION, RunStatus
 
 #: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
 MAX_LIMIT = 10_000
@@ -158,22 +159,51 @@ def _check_dataset(app: Any, dataset: str | None) -> None:
 
 # -- commands
 
+def acceptance_text(run: Any) -> str:
+    """The acceptance outcome of a run, as ``runs``, ``ingest`` and ``land`` print it ("" before the check)."""
+    verdict = run.details.get("acceptance") if isinstance(run.details, dict) else None
+    if not isinstance(verdict, dict):
+        return ""
+    if verdict.get("ok"):
+        return f"accepted: {verdict.get('received')} of {verdict.get('expected')} requested messages"
+    return f"not accepted: {verdict.get('reason')}"
+
+
+def _landed(args: argparse.Namespace, run: Any) -> int:
+    """Print a landed run; a quarantined one is exit 5 (the file does not match its request)."""
+    origin = run.details.get("origin") or {}
+    emit(args, run, "\n".join([f"run {run.run_id} {run.status.value}", f"raw key  {run.raw_key}",
+                               f"size     {run.raw_size} bytes", f"sha256   {run.raw_sha256}",
+                               *([f"origin   {origin.get('kind')} {origin.get('file')}"] if origin else []),
+                               f"accept   {acceptance_text(run) or '-'}"]))
+    if run.status is RunStatus.QUARANTINED:
+        print(f"jackfruit: quarantined: {run.failure_reason}", file=sys.stderr)
+        return IntegrityError.exit_code
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     day = _day(args.date)
     overrides = parse_request(args.request, args.dataset)
     progress = Progress("ingest", not args.json or sys.stderr.isatty())
     app = _app(args)
     run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event)
-    emit(args, run, f"run {run.run_id} {run.status.value}\nraw key  {run.raw_key}\nsize     {run.raw_size} bytes\n"
-                    f"sha256   {run.raw_sha256}")
-    return 0
+    return _landed(args, run)
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    day = _day(args.date)
+    if not os.path.lexists(args.file):  # before any data directory is made
+        raise NotFound(f"no file {args.file}")
+    app = _app(args)
+    return _landed(args, app.land(args.file, dataset=args.dataset, partition_date=day, supersede=args.supersede))
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
     check_run_id(args.run_id)
     app = _app(args)
     progress = Progress("transform", not args.json or sys.stderr.isatty())
-    tiles = app.transform(args.run_id, progress=progress, on_phase=progress.phase)
+    tiles = app.transform(args.run_id, progress=progress, on_phase=progress.phase, version=args.version)
     emit(args, {"run_id": args.run_id, "tiles": tiles},
          f"run {args.run_id}: {len(tiles)} tiles, {sum(t.size for t in tiles)} bytes published")
     return 0
@@ -182,7 +212,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
     if args.variable:
         cams.check_variables(args.variable)
-    return dict(model=args.model, level_m=args.level, dataset=args.dataset)
+    filters: dict[str, Any] = dict(model=args.model, level_m=args.level, dataset=args.dataset)
+    if args.as_of:
+        filters["as_of"] = parse_time(args.as_of)
+    if getattr(args, "history", False):
+        filters["history"] = True
+    return filters
 
 
 def cmd_tiles(args: argparse.Namespace) -> int:
@@ -191,8 +226,9 @@ def cmd_tiles(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     tiles = app.find_tiles(bbox, span, args.variable or None, **filters)
-    lines = [f"{t.variable:28s} {t.model:9s} {t.level_m:5d}m {t.reference_time:%Y-%m-%dT%HZ} {t.cell_id} {t.key}"
-             for t in tiles]
+    lines = [f"{t.variable:28s} {t.model:9s} {t.level_m:5d}m {t.reference_time:%Y-%m-%dT%HZ} {t.cell_id} "
+             f"v{t.transformation_version} {t.key}" + (f" (removed {t.removed_at:%Y-%m-%dT%H:%MZ})" if t.removed_at
+                                                        else "") for t in tiles]
     emit(args, tiles, "\n".join(lines + [f"{len(tiles)} tile(s)"]))
     return 0 if tiles else 3
 
@@ -234,6 +270,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:11s} {r.transform_status.value:12s} {r.partition_date} "
                                 f"{r.raw_key}" + (f"  ({r.failure_reason})" if r.failure_reason else "")
+                                + (f"  [{acceptance_text(r)}]" if r.details.get("acceptance", {}).get("ok") else "")
                                 for r in runs))
     return 0
 
@@ -246,10 +283,22 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    if args.superseded:
+        grace = _duration(args.grace)
+        def on_tile(i: int, total: int, key: str) -> None:
+            if not args.json or sys.stderr.isatty():
+                print(f"gc: {'would remove' if args.dry_run else 'removing'} {i + 1}/{total} {key}",
+                      file=sys.stderr, flush=True)
+
+        rep = _app(args).gc_superseded(grace, dry_run=args.dry_run, on_tile=on_tile)
+        verb = "would remove" if args.dry_run else "removed"
+        emit(args, rep, f"gc --superseded: {verb} {rep.tiles} tile(s) superseded for at least {args.grace} "
+                        f"({rep.objects} object(s), {rep.bytes} bytes); their records and lineage stay")
+        return 0
     report = _app(args).gc()
     emit(args, report, f"gc: {report.revoked} expired attempt(s) ended; removed {report.scratch_dirs} scratch "
                        f"folder(s), {report.partial_files} staged file(s), {report.tile_objects} object(s) of "
-                       f"unpublished tiles" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
+                       f"unpublished tiles, {report.containers} leftover ingester container(s)" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
     return 0
 
 
@@ -373,9 +422,19 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--supersede", action="store_true",
                    help="land a new version even if this partition already succeeded (docs/runs.md)")
 
+    ld = _command(sub, common, "land", cmd_land, "land a GRIB file you already have as one partition (its "
+                  "request read from the file; write-once; checked like an ingest)", needs_data=False)
+    ld.add_argument("file", help="the GRIB file (never changed)")
+    ld.add_argument("--dataset", default=CAMS_EUROPE_NAME)
+    ld.add_argument("--date", required=True, help="the partition day: must be the file's date")
+    ld.add_argument("--supersede", action="store_true",
+                    help="land a new version even if this partition already succeeded (docs/runs.md)")
+
     t = _command(sub, common, "transform", cmd_transform, "raw GRIB of a run -> curated Zarr tiles",
                  needs_data=True)
     t.add_argument("run_id")
+    t.add_argument("--version", help=f"re-derive a run already transformed under an older version, under this "
+                   f"one (it must be {TRANSFORMATION_VERSION}); the old tiles stay until gc --superseded")
 
     for name, func, helptext in (("tiles", cmd_tiles, "find tiles by bbox, time range and variables"),
                                  ("read", cmd_read, "read matching tiles as one dataset")):
@@ -388,6 +447,11 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--dataset")
         q.add_argument("--model", default="ensemble" if name == "read" else None)
         q.add_argument("--level", type=int, default=0 if name == "read" else None, help="metres above ground")
+        q.add_argument("--as-of", help="ISO time: the tiles that were current then (what a consumer saw), "
+                       "default now")
+        if name == "tiles":
+            q.add_argument("--history", action="store_true",
+                           help="every tile published (by --as-of), also those a newer run or version replaced")
         if name == "read":
             q.add_argument("--out", help="write the result as a new local Zarr store (the path must not exist)")
 
@@ -413,8 +477,14 @@ def parser() -> argparse.ArgumentParser:
              "(idempotent; PostgreSQL needs it before first use and after upgrading jackfruit, the SQLite catalog "
              "also upgrades itself when opened; a database newer than this jackfruit is refused)", needs_data=False)
 
-    _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
-             "unpublished tiles (never raw objects or published tiles)", needs_data=True)
+    g = _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
+                 "unpublished tiles (never raw objects or published tiles)", needs_data=True)
+    g.add_argument("--superseded", action="store_true",
+                   help="instead: remove the objects of tiles no longer current (a newer run or transformation "
+                        "version replaced them) for at least --grace; records and lineage stay")
+    g.add_argument("--grace", default="7d", help="with --superseded: how long a superseded tile stays readable "
+                                                 "(default 7d; e.g. 90s, 15m, 2h, 1d)")
+    g.add_argument("--dry-run", action="store_true", help="with --superseded: list, remove nothing")
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
                  "(exit 5 on any mismatch)", needs_data=True)
     v.add_argument("--run", help="only this run (default: every run)")

@@ -18,10 +18,10 @@ from .adapters.storage.memory_store import InMemoryObjectStore
 from .adapters.catalog.sqlite_catalog import SqliteCatalog
 from .adapters.runner.subprocess_runner import SubprocessRunner
 from .adapters.transform.zarr_tiles import ZarrTileFormat
-from .domain.errors import InvalidInput, NotFound
 from .ports import Catalog, Clock, Secret, SinkTarget, Upstream
 from .ports.runner import AdsTuning
 from .settings import Settings, bucket_dir
+from .usecases.housekeeping import attempt_liveness
 from .synthetic.cams_grib import grib_for_request
 
 
@@ -124,23 +124,9 @@ def _sink_target(object_store: str, raw_dir: str, bucket: str, endpoint: str | N
 
 
 def _attempt_liveness(catalog: Callable[[], Catalog], clock: Callable[[], Clock]) -> Callable[[str, str], bool]:
-    """``is_live(run_id, attempt_id)`` for the Docker runner's sweep of leftover containers: an attempt is live
-    until it has ended or its lease has expired. A run or attempt this catalog does not know counts as live (the
-    container may belong to another deployment sharing the daemon): only what is known to be over is removed.
-    The catalog and clock providers are resolved at the sweep, not when the runner is built."""
-
-    def is_live(run_id: str, attempt_id: str) -> bool:
-        try:
-            run = catalog().get_run(run_id)
-        except (NotFound, InvalidInput):
-            return True
-        now = clock().now()
-        for attempt in run.attempts:
-            if attempt.attempt_id == attempt_id:
-                return attempt.ended_at is None and attempt.expires_at > now
-        return True
-
-    return is_live
+    """``usecases.attempt_liveness`` with the catalog and clock resolved at each sweep, not when the runner is
+    built."""
+    return lambda run_id, attempt_id: attempt_liveness(catalog(), clock())(run_id, attempt_id)
 
 
 def _docker_runner(sink: SinkTarget, image: str, network_mode: str, mem_limit: str | None, cpus: float | None,
@@ -168,6 +154,8 @@ class Container(containers.DeclarativeContainer):
 
     work_dir = providers.Callable(_work_dir, config.data_dir, config.work_dir, config.object_store)
     lease_ttl = providers.Callable(_lease_ttl, config.lease_ttl_s)
+    # ADS_MAX_JOBS_IN_FLIGHT: the cap on ingestions in flight per source (None: no cap)
+    max_ingest_in_flight = providers.Callable(lambda n: n, config.ads_max_jobs_in_flight)
     raw_dir = providers.Callable(_bucket_dir, config.data_dir, config.raw_bucket)
     curated_dir = providers.Callable(_bucket_dir, config.data_dir, config.curated_bucket)
 

@@ -159,3 +159,9 @@ class Runner(Protocol):
     """
 
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest: ...
+
+    def sweep(self, is_live: Callable[[str, str], bool]) -> list[str]:
+        """Stop and remove what attempts that are over left running in this runner (e.g. containers of a caller
+        that crashed), judged by ``is_live(run_id, attempt_id)``; never what a live attempt runs. Returns what was
+        removed (empty for runners whose jobs cannot outlive their caller). Raises ``BackendUnavailable``."""
+        ...

@@ -2,11 +2,12 @@
 
 from .coverage import coverage
 from .datasets import BUILTIN_DATASETS, CAMS_EUROPE, register_dataset
-from .housekeeping import GcReport, VerifyReport, collect_garbage, reap, verify
+from .housekeeping import GcReport, SupersededReport, VerifyReport, collect_garbage, collect_superseded, reap, verify
 from .ingest import ingest_partition
 from .lineage import tile_sources
 from .search import find_tiles, read
 from .transform import transform_run
 
-__all__ = ["BUILTIN_DATASETS", "CAMS_EUROPE", "GcReport", "VerifyReport", "collect_garbage", "coverage", "find_tiles",
+__all__ = ["BUILTIN_DATASETS", "CAMS_EUROPE", "GcReport", "SupersededReport", "VerifyReport", "collect_garbage",
+           "collect_superseded", "coverage", "find_tiles",
            "ingest_partition", "read", "reap", "register_dataset", "tile_sources", "transform_run", "verify"]

@@ -6,11 +6,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable
 
-from jackfruit.domain.errors import NotFound
+from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.keys import check_run_id, tile_attempt, tile_prefix
 from jackfruit.domain.model import AttemptKind, IngestionRun, TransformStatus
-from jackfruit.ports import Catalog, Clock, ObjectStore, TileFormat
+from jackfruit.ports import Catalog, Clock, ObjectStore, Runner, TileFormat
 
 from .objects import hash_object
 
@@ -20,17 +21,37 @@ def reap(catalog: Catalog, clock: Clock, older_than: timedelta) -> list[Ingestio
     return catalog.reap(older_than, now=clock.now())
 
 
+def attempt_liveness(catalog: Catalog, clock: Clock) -> Callable[[str, str], bool]:
+    """``is_live(run_id, attempt_id)`` for a runner's sweep of leftovers: an attempt is live until it has ended or
+    its lease has expired. A run or attempt this catalog does not know counts as live (the leftover may belong to
+    another deployment sharing the Docker daemon): only what is known to be over is removed."""
+
+    def is_live(run_id: str, attempt_id: str) -> bool:
+        try:
+            run = catalog.get_run(run_id)
+        except (NotFound, InvalidInput):
+            return True
+        now = clock.now()
+        for attempt in run.attempts:
+            if attempt.attempt_id == attempt_id:
+                return attempt.live(now)
+        return True
+
+    return is_live
+
+
 @dataclass
 class GcReport:
     revoked: int = 0  # attempts whose expired lease was ended now
     scratch_dirs: int = 0
     partial_files: int = 0
     tile_objects: int = 0
+    containers: int = 0  # runner leftovers of attempts that are over (ingester containers), stopped and removed
     kept_unknown: list[str] = field(default_factory=list)  # leftovers of attempts the catalog does not know
 
 
 def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore, clock: Clock,
-                    work_dir: str) -> GcReport:
+                    work_dir: str, runner: Runner | None = None) -> GcReport:
     """Remove what ended attempts left: scratch folders, staged uploads, objects of tiles never published.
 
     First every expired lease is ended (fencing its holder off), then only leftovers of *ended* attempts
@@ -38,6 +59,8 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
     """
     report = GcReport()
     report.revoked = len(catalog.revoke_expired(now=clock.now()))
+    if runner is not None:  # containers of attempts now over (their callers died); never a live attempt's
+        report.containers = len(runner.sweep(attempt_liveness(catalog, clock)))
     runs = catalog.list_runs(limit=None)
     ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None}
     known = {a.attempt_id for r in runs for a in r.attempts}
@@ -73,6 +96,46 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
 
 
 @dataclass
+class SupersededReport:
+    grace_s: float  # the grace period, in seconds
+    tiles: int = 0  # tiles whose objects were removed (records kept, marked removed)
+    objects: int = 0
+    bytes: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+def collect_superseded(*, catalog: Catalog, curated_store: ObjectStore, clock: Clock, grace: timedelta,
+                       dry_run: bool = False,
+                       on_tile: Callable[[int, int, str], None] | None = None) -> SupersededReport:
+    """Remove the objects of tiles that stopped being current (``jackfruit.domain.currency``) at least ``grace``
+    ago, and mark them removed in the catalog (the records stay: history, lineage, "as known at").
+
+    Per tile: objects first, then the mark, so a kill in between leaves a superseded tile (never served as
+    current) whose objects are partly gone, and the next run finishes it. A current tile is never touched."""
+    if not isinstance(grace, timedelta) or grace < timedelta(0):
+        raise InvalidInput(f"the grace period must be a non-negative duration, got {grace!r}")
+    report = SupersededReport(grace_s=grace.total_seconds())
+    found = catalog.superseded_tiles(before=clock.now() - grace, limit=None)
+    for i, (tile, _) in enumerate(found):
+        if on_tile is not None:
+            on_tile(i, len(found), tile.key)
+        report.tiles += 1
+        report.removed.append(tile.key)
+        if dry_run:
+            report.bytes += tile.size
+            continue
+        for info in list(curated_store.list(tile.key + "/")):
+            try:
+                curated_store.delete(info.key)
+            except NotFound:
+                continue
+            report.objects += 1
+            report.bytes += info.size
+        catalog.mark_removed([tile.key], now=clock.now())
+    return report
+
+
+@dataclass
 class VerifyReport:
     raw_objects: int = 0
     tiles: int = 0
@@ -97,6 +160,8 @@ def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectSto
             except NotFound:
                 report.problems.append(f"raw {r.raw_key} (run {r.run_id}): missing")
         for t in catalog.tiles_of_run(r.run_id):
+            if t.removed_at is not None:  # superseded, its objects removed by gc --superseded
+                continue
             report.tiles += 1
             report.problems.extend(tile_format.verify(curated_store, t))
     if run_id is None:

@@ -2,25 +2,30 @@
 
 The run model (docs/runs.md): the ingest claims its partition (a fenced lease kept alive by a heartbeat);
 an expired claim is taken over with the same run id and raw key, and the recorded upstream job is resumed
-instead of submitted again; an object already at the raw key is adopted after its size check.
+instead of submitted again; an object already at the raw key is adopted after its size check. A landed object is
+accepted only if its GRIB headers hold exactly what the run's request asked for (``domain/acceptance.py``):
+then the run succeeds, else it ends ``quarantined`` with the reason, the object kept as evidence.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
-from jackfruit.domain import cams
+from jackfruit.domain import acceptance, cams
 from jackfruit.domain.cams_request import check_request
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
-from jackfruit.ports import Catalog, Clock, IdGenerator, IngestJob, ObjectStore, Runner, Upstream
+from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, IngestJob, ObjectStore, Runner, Upstream
 from jackfruit.ports.runner import RunnerEvent
 
 from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
 from .objects import hash_object
+from .transform import raw_file, scratch_dir
 
 EventSink = Callable[[RunnerEvent], None]
 
@@ -47,6 +52,8 @@ def ingest_partition(
     clock: Clock,
     ids: IdGenerator,
     upstream: Upstream,
+    decoder: GribDecoder,
+    work_dir: str,
     dataset: str,
     day: date,
     owner: str,
@@ -55,8 +62,11 @@ def ingest_partition(
     orchestrator_run_id: str | None = None,
     supersede: bool = False,
     on_event: EventSink | None = None,
+    max_in_flight: int | None = None,
 ) -> IngestionRun:
-    """Land one day of ``dataset`` unchanged under its run's raw key; the run records the outcome either way."""
+    """Land one day of ``dataset`` unchanged under its run's raw key; the run records the outcome either way.
+    ``max_in_flight``: a new run is refused (``BackendUnavailable``, nothing claimed) while that many ingestions
+    from the dataset's source hold live claims (the upstream account's queue, ``ADS_MAX_JOBS_IN_FLIGHT``)."""
     definition = catalog.get_dataset(dataset)
     if overrides is not None and definition.name == CAMS_EUROPE.name:
         overrides = check_request(dict(overrides))
@@ -71,7 +81,7 @@ def ingest_partition(
                              orchestrator_run_id=orchestrator_run_id)
     now = clock.now()
     run = catalog.claim_ingest(candidate, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl,
-                               supersede=supersede)
+                               supersede=supersede, max_in_flight=max_in_flight)
     epoch = run.lease(AttemptKind.INGEST).epoch
     with Heartbeat(catalog, clock, run.run_id, AttemptKind.INGEST, epoch, lease_ttl) as beat:
         try:
@@ -91,11 +101,68 @@ def ingest_partition(
             # once and resumes the recorded upstream job instead of submitting another
             beat.release()
             raise
-        beat.stop()
-        beat.check()
-        return catalog.succeed(run.run_id, epoch, now=clock.now(), size=manifest["size"],
-                               sha256=manifest["sha256"], upstream_job_id=manifest["job"],
-                               details=manifest["details"])
+        if on_event is not None:
+            on_event(RunnerEvent("phase", phase="accept"))  # observable like the ingester's phases
+        verdict = check_landed(catalog, raw_store, decoder, clock, run, epoch, beat, work_dir, attempt_id,
+                               size=manifest["size"], sha256=manifest["sha256"], job_id=manifest["job"])
+        return finish_landed(catalog, clock, run, epoch, beat, verdict, size=manifest["size"],
+                             sha256=manifest["sha256"], job_id=manifest["job"], details=manifest["details"])
+
+
+def check_landed(catalog: Catalog, raw_store: ObjectStore, decoder: GribDecoder, clock: Clock, run: IngestionRun,
+                 epoch: int, beat: Heartbeat, work_dir: str, attempt_id: str, *, size: int, sha256: str,
+                 job_id: str | None) -> acceptance.AcceptanceResult:
+    """The acceptance check of the object landed at the run's raw key: its headers read through the decoder port
+    (the transformation's scan), compared with the run's request. A file that is not GRIB or is truncated is a
+    mismatch naming the problem. The claim is held throughout: an I/O failure (``BackendUnavailable``, an OS
+    error) releases it and raises, so the run stays open for the next attempt to take over, re-adopt the
+    object and check it again; bytes that are not the ones landed (``IntegrityError``) fail the run."""
+    scratch = scratch_dir(work_dir, attempt_id)
+    try:
+        try:
+            os.makedirs(scratch, exist_ok=True)
+            path, hashing = raw_file(raw_store, run.raw_key, sha256, size, scratch)
+            try:
+                verdict = acceptance.check(run.request, decoder.scan(path))
+            except InvalidInput as err:
+                verdict = acceptance.unreadable(str(err))
+            if hashing is not None:
+                hashing.result()  # the bytes scanned are the bytes landed
+        except (BackendUnavailable, OSError) as err:
+            beat.release()
+            raise BackendUnavailable(f"run {run.run_id}: the landed object {run.raw_key} could not be read for its "
+                                     f"acceptance check ({err}); the run stays open: run the same command again "
+                                     "to take it over and check the object") from err
+        except JackfruitError as err:
+            beat.stop()
+            if not (isinstance(err, Conflict) and beat.lost.is_set()):
+                if job_id:
+                    _quietly(lambda: catalog.record_upstream_job(run.run_id, epoch, job_id, now=clock.now()))
+                _quietly(lambda: catalog.fail(run.run_id, epoch, now=clock.now(), reason=f"{err.kind}: {err}"))
+            raise
+        except BaseException:
+            beat.release()
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return verdict
+
+
+def finish_landed(catalog: Catalog, clock: Clock, run: IngestionRun, epoch: int, beat: Heartbeat,
+                  verdict: acceptance.AcceptanceResult, *, size: int, sha256: str, job_id: str | None,
+                  details: Mapping[str, Any]) -> IngestionRun:
+    """Record the outcome, fenced by the claim's epoch: ``succeeded`` with ``details["acceptance"]`` (the
+    completeness ledger), or ``quarantined`` with the reason (the object stays at its key as evidence)."""
+    beat.stop()
+    beat.check()
+    details = {**details, "acceptance": verdict.to_json()}
+    if verdict.ok:
+        return catalog.succeed(run.run_id, epoch, now=clock.now(), size=size, sha256=sha256,
+                               upstream_job_id=job_id, details=details)
+    if job_id:
+        catalog.record_upstream_job(run.run_id, epoch, job_id, now=clock.now())
+    return catalog.quarantine(run.run_id, epoch, now=clock.now(), reason=verdict.reason, size=size, sha256=sha256,
+                              details=details)
 
 
 def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock, run: IngestionRun, epoch: int,
@@ -112,7 +179,10 @@ def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock
             # recorded at once, so a take-over resumes this job; a holder fenced off meanwhile gets
             # Conflict here, which makes the runner stop the ingester
             try:
-                catalog.record_upstream_job(run.run_id, epoch, event.upstream_job_id, now=clock.now())
+                # a job that replaces another (its results expired upstream, the request was resubmitted)
+                # moves the old id into the run's history: take-over resumes the newest
+                catalog.record_upstream_job(run.run_id, epoch, event.upstream_job_id, now=clock.now(),
+                                            replaces=event.replaces)
             except BackendUnavailable:
                 pass  # recorded again on success or failure
         if on_event is not None:

@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 from jackfruit.domain import cams
 from jackfruit.domain.cams import ATTRIBUTION
-from jackfruit.domain.errors import BackendUnavailable, IntegrityError, InvalidInput, JackfruitError
+from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import check_run_id, tile_key
-from jackfruit.domain.model import TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile
+from jackfruit.domain.model import (TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile,
+                                    TransformStatus, version_number)
 from jackfruit.domain.tiling import plan_cells, plan_tiles
 from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, TileFormat
 
@@ -75,14 +76,26 @@ def transform_run(
     lease_ttl: timedelta,
     progress: Progress | None = None,
     on_phase: Callable[[str], None] | None = None,
+    version: str | None = None,
 ) -> list[Tile]:
     """Claim the run's transformation, write every tile under this attempt's keys, then publish tiles and
     lineage in one fenced catalog transaction. A file the transformation cannot represent is ``refused``
     (recorded with every reason); any other failure leaves the claim to be retried or taken over."""
     check_run_id(run_id)
+    if version is not None and version != TRANSFORMATION_VERSION:
+        version_number(version)
+        raise InvalidInput(f"this jackfruit writes transformation version {TRANSFORMATION_VERSION}, not {version}")
+    if version is None:  # re-deriving a transformed run is asked for by naming the version (--version)
+        known = catalog.get_run(run_id)
+        if known.transform_status in (TransformStatus.PUBLISHED, TransformStatus.REFUSED):
+            how = "was refused by" if known.transform_status is TransformStatus.REFUSED else "is published under"
+            raise Conflict(f"run {run_id} {how} transformation version {known.transform_version or '?'}; "
+                           f"`jackfruit transform --version {TRANSFORMATION_VERSION} {run_id}` re-derives it under "
+                           f"this jackfruit's version (new tiles next to the old ones)")
     attempt_id = ids.new_run_id()
     now = clock.now()
-    run = catalog.claim_transform(run_id, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl)
+    run = catalog.claim_transform(run_id, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl,
+                                  version=TRANSFORMATION_VERSION)
     epoch = run.lease(AttemptKind.TRANSFORM).epoch
     phase = on_phase or (lambda name: None)
     scratch = scratch_dir(work_dir, attempt_id)
@@ -111,7 +124,8 @@ def transform_run(
             phase("tile write")
             tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started,
                                  progress, attempt_id, beat, scratch)
-            lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id) for t in tiles]
+            lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id,
+                                   transformation_version=TRANSFORMATION_VERSION) for t in tiles]
             phase("publish")
             beat.check()
             catalog.publish(run_id, epoch, tiles, lineage, now=clock.now())
@@ -160,7 +174,8 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
                               variable=group.variable, level_m=group.level_m, reference_time=group.reference_time,
                               valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
                               bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
-                                                     cell.cols[1] - cell.cols[0]), size=size, sha256=sha))
+                                                     cell.cols[1] - cell.cols[0]), size=size, sha256=sha,
+                              transformation_version=TRANSFORMATION_VERSION))
         with lock:
             done[0] += len(group.message_indices)
             if progress:

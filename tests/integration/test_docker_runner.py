@@ -370,3 +370,41 @@ def test_the_app_ingests_through_the_docker_runner_and_sweeps_what_the_catalog_s
     (kept,) = containers_of(docker_daemon, unknown.attempt_id)
     kept.remove(force=True)
     assert containers_of(docker_daemon, second.attempts[0].attempt_id) == []
+
+
+def test_gc_sweeps_containers_of_attempts_that_are_over(tmp_path, monkeypatch, ads_stub, ingest_image, docker_daemon,
+                                                        docker_owner):
+    """`jackfruit gc` (the use case) stops and removes ingester containers whose attempt is over, keeps a live
+    attempt's and those of runs the catalog does not know, and reports how many it removed."""
+    from datetime import date, timedelta
+
+    from jackfruit.app import Jackfruit
+    from jackfruit.settings import Settings
+
+    for name in list(os.environ):
+        if name.startswith(("JACKFRUIT_", "ADS_", "MINIO_", "POSTGRES_")):
+            monkeypatch.delenv(name)
+    settings = Settings(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), JACKFRUIT_RUNNER="docker",
+                        JACKFRUIT_INGEST_IMAGE=ingest_image, JACKFRUIT_INGEST_POLL_INITIAL_S=0.05,
+                        ADS_BASE_URL=ads_stub.url, ADS_API_KEY=ads_stub.api_key)
+    with Jackfruit.from_settings(settings) as app:
+        done = app.ingest("cams-europe-air-quality-forecasts", date(2025, 3, 12),
+                          {"variable": ["ozone"], "leadtime_hour": ["0"]})
+        from tests.contracts.catalog_suite import run as new_run
+
+        live = app.catalog.claim_ingest(new_run(), attempt_id=app.ids.new_run_id(), owner="elsewhere",
+                                        now=app.clock.now(), expires_at=app.clock.now() + timedelta(hours=1))
+        unknown = job(Upstream(ads_stub.url, Secret("")))
+        made = {}
+        for name, run_id, attempt_id in (("over", done.run_id, done.attempts[0].attempt_id),
+                                         ("live", live.run_id, live.attempts[0].attempt_id),
+                                         ("unknown", unknown.run_id, unknown.attempt_id)):
+            made[name] = docker_daemon.api.create_container(ingest_image, command=["--help"], labels={
+                LABEL_RUN: run_id, LABEL_ATTEMPT: attempt_id, LABEL_OWNER: docker_owner},
+                host_config=docker_daemon.api.create_host_config(network_mode="none"))
+        report = app.gc()
+        assert report.containers == 1
+        assert containers_of(docker_daemon, done.attempts[0].attempt_id) == []
+        for name, attempt_id in (("live", live.attempts[0].attempt_id), ("unknown", unknown.attempt_id)):
+            (kept,) = containers_of(docker_daemon, attempt_id)
+            kept.remove(force=True)

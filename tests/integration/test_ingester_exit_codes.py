@@ -143,3 +143,35 @@ def test_a_lost_submit_reply_creates_no_second_job(tmp_path, stub_with, ingest_b
     jobs = [j["jobID"] for j in stub.jobs()]
     assert len(jobs) == 1 and manifest.upstream_job_id == jobs[0]
     assert [e.upstream_job_id for e in events if e.kind == "submitted"] == jobs
+
+
+def test_the_run_records_the_replaced_job_and_an_expired_run_fails_with_both(tmp_path, stub_with, ingest_binary,
+                                                                             monkeypatch):
+    """Through the app: a run whose results expired once is succeeded with the new job as its upstream job and
+    the old one in ``replaced_upstream_jobs``; expired twice, it fails as ``upstream_expired`` (exit 8 family)."""
+    from datetime import date
+
+    from jackfruit.app import Jackfruit
+    from jackfruit.domain.model import RunStatus
+    from jackfruit.settings import Settings
+
+    for name in [k for k in os.environ if k.startswith(("JACKFRUIT_", "ADS_", "MINIO_", "POSTGRES_"))]:
+        monkeypatch.delenv(name)
+    for expire, day in ((1, date(2025, 3, 12)), (2, date(2025, 3, 13))):
+        stub = stub_with("--expire-results", str(expire))
+        settings = Settings(JACKFRUIT_DATA_DIR=str(tmp_path / f"data{expire}"), JACKFRUIT_INGEST_BINARY=ingest_binary,
+                            ADS_POLL_INITIAL_S=0.05, ADS_BASE_URL=stub.url, ADS_API_KEY=stub.api_key)
+        with Jackfruit.from_settings(settings) as app:
+            small = {"variable": ["ozone"], "leadtime_hour": ["0"]}
+            if expire == 1:
+                run = app.ingest("cams-europe-air-quality-forecasts", day, small)
+                jobs = [j["jobID"] for j in stub.jobs()]
+                assert run.status is RunStatus.SUCCEEDED
+                assert (run.upstream_job_id, run.replaced_upstream_jobs) == (jobs[1], (jobs[0],))
+            else:
+                with pytest.raises(errors.UpstreamExpired):
+                    app.ingest("cams-europe-air-quality-forecasts", day, small)
+                (run,) = app.runs(limit=None)
+                jobs = [j["jobID"] for j in stub.jobs()]
+                assert run.status is RunStatus.FAILED and "expired" in run.failure_reason
+                assert (run.upstream_job_id, run.replaced_upstream_jobs) == (jobs[1], (jobs[0],))

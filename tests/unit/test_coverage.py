@@ -35,7 +35,7 @@ def source(tmp_path, steps_of: Mapping[str, int], fail_on: set[date] = frozenset
     return make
 
 
-LEADS = {"leadtime_hour": ["0", "1", "2"]}
+LEADS = {"leadtime_hour": ["0", "1", "2"], "area": [52.05, -2.05, 50.05, 0.05]}  # what ``source`` serves
 
 
 def test_expected_fields_come_from_the_template():
@@ -44,7 +44,7 @@ def test_expected_fields_come_from_the_template():
 
 
 def test_each_day_says_what_it_has_and_why_not(tmp_path):
-    app = memory_app(source(tmp_path, {"ozone": 2}))
+    app = memory_app(source(tmp_path, {}))
     # day 1: all four species, all three lead times asked -> compared to the dataset's 97: partial
     run = app.ingest(CAMS, D1, LEADS)
     app.transform(run.run_id)
@@ -58,7 +58,7 @@ def test_each_day_says_what_it_has_and_why_not(tmp_path):
     assert [d.state for d in days] == ["partial", "not transformed", "missing", "failed"]
     first = days[0]
     assert first.run_id == run.run_id and first.expected == 4 and not first.present
-    assert "ozone/ensemble/0m: 2 of 97 lead times" in first.partial
+    assert "ozone/ensemble/0m: 3 of 97 lead times" in first.partial
     assert "upstream exploded" in days[3].detail and days[2].detail == "no run"
 
 

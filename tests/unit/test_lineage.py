@@ -23,7 +23,8 @@ def test_a_tile_names_the_bytes_of_every_source_message(tmp_path):
     write_cams_grib(grib, fields([DAY], ["ensemble"], ["ozone", "nitrogen_dioxide"], [0], range(4)),
                     area=(52.05, -2.05, 48.05, 3.05))
     app = memory_app(file_source(grib))
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, {"variable": ["ozone", "nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2", "3"],
+                                 "area": [52.05, -2.05, 48.05, 3.05]})
     tiles = app.transform(run.run_id)
     assert {e.tile_key for e in app.lineage(raw_key=run.raw_key)} == {t.key for t in tiles}
     for tile in tiles:

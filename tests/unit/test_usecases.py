@@ -14,7 +14,7 @@ from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import RunStatus
 from jackfruit.ports import Secret, Upstream
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.synthetic.cams_grib import fields, grib_for_request, write_cams_grib
 
 from ..helpers import file_source, memory_app
 
@@ -30,9 +30,14 @@ def small_grib(tmp_path_factory):
     return path
 
 
+#: the request ``small_grib`` answers (acceptance: a landed file must match its request)
+SMALL = {"variable": ["ozone", "nitrogen_dioxide"], "leadtime_hour": [str(h) for h in range(13)],
+         "area": [52.05, -2.05, 38.05, 12.05]}
+
+
 def test_ingest_records_a_succeeded_run_with_the_raw_key_pattern(small_grib):
     app = memory_app(file_source(small_grib))
-    run = app.ingest(CAMS, DAY, orchestrator_run_id="dagster-123")
+    run = app.ingest(CAMS, DAY, SMALL, orchestrator_run_id="dagster-123")
     key = RawKey.parse(run.raw_key)
     assert (key.source, key.dataset, key.day, key.run_id, key.ext) == ("ads", CAMS, DAY, run.run_id, "grib")
     assert run.status is RunStatus.SUCCEEDED and run.raw_size == small_grib.stat().st_size
@@ -62,7 +67,7 @@ def test_upstream_failure_marks_the_run_failed_and_stores_nothing():
 
     app = memory_app(refuse)
     with pytest.raises(UpstreamRefused):
-        app.ingest(CAMS, DAY)
+        app.ingest(CAMS, DAY, SMALL)
     (run,) = app.runs()
     assert run.status is RunStatus.FAILED and "licence" in (run.failure_reason or "")
     assert list(app.raw_store.list()) == []
@@ -74,13 +79,13 @@ def test_an_existing_raw_key_is_never_overwritten(small_grib):
             return "01890c24-905b-7122-b170-b60814e6ee06"
 
     app = memory_app(file_source(small_grib), ids=SameId())
-    first = app.ingest(CAMS, DAY)
+    first = app.ingest(CAMS, DAY, SMALL)
     original = app.raw_store.get(first.raw_key)
     app.catalog = InMemoryCatalog()  # a fresh catalog cannot protect the key: the store must
     app.register_builtin_datasets()
     app.runner._source = lambda d, r: b"different bytes"
     with pytest.raises(Conflict):
-        app.ingest(CAMS, DAY)
+        app.ingest(CAMS, DAY, SMALL)
     assert app.raw_store.get(first.raw_key) == original
     assert app.runs()[0].status is RunStatus.FAILED
 
@@ -98,7 +103,7 @@ class FailingTileFormat(ZarrTileFormat):
 
 def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works(small_grib):
     app = memory_app(file_source(small_grib), tile_format=FailingTileFormat(fail_at=2))
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     with pytest.raises(BackendUnavailable):
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
@@ -109,7 +114,7 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
     app.tile_format = ZarrTileFormat()
     tiles = app.transform(run.run_id)
     assert len(tiles) == 2  # 2 species, one whole-grid tile each
-    with pytest.raises(Conflict, match="already transformed"):
+    with pytest.raises(Conflict, match="is published under transformation version 4"):
         app.transform(run.run_id)
 
 
@@ -119,7 +124,7 @@ def test_failure_inside_publish_leaves_no_tiles(small_grib):
             return super().publish(run_id, epoch, list(tiles) + [tiles[0]], lineage, now=now)  # must roll back
 
     app = memory_app(file_source(small_grib), catalog=BrokenPublish())
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     with pytest.raises(Conflict):
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
@@ -130,14 +135,14 @@ def test_failure_inside_publish_leaves_no_tiles(small_grib):
 def test_only_succeeded_runs_can_be_transformed():
     app = memory_app(lambda d, r: (_ for _ in ()).throw(UpstreamRefused("job failed")))
     with pytest.raises(UpstreamRefused):
-        app.ingest(CAMS, DAY)
+        app.ingest(CAMS, DAY, SMALL)
     with pytest.raises(Conflict, match="failed"):
         app.transform(app.runs()[0].run_id)
 
 
 def test_find_and_read_return_only_matching_cells_times_and_variables(small_grib):
     app = memory_app(file_source(small_grib))
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     app.transform(run.run_id)
     t0 = datetime(2025, 3, 12, 3, tzinfo=timezone.utc)
     span = TimeRange(t0, t0 + timedelta(hours=2))
@@ -163,16 +168,16 @@ def test_find_and_read_return_only_matching_cells_times_and_variables(small_grib
 
 def test_read_uses_the_latest_run_when_a_day_was_ingested_twice(small_grib, tmp_path):
     second = tmp_path / "second.grib"
-    write_cams_grib(second, fields([DAY], ["ensemble"], ["ozone"], [0], range(0, 13)),
+    write_cams_grib(second, fields([DAY], ["ensemble"], ["ozone", "nitrogen_dioxide"], [0], range(0, 13)),
                     area=(52.05, -2.05, 38.05, 12.05), bits=12)
     bodies = iter([small_grib.read_bytes(), second.read_bytes()])
     app = memory_app(lambda d, r: next(bodies))
-    first_run = app.ingest(CAMS, DAY)
+    first_run = app.ingest(CAMS, DAY, SMALL)
     app.transform(first_run.run_id)
     app.clock.advance(timedelta(minutes=5))
     with pytest.raises(Conflict, match=first_run.run_id):
-        app.ingest(CAMS, DAY)  # the partition already succeeded
-    latest = app.ingest(CAMS, DAY, supersede=True)
+        app.ingest(CAMS, DAY, SMALL)  # the partition already succeeded
+    latest = app.ingest(CAMS, DAY, SMALL, supersede=True)
     assert latest.supersedes == first_run.run_id
     app.transform(latest.run_id)
     box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
@@ -214,7 +219,7 @@ def test_concurrent_transform_of_one_run_is_refused_and_destroys_nothing(small_g
 
     gate = GatedTileFormat()
     app = memory_app(file_source(small_grib), tile_format=gate)
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     result: dict = {}
     first = threading.Thread(target=lambda: result.setdefault("tiles", app.transform(run.run_id)))
     first.start()
@@ -233,16 +238,20 @@ def test_concurrent_transform_of_one_run_is_refused_and_destroys_nothing(small_g
                                                    datetime(2025, 3, 12, 2, tzinfo=timezone.utc)), ["ozone"])
 
 
+def one(variable):
+    return {"variable": [variable], "leadtime_hour": ["0", "1"], "area": [52.05, -2.05, 50.05, 0.05]}
+
+
 def test_an_expired_ingest_claim_is_taken_over_and_its_job_resumed(small_grib):
     """Finding 2: a dead ingest's run is taken over (same run id, epoch 2), its recorded job resumed, no
     second submit; the object it had already committed is adopted."""
-    app = memory_app(file_source(small_grib))
-    first = app.ingest(CAMS, DAY, {"variable": ["ozone"]})
+    app = memory_app(grib_for_request)
+    first = app.ingest(CAMS, DAY, one("ozone"))
     # simulate a holder killed after the ingester committed: a run claimed, job recorded, object landed
     # (re-create the situation on a fresh partition by hand through the ports)
     from jackfruit.domain.model import AttemptKind, IngestionRun
 
-    request = app.catalog.get_dataset(CAMS).request_for(DAY, {"variable": ["nitrogen_dioxide"]})
+    request = app.catalog.get_dataset(CAMS).request_for(DAY, one("nitrogen_dioxide"))
     run_id = app.ids.new_run_id()
     key = str(RawKey("ads", CAMS, DAY, run_id, "grib"))
     now = app.clock.now()
@@ -255,9 +264,9 @@ def test_an_expired_ingest_claim_is_taken_over_and_its_job_resumed(small_grib):
         run_id, CAMS, request, key, app.upstream, attempt_id=dead.attempts[0].attempt_id))
     app.catalog.record_upstream_job(run_id, 1, manifest.upstream_job_id, now=now)
     with pytest.raises(Conflict, match="dead-host:1"):  # still live: refused, nothing written
-        app.ingest(CAMS, DAY, {"variable": ["nitrogen_dioxide"]})
+        app.ingest(CAMS, DAY, one("nitrogen_dioxide"))
     app.clock.advance(timedelta(seconds=6))
-    taken = app.ingest(CAMS, DAY, {"variable": ["nitrogen_dioxide"]})
+    taken = app.ingest(CAMS, DAY, one("nitrogen_dioxide"))
     assert taken.run_id == run_id and taken.raw_key == key and taken.status is RunStatus.SUCCEEDED
     assert taken.lease(AttemptKind.INGEST).epoch == 2 and taken.upstream_job_id == manifest.upstream_job_id
     assert taken.raw_sha256 == manifest.sha256 and taken.details.get("adopted") is True
@@ -273,11 +282,11 @@ def test_reap_fails_abandoned_runs_and_gc_removes_only_ended_attempts_leftovers(
     curated = FilesystemObjectStore(tmp_path / "curated")
     app = memory_app(file_source(small_grib), curated_store=curated, work_dir=str(tmp_path / "work"),
                      lease_ttl=timedelta(seconds=30))
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     tiles = app.transform(run.run_id)
     published = sorted(i.key for i in curated.list())
     # leftovers of a killed transform attempt of another run: scratch folder and half-written tile objects
-    other = app.ingest(CAMS, DAY, {"variable": ["ozone"]})
+    other = app.ingest(CAMS, DAY, SMALL, supersede=True)
     now = app.clock.now()
     claimed = app.catalog.claim_transform(other.run_id, attempt_id=app.ids.new_run_id(), owner="killed:9",
                                           now=now, expires_at=now + timedelta(seconds=30))
@@ -318,7 +327,20 @@ def test_a_file_the_transformation_cannot_represent_is_refused_with_every_reason
     bad = (__import__("pathlib").Path(__file__).parents[1] / "data" / "grib")
     candidates = sorted(p for p in bad.glob("*.grib*") if "cams" not in p.name.lower())
     app = memory_app(file_source(candidates[0]))
-    run = app.ingest(CAMS, DAY)
+    quarantined = app.ingest(CAMS, DAY, SMALL)  # the acceptance check already names the messages
+    assert quarantined.status is RunStatus.QUARANTINED
+    assert "message 1 " in quarantined.failure_reason
+    # a run that succeeded without the check (landed before it existed): the transformation refuses it whole
+    from jackfruit.domain.model import IngestionRun
+
+    run_id, now = app.ids.new_run_id(), app.clock.now()
+    key = str(RawKey("ads", CAMS, DAY, run_id, "grib"))
+    app.catalog.claim_ingest(IngestionRun(run_id=run_id, source="ads", dataset=CAMS, partition_date=DAY,
+                                          request=app.catalog.get_dataset(CAMS).request_for(DAY), created_at=now,
+                                          status=RunStatus.PENDING, raw_key=key),
+                             attempt_id=app.ids.new_run_id(), owner="old:1", now=now, expires_at=now + timedelta(seconds=60))
+    info = app.raw_store.put(key, candidates[0].read_bytes())
+    run = app.catalog.succeed(run_id, 1, now=now, size=info.size, sha256=info.sha256, upstream_job_id=None)
     with pytest.raises(InvalidInput):
         app.transform(run.run_id)
     got = app.run(run.run_id)
@@ -334,7 +356,7 @@ def test_verify_reports_a_changed_raw_object(small_grib, tmp_path):
     raw = FilesystemObjectStore(tmp_path / "raw", write_once=True)
     app = memory_app(file_source(small_grib), raw_store=raw)
     app.runner._store = raw
-    run = app.ingest(CAMS, DAY)
+    run = app.ingest(CAMS, DAY, SMALL)
     assert app.verify().problems == []
     path = tmp_path / "raw" / run.raw_key
     path.chmod(0o644)
@@ -343,3 +365,76 @@ def test_verify_reports_a_changed_raw_object(small_grib, tmp_path):
     path.write_bytes(bytes(body))
     (problem,) = app.verify().problems
     assert run.raw_key in problem and "sha256" in problem
+
+
+# -- re-transformation under a newer version, and gc --superseded ------------------------------------------------
+def test_retransform_under_a_newer_version_then_gc_superseded(small_grib, monkeypatch):
+    """A run published under version 4 is re-derived under "version 5" (this test's stand-in for a newer
+    jackfruit): new keys next to the old, the new tiles current, the old ones still there "as known" before and
+    readable until gc --superseded removes their objects after the grace period; records and lineage stay."""
+    from jackfruit.usecases import transform as transform_module
+
+    app = memory_app(file_source(small_grib))
+    run = app.ingest(CAMS, DAY, SMALL)
+    old = app.transform(run.run_id)
+    box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
+                                                      datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
+    before = app.read(box, span, ["ozone"])
+    with pytest.raises(Conflict, match="--version 4"):
+        app.transform(run.run_id)  # already transformed: re-deriving is asked for by naming the version
+    with pytest.raises(InvalidInput, match="writes transformation version 4, not 5"):
+        app.transform(run.run_id, version="5")
+    app.clock.advance(timedelta(hours=1))
+    monkeypatch.setattr(transform_module, "TRANSFORMATION_VERSION", "5")
+    new = app.transform(run.run_id, version="5")
+    assert {t.transformation_version for t in new} == {"5"} and not {t.key for t in new} & {t.key for t in old}
+    assert app.catalog.get_run(run.run_id).transform_version == "5"
+    assert {t.key for t in app.find_tiles(box, span)} == {t.key for t in new}
+    assert {t.key for t in app.find_tiles(box, span, as_of=app.clock.now() - timedelta(minutes=1))} == {
+        t.key for t in old}
+    assert {e.transformation_version for e in app.lineage(raw_key=run.raw_key)} == {"4", "5"}
+    after = app.read(box, span, ["ozone"])
+    np.testing.assert_array_equal(after["ozone"].values, before["ozone"].values)  # same bytes in, same values out
+    # within the grace period nothing goes; after it, the old tiles' objects do, and only those
+    assert app.gc_superseded(timedelta(hours=2)).tiles == 0
+    app.clock.advance(timedelta(hours=3))
+    dry = app.gc_superseded(timedelta(hours=2), dry_run=True)
+    assert dry.tiles == len(old) and dry.objects == 0
+    assert all(list(app.curated_store.list(t.key + "/")) for t in old)
+    report = app.gc_superseded(timedelta(hours=2))
+    assert report.tiles == len(old) and sorted(report.removed) == sorted(t.key for t in old) and report.objects > 0
+    assert all(not list(app.curated_store.list(t.key + "/")) for t in old)
+    assert all(list(app.curated_store.list(t.key + "/")) for t in new)
+    np.testing.assert_array_equal(app.read(box, span, ["ozone"])["ozone"].values, before["ozone"].values)
+    assert app.verify().problems == []  # removed tiles are not reported missing
+    assert app.gc_superseded(timedelta(0)).tiles == 0  # done once
+    # what an earlier consumer saw is still named, and reading it says why it cannot be read
+    earlier = app.clock.now() - timedelta(hours=3, minutes=30)
+    assert {t.removed_at is not None for t in app.find_tiles(box, span, as_of=earlier)} == {True}
+    with pytest.raises(NotFound, match="removed since as superseded"):
+        app.read(box, span, ["ozone"], as_of=earlier)
+    assert len(app.find_tiles(box, span, history=True)) == len(old) + len(new)
+
+
+def test_ads_max_jobs_in_flight_caps_new_ingestions(small_grib, monkeypatch, tmp_path):
+    """ADS_MAX_JOBS_IN_FLIGHT reaches the claim: with one ingestion holding a live claim and a cap of 1, a second
+    is refused (nothing claimed); once the first ends, it goes through."""
+    from jackfruit.app import Jackfruit
+    from jackfruit.settings import Settings
+
+    for name in [k for k in __import__("os").environ if k.startswith(("JACKFRUIT_", "ADS_", "MINIO_", "POSTGRES_"))]:
+        monkeypatch.delenv(name)
+    settings = Settings(JACKFRUIT_OBJECT_STORE="memory", JACKFRUIT_CATALOG="memory", JACKFRUIT_RUNNER="memory",
+                        JACKFRUIT_DATA_DIR=str(tmp_path), ADS_API_KEY="k", ADS_MAX_JOBS_IN_FLIGHT=1)
+    with Jackfruit.from_settings(settings) as app:
+        assert app.max_ingest_in_flight == 1
+        from tests.contracts.catalog_suite import run as new_run
+
+        now = app.clock.now()
+        holder = app.catalog.claim_ingest(new_run(), attempt_id=app.ids.new_run_id(), owner="elsewhere", now=now,
+                                          expires_at=now + timedelta(hours=1))
+        with pytest.raises(BackendUnavailable, match=r"\(1\)"):
+            app.ingest(CAMS, DAY, {"variable": ["ozone"], "leadtime_hour": ["0"]})
+        assert [r.run_id for r in app.runs(limit=None)] == [holder.run_id]
+        app.catalog.fail(holder.run_id, 1, now=app.clock.now(), reason="done elsewhere")
+        assert app.ingest(CAMS, DAY, {"variable": ["ozone"], "leadtime_hour": ["0"]}).status is RunStatus.SUCCEEDED

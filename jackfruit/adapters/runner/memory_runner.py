@@ -46,6 +46,10 @@ class InMemoryRunner:
         self.jobs: list[IngestJob] = []
         self.upstream_jobs: dict[str, UpstreamJob] = {}
 
+    def sweep(self, is_live: Callable[[str, str], bool]) -> list[str]:
+        """Nothing to sweep: a job cannot outlive its caller here (the child's stdin is its lifeline)."""
+        return []
+
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         emit = on_event or (lambda event: None)
         RawKey.parse(job.raw_key)

@@ -130,6 +130,10 @@ class SubprocessRunner:
         self._margin_s = margin_s
         self._tuning = tuning
 
+    def sweep(self, is_live: Callable[[str, str], bool]) -> list[str]:
+        """Nothing to sweep: a job cannot outlive its caller here (the child's stdin is its lifeline)."""
+        return []
+
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
         sink_secrets = sink_credentials(self._sink)

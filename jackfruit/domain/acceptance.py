@@ -1,0 +1,311 @@
+"""Acceptance of a landed raw file: its GRIB headers hold exactly the fields its request asked for.
+
+Pure rules over the decoder port's headers (``GribMessage``), written once: ``check(request, headers)``
+compares the request's fields (dates x times x models x variables x levels x lead times, once per requested
+type) with the file's, and its area with the file's grid; ``request_from_headers(headers)`` is the inverse,
+the request a file answers (``jackfruit land``). A message that cannot be named by the CAMS code table is a
+problem of the file, never skipped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import cams
+from .errors import InvalidInput
+from .tiling import CHEMICAL_TEMPLATE, HEIGHT_ABOVE_GROUND, SURFACE, GribMessage, RegularGrid
+
+#: The CAMS Europe domain's cell edges (N, W, S, E): what a request without ``area`` asks for.
+DOMAIN = (72.0, -25.0, 30.0, 45.0)
+#: How many fields each list of the stored result names (counts are always complete).
+LISTED = 100
+_EPS = 1e-6
+_AXES = (("dates", "date"), ("times", "time"), ("models", "model"), ("variables", "variable"),
+         ("levels", "level"), ("lead times", "lead time"))
+
+
+@dataclass(frozen=True, order=True)
+class FieldKey:
+    """One field a request asks for and a message holds: (date, hour, model, variable, level, lead time)."""
+
+    day: date
+    hour: int
+    model: str
+    variable: str
+    level_m: int
+    step: int
+
+    def axes(self) -> tuple:
+        return (self.day, self.hour, self.model, self.variable, self.level_m, self.step)
+
+    def label(self, with_time: bool) -> str:
+        text = f"{self.variable}/{self.model}/{self.level_m} m at +{self.step} h"
+        return text + (f" of {self.day.isoformat()}T{self.hour:02d}Z" if with_time else "")
+
+
+@dataclass(frozen=True)
+class AcceptanceResult:
+    """Expected vs received fields of one file and every difference; ``reason`` names what differs."""
+
+    ok: bool
+    expected: int  # messages the request asks for
+    received: int  # messages in the file
+    expected_axes: Mapping[str, Any]
+    received_axes: Mapping[str, Any]
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
+    mismatches: Mapping[str, str] = field(default_factory=dict)  # axis -> what differs
+    problems: tuple[str, ...] = ()  # messages that cannot be named or placed, grid and area problems
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON for the run's ``details["acceptance"]`` (lists capped at ``LISTED``, counts whole)."""
+        out: dict[str, Any] = {"ok": self.ok, "expected": self.expected, "received": self.received,
+                               "expected_axes": dict(self.expected_axes), "received_axes": dict(self.received_axes),
+                               "mismatches": dict(self.mismatches), "problems": list(self.problems[:LISTED]),
+                               "reason": self.reason}
+        for name in ("missing", "unexpected", "duplicates"):
+            items = getattr(self, name)
+            out[name], out[f"{name}_count"] = list(items[:LISTED]), len(items)
+        return out
+
+
+def unreadable(problem: str) -> AcceptanceResult:
+    """The result for a file whose headers cannot be read at all (not GRIB, truncated)."""
+    return AcceptanceResult(False, 0, 0, {}, {}, problems=(problem,), reason=f"the file cannot be read: {problem}")
+
+
+# -- the request side --------------------------------------------------------------------------------------------
+def _items(request: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    value = request.get(key, default)
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+        raise InvalidInput(f"request field {key!r} must be a string or a non-empty list, got {value!r}")
+    return list(dict.fromkeys(str(v) for v in values))  # de-duplicated as the ADS does, order kept
+
+
+def _ints(request: Mapping[str, Any], key: str, default: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in _items(request, key, default)]
+    except ValueError as err:
+        raise InvalidInput(f"request field {key!r}: {err}") from None
+
+
+def _dates(request: Mapping[str, Any]) -> list[date]:
+    out: list[date] = []
+    for item in _items(request, "date", []):
+        first, _, last = item.partition("/")
+        try:
+            start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+        except ValueError:
+            raise InvalidInput(f"request field 'date': {item!r} is not YYYY-MM-DD or YYYY-MM-DD/YYYY-MM-DD") from None
+        if not 0 <= (end - start).days < 3660:
+            raise InvalidInput(f"request field 'date': {item!r} ends before it starts or spans over 10 years")
+        out += [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    return list(dict.fromkeys(out))
+
+
+def _hours(request: Mapping[str, Any]) -> list[int]:
+    out = []
+    for item in _items(request, "time", ["00:00"]):
+        hh, _, mm = item.partition(":")
+        if not (hh.isdigit() and mm in ("", "00") and 0 <= int(hh) <= 23):
+            raise InvalidInput(f"request field 'time': {item!r} is not HH:00")
+        out.append(int(hh))
+    return out
+
+
+def _area(request: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    area = request.get("area")
+    if area is None:
+        return DOMAIN
+    if not isinstance(area, (list, tuple)) or len(area) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in area):
+        raise InvalidInput(f"request field 'area' must be [north, west, south, east], got {area!r}")
+    return tuple(float(v) for v in area)  # type: ignore[return-value]
+
+
+def expected_fields(request: Mapping[str, Any]) -> tuple[list[FieldKey], int]:
+    """The fields a request asks for (ADS defaults where a list is absent) and how many times each (one message
+    per requested type: forecast and analysis messages carry the same field key here)."""
+    axes = (_dates(request), _hours(request), _items(request, "model", ["ensemble"]),
+            _items(request, "variable", []), _ints(request, "level", ["0"]), _ints(request, "leadtime_hour", ["0"]))
+    keys = [FieldKey(d, h, m, v, lv, s) for d in axes[0] for h in axes[1] for m in axes[2] for v in axes[3]
+            for lv in axes[4] for s in axes[5]]
+    return keys, len(_items(request, "type", ["forecast"]))
+
+
+# -- the file side -----------------------------------------------------------------------------------------------
+def name_message(msg: GribMessage) -> FieldKey:
+    """The field one message holds, by the CAMS code table; ``InvalidInput`` naming the message otherwise."""
+    if msg.edition != 2:
+        raise InvalidInput(f"{msg.where}: GRIB edition {msg.edition}; CAMS Europe is GRIB2")
+    if msg.template != CHEMICAL_TEMPLATE:
+        raise InvalidInput(f"{msg.where}: product definition template {msg.template}; CAMS Europe fields use "
+                           f"template {CHEMICAL_TEMPLATE}")
+    species = cams.species_for(msg.where, msg.discipline, msg.category, msg.number, msg.constituent_type)
+    model = cams.model_for(msg.where, msg.centre, msg.sub_centre)
+    if msg.level_type not in (SURFACE, HEIGHT_ABOVE_GROUND):
+        raise InvalidInput(f"{msg.where}: level type {msg.level_type} is neither surface (1) nor height above "
+                           "ground (103)")
+    ref = msg.reference_time
+    if ref.minute or ref.second:
+        raise InvalidInput(f"{msg.where}: reference time {ref.isoformat()} is not on the hour")
+    level = 0 if msg.level_type == SURFACE else msg.level
+    return FieldKey(ref.date(), ref.hour, model, species.name, level, msg.step_hours)
+
+
+def _named(headers: Sequence[GribMessage]) -> tuple[list[tuple[GribMessage, FieldKey]], list[str]]:
+    named, problems = [], []
+    for msg in headers:
+        try:
+            named.append((msg, name_message(msg)))
+        except InvalidInput as err:
+            problems.append(str(err))
+    return named, problems
+
+
+def _extent(grid: RegularGrid) -> tuple[float, float, float, float]:
+    """(N, W, S, E) of a grid's point centres."""
+    lats, lons = (grid.lat(0), grid.lat(grid.ny - 1)), (grid.lon(0), grid.lon(grid.nx - 1))
+    return max(lats), min(lons), min(lats), max(lons)
+
+
+def _describe(grid: RegularGrid) -> str:
+    n, w, s, e = _extent(grid)
+    return f"{grid.ny}x{grid.nx} points {s:g}..{n:g}N {w:g}..{e:g}E step {abs(grid.dlat):g}x{abs(grid.dlon):g}"
+
+
+def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, float, float]) -> list[str]:
+    """Every message on a regular grid, one grid for the file, its points within ``area`` (half a grid step of
+    tolerance) and reaching each edge of it within one grid step (the ADS snaps an area inward to points)."""
+    problems = [f"{m.where}: grid {m.grid_type!r} is not a regular lat/lon grid" for m in headers if m.grid is None]
+    grids = list(dict.fromkeys(m.grid for m in headers if m.grid is not None))
+    if len(grids) > 1:
+        problems.append(f"the file mixes {len(grids)} grids: " + "; ".join(_describe(g) for g in grids))
+    north, west, south, east = area
+    for grid in grids:
+        n, w, s, e = _extent(grid)
+        hy, hx = abs(grid.dlat) / 2, abs(grid.dlon) / 2
+        asked = f"[N {north:g}, W {west:g}, S {south:g}, E {east:g}]"
+        if n > north + hy + _EPS or s < south - hy - _EPS or w < west - hx - _EPS or e > east + hx + _EPS:
+            problems.append(f"grid {_describe(grid)} is not within the requested area {asked} "
+                            f"(tolerance half a grid step)")
+        elif (n < min(north, DOMAIN[0]) - 2 * hy - _EPS or s > max(south, DOMAIN[2]) + 2 * hy + _EPS
+              or w > max(west, DOMAIN[1]) + 2 * hx + _EPS or e < min(east, DOMAIN[3]) - 2 * hx - _EPS):
+            problems.append(f"grid {_describe(grid)} does not cover the requested area {asked} "
+                            f"(it stops more than a grid step inside)")
+    return problems
+
+
+def _ranges(values: Iterable[int]) -> str:
+    """``0..3, 6, 9..12``."""
+    items, out = sorted(set(values)), []
+    for v in items:
+        if out and v == out[-1][1] + 1:
+            out[-1][1] = v
+        else:
+            out.append([v, v])
+    return ", ".join(f"{a}..{b}" if b > a + 1 else (f"{a}, {b}" if b > a else f"{a}") for a, b in out)
+
+
+def _show_axis(index: int, values: set) -> str:
+    if index in (1, 4, 5):
+        return _ranges(values) or "none"
+    return ", ".join(str(v) for v in sorted(values)) or "none"
+
+
+def _axes_json(keys: Iterable[FieldKey]) -> dict[str, Any]:
+    sets: list[set] = [set() for _ in _AXES]
+    for k in keys:
+        for i, v in enumerate(k.axes()):
+            sets[i].add(v)
+    return {name.replace(" ", "_"): (_ranges(s) if i in (1, 4, 5) else sorted(str(v) for v in s))
+            for i, ((name, _), s) in enumerate(zip(_AXES, sets))}
+
+
+def _listing(what: str, items: list[str]) -> str:
+    shown = ", ".join(items[:8]) + (f" (and {len(items) - 8} more)" if len(items) > 8 else "")
+    return f"{what} {len(items)}: {shown}"
+
+
+def check(request: Mapping[str, Any], headers: Sequence[GribMessage]) -> AcceptanceResult:
+    """Do ``headers`` (every message of a landed file, as the decoder port reads them) hold exactly the fields
+    ``request`` asks for: each once per requested type, nothing else, on one regular grid within the requested
+    area? ``InvalidInput`` only for a malformed request; every difference of the file is in the result."""
+    keys, per_key = expected_fields(request)
+    area = _area(request)
+    named, problems = _named(headers)
+    problems += _grid_problems(headers, area)
+    want = Counter({k: per_key for k in keys})
+    got = Counter(k for _, k in named)
+    with_time = len({(k.day, k.hour) for k in (*want, *got)}) > 1
+    missing = sorted(k for k in want if got[k] < want[k])
+    unexpected = sorted(k for k in got if k not in want)
+    duplicates = sorted(k for k in got if k in want and got[k] > want[k])
+    mismatches: dict[str, str] = {}
+    for i, (plural, singular) in enumerate(_AXES):
+        asked, held = {k.axes()[i] for k in want}, {k.axes()[i] for k in got}
+        if asked != held:
+            mismatches[plural.replace(" ", "_")] = (f"asked for {len(asked)} {plural if len(asked) != 1 else singular}"
+                                                    f" {_show_axis(i, asked)}, file holds {_show_axis(i, held)}")
+    expected, received = sum(want.values()), len(headers)
+    ok = not (missing or unexpected or duplicates or problems) and expected == received
+    parts = list(mismatches.values())
+    parts += [_listing("missing", [k.label(with_time) for k in missing])] if missing else []
+    parts += [_listing("unexpected", [k.label(with_time) for k in unexpected])] if unexpected else []
+    parts += [_listing("duplicated", [f"{k.label(with_time)} x{got[k]}" for k in duplicates])] if duplicates else []
+    parts += [_listing("problems", problems)] if problems else []
+    reason = (f"accepted: the file holds exactly the {expected} requested messages" if ok else
+              f"the file does not match its request (expected {expected} messages, file holds {received}): "
+              + "; ".join(parts))
+    return AcceptanceResult(
+        ok, expected, received, _axes_json(want), _axes_json(got),
+        tuple(k.label(with_time) for k in missing), tuple(k.label(with_time) for k in unexpected),
+        tuple(f"{k.label(with_time)} x{got[k]}" for k in duplicates), mismatches, tuple(problems), reason)
+
+
+def request_from_headers(headers: Sequence[GribMessage]) -> dict[str, Any]:
+    """The request a file answers, read from its headers (the inverse of ``check``): its variables, models,
+    levels, lead times, date, time and area, in the shape of the dataset's requests (``jackfruit land``).
+
+    ``InvalidInput`` naming every message the code table cannot name, and naming the dates of a file that
+    spans several (one file holds one partition). A ragged file (not every combination present) still gets
+    the request of all its values: ``check`` then names what is missing."""
+    if not headers:
+        raise InvalidInput("the file holds no GRIB messages")
+    named, problems = _named(headers)
+    if problems:
+        raise InvalidInput(f"{len(problems)} of {len(headers)} messages cannot be named by the CAMS Europe code "
+                           "table: " + "; ".join(problems))
+    keys = [k for _, k in named]
+    days = sorted({k.day for k in keys})
+    if len(days) > 1:
+        raise InvalidInput(f"the file spans {len(days)} dates ({', '.join(d.isoformat() for d in days)}); one file "
+                           "lands one partition (one date): split it by date first")
+    hours = sorted({k.hour for k in keys})
+    analysis = any(hours) and not any(k.step for k in keys)
+    request: dict[str, Any] = {
+        "variable": sorted({k.variable for k in keys}),
+        "model": sorted({k.model for k in keys}),
+        "level": [str(v) for v in sorted({k.level_m for k in keys})],
+        "type": ["analysis" if analysis else "forecast"],
+        "time": [f"{h:02d}:00" for h in hours],
+        "leadtime_hour": [str(v) for v in sorted({k.step for k in keys})],
+        "data_format": "grib",
+        "date": [f"{days[0].isoformat()}/{days[0].isoformat()}"],
+    }
+    grids = [m.grid for m in headers if m.grid is not None]
+    if grids:
+        extents = [_extent(g) for g in grids]
+        n, w = max(e[0] for e in extents), min(e[1] for e in extents)
+        s, e = min(x[2] for x in extents), max(x[3] for x in extents)
+        hy, hx = abs(grids[0].dlat) / 2, abs(grids[0].dlon) / 2
+        edges = (n + hy, w - hx, s - hy, e + hx)
+        if any(abs(a - b) > _EPS for a, b in zip(edges, DOMAIN)):
+            request["area"] = [round(v, 6) for v in (n, w, s, e)]
+    return request
