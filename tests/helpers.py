@@ -256,3 +256,24 @@ def shard_index(shard: bytes, chunks: int) -> list[tuple[int, int]]:
     """(offset, length) of each chunk of a sharded array's shard (index at the end: uint64 pairs + crc32c)."""
     index = np.frombuffer(shard[-(16 * chunks + 4):-4], dtype="<u8").reshape(chunks, 2)
     return [(int(o), int(n)) for o, n in index]
+
+
+def landed_unchecked(app: Jackfruit, body: bytes, day: "date", request: Mapping[str, Any] | None = None):
+    """A succeeded run whose raw object is ``body``, written through the ports without the acceptance check: a run
+    landed before the check existed, for tests of what the transformation does with whatever it is given."""
+    from datetime import timedelta
+
+    from jackfruit.domain.keys import RawKey
+    from jackfruit.domain.model import IngestionRun, RunStatus
+
+    dataset = app.catalog.get_dataset("cams-europe-air-quality-forecasts")
+    run_id, now = app.ids.new_run_id(), app.clock.now()
+    key = str(RawKey(dataset.source, dataset.name, day, run_id, dataset.ext))
+    app.catalog.claim_ingest(
+        IngestionRun(run_id=run_id, source=dataset.source, dataset=dataset.name, partition_date=day,
+                     request=dict(request) if request is not None else dataset.request_for(day), created_at=now,
+                     status=RunStatus.PENDING, raw_key=key),
+        attempt_id=app.ids.new_run_id(), owner="before-acceptance:1", now=now, expires_at=now + timedelta(seconds=60),
+        supersede=True)
+    info = app.raw_store.put(key, body)
+    return app.catalog.succeed(run_id, 1, now=now, size=info.size, sha256=info.sha256, upstream_job_id=None)

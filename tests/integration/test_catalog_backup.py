@@ -172,7 +172,10 @@ def still_works(c, handles: dict[str, Any]) -> None:
     tiles = [tile(r, west=w, south=50, variable="ozone", ref_h=48) for w in (0, 10, 20)]
     c.publish(r.run_id, 1, tiles, edges(r, tiles), now=later)  # new rows after the restored ones (ids, keys)
     assert c.tiles_of_run(r.run_id) == sorted(tiles, key=lambda t: t.cell_id)
-    assert len(c.find_tiles(WORLD, ALL_TIME)) == TILES + 3
+    assert len(c.find_tiles(WORLD, ALL_TIME, history=True)) == TILES + 3
+    # the newer run's tiles replace the restored ones of the same slots as current (jackfruit.domain.currency)
+    current = c.find_tiles(WORLD, ALL_TIME, ["ozone"], model="ensemble")
+    assert {t.key for t in tiles} <= {t.key for t in current}
 
 
 # -- the page's commands ----------------------------------------------------------------------------------------

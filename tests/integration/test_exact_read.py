@@ -32,8 +32,8 @@ def world(tmp_path_factory):
     app = memory_app(lambda d, r: bodies[date.fromisoformat(r["date"][0][:10]) if isinstance(r["date"], list)
                                          else date.fromisoformat(str(r["date"])[:10])])
     runs = []
-    for day in (D1, D2):
-        run = app.ingest(CAMS, day)
+    for day, path in ((D1, first), (D2, second)):
+        run = app.land(path, dataset=CAMS, partition_date=day)  # the request read from the file: accepted
         app.transform(run.run_id)
         runs.append(run)
     ref = {(m["dataDate"], m["step"]): m["values"] for p in (first, second) for m in ecc_reference(p)}

@@ -12,7 +12,7 @@ from jackfruit.domain.errors import IntegrityError, InvalidInput
 from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 
 from ..conftest import DATA, REAL_CAMS
-from ..helpers import assemble, bits, ecc_reference, file_source, memory_app
+from ..helpers import assemble, bits, ecc_reference, file_source, landed_unchecked, memory_app
 
 CAMS = "cams-europe-air-quality-forecasts"
 
@@ -35,7 +35,8 @@ def _check_lossless(path, app, run, tiles):
 
 def test_real_cams_europe_file_is_lossless_and_named():
     app = memory_app(file_source(REAL_CAMS))
-    run = app.ingest(CAMS, date(2022, 8, 13), {"variable": ["mugwort_pollen"]})
+    # the real file holds three reference times: one run of the transformation, whatever the acceptance says
+    run = landed_unchecked(app, REAL_CAMS.read_bytes(), date(2022, 8, 13))
     tiles = app.transform(run.run_id)
     assert len(tiles) == 3  # one whole-grid tile per reference time
     assert {t.variable for t in tiles} == {"mugwort_pollen"}
@@ -57,7 +58,7 @@ def test_generated_multi_model_multi_species_levels_with_missing_values_is_lossl
                    ["ozone", "nitrogen_dioxide", "particulate_matter_2.5um", "birch_pollen"], [0, 500], range(0, 7, 3))
     write_cams_grib(path, specs, area=(55.05, -5.05, 44.95, 15.05), missing_fraction=0.02)
     app = memory_app(file_source(path))
-    run = app.ingest(CAMS, date(2025, 3, 12))
+    run = app.land(path, dataset=CAMS, partition_date=date(2025, 3, 12))  # request read from the file, accepted
     tiles = app.transform(run.run_id)
     groups = {(t.model, t.variable, t.level_m) for t in tiles}
     assert len(groups) == 4 * 4 * 2
@@ -77,7 +78,9 @@ def test_generated_multi_model_multi_species_levels_with_missing_values_is_lossl
 ])
 def test_files_the_table_cannot_represent_are_refused_whole(name):
     app = memory_app(file_source(DATA / name))
-    run = app.ingest(CAMS, date(2025, 3, 12))
+    quarantined = app.ingest(CAMS, date(2025, 3, 12))  # the acceptance check stops it first, naming message 1
+    assert quarantined.status.value == "quarantined" and "message 1" in quarantined.failure_reason
+    run = landed_unchecked(app, (DATA / name).read_bytes(), date(2025, 3, 12))  # and the transformation, too
     with pytest.raises(InvalidInput, match=r"message 1 .*nothing converted|nothing converted.*message 1"):
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
@@ -102,7 +105,7 @@ def test_unknown_constituent_is_named(tmp_path):
         eccodes.codes_release(first)
     path.write_bytes(bytes(body))
     app = memory_app(file_source(path))
-    run = app.ingest(CAMS, date(2025, 3, 12))
+    run = landed_unchecked(app, path.read_bytes(), date(2025, 3, 12))
     with pytest.raises(InvalidInput, match=r"message 2 \(byte offset \d+, level type 1 level 0, "
                                            r"2022-08-13T00:00Z step 1 h\): \(parameterNumber 59, constituentType 65001\)"):
         app.transform(run.run_id)
@@ -121,7 +124,8 @@ def test_unknown_constituent_is_named(tmp_path):
 def test_non_grib_and_truncated_raw_files_are_refused(mangle, words):
     body = mangle(REAL_CAMS.read_bytes()[:882181])
     app = memory_app(lambda d, r: body)
-    run = app.ingest(CAMS, date(2025, 3, 12))
+    assert app.ingest(CAMS, date(2025, 3, 12)).status.value == "quarantined"
+    run = landed_unchecked(app, body, date(2025, 3, 12))
     with pytest.raises(InvalidInput, match=words):
         app.transform(run.run_id)
     assert app.catalog.tiles_of_run(run.run_id) == []
@@ -129,7 +133,7 @@ def test_non_grib_and_truncated_raw_files_are_refused(mangle, words):
 
 def test_raw_bytes_that_changed_since_ingest_are_an_integrity_error():
     app = memory_app(file_source(REAL_CAMS))
-    run = app.ingest(CAMS, date(2025, 3, 12))
+    run = landed_unchecked(app, REAL_CAMS.read_bytes(), date(2025, 3, 12))
     app.raw_store._objects[run.raw_key] = b"tampered" + app.raw_store._objects[run.raw_key][8:]
     with pytest.raises(IntegrityError, match="sha256"):
         app.transform(run.run_id)

@@ -45,7 +45,7 @@ def _world(grib, tmp_path, kind, tile_format):
         curated, root = InMemoryObjectStore("jackfruit-curated"), None
     app = memory_app(file_source(grib), curated_store=curated, tile_format=tile_format,
                      work_dir=str(tmp_path / "work"))
-    run = app.ingest(CAMS, DAY)
+    run = app.land(grib, dataset=CAMS, partition_date=DAY)  # the request read from the file: accepted
     (tile,) = app.transform(run.run_id)  # one 10-degree cell, one species
     app.tile_format = ZarrTileFormat()  # reading is always the current code
     return app, tile, TileObjects(curated, tile.key, root)
