@@ -299,9 +299,10 @@ def _pg_sql(q) -> tuple[str, list]:
     sql = (f"SELECT {pc._TILE_T} FROM tiles t WHERE t.extent && ST_MakeEnvelope(%s, %s, %s, %s, 4326) "
            "AND t.valid && tstzrange(%s, %s, '[)') "
            "AND %s <= t.east AND %s >= t.west AND %s <= t.north AND %s >= t.south "
-           f"AND t.variable = %s AND t.model = %s AND t.level_m = %s::bigint {pc._ORDER}")
+           f"AND t.variable = %s AND t.model = %s AND t.level_m = %s::bigint "
+           f"AND {pc._CURRENT.replace('%(known)s', '%s')} {pc._ORDER}")
     return sql, [box.west - m, box.south - m, box.east + m, box.north + m, window.start, window.end,
-                 box.west, box.east, box.south, box.north, variable, model, level]
+                 box.west, box.east, box.south, box.north, variable, model, level, pc._FOREVER, pc._FOREVER]
 
 
 def _sqlite_sql(q, space_only: bool = False, no_index: bool = False) -> tuple[str, list]:
@@ -312,9 +313,12 @@ def _sqlite_sql(q, space_only: bool = False, no_index: bool = False) -> tuple[st
     box, window, variable, model, level = q
     m, hour = sc.RTREE_MARGIN, sc.HOUR_US
     start, end = _rows.to_micros(window.start), _rows.to_micros(window.end)
+    # the exact predicates, the publish-time bound and the currency rule, as find_tiles has them
     exact = ("? <= t.east AND ? >= t.west AND ? <= t.north AND ? >= t.south AND t.valid_start < ? "
-             "AND t.valid_end >= ? AND t.variable IN (?) AND t.model = ? AND t.level_m = ?")
-    exact_args = [box.west, box.east, box.south, box.north, end, start, variable, model, level]
+             "AND t.valid_end >= ? AND t.variable IN (?) AND t.model = ? AND t.level_m = ? AND t.published_at <= ? "
+             f"AND {sc._CURRENT.replace(':known', '?')}")
+    exact_args = [box.west, box.east, box.south, box.north, end, start, variable, model, level,
+                  sc._MAX_US, sc._MAX_US, sc._MAX_US]
     if no_index:
         return f"SELECT {sc._TILE_T} FROM tiles t NOT INDEXED WHERE {exact} {sc._ORDER}", exact_args
     space = [box.east + m, box.west - m, box.north + m, box.south - m]

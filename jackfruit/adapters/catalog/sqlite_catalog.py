@@ -46,12 +46,18 @@ _TILE_T = ", ".join(f"t.{c}" for c in _rows.TILE_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
 _MAX_US = (1 << 63) - 1
-#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by the time bound to ``:known``
-_OUTRANKS = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-             "AND u.reference_time = t.reference_time AND u.published_at <= :known "
-             "AND ((u.run_id = t.run_id AND CAST(u.transformation_version AS INTEGER) "
-             "> CAST(t.transformation_version AS INTEGER)) OR (u.cell_id = t.cell_id AND u.run_id > t.run_id))")
-_CURRENT = f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_OUTRANKS})"
+#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by the time bound to ``:known``:
+#: the same slot from a newer run (index tiles_by_slot), or the same product of the same run under a newer
+#: version (index tiles_by_run_product); two probes that each read one index range
+_NEWER_RUN = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
+              "AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
+              "AND u.published_at <= :known")
+_NEWER_VERSION = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
+                  "AND u.reference_time = t.reference_time AND u.published_at <= :known "
+                  "AND CAST(u.transformation_version AS INTEGER) > CAST(t.transformation_version AS INTEGER)")
+_OUTRANKS = f"(({_NEWER_RUN}) OR ({_NEWER_VERSION}))"
+_CURRENT = (f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_RUN}) "
+            f"AND NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_VERSION})")
 
 
 def _partition_key(dataset: str, day: str, request: str) -> str:
@@ -318,7 +324,7 @@ class SqliteCatalog(RunModelOps):
         args.append(known)
         if not history:  # the domain's currency rule (jackfruit.domain.currency), as a NOT EXISTS
             sql.append("AND " + _CURRENT.replace(":known", "?"))
-            args.append(known)
+            args += [known, known]
         with self._tx() as db:
             rows = db.execute(" ".join(sql + [_ORDER]), args).fetchall()
         return [_rows.tile_of(r) for r in rows]

@@ -44,8 +44,11 @@ ALTER TABLE tiles DROP CONSTRAINT tiles_run_id_model_variable_level_m_reference_
 ALTER TABLE tiles ADD CONSTRAINT tiles_one_per_slot_and_version
   UNIQUE (run_id, transformation_version, model, variable, level_m, reference_time, cell_id);
 
--- what decides whether a tile is current: the other tiles of its product
-CREATE INDEX tiles_by_product ON tiles (dataset, model, variable, level_m, reference_time);
+-- what decides whether a tile is current (jackfruit/domain/currency.py): a newer run in its slot, a newer version
+-- of its own run's product; one index range each
+CREATE INDEX tiles_by_slot ON tiles (dataset, model, variable, level_m, reference_time, cell_id, run_id);
+
+CREATE INDEX tiles_by_run_product ON tiles (run_id, model, variable, level_m, reference_time);
 
 -- what gc --superseded visits
 CREATE INDEX tiles_not_removed ON tiles (published_at) WHERE removed_at IS NULL;

@@ -28,6 +28,10 @@ UPDATE ingestion_runs SET transform_version = (
   SELECT max(t.transformation_version) FROM tiles t WHERE t.run_id = ingestion_runs.run_id)
 WHERE transform_status = 'published';
 
-CREATE INDEX tiles_by_product ON tiles (dataset, model, variable, level_m, reference_time);
+-- what decides whether a tile is current (jackfruit/domain/currency.py): a newer run in its slot, a newer version
+-- of its own run's product; one index range each
+CREATE INDEX tiles_by_slot ON tiles (dataset, model, variable, level_m, reference_time, cell_id, run_id);
+
+CREATE INDEX tiles_by_run_product ON tiles (run_id, model, variable, level_m, reference_time);
 
 CREATE INDEX tiles_not_removed ON tiles (published_at) WHERE removed_at IS NULL;
