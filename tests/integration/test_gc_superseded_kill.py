@@ -37,7 +37,7 @@ REQUEST = {"variable": ["ozone", "nitrogen_dioxide", "dust", "ammonia"], "model"
            "leadtime_hour": ["0", "1"]}
 WORLD = BBox(-180, -90, 180, 90)
 ALL_TIME = TimeRange(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 4, 1, tzinfo=timezone.utc))
-ROUNDS = int(os.environ.get("JACKFRUIT_GC_KILL_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("JACKFRUIT_GC_KILL_ROUNDS", "6"))  # kills wanted
 
 
 @pytest.fixture(params=CATALOG_BACKENDS)
@@ -91,12 +91,15 @@ def test_gc_superseded_killed_anywhere_leaves_old_or_new_state(world):
     before = app.read(box, span, ["ozone", "dust"], model="chimere")
     seed = int(os.environ.get("JACKFRUIT_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    kills = 0
-    for _ in range(ROUNDS):
+    kills = rounds = 0
+    while kills < ROUNDS and rounds < 3 * ROUNDS:
+        rounds += 1
         left = len(app.catalog.superseded_tiles(before=datetime.now(timezone.utc), limit=None))
-        if left == 0:
+        if left < 2:
             break
-        target = rng.randint(1, left)
+        # the k-th tile of the run (not the last: a kill after the last report may land after the exit), few
+        # per round so that enough tiles stay for the next rounds
+        target = rng.randint(1, min(2, left - 1))
         p = subprocess.Popen([sys.executable, "-m", "jackfruit.cli", "gc", "--superseded", "--grace", "0s"],
                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
@@ -122,8 +125,8 @@ def test_gc_superseded_killed_anywhere_leaves_old_or_new_state(world):
         p.wait(30)
         reader.join(5)
         _check(app, {t.key for t in current})
-    print(f"gc --superseded kill test: seed {seed}, {kills} kill(s)")
-    assert kills >= min(ROUNDS, 3), f"too few kills landed ({kills}); seed {seed}"
+    print(f"gc --superseded kill test: seed {seed}, {kills} kill(s) in {rounds} round(s)")
+    assert kills >= 3, f"too few kills landed ({kills} in {rounds} rounds); seed {seed}"
     done = subprocess.run([sys.executable, "-m", "jackfruit.cli", "gc", "--superseded", "--grace", "0s", "--json"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
