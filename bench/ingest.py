@@ -22,6 +22,8 @@ S3 needs the loopback server: ``scripts/s3-server start`` then ``eval "$(scripts
 
 from __future__ import annotations
 
+from _s3 import drop_bucket  # bench/_s3.py (the benches run as scripts: their folder is on sys.path)
+
 import argparse
 import json
 import os
@@ -114,16 +116,6 @@ def s3_target() -> tuple[object, str, dict] | None:
     bucket = f"bench-ingest-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
     return client, bucket, {"endpoint": endpoint, "access_key": access, "secret_key": secret}
-
-
-def drop_bucket(client, bucket: str) -> None:
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-        for u in page.get("Uploads", []):
-            client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=o["Key"])
-    client.delete_bucket(Bucket=bucket)
 
 
 def measure(size: int, repeat: int, binary: str, stub_binary: str, s3, fs_root: Path) -> list[dict]:

@@ -35,6 +35,8 @@ whatever the object's size.
 
 from __future__ import annotations
 
+from _s3 import drop_bucket  # bench/_s3.py (the benches run as scripts: their folder is on sys.path)
+
 import argparse
 import hashlib
 import inspect
@@ -272,15 +274,6 @@ def _make_source(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _empty_bucket(client, bucket: str) -> None:
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-        for u in page.get("Uploads", []):
-            client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=o["Key"])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size-mib", type=int, default=1024, help="object size (default 1024; CI quick mode: 32)")
@@ -327,8 +320,7 @@ def main() -> None:
         finally:
             for b in buckets.values():
                 try:
-                    _empty_bucket(client, b)
-                    client.delete_bucket(Bucket=b)
+                    drop_bucket(client, b)
                 except Exception as err:  # noqa: BLE001 - report, keep cleaning
                     print(f"warning: could not remove bucket {b}: {type(err).__name__}: {err}", file=sys.stderr)
 

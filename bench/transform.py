@@ -101,10 +101,8 @@ def _app(work: Path, grib: Path):
 
 def child_ingest(grib: Path, work: Path) -> dict:
     """Lands the file in the raw bucket of ``work`` (its own process: its memory is not the transform's)."""
-    from jackfruit.ports import Secret, Upstream
-
-    run = _app(work, grib).ingest("cams-europe-air-quality-forecasts", DAY,
-                                  upstream=Upstream("memory://", Secret("bench")))
+    # the file's own request, read from its headers and checked (the same write-once path as an ingest)
+    run = _app(work, grib).land(grib, dataset="cams-europe-air-quality-forecasts", partition_date=DAY)
     return {"run_id": run.run_id}
 
 
