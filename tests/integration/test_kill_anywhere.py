@@ -54,6 +54,8 @@ INGEST_PHASES = PHASES[:4]
 # how long after a phase is reported a kill may land (uniformly); the phase's typical length here
 WINDOW_S = {"submit": 0.06, "poll": 0.6, "download": 0.5, "commit": 0.03, "decode": 0.05, "tile write": 0.8,
             "publish": 0.02}
+# the schedule's knobs, read before the fixture swaps the process environment for the CLI's
+KNOBS = {k: v for k, v in os.environ.items() if k.startswith("JACKFRUIT_KILL_")}
 PARTITIONS = [{"variable": ["ozone"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["ozone"], "leadtime_hour": ["3", "4", "5"]}]
@@ -82,13 +84,13 @@ class Proc:
                     self.phase = name
                     self.seen[name].set()
 
-    def kill_in(self, phase: str, rng: random.Random, timeout: float = 30) -> bool:
-        """Wait for ``phase``, then SIGKILL at a random moment of its window; True if the kill landed."""
+    def kill_in(self, phase: str, rng: random.Random, window: float, timeout: float = 30) -> bool:
+        """Wait for ``phase``, then SIGKILL at a random moment of ``window`` seconds; True if the kill landed."""
         deadline = time.monotonic() + timeout
         while not self.seen[phase].wait(0.005):
             if self.p.poll() is not None or time.monotonic() > deadline:
                 return False
-        time.sleep(rng.uniform(0, WINDOW_S[phase]))
+        time.sleep(rng.uniform(0, window))
         if self.p.poll() is not None:
             return False
         observed = self.phase
@@ -253,17 +255,18 @@ def test_kill_anywhere(world, capsys):
     backend = env.get("JACKFRUIT_CATALOG", "sqlite")
     if env.get("JACKFRUIT_RUNNER") == "docker":  # containers start slower: fewer kills
         backend += " catalog, Docker runner"
-        per_phase = int(os.environ.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE_DOCKER", "3"))
+        per_phase = int(KNOBS.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE_DOCKER", "3"))
     else:
-        per_phase = int(os.environ.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE_POSTGRES", "4") if backend == "postgres"
-                        else os.environ.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE", "6"))
-    seed = int(os.environ.get("JACKFRUIT_KILL_SEED", str(random.SystemRandom().randrange(1 << 30))))
+        per_phase = int(KNOBS.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE_POSTGRES", "4") if backend == "postgres"
+                        else KNOBS.get("JACKFRUIT_KILL_ROUNDS_PER_PHASE", "6"))
+    seed = int(KNOBS.get("JACKFRUIT_KILL_SEED", str(random.SystemRandom().randrange(1 << 30))))
     rng = random.Random(seed)
     print(f"\nkill-anywhere: seed {seed} (JACKFRUIT_KILL_SEED={seed} reproduces the schedule)")
     kills: Counter[str] = Counter()
     bad: list[str] = []
     checked_reads: set[str] = set()
     rounds = conflicts = 0
+    windows = dict(WINDOW_S)
     max_rounds = per_phase * len(PHASES) * 6
     while min(kills[p] for p in PHASES) < per_phase and rounds < max_rounds:
         rounds += 1
@@ -280,8 +283,12 @@ def test_kill_anywhere(world, capsys):
             argv = ["transform", rng.choice(ready).run_id]
         victim = Proc(argv, env)
         rival = Proc(argv, env) if concurrent else None
-        if victim.kill_in(target, rng):
+        if victim.kill_in(target, rng, windows[target]):
             kills[victim.killed_in or "start-up"] += 1
+            if victim.killed_in in PHASES[PHASES.index(target) + 1:]:
+                windows[target] /= 2  # the phase is shorter here than WINDOW_S says: aim earlier within it
+        elif victim.seen[target].is_set():
+            windows[target] /= 2  # the process finished before the kill: the same
         victim.wait()
         if rival is not None:
             rc = rival.wait()
@@ -295,7 +302,8 @@ def test_kill_anywhere(world, capsys):
         print(f"\nkill-anywhere ({backend if 'catalog' in backend else backend + ' catalog'}): seed {seed}; {rounds} rounds, {sum(kills.values())} kills, "
               f"{conflicts} concurrent claims refused, {len(app.runs(limit=None))} runs, violations: {len(bad)}")
         for phase in (*PHASES, "start-up"):
-            print(f"  {phase:10s} {kills[phase]:4d} {'#' * kills[phase]}")
+            aim = f"  (aimed within {windows[phase] * 1000:.0f} ms)" if windows.get(phase, 0) != WINDOW_S.get(phase, 0) else ""
+            print(f"  {phase:10s} {kills[phase]:4d} {'#' * kills[phase]}{aim}")
         for v in bad[:20]:
             print("  VIOLATION", v)
     assert not bad, f"{len(bad)} invariant violations (seed {seed})"
