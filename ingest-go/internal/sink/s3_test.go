@@ -410,6 +410,86 @@ func TestS3LostCommitReplyIsNotAConflict(t *testing.T) {
 	}
 }
 
+// corruptingProxy forwards to the S3 server, flipping one byte in the body of every upload of
+// part 2 (as a faulty network path or middlebox would); it counts the parts it corrupted.
+func corruptingProxy(t *testing.T, target string) (string, *atomic.Int32) {
+	t.Helper()
+	tu, _ := url.Parse(target)
+	var corrupted atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" && len(body) > 1000 {
+			body[1000] ^= 0x40
+			corrupted.Add(1)
+		}
+		out := r.Clone(r.Context())
+		out.URL.Scheme, out.URL.Host, out.RequestURI = tu.Scheme, tu.Host, ""
+		out.Host = r.Host // signed
+		out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &corrupted
+}
+
+// Parts travel with an unsigned payload (for speed), so their bytes are checked by the CRC-32C
+// each part carries: a part corrupted on the way is refused by the server and the upload fails
+// with an error, never committed with the wrong bytes.
+func TestS3CorruptedPartIsRefusedNeverCommitted(t *testing.T) {
+	env := s3test.Lookup(t)
+	bucket := env.Bucket(t)
+	proxy, corrupted := corruptingProxy(t, env.Endpoint)
+	cfg := env.Config(bucket)
+	cfg.Endpoint, cfg.PartSize, cfg.MaxRetries = proxy, sink.MinPartSize, 2
+	s, err := sink.NewS3(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := pattern(12, 3*int(sink.MinPartSize)+4096)
+	u, _ := s.Create(ctx, s3Key)
+	var werr error
+	for off := 0; off < len(data) && werr == nil; off += 1 << 20 {
+		_, werr = u.Write(data[off:min(off+1<<20, len(data))])
+	}
+	cerr := u.Commit(ctx)
+	if corrupted.Load() == 0 {
+		t.Fatal("the proxy corrupted no part")
+	}
+	if werr == nil && cerr == nil {
+		c := env.Client(t)
+		if !bytes.Equal(s3test.Get(t, c, bucket, s3Key), data) {
+			t.Fatal("a corrupted part was committed: the object differs from what was written")
+		}
+		t.Fatal("a corrupted part was accepted")
+	}
+	err = errors.Join(werr, cerr)
+	if !strings.Contains(err.Error(), "part 2") {
+		t.Fatalf("the error does not name the part: %v", err)
+	}
+	c := env.Client(t)
+	if _, err := c.StatObject(ctx, bucket, s3Key, minio.StatObjectOptions{}); err == nil {
+		t.Fatal("an object is visible at the key after the failed upload")
+	}
+	if ups := s3test.Uploads(t, c, bucket, ""); len(ups) != 0 {
+		t.Fatalf("multipart uploads left: %+v", ups)
+	}
+}
+
 func TestS3ErrorsNameTheProblemButNoSecret(t *testing.T) {
 	env := s3test.Lookup(t)
 	bucket := env.Bucket(t)
