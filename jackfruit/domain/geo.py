@@ -77,6 +77,8 @@ class BBox:
 
 def utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; naive datetimes are refused rather than guessed."""
+    if value.tzinfo is timezone.utc:  # already: what every adapter reads back (the hot path of find_tiles)
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"datetime {value.isoformat()} has no timezone; jackfruit times are UTC-aware")
     return value.astimezone(timezone.utc)
