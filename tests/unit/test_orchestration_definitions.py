@@ -170,7 +170,8 @@ print(json.dumps(out))
 def test_the_instance_configs_keep_dagster_in_postgres_of_its_own_and_one_uses_the_docker_run_launcher():
     env = {"PATH": "/usr/bin:/bin", "DEPLOY": str(ROOT / "deploy" / "dagster"), "POSTGRES_HOST": "db",
            "POSTGRES_PORT": "5432", "POSTGRES_USER": "u", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "jackfruit",
-           "DAGSTER_POSTGRES_DB": "dagster", "JACKFRUIT_DAGSTER_IMAGE": "jackfruit-dagster:dev"}
+           "DAGSTER_POSTGRES_DB": "dagster", "JACKFRUIT_DAGSTER_IMAGE": "jackfruit-dagster:dev",
+           "JACKFRUIT_DOCKER_NETWORK": "jackfruit"}  # the run's container joins the ingester's network
     done = subprocess.run([sys.executable, "-c", INSTANCE_CONFIGS], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -180,4 +181,4 @@ def test_the_instance_configs_keep_dagster_in_postgres_of_its_own_and_one_uses_t
         assert config["telemetry"] is False and config["monitoring"] is True
         assert config["pools"]["default_limit"] >= 1
     assert out["dagster.yaml"]["launcher"] is None  # the default run launcher: runs in the code location
-    assert out["dagster-docker-launcher.yaml"]["launcher"] == ["DockerRunLauncher", "jackfruit-dagster:dev", ["host"]]
+    assert out["dagster-docker-launcher.yaml"]["launcher"] == ["DockerRunLauncher", "jackfruit-dagster:dev", ["jackfruit"]]
