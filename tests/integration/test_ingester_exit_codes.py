@@ -110,6 +110,15 @@ def test_upstream_failures_exit_as_documented(tmp_path, stub_with, ingest_binary
     assert code == 8 and len(jobs) == 2 and result["error"]["ads_job_id"] == jobs[1]
     assert [e["ads_job_id"] for e in submitted] == jobs and submitted[1]["replaces"] == jobs[0]
 
+    # an expired download link: the results fetched again once (a fresh link); failing again, expired too
+    once = stub_with("--expire-downloads", "1")
+    code, result, _ = _run(ingest_binary, once.url, tmp_path / "d", "test-key")
+    assert code == 0 and len(once.jobs()) == 1, result
+    twice = stub_with("--expire-downloads", "2")
+    code, result, _ = _run(ingest_binary, twice.url, tmp_path / "e", "test-key")
+    _assert_documented(code, result, "expired")
+    assert code == 8 and "download link" in result["error"]["message"] and len(twice.jobs()) == 1
+
 
 def _job(stub: AdsStub, tmp_path: Path, resume: str | None = None) -> IngestJob:
     run_id = _key().rsplit("/", 1)[1].split(".")[0]

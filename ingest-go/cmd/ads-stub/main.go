@@ -49,6 +49,7 @@ Flags:
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
 	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the first N results GETs of successful jobs (counted across jobs) answer 404 'results expired'")
+	fs.IntVar(&o.ExpireDownloads, "expire-downloads", 0, "fault: the first N download GETs (counted across jobs) answer 404 (an expired link; the results stay available)")
 	fs.IntVar(&o.DropSubmitReplies, "drop-submit-replies", 0, "fault: the first N submits create their job, then the connection is closed without a reply")
 	fs.Int64Var(&o.SyntheticSize, "synthetic-size", 0, "serve every job's asset as BYTES deterministic pseudo-random bytes generated while served (benchmarks; not GRIB)")
 	jobSeconds := fs.Float64("job-seconds", 0, "a job stays accepted/running for at least F seconds of wall time (besides the poll counts)")
@@ -61,9 +62,9 @@ Flags:
 		return 2
 	}
 	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 ||
-		o.ExpireResults < 0 || o.DropSubmitReplies < 0 || o.SyntheticSize < 0 {
+		o.ExpireResults < 0 || o.ExpireDownloads < 0 || o.DropSubmitReplies < 0 || o.SyntheticSize < 0 {
 		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
-			"--job-seconds, --download-bytes-per-sec, --expire-results, --drop-submit-replies and --synthetic-size must be >= 0")
+			"--job-seconds, --download-bytes-per-sec, --expire-results, --expire-downloads, --drop-submit-replies and --synthetic-size must be >= 0")
 		return 2
 	}
 	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))

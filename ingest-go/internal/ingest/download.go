@@ -96,6 +96,10 @@ func (r *run) download(ctx context.Context, href string, want int64) (int64, str
 				resp.Body.Close()
 				why = fmt.Sprintf("HTTP %d%s", status, problemSuffix(b))
 				retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+			case status == http.StatusForbidden || status == http.StatusNotFound || status == http.StatusGone:
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+				resp.Body.Close()
+				return 0, "", &linkGone{status: status, body: b}
 			default:
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()

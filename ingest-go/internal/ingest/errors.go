@@ -44,7 +44,7 @@ var Kinds = []KindInfo{
 	{KindInternal, 6, "unexpected: sink I/O errors, bugs"},
 	{KindAuth, 7, "ADS refused: 401, 403 (key, licence, cost limit)"},
 	{KindJobFailed, 7, "job failed, rejected, dismissed/deleted, 404 while polling (also an unknown --resume-job), unknown status"},
-	{KindExpired, 8, "the job's results expired (404 results expired) and so did those of the one resubmitted job"},
+	{KindExpired, 8, "the job's results expired (404 results expired) and so did those of the one resubmitted job, or its download link answered 403/404/410 again after the results were fetched anew"},
 	{KindCancelled, 143, "SIGTERM (143) or SIGINT (130), or the parent went away (stdin closed with --input -, stdout closed: 143); upload aborted, nothing committed"},
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,6 +111,8 @@ type run struct {
 	polls   int
 	resumes int
 	jobID   string
+	// replaced is the job whose results expired and which this run submitted again ("" until then).
+	replaced string
 	// followed holds every job this run has followed: never adopted as the job of a lost submit reply.
 	followed map[string]bool
 }
@@ -192,92 +195,131 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 	}
 	submittedAt := r.cfg.Now()
 
-	var resp *response
-	for expired := ""; ; {
+	resp, err := r.awaitResults(ctx, root, &monitor)
+	if err != nil {
+		return nil, err
+	}
+	tWait := r.cfg.Now()
+	for relinked := false; ; relinked = true {
+		if resp.status != 200 {
+			return nil, r.withJob(refused("results", resp))
+		}
+		var res adsapi.Results
+		if err := json.Unmarshal(resp.body, &res); err != nil || res.Asset.Value.Href == "" || res.Asset.Value.Size < 0 {
+			return nil, r.withJob(errorf(KindUnavailable, "results: malformed asset description"))
+		}
+		asset := res.Asset.Value
+		href := resolve(resp.url, asset.Href)
+		m := &Manifest{
+			Key: r.cfg.Key, ContentType: asset.Type, ADSJobID: r.jobID, ADSFileSize: asset.Size,
+			SubmittedAt: submittedAt.UTC().Format(time.RFC3339),
+		}
+		finish := func() *Manifest {
+			tEnd := r.cfg.Now()
+			m.FinishedAt = tEnd.UTC().Format(time.RFC3339)
+			m.TimingsMS = Timings{
+				Submit: submittedAt.Sub(t0).Milliseconds(), Wait: tWait.Sub(submittedAt).Milliseconds(),
+				Download: tEnd.Sub(tWait).Milliseconds(), Total: tEnd.Sub(t0).Milliseconds(),
+			}
+			m.Polls, m.Retries, m.Resumes = r.polls, r.retries, r.resumes
+			return m
+		}
+
+		if resuming {
+			// An earlier attempt of this run may have committed before it died: adopt, never overwrite.
+			if exists, err = r.cfg.Sink.Exists(ctx, r.cfg.Key); err != nil {
+				return nil, r.withJob(errorf(KindInternal, "sink: %v", err))
+			}
+			if exists {
+				if err := r.adopt(ctx, m, ""); err != nil {
+					return nil, r.withJob(err)
+				}
+				return finish(), nil
+			}
+		}
+
+		r.emit(Event{Event: EventPhase, Phase: PhaseDownload})
+		size, sum, err := r.download(ctx, href, asset.Size)
+		var gone *linkGone
+		if errors.As(err, &gone) {
+			if relinked {
+				e := errorf(KindExpired, "the download link of job %s answered HTTP %d%s again after the results were fetched anew; giving up",
+					r.jobID, gone.status, problemSuffix(gone.body))
+				e.HTTPStatus = gone.status
+				return nil, r.withJob(e)
+			}
+			// The link expired, or the download node lost the file: the results give a fresh link (or
+			// say the results expired, and the job is submitted again, once).
+			r.log.Warn("download link gone; fetching the job's results again", "ads_job_id", r.jobID,
+				"http_status", gone.status)
+			if resp, err = r.awaitResults(ctx, root, &monitor); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			e := AsError(err)
+			if resuming && e.Kind == KindConflict && sum != "" {
+				// The object appeared during our download (a concurrent attempt of the same run).
+				r.log.Warn("object appeared during the download of a resumed job; adopting it", "ads_job_id", r.jobID)
+				if err := r.adopt(ctx, m, sum); err != nil {
+					return nil, r.withJob(err)
+				}
+				return finish(), nil
+			}
+			return nil, r.withJob(e)
+		}
+		m.Size, m.SHA256 = size, sum
+		r.log.Info("committed", "ads_job_id", r.jobID, "bytes", size, "sha256", sum)
+		return finish(), nil
+	}
+}
+
+// awaitResults polls the job at *monitor until it ends, then GETs its results. Results that expired
+// upstream (404 "results expired") make it submit the same request again, once per run (the new job
+// replaces the old one: *monitor and r.jobID follow it); a second expiry is KindExpired.
+func (r *run) awaitResults(ctx context.Context, root string, monitor *string) (*response, error) {
+	for {
 		r.emit(Event{Event: EventPhase, Phase: PhasePoll})
-		final, err := r.poll(ctx, monitor)
+		final, err := r.poll(ctx, *monitor)
 		if err != nil {
 			return nil, err
 		}
 		resultsURL := final.LinkHref("results")
 		if resultsURL == "" {
-			resultsURL = monitor + "/results"
+			resultsURL = *monitor + "/results"
 		}
-		if resp, err = r.call(ctx, "results", http.MethodGet, resolve(monitor, resultsURL), nil); err != nil {
+		resp, err := r.call(ctx, "results", http.MethodGet, resolve(*monitor, resultsURL), nil)
+		if err != nil {
 			return nil, err
 		}
 		if resp.status != 404 || !resultsExpired(resp.body) {
-			break
+			return resp, nil
 		}
-		if expired != "" {
+		if r.replaced != "" {
 			e := errorf(KindExpired, "the results of job %s expired upstream (HTTP 404%s), and so had those of job %s it replaced; giving up",
-				r.jobID, problemSuffix(resp.body), expired)
+				r.jobID, problemSuffix(resp.body), r.replaced)
 			e.HTTPStatus = 404
 			return nil, r.withJob(e)
 		}
 		// The ADS purged the product from its cache: the same request, submitted again, makes it anew.
-		expired = r.jobID
-		r.log.Warn("results expired upstream; submitting the same request again (once)", "ads_job_id", expired)
-		if monitor, err = r.submit(ctx, root, expired); err != nil {
+		r.replaced = r.jobID
+		r.log.Warn("results expired upstream; submitting the same request again (once)", "ads_job_id", r.replaced)
+		if *monitor, err = r.submit(ctx, root, r.replaced); err != nil {
 			return nil, err
 		}
 	}
-	tWait := r.cfg.Now()
-	if resp.status != 200 {
-		return nil, r.withJob(refused("results", resp))
-	}
-	var res adsapi.Results
-	if err := json.Unmarshal(resp.body, &res); err != nil || res.Asset.Value.Href == "" || res.Asset.Value.Size < 0 {
-		return nil, r.withJob(errorf(KindUnavailable, "results: malformed asset description"))
-	}
-	asset := res.Asset.Value
-	href := resolve(resp.url, asset.Href)
-	m := &Manifest{
-		Key: r.cfg.Key, ContentType: asset.Type, ADSJobID: r.jobID, ADSFileSize: asset.Size,
-		SubmittedAt: submittedAt.UTC().Format(time.RFC3339),
-	}
-	finish := func() *Manifest {
-		tEnd := r.cfg.Now()
-		m.FinishedAt = tEnd.UTC().Format(time.RFC3339)
-		m.TimingsMS = Timings{
-			Submit: submittedAt.Sub(t0).Milliseconds(), Wait: tWait.Sub(submittedAt).Milliseconds(),
-			Download: tEnd.Sub(tWait).Milliseconds(), Total: tEnd.Sub(t0).Milliseconds(),
-		}
-		m.Polls, m.Retries, m.Resumes = r.polls, r.retries, r.resumes
-		return m
-	}
-
-	if resuming {
-		// An earlier attempt of this run may have committed before it died: adopt, never overwrite.
-		if exists, err = r.cfg.Sink.Exists(ctx, r.cfg.Key); err != nil {
-			return nil, r.withJob(errorf(KindInternal, "sink: %v", err))
-		}
-		if exists {
-			if err := r.adopt(ctx, m, ""); err != nil {
-				return nil, r.withJob(err)
-			}
-			return finish(), nil
-		}
-	}
-
-	r.emit(Event{Event: EventPhase, Phase: PhaseDownload})
-	size, sum, err := r.download(ctx, href, asset.Size)
-	if err != nil {
-		e := AsError(err)
-		if resuming && e.Kind == KindConflict && sum != "" {
-			// The object appeared during our download (a concurrent attempt of the same run).
-			r.log.Warn("object appeared during the download of a resumed job; adopting it", "ads_job_id", r.jobID)
-			if err := r.adopt(ctx, m, sum); err != nil {
-				return nil, r.withJob(err)
-			}
-			return finish(), nil
-		}
-		return nil, r.withJob(e)
-	}
-	m.Size, m.SHA256 = size, sum
-	r.log.Info("committed", "ads_job_id", r.jobID, "bytes", size, "sha256", sum)
-	return finish(), nil
 }
+
+// linkGone is a download that the download node refused with 403, 404 or 410 before sending the
+// file: the link expired or the file is gone from that node (ads-api.md §6: hrefs point at a randomly
+// chosen node and may differ between calls). The caller fetches the results again for a new link.
+type linkGone struct {
+	status int
+	body   []byte
+}
+
+func (g *linkGone) Error() string { return fmt.Sprintf("download link answered HTTP %d", g.status) }
 
 // submit POSTs the request and returns the job's monitor URL; replaces names the job whose results expired
 // (announced in the submitted event). A submit whose reply is lost (transport error, 408, 5xx: the ADS may have

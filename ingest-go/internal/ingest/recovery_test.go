@@ -85,6 +85,40 @@ func TestResultsExpiredTwiceIsExpired(t *testing.T) {
 	assertNoPartial(t, dir)
 }
 
+// A download link that answers 404 (expired, or the node lost the file) is not "not found": the
+// results are fetched again for a fresh link, once; the same job, nothing submitted again.
+func TestExpiredDownloadLinkFetchesTheResultsAgainOnce(t *testing.T) {
+	e := newEnv(t, stub.Options{ExpireDownloads: 1})
+	s, dir := fsSink(t)
+	c := e.config(s)
+	var rec recorder
+	c.OnEvent = rec.on
+	m, err := ingest.Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertCommittedFrom(t, dir, m, e, 1)
+	job := e.stub.Jobs()[0]
+	if m.ADSJobID != job.JobID || job.ResultsCount != 2 || job.DownloadCount != 1 {
+		t.Fatalf("manifest %+v job %+v", m, job)
+	}
+	want := "phase:submit submitted:" + job.JobID + ":accepted phase:poll phase:download phase:poll phase:download phase:commit"
+	if rec.String() != want {
+		t.Fatalf("events %q\nwant   %q", rec.String(), want)
+	}
+
+	// A fresh link that fails too: expired (exit 8), naming the job and the status; nothing committed.
+	e2 := newEnv(t, stub.Options{ExpireDownloads: 2})
+	s2, dir2 := fsSink(t)
+	_, err = ingest.Run(context.Background(), e2.config(s2))
+	ie := wantErr(t, err, ingest.KindExpired, 8, 404, "download link")
+	if jobs := e2.stub.Jobs(); len(jobs) != 1 || ie.JobID != jobs[0].JobID || jobs[0].ResultsCount != 2 {
+		t.Fatalf("error %+v, jobs %+v", ie, jobs)
+	}
+	assertNothingCommitted(t, s2)
+	assertNoPartial(t, dir2)
+}
+
 func TestResumedJobWithExpiredResultsIsSubmittedAgainOnce(t *testing.T) {
 	e := newEnv(t, stub.Options{ExpireResults: 1})
 	old := e.submitOnly(t)

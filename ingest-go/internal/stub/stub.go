@@ -43,6 +43,10 @@ type Options struct {
 	// 404 "results expired" (the ADS purged the product): 1 = the first job's results expire, its
 	// resubmission's do not; 2 = both expire.
 	ExpireResults int
+	// ExpireDownloads: the first N download GETs, counted across all jobs, answer 404 (the link
+	// expired, or the download node lost the file) while the job's results stay available: 1 = the
+	// first link fails and a fresh one works; 2 = the fresh one fails too.
+	ExpireDownloads int
 	// DropSubmitReplies: the first N submits that create a job get no reply: the connection is closed
 	// once the job exists (a reply lost to a time-out or a reset).
 	DropSubmitReplies int
@@ -108,6 +112,7 @@ type Server struct {
 	pollFaulted    bool
 	truncated      bool
 	expired        int // results GETs answered "results expired" so far (ExpireResults)
+	linksExpired   int // download GETs answered 404 so far (ExpireDownloads)
 	dropped        int // submit replies dropped so far (DropSubmitReplies)
 }
 
@@ -491,7 +496,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if j != nil && j.Status == adsapi.StatusSuccessful && r.PathValue("name") == j.JobID+".grib" {
 		asset = j.Asset
 	}
-	truncate := false
+	truncate, gone := false, false
+	if asset != nil && r.Method == http.MethodGet && s.linksExpired < s.opts.ExpireDownloads {
+		s.linksExpired++
+		gone, asset = true, nil
+	}
 	if asset != nil && r.Method == http.MethodGet {
 		j.DownloadCount++
 		if s.opts.TruncateDownloadOnce > 0 && !s.truncated {
@@ -499,6 +508,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if gone {
+		s.log.Warn("fault: download link expired", "job", j.JobID)
+	}
 	if asset == nil {
 		writeProblem(w, 404, adsapi.Problem{Type: "not found", Title: "results expired", Detail: "the requested file does not exist"})
 		return
