@@ -314,3 +314,31 @@ def docker_owner(docker_daemon):
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[(c.name, c.status) for c in left]}"
+
+
+# -- a browser: Debian's chromium (scripts/browser; apt), driven headless by the playwright client --------------
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_HOW = "install it with `scripts/browser install` (root: apt-get install chromium) and the test extras " \
+              "(scripts/setup); never `playwright install`"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless chromium (playwright ``Browser``) of Debian's package at /usr/bin/chromium, never a downloaded
+    one; a missing package or browser that does not start fails under CI, skips elsewhere."""
+    try:
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    except ImportError as err:
+        require("the playwright package", False, f"{err}; {BROWSER_HOW}")
+        raise
+    require("Debian's chromium", os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing; {BROWSER_HOW}")
+    with sync_playwright() as playwright:
+        try:
+            # --no-sandbox: chromium's sandbox refuses to run as root (CI machines run the tests as root)
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                  args=["--no-sandbox", "--disable-dev-shm-usage"])
+        except PlaywrightError as err:
+            require("a headless chromium", False, f"{CHROMIUM} did not start ({str(err)[:500]}); {BROWSER_HOW}")
+            raise
+        yield launched
+        launched.close()
