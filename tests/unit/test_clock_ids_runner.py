@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import json
 import os
+import signal
 import stat
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -188,8 +189,14 @@ def test_an_interrupted_parent_cuts_the_lifeline_and_reaps_the_child(tmp_path):
         if event.phase == "poll":
             _thread.interrupt_main()  # KeyboardInterrupt in the thread waiting for the child
 
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(job, interrupt_when_polling)
+    # interrupt_main() does nothing while SIGINT is ignored, as it is in a process started in the background by
+    # a non-interactive shell: the handler is Python's own for the test's duration
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(job, interrupt_when_polling)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (tmp_path / "record.json.eof").exists()  # the child saw EOF and stopped by itself
     assert not _children_named("jackfruit-ingest")
 
