@@ -42,12 +42,13 @@ def _sqlite_catalog(path: str):
         catalog.close()
 
 
-def _postgres_catalog(host: str, port: int, user: str, password: object, dbname: str):
+def _postgres_catalog(host: str, port: int, user: str, password: object, dbname: str, pool_timeout_s: float = 30.0):
     """The PostgreSQL catalog and its connection pool as a resource, closed by ``shutdown_resources``
     (``Jackfruit.close()``). psycopg is imported only when this catalog is chosen."""
     from .adapters.catalog.postgres_catalog import PostgresCatalog
 
-    catalog = PostgresCatalog(host=host, port=port, user=user, password=_reveal(password), dbname=dbname)
+    catalog = PostgresCatalog(host=host, port=port, user=user, password=_reveal(password), dbname=dbname,
+                              pool_timeout_s=pool_timeout_s)
     try:
         yield catalog
     finally:
@@ -191,7 +192,8 @@ class Container(containers.DeclarativeContainer):
         sqlite=providers.Resource(_sqlite_catalog, providers.Callable(_sqlite_file, config.data_dir, config.sqlite_path)),
         memory=providers.Singleton(InMemoryCatalog),
         postgres=providers.Resource(_postgres_catalog, config.postgres_host, config.postgres_port,
-                                    config.postgres_user, config.postgres_password, config.postgres_db),
+                                    config.postgres_user, config.postgres_password, config.postgres_db,
+                                    config.postgres_pool_timeout_s),
     )
     # poll, queue and retry settings of every runner that starts the Go ingester (ADS_* settings)
     ads_tuning = providers.Singleton(_ads_tuning, config.ads_poll_initial_s, config.ads_poll_max_s,

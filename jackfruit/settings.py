@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     postgres_user: str = Field("jackfruit", alias="POSTGRES_USER")
     postgres_password: SecretStr | None = Field(None, alias="POSTGRES_PASSWORD")
     postgres_db: str = Field("jackfruit", alias="POSTGRES_DB")
+    #: how long a catalog call waits for a pooled connection (the server down or every connection busy) before it
+    #: fails as BackendUnavailable
+    postgres_pool_timeout_s: float = Field(30.0, alias="POSTGRES_POOL_TIMEOUT_S", gt=0, le=3600)
 
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")

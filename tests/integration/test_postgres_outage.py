@@ -69,7 +69,8 @@ def world(request, tmp_path):
             AdsStub(api_key=KEY, extra_args=("--job-seconds", "2", "--bits", "12")) as stub:
         env = clean_environ()
         env.update(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), JACKFRUIT_LEASE_TTL_S=str(TTL_S), ADS_BASE_URL=stub.url,
-                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1", **catalog_env)
+                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1", POSTGRES_POOL_TIMEOUT_S="5",
+                   **catalog_env)
         yield World(env, stub, tmp_path / "data", request.getfixturevalue("postgres_server"))
 
 
