@@ -418,13 +418,19 @@ func (r *recorder) on(ev ingest.Event) {
 
 func (r *recorder) String() string { r.mu.Lock(); defer r.mu.Unlock(); return strings.Join(r.evs, " ") }
 
+// runRecorded runs the ingester with c, recording its events.
+func runRecorded(c ingest.Config) (*ingest.Manifest, *recorder, error) {
+	rec := &recorder{}
+	c.OnEvent = rec.on
+	m, err := ingest.Run(context.Background(), c)
+	return m, rec, err
+}
+
 func TestEventsInOrder(t *testing.T) {
 	e := newEnv(t, stub.Options{})
 	s, dir := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,9 +445,7 @@ func TestSubmittedEventBeforeAFailure(t *testing.T) {
 	e := newEnv(t, stub.Options{FailJobs: true})
 	s, _ := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	_, err := ingest.Run(context.Background(), c)
+	_, rec, err := runRecorded(c)
 	ie := wantErr(t, err, ingest.KindJobFailed, 7, 0, "injected failure")
 	if rec.String() != "phase:submit submitted:"+ie.JobID+":accepted phase:poll" {
 		t.Fatalf("events %q", rec.String())
@@ -472,9 +476,7 @@ func TestResumeFollowsTheJobWithoutSubmitting(t *testing.T) {
 	s, dir := fsSink(t)
 	c := e.config(s)
 	c.ResumeJobID = id
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,9 +512,7 @@ func TestResumeAdoptsTheObjectAnEarlierAttemptCommitted(t *testing.T) {
 	}
 	c := e.config(s)
 	c.ResumeJobID = first.ADSJobID
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,7 @@ func TestResultsExpiredOnceSubmitsTheRequestAgainOnce(t *testing.T) {
 	e := newEnv(t, stub.Options{ExpireResults: 1})
 	s, dir := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +68,7 @@ func TestResultsExpiredTwiceIsExpired(t *testing.T) {
 	e := newEnv(t, stub.Options{ExpireResults: 2})
 	s, dir := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	_, err := ingest.Run(context.Background(), c)
+	_, rec, err := runRecorded(c)
 	ie := wantErr(t, err, ingest.KindExpired, 8, 404, "expired upstream")
 	jobs := e.stub.Jobs()
 	if len(jobs) != 2 || ie.JobID != jobs[1].JobID || !strings.Contains(ie.Message, jobs[0].JobID) {
@@ -91,9 +87,7 @@ func TestExpiredDownloadLinkFetchesTheResultsAgainOnce(t *testing.T) {
 	e := newEnv(t, stub.Options{ExpireDownloads: 1})
 	s, dir := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +119,7 @@ func TestResumedJobWithExpiredResultsIsSubmittedAgainOnce(t *testing.T) {
 	s, dir := fsSink(t)
 	c := e.config(s)
 	c.ResumeJobID = old
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +149,7 @@ func TestLostSubmitReplyAdoptsTheJobInsteadOfSubmittingAgain(t *testing.T) {
 	e := newEnv(t, stub.Options{DropSubmitReplies: 1})
 	s, dir := fsSink(t)
 	c := e.config(s)
-	var rec recorder
-	c.OnEvent = rec.on
-	m, err := ingest.Run(context.Background(), c)
+	m, rec, err := runRecorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
