@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from jackfruit.domain.errors import Conflict, InvalidInput
 from jackfruit.domain.geo import BBox, utc
@@ -202,3 +202,21 @@ def check_publish(run_id: str, dataset: str, version: str | None, tiles: list[tu
         if (e[0], e[2]) in seen:
             raise Conflict(f"lineage edge {e[0]} -> {e[2]} appears twice")
         seen.add((e[0], e[2]))
+
+
+def currency_sql(known: str, as_int: Callable[[str], str]) -> tuple[str, str]:
+    """The domain's currency rule (``jackfruit.domain.currency``) in SQL, for both SQL catalogs:
+    ``(outranks, current)``. ``u`` outranks ``t`` once published by ``known`` (the dialect's parameter): the same
+    slot from a newer run (index tiles_by_slot), or the same product of the same run under a newer version (index
+    tiles_by_run_product); ``current`` is those two as ``NOT EXISTS`` probes that each read one index range.
+    ``as_int(column)`` is the dialect's cast of a transformation version to an integer."""
+    newer_run = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
+                 "AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
+                 f"AND u.published_at <= {known}")
+    newer_version = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable "
+                     "AND u.level_m = t.level_m AND u.reference_time = t.reference_time "
+                     f"AND u.published_at <= {known} "
+                     f"AND {as_int('u.transformation_version')} > {as_int('t.transformation_version')}")
+    return (f"(({newer_run}) OR ({newer_version}))",
+            f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {newer_run}) "
+            f"AND NOT EXISTS (SELECT 1 FROM tiles u WHERE {newer_version})")

@@ -82,18 +82,8 @@ _TILE_T = ("t.key, t.run_id, t.dataset, t.model, t.variable, t.level_m, t.refere
            "upper(t.valid), t.cell_id, t.west, t.south, t.east, t.north, t.steps, t.ny, t.nx, t.size, t.sha256, "
            "t.transformation_version, t.published_at, t.removed_at")
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
-#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by ``%(known)s``: the same slot
-#: from a newer run (index tiles_by_slot), or the same product of the same run under a newer version (index
-#: tiles_by_run_product); two probes that each read one index range
-_NEWER_RUN = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-              "AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
-              "AND u.published_at <= %(known)s")
-_NEWER_VERSION = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-                  "AND u.reference_time = t.reference_time AND u.published_at <= %(known)s "
-                  "AND u.transformation_version::bigint > t.transformation_version::bigint")
-_OUTRANKS = f"(({_NEWER_RUN}) OR ({_NEWER_VERSION}))"
-_CURRENT = (f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_RUN}) "
-            f"AND NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_VERSION})")
+#: the currency rule's SQL (``_rows.currency_sql``): the parameter ``%(known)s`` bounds publish time
+_OUTRANKS, _CURRENT = _rows.currency_sql("%(known)s", lambda column: f"{column}::bigint")
 _FOREVER = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 

@@ -46,18 +46,8 @@ _TILE_T = ", ".join(f"t.{c}" for c in _rows.TILE_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
 _MAX_US = (1 << 63) - 1
-#: ``u`` outranks ``t`` (``jackfruit.domain.currency.outranks``) once published by the time bound to ``:known``:
-#: the same slot from a newer run (index tiles_by_slot), or the same product of the same run under a newer
-#: version (index tiles_by_run_product); two probes that each read one index range
-_NEWER_RUN = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-              "AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
-              "AND u.published_at <= :known")
-_NEWER_VERSION = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-                  "AND u.reference_time = t.reference_time AND u.published_at <= :known "
-                  "AND CAST(u.transformation_version AS INTEGER) > CAST(t.transformation_version AS INTEGER)")
-_OUTRANKS = f"(({_NEWER_RUN}) OR ({_NEWER_VERSION}))"
-_CURRENT = (f"NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_RUN}) "
-            f"AND NOT EXISTS (SELECT 1 FROM tiles u WHERE {_NEWER_VERSION})")
+#: the currency rule's SQL (``_rows.currency_sql``): the parameter ``:known`` bounds publish time
+_OUTRANKS, _CURRENT = _rows.currency_sql(":known", lambda column: f"CAST({column} AS INTEGER)")
 
 
 def _partition_key(dataset: str, day: str, request: str) -> str:
