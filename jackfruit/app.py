@@ -83,16 +83,18 @@ class Jackfruit:
 
     def ingest(self, dataset: str, day: date, overrides: Mapping[str, Any] | None = None, *,
                orchestrator_run_id: str | None = None, upstream: Upstream | None = None, supersede: bool = False,
-               on_event: Callable[[RunnerEvent], None] | None = None) -> IngestionRun:
+               on_event: Callable[[RunnerEvent], None] | None = None, fresh: bool = False) -> IngestionRun:
         """Claim and land one partition (docs/runs.md): ``Conflict`` if it already succeeded (unless
-        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed. The landed
-        file is checked against the request: the run is ``succeeded`` or ``quarantined`` (``details["acceptance"]``)."""
+        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed; a failed run
+        whose upstream job is still held is re-opened and resumes it (``fresh``: a new job in a new run instead).
+        The landed file is checked against the request: the run is ``succeeded`` or ``quarantined``
+        (``details["acceptance"]``)."""
         return usecases.ingest_partition(
             catalog=self.catalog, runner=self.runner, raw_store=self.raw_store, clock=self.clock, ids=self.ids,
             upstream=upstream or self.upstream, decoder=self.decoder, work_dir=self.work_dir, dataset=dataset,
             day=day, overrides=overrides,
             orchestrator_run_id=orchestrator_run_id, supersede=supersede, owner=self.owner,
-            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight)
+            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight, fresh=fresh)
 
     def land(self, path: str | os.PathLike[str], *, dataset: str, partition_date: date,
              supersede: bool = False) -> IngestionRun:
