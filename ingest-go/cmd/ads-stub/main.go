@@ -48,7 +48,7 @@ Flags:
 	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
-	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the first N results GETs of successful jobs (counted across jobs) answer 404 'results expired'")
+	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the results of the first N successful jobs asked for answer 404 'results expired' (for good)")
 	fs.IntVar(&o.ExpireDownloads, "expire-downloads", 0, "fault: the first N download GETs (counted across jobs) answer 404 (an expired link; the results stay available)")
 	fs.IntVar(&o.DropSubmitReplies, "drop-submit-replies", 0, "fault: the first N submits create their job, then the connection is closed without a reply")
 	fs.Int64Var(&o.SyntheticSize, "synthetic-size", 0, "serve every job's asset as BYTES deterministic pseudo-random bytes generated while served (benchmarks; not GRIB)")

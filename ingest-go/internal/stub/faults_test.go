@@ -86,8 +86,9 @@ func TestListJobsShowsOnlyTheCallersJobs(t *testing.T) {
 	}
 }
 
-func TestExpireResultsCountsAcrossJobs(t *testing.T) {
-	_, ts := newTest(t, Options{ExpireResults: 2})
+// ExpireResults N purges the product of the first N successful jobs whose results are asked for; purged stays purged.
+func TestExpireResultsCountsJobsAndStays(t *testing.T) {
+	_, ts := newTest(t, Options{ExpireResults: 1})
 	api := ts.URL + "/api/retrieve/v1"
 	var got []string
 	for range 2 {
