@@ -44,12 +44,14 @@ import docker.errors
 import requests.exceptions
 
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput
-from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget, UpstreamJob
 
-from .ingester_protocol import (build_args, classify_line, input_line, manifest_from_result, parse_result, redact,
+from .ingester_output import IngesterOutput
+from .ingester_protocol import (QUERY_TIMEOUT_S, build_args, find_job_args, input_line, job_from_result,
+                                job_status_args, manifest_from_result, query_args, query_line, query_secrets,
                                 secrets_of, sink_credentials)
 
-__all__ = ["DEFAULT_IMAGE", "DockerRunner", "LABEL_ATTEMPT", "LABEL_OWNER", "LABEL_RUN"]
+__all__ = ["DEFAULT_IMAGE", "DockerRunner", "LABEL_ATTEMPT", "LABEL_OWNER", "LABEL_QUERY", "LABEL_RUN"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ DEFAULT_IMAGE = "jackfruit-ingest:dev"
 LABEL_RUN = "org.jackfruit.run-id"
 LABEL_ATTEMPT = "org.jackfruit.attempt-id"
 LABEL_OWNER = "org.jackfruit.owner"
+#: a query's container (``find_job``, ``job_status``): the mode it answers
+LABEL_QUERY = "org.jackfruit.query"
 #: the path of the binary in the image (its entrypoint); argv[0] of ``build_args``, not passed as a command
 IMAGE_BINARY = "/jackfruit-ingest"
 
@@ -85,15 +89,12 @@ class _Attached:
         self._sockio = sockio  # keeps the HTTP response (and so the connection) referenced
         self.sock: socket.socket = getattr(sockio, "_sock", sockio)
         self.sock.settimeout(None)  # the client's HTTP time-out must not cut a long poll
-        self.secret = secret
-        self.on_event = on_event
-        self.results: list[str] = []            # stdout lines that are not events (the last is the result)
-        self.job_id: str | None = None          # from the "submitted" event
-        self.callback_error: BaseException | None = None
+        self.output = IngesterOutput(secret, on_event, cancel=self.close_stdin)
         self.stream_error: BaseException | None = None
         self._stdin = threading.Lock()
         self._stdin_open = True
         self._buffers = {_STDOUT: bytearray(), _STDERR: bytearray()}
+        self._handlers = {_STDOUT: self.output.stdout_line, _STDERR: self.output.stderr_line}
         self.reader = threading.Thread(target=self._read, daemon=True, name="ingest-attach")
         self.reader.start()
 
@@ -108,7 +109,8 @@ class _Attached:
         return bytes(data)
 
     def _read(self) -> None:
-        """Frames ``[stream, 0, 0, 0, size (big-endian u32)] + data`` until the container's streams end."""
+        """Frames ``[stream, 0, 0, 0, size (big-endian u32)] + data`` until the container's streams end; each whole
+        line goes to the ``IngesterOutput`` (one reader thread: in order)."""
         try:
             while (header := self._recv_exactly(8)) is not None:
                 stream, size = struct.unpack(">BxxxL", header)
@@ -122,7 +124,7 @@ class _Attached:
         finally:
             for stream, rest in self._buffers.items():
                 if rest.strip():
-                    self._line(stream, bytes(rest))
+                    self._handlers[stream](bytes(rest))
                 rest.clear()
 
     def _feed(self, stream: int, data: bytes) -> None:
@@ -131,36 +133,7 @@ class _Attached:
         while (end := buf.find(b"\n")) >= 0:
             line = bytes(buf[:end])
             del buf[:end + 1]
-            self._line(stream, line)
-
-    def _line(self, stream: int, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace")
-        if stream == _STDERR:
-            if line.strip():
-                self._emit(RunnerEvent("log", message=redact(line.rstrip("\r"), self.secret)))
-            return
-        line = line.strip()
-        if not line:
-            return
-        what, value = classify_line(line)
-        if what != "event":
-            self.results.append(line)
-            return
-        if value is None:
-            return
-        if value.kind == "submitted" and value.upstream_job_id:
-            self.job_id = value.upstream_job_id
-        self._emit(value)
-
-    def _emit(self, event: RunnerEvent) -> None:
-        # one reader thread: on_event is called one call at a time, in order
-        if self.on_event is None or self.callback_error is not None:
-            return
-        try:
-            self.on_event(event)
-        except BaseException as err:  # the caller wants out (e.g. its lease is gone): cancel the ingester
-            self.callback_error = err
-            self.close_stdin()
+            self._handlers[stream](line)
 
     # -- stdin ----------------------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -307,16 +280,38 @@ class DockerRunner:
                     log.warning("sweep: cannot remove %s: %s", name, err)
             except _DOCKER_ERRORS as err:
                 log.warning("sweep: cannot remove %s: %s", name, err)
+        return removed + self._sweep_queries(client)
+
+    def _sweep_queries(self, client: Any) -> list[str]:
+        """Removes query containers left exited by a caller that died mid-query (the query stops by itself when
+        its stdin closes), once older than any query can last: never one whose runner still collects it."""
+        removed: list[str] = []
+        oldest = time.time() - (QUERY_TIMEOUT_S + self._margin_s + 60)
+        try:
+            found = client.api.containers(all=True, filters={"label": LABEL_QUERY, "status": "exited"})
+        except _DOCKER_ERRORS as err:
+            raise BackendUnavailable(f"cannot list the ingester containers: {err}") from err
+        for entry in found:
+            if entry.get("Created", oldest) >= oldest:
+                continue
+            try:
+                client.api.remove_container(entry["Id"], force=True)
+                removed.append(((entry.get("Names") or [""])[0].lstrip("/")) or entry["Id"][:12])
+            except _DOCKER_ERRORS as err:  # gone meanwhile, or a removal in progress: the next sweep sees
+                log.debug("sweep: query container %s not removed: %s", entry["Id"][:12], err)
         return removed
 
-    # -- one job ----------------------------------------------------------------------------------------------------
+    # -- one container ---------------------------------------------------------------------------------------------
     def _labels(self, job: IngestJob) -> dict[str, str]:
         return {LABEL_RUN: job.run_id, LABEL_ATTEMPT: job.attempt_id, LABEL_OWNER: self._owner}
 
-    def _create(self, client: Any, job: IngestJob, args: list[str]) -> str:
+    def _create(self, client: Any, args: list[str], labels: dict[str, str], ident: str, sink: bool) -> str:
+        """Creates (never pulls) the container running ``args``; ``sink``: it commits to the raw bucket (a
+        filesystem bucket is bind-mounted, and the container runs as ``user``); a query mounts nothing and runs as
+        the image's unprivileged user."""
         api = client.api
         binds = None
-        if self._sink_dir is not None:
+        if sink and self._sink_dir is not None:
             try:
                 os.makedirs(self._sink_dir, exist_ok=True)  # else the daemon would create it, owned by root
             except OSError as err:
@@ -327,12 +322,12 @@ class DockerRunner:
             init=True, network_mode=self._network_mode, binds=binds, mem_limit=self._mem_limit,
             nano_cpus=self._nano_cpus, read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"])
         # the ids are only validated by the ingester (a bad one is its usage error): the name keeps safe characters
-        ident = re.sub(r"[^a-z0-9-]", "", (job.attempt_id or job.run_id).lower())[:36]
+        ident = re.sub(r"[^a-z0-9-]", "", ident.lower())[:36]
         name = f"jackfruit-ingest-{ident}-{uuid.uuid4().hex[:6]}".replace("--", "-")
         try:
             created = api.create_container(
-                self._image, command=args[1:], name=name, user=self._user, detach=False, stdin_open=True,
-                tty=False, environment=[], labels=self._labels(job), host_config=host_config)
+                self._image, command=args[1:], name=name, user=self._user if sink else None, detach=False,
+                stdin_open=True, tty=False, environment=[], labels=labels, host_config=host_config)
         except docker.errors.ImageNotFound as err:  # removed between the pre-flight and now
             raise BackendUnavailable(f"the ingester image {self._image!r} is gone: build it with "
                                      "scripts/ingest-image") from err
@@ -349,10 +344,38 @@ class DockerRunner:
                 log.warning("sweep before the run failed: %s", err)
         self._preflight(client)
         sink_secrets = sink_credentials(self._sink)
-        secret = secrets_of(job, sink_secrets)
         args = build_args(IMAGE_BINARY, job, self._sink, self._timeout_s, self._extra, self._tuning)
+        cid = self._create(client, args, self._labels(job), job.attempt_id or job.run_id, sink=True)
+        result = self._execute(client, cid, input_line(job, sink_secrets), secrets_of(job, sink_secrets), on_event,
+                               job.resume_job_id, self._timeout_s)
+        return manifest_from_result(result)
+
+    # -- questions about the upstream's jobs: a short-lived sibling container each, like an ingest ---------------
+    def find_job(self, query: JobQuery) -> UpstreamJob | None:
+        return job_from_result(self._query(query, find_job_args()))
+
+    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
+        answer = job_from_result(self._query(query, job_status_args(job_id)))
+        if answer is None:
+            raise BackendUnavailable(f"the ingester answered no job to the status of {job_id}")
+        return answer
+
+    def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:
+        client = self._docker()
+        self._preflight(client)
+        args = query_args(IMAGE_BINARY, query, mode, self._timeout_s, self._extra, self._tuning)
+        labels = {LABEL_QUERY: mode[0].lstrip("-"), LABEL_OWNER: self._owner}
+        cid = self._create(client, args, labels, mode[0].lstrip("-"), sink=False)
+        return self._execute(client, cid, query_line(query), query_secrets(query), None, None,
+                             min(self._timeout_s, QUERY_TIMEOUT_S))
+
+    def _execute(self, client: Any, cid: str, line: bytes, secret: list[str],
+                 on_event: Callable[[RunnerEvent], None] | None, job_id: str | None,
+                 timeout_s: float) -> dict[str, Any]:
+        """Attaches to the created container ``cid``, starts it, writes ``line`` on its stdin (kept open: its
+        lifeline) and collects its output until it exits or ``timeout_s + margin_s`` pass; the container is always
+        stopped and removed. Returns its result line (``IngesterOutput.result``)."""
         api = client.api
-        cid = self._create(client, job, args)
         attached: _Attached | None = None
         timed_out = False
         exit_code: int | None = None
@@ -363,9 +386,9 @@ class DockerRunner:
                 api.start(cid)
             except _DOCKER_ERRORS as err:
                 raise BackendUnavailable(f"cannot start the ingester container: {err}") from err
-            attached.send(input_line(job, sink_secrets))  # the connection stays open: the container's lifeline
+            attached.send(line)  # the connection stays open: the container's lifeline
             # the output ends when the container exits; the ingester's own --timeout fires first
-            attached.reader.join(timeout=self._timeout_s + self._margin_s)
+            attached.reader.join(timeout=timeout_s + self._margin_s)
             if attached.reader.is_alive():
                 timed_out = True
                 self._kill(api, cid)
@@ -373,19 +396,12 @@ class DockerRunner:
             # Normal exit, error, time-out, KeyboardInterrupt: the container is always stopped and removed here.
             exit_code = self._stop(api, cid, attached)
         assert attached is not None
-        job_id = attached.job_id or job.resume_job_id
-        if attached.callback_error is not None:
-            raise with_upstream_job(attached.callback_error, job_id)
+        failure = None
         if timed_out:
-            raise with_upstream_job(
-                BackendUnavailable(f"the ingester did not finish within {self._timeout_s + self._margin_s:.0f} s; "
-                                   "its container was killed"), job_id)
-        if exit_code is None:
-            raise with_upstream_job(BackendUnavailable(
-                f"lost the ingester container (its output ended: {attached.stream_error or 'no exit status'})"),
-                job_id)
-        result = parse_result(attached.results, exit_code, secret, upstream_job_id=job_id)
-        return manifest_from_result(result)
+            failure = f"the ingester did not finish within {timeout_s + self._margin_s:.0f} s; its container was killed"
+        elif exit_code is None:
+            failure = f"lost the ingester container (its output ended: {attached.stream_error or 'no exit status'})"
+        return attached.output.result(exit_code, job_id=job_id, failure=failure)
 
     @staticmethod
     def _kill(api: Any, cid: str) -> None:
