@@ -195,8 +195,8 @@ class Runner(Protocol):
     def find_job(self, query: JobQuery) -> UpstreamJob | None:
         """The upstream's job for ``query.request`` of ``query.dataset`` -- the same request as canonical JSON
         (object keys sorted, numbers and spacing normalised), among the account's 100 newest jobs, as the ingester's
-        lost-submit search matches them -- the newest *held* one, else the newest one; None when the upstream has
-        none. Submits nothing and stores nothing. Raises ``UpstreamRefused`` (auth, licence),
+        lost-submit search matches them -- the newest *held* one, else the newest one (``failed`` or ``expired``: never
+        ``unknown``, jobs the upstream dropped are no candidates); None when the upstream has none. Submits nothing and stores nothing. Raises ``UpstreamRefused`` (auth, licence),
         ``BackendUnavailable`` (the upstream or the runtime unreachable, time-out), ``InvalidInput`` (a malformed
         query)."""
         ...

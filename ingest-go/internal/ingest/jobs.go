@@ -43,7 +43,8 @@ func answer(j *adsapi.StatusInfo, status string) *JobAnswer {
 
 // FindJob answers the upstream's job for cfg's request: among the account's newest jobs (one page, as the lost-submit
 // search) those of cfg.Dataset submitted with cfg.Inputs (jobsOfRequest, the same matching), the newest held one, else
-// the newest one; nil when none matches. Nothing is submitted. Errors: the listing refused (KindAuth for 401/403,
+// the newest one; nil when none matches. Jobs the ADS would answer unknown (dismissed, deleted, gone, an unknown
+// status) are skipped: the answer is never JobUnknown. Nothing is submitted. Errors: the listing refused (KindAuth for 401/403,
 // else classified as any refusal) or unavailable after the retries, or a job's results refused.
 func FindJob(parent context.Context, cfg Config) (*JobAnswer, error) {
 	r := newRun(cfg)
@@ -60,7 +61,9 @@ func FindJob(parent context.Context, cfg Config) (*JobAnswer, error) {
 		}
 		return nil, refused("list jobs", resp)
 	}
-	found, err := r.jobsOfRequest(ctx, root, list, func(*adsapi.StatusInfo) bool { return true })
+	found, err := r.jobsOfRequest(ctx, root, list, func(j *adsapi.StatusInfo) bool {
+		return j.Status != adsapi.StatusDismissed && j.Status != adsapi.StatusDeleted
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +72,9 @@ func FindJob(parent context.Context, cfg Config) (*JobAnswer, error) {
 		status, err := r.state(ctx, root, j)
 		if err != nil {
 			return nil, err
+		}
+		if status == JobUnknown { // gone (its results 404) or a status this version does not know: no candidate
+			continue
 		}
 		a := answer(j, status)
 		if a.Held {

@@ -183,3 +183,21 @@ func TestJobStatusRefusedKeepsTheJobID(t *testing.T) {
 		t.Fatalf("job id %q", got.JobID)
 	}
 }
+
+// A dismissed job of the request is no candidate: find-job never answers unknown.
+func TestFindJobSkipsDismissedJobs(t *testing.T) {
+	e := newEnv(t, stub.Options{})
+	failed := e.makeJob(t, request, "failed")
+	id := e.submitOnly(t)
+	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/api/retrieve/v1/jobs/"+id, nil)
+	req.Header.Set("PRIVATE-TOKEN", apiKey)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("delete: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	a, err := ingest.FindJob(context.Background(), e.queryConfig())
+	if err != nil || a == nil || a.JobID != failed || a.Status != ingest.JobFailed {
+		t.Fatalf("found %+v %v, want the failed job %s", a, err, failed)
+	}
+}
