@@ -13,12 +13,7 @@ import (
 func TestJobCountsPerCanonicalRequest(t *testing.T) {
 	s, ts := newTest(t, Options{DropSubmitReplies: 1})
 	api := ts.URL + "/api/retrieve/v1"
-	req, _ := http.NewRequest("POST", api+"/processes/"+ds+"/execution", strings.NewReader(inputs))
-	req.Header.Set("PRIVATE-TOKEN", key)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatal("the dropped reply came")
-	}
+	submitUnanswered(t, api)
 	// the same request, keys in another order and other spacing
 	reordered := `{"inputs": {"_timestamp": "x", "area": [50.0, 0, 49, 1], "data_format": "grib", "leadtime_hour": "0",
 		"time": "00:00", "type": "forecast", "date": "2025-01-01", "level": "0", "model": "ensemble", "variable": "ozone"}}`

@@ -44,12 +44,11 @@ import docker.errors
 import requests.exceptions
 
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput
-from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget, UpstreamJob
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget
 
 from .ingester_output import IngesterOutput
-from .ingester_protocol import (QUERY_TIMEOUT_S, build_args, find_job_args, input_line, job_from_result,
-                                job_status_args, manifest_from_result, query_args, query_line, query_secrets,
-                                secrets_of, sink_credentials)
+from .ingester_protocol import (QUERY_TIMEOUT_S, IngesterQueries, build_args, input_line, manifest_from_result,
+                                query_args, query_line, query_secrets, secrets_of, sink_credentials)
 
 __all__ = ["DEFAULT_IMAGE", "DockerRunner", "LABEL_ATTEMPT", "LABEL_OWNER", "LABEL_QUERY", "LABEL_RUN"]
 
@@ -170,7 +169,7 @@ class _Attached:
                 pass
 
 
-class DockerRunner:
+class DockerRunner(IngesterQueries):
     """Runs the ingester image in a sibling container committing to ``sink``, the raw bucket's target (a
     directory path is taken as ``file://`` that directory)."""
 
@@ -350,16 +349,7 @@ class DockerRunner:
                                job.resume_job_id, self._timeout_s)
         return manifest_from_result(result)
 
-    # -- questions about the upstream's jobs: a short-lived sibling container each, like an ingest ---------------
-    def find_job(self, query: JobQuery) -> UpstreamJob | None:
-        return job_from_result(self._query(query, find_job_args()))
-
-    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
-        answer = job_from_result(self._query(query, job_status_args(job_id)))
-        if answer is None:
-            raise BackendUnavailable(f"the ingester answered no job to the status of {job_id}")
-        return answer
-
+    # -- questions about the upstream's jobs (IngesterQueries): a short-lived sibling container each, like an ingest
     def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:
         client = self._docker()
         self._preflight(client)

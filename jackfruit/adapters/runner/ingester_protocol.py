@@ -232,3 +232,20 @@ def job_from_result(result: dict[str, Any]) -> UpstreamJob | None:
             or answer.get("status") not in UPSTREAM_JOB_STATUSES):
         raise BackendUnavailable(f"the ingester printed a malformed job answer: {str(answer)[:200]}")
     return UpstreamJob(answer["ads_job_id"], answer["status"])
+
+
+class IngesterQueries:
+    """``find_job`` and ``job_status`` of a runner that starts the ingester, written once: the runner gives
+    ``_query(query, mode)``, which runs the ingester in that query mode and returns its result line."""
+
+    def find_job(self, query: JobQuery) -> UpstreamJob | None:
+        return job_from_result(self._query(query, find_job_args()))
+
+    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
+        answer = job_from_result(self._query(query, job_status_args(job_id)))
+        if answer is None:
+            raise BackendUnavailable(f"the ingester answered no job to the status of {job_id}")
+        return answer
+
+    def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError

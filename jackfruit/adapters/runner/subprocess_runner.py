@@ -14,12 +14,12 @@ import threading
 from typing import IO, Any, Callable
 
 from jackfruit.domain.errors import BackendUnavailable
-from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget, UpstreamJob
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget
 
 from .ingester_output import IngesterOutput
-from .ingester_protocol import (INGEST_BINARY, QUERY_TIMEOUT_S, build_args, child_env, find_binary, find_job_args,
-                                input_line, job_from_result, job_status_args, manifest_from_result, parse_result,
-                                query_args, query_line, query_secrets, redact, secrets_of, sink_credentials)
+from .ingester_protocol import (INGEST_BINARY, QUERY_TIMEOUT_S, IngesterQueries, build_args, child_env, find_binary,
+                                input_line, manifest_from_result, parse_result, query_args, query_line, query_secrets,
+                                redact, secrets_of, sink_credentials)
 
 __all__ = ["INGEST_BINARY", "SubprocessRunner", "find_binary", "parse_result", "redact"]
 
@@ -84,7 +84,7 @@ class _Child:
                     stream.close()
 
 
-class SubprocessRunner:
+class SubprocessRunner(IngesterQueries):
     """Runs ``jackfruit-ingest`` as a child process committing to ``sink``: the raw bucket's target (a
     directory path is taken as ``file://`` that directory)."""
 
@@ -113,15 +113,6 @@ class SubprocessRunner:
         result = self._execute(args, input_line(job, sink_secrets), secrets_of(job, sink_secrets), on_event,
                                job.resume_job_id, self._timeout_s)
         return manifest_from_result(result)
-
-    def find_job(self, query: JobQuery) -> UpstreamJob | None:
-        return job_from_result(self._query(query, find_job_args()))
-
-    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
-        answer = job_from_result(self._query(query, job_status_args(job_id)))
-        if answer is None:
-            raise BackendUnavailable(f"the ingester answered no job to the status of {job_id}")
-        return answer
 
     def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:
         binary = find_binary(INGEST_BINARY, self._binary)
