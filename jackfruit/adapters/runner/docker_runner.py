@@ -9,7 +9,7 @@ error kinds and redaction. What is Docker's:
   never ``run``, which would pull).
 * **stdin is the lifeline**: the container is created with ``stdin_open`` + ``stdin_once`` and attached *before*
   it starts, on one hijacked connection carrying stdin, stdout and stderr (``tty=False``: stdout and stderr come
-  as multiplexed frames, demultiplexed here). The one line is written, then the connection stays open. When it
+  as multiplexed frames, demultiplexed by ``docker_attach.Attached``). The one line is written, then the connection stays open. When it
   closes -- this side half-closes it to cancel, or this process dies and the kernel closes it -- the daemon closes
   the container's stdin (``StdinOnce``), the ingester sees EOF, cancels itself and commits nothing.
 * **secrets only on stdin**: argv, labels and environment (all of which ``docker inspect`` shows) carry none; the
@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -46,7 +45,7 @@ import requests.exceptions
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput
 from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget
 
-from .ingester_output import IngesterOutput
+from .docker_attach import Attached
 from .ingester_protocol import (QUERY_TIMEOUT_S, IngesterQueries, build_args, input_line, manifest_from_result,
                                 query_args, query_line, query_secrets, secrets_of, sink_credentials)
 
@@ -60,10 +59,12 @@ LABEL_ATTEMPT = "org.jackfruit.attempt-id"
 LABEL_OWNER = "org.jackfruit.owner"
 #: a query's container (``find_job``, ``job_status``): the mode it answers
 LABEL_QUERY = "org.jackfruit.query"
+#: an exited query container older than this (created that long ago) is a dead caller's leftover: longer than any
+#: query can last (its deadline, the runner's margin and more)
+QUERY_LEFTOVER_S = QUERY_TIMEOUT_S + 180
 #: the path of the binary in the image (its entrypoint); argv[0] of ``build_args``, not passed as a command
 IMAGE_BINARY = "/jackfruit-ingest"
 
-_STDOUT, _STDERR = 1, 2
 #: errors of the Docker SDK and of its HTTP transport (``wait(timeout)`` raises ConnectionError on time-out)
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
@@ -79,94 +80,6 @@ def _file_sink_dir(sink: SinkTarget) -> str | None:
     if not os.path.isabs(path):
         raise InvalidInput(f"the raw bucket's target {sink.url!r} must name an absolute directory")
     return path
-
-
-class _Attached:
-    """One running container's hijacked attach connection: stdin (the lifeline) and the demultiplexed output."""
-
-    def __init__(self, sockio: Any, secret: list[str], on_event: Callable[[RunnerEvent], None] | None) -> None:
-        self._sockio = sockio  # keeps the HTTP response (and so the connection) referenced
-        self.sock: socket.socket = getattr(sockio, "_sock", sockio)
-        self.sock.settimeout(None)  # the client's HTTP time-out must not cut a long poll
-        self.output = IngesterOutput(secret, on_event, cancel=self.close_stdin)
-        self.stream_error: BaseException | None = None
-        self._stdin = threading.Lock()
-        self._stdin_open = True
-        self._buffers = {_STDOUT: bytearray(), _STDERR: bytearray()}
-        self._handlers = {_STDOUT: self.output.stdout_line, _STDERR: self.output.stderr_line}
-        self.reader = threading.Thread(target=self._read, daemon=True, name="ingest-attach")
-        self.reader.start()
-
-    # -- output ---------------------------------------------------------------------------------------------------
-    def _recv_exactly(self, n: int) -> bytes | None:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return bytes(data)
-
-    def _read(self) -> None:
-        """Frames ``[stream, 0, 0, 0, size (big-endian u32)] + data`` until the container's streams end; each whole
-        line goes to the ``IngesterOutput`` (one reader thread: in order)."""
-        try:
-            while (header := self._recv_exactly(8)) is not None:
-                stream, size = struct.unpack(">BxxxL", header)
-                data = self._recv_exactly(size) if size else b""
-                if data is None:
-                    break
-                if stream in self._buffers:
-                    self._feed(stream, data)
-        except OSError as err:  # the connection was cut under us (daemon gone, or closed by stop())
-            self.stream_error = err
-        finally:
-            for stream, rest in self._buffers.items():
-                if rest.strip():
-                    self._handlers[stream](bytes(rest))
-                rest.clear()
-
-    def _feed(self, stream: int, data: bytes) -> None:
-        buf = self._buffers[stream]
-        buf += data
-        while (end := buf.find(b"\n")) >= 0:
-            line = bytes(buf[:end])
-            del buf[:end + 1]
-            self._handlers[stream](line)
-
-    # -- stdin ----------------------------------------------------------------------------------------------------
-    def send(self, data: bytes) -> None:
-        with self._stdin:
-            if not self._stdin_open:
-                return
-            try:
-                self.sock.sendall(data)
-            except OSError:  # the ingester already exited (e.g. a usage error); its result line says why
-                pass
-
-    def close_stdin(self) -> None:
-        """Cut the lifeline (half-close): the daemon closes the container's stdin, the ingester cancels itself
-        and commits nothing; its output still arrives on this connection."""
-        with self._stdin:
-            if self._stdin_open:
-                self._stdin_open = False
-                try:
-                    self.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.close_stdin()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.reader.join(timeout=5)
-        for closing in (self._sockio, self.sock):
-            try:
-                closing.close()
-            except OSError:
-                pass
 
 
 class DockerRunner(IngesterQueries):
@@ -285,7 +198,7 @@ class DockerRunner(IngesterQueries):
         """Removes query containers left exited by a caller that died mid-query (the query stops by itself when
         its stdin closes), once older than any query can last: never one whose runner still collects it."""
         removed: list[str] = []
-        oldest = time.time() - (QUERY_TIMEOUT_S + self._margin_s + 60)
+        oldest = time.time() - QUERY_LEFTOVER_S
         try:
             found = client.api.containers(all=True, filters={"label": LABEL_QUERY, "status": "exited"})
         except _DOCKER_ERRORS as err:
@@ -366,13 +279,13 @@ class DockerRunner(IngesterQueries):
         lifeline) and collects its output until it exits or ``timeout_s + margin_s`` pass; the container is always
         stopped and removed. Returns its result line (``IngesterOutput.result``)."""
         api = client.api
-        attached: _Attached | None = None
+        attached: Attached | None = None
         timed_out = False
         exit_code: int | None = None
         try:
             try:
                 sockio = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-                attached = _Attached(sockio, secret, on_event)  # attached before start: no output is missed
+                attached = Attached(sockio, secret, on_event)  # attached before start: no output is missed
                 api.start(cid)
             except _DOCKER_ERRORS as err:
                 raise BackendUnavailable(f"cannot start the ingester container: {err}") from err
@@ -403,7 +316,7 @@ class DockerRunner(IngesterQueries):
         except _DOCKER_ERRORS as err:
             log.warning("cannot kill ingester container %s: %s", cid[:12], err)
 
-    def _stop(self, api: Any, cid: str, attached: _Attached | None) -> int | None:
+    def _stop(self, api: Any, cid: str, attached: Attached | None) -> int | None:
         """Cut the lifeline, let the ingester stop for ``grace_s``, kill it if still running, collect its exit
         status, remove the container. Raises nothing of its own (it runs in ``finally``); returns the exit
         status, or None when it cannot be had."""
