@@ -10,7 +10,7 @@ from typing import Callable
 
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.keys import check_run_id, tile_attempt, tile_prefix
-from jackfruit.domain.model import AttemptKind, IngestionRun, TransformStatus
+from jackfruit.domain.model import AttemptKind, IngestionRun
 from jackfruit.ports import Catalog, Clock, ObjectStore, Runner, TileFormat
 
 from .objects import hash_object
@@ -78,8 +78,9 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
                 and all(a.ended_at is not None for a in r.attempts if a.kind is AttemptKind.INGEST)}
     report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
     report.partial_files += curated_store.sweep_partials(ended_transform)
-    published = {t.key for r in runs if r.transform_status is TransformStatus.PUBLISHED
-                 for t in catalog.tiles_of_run(r.run_id)}
+    # a tile the catalog records was published, whatever its run's state now (a re-derivation moves the run back to
+    # transforming while the older version's tiles stay current): never garbage; superseded ones are gc --superseded's
+    published = {t.key for r in runs for t in catalog.tiles_of_run(r.run_id)}
     for info in list(curated_store.list("tiles/")):
         attempt, prefix = tile_attempt(info.key), tile_prefix(info.key)
         if attempt is None or prefix is None or prefix in published:
