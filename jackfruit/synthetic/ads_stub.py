@@ -84,7 +84,8 @@ class AdsStub:
     def job_count(self, request: Mapping[str, Any], dataset: str = CAMS) -> int:
         """How many jobs the stub made for ``request`` (compared as JSON values: key order and 50 vs 50.0 do not
         matter), whatever became of their replies."""
-        return sum(c["jobs"] for c in self.job_counts() if c["dataset"] == dataset and c["request"] == dict(request))
+        want = json.loads(json.dumps(dict(request)))  # tuples as lists, as the stub answers them
+        return sum(c["jobs"] for c in self.job_counts() if c["dataset"] == dataset and c["request"] == want)
 
     def make_job(self, request: Mapping[str, Any], status: str, dataset: str = CAMS) -> str:
         """Makes a job of this stub's API key upstream in ``status`` (accepted, running, successful, failed, or

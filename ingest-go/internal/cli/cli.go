@@ -5,6 +5,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,9 +25,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	// mid-upload, so the cleanup still runs.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	out := &lineWriter{w: stdout}
-	usageErr := func(err error) int {
-		return out.fail(&ingest.Error{Kind: ingest.KindUsage, Message: err.Error()})
-	}
 	fs, raw := newFlagSet()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -35,45 +33,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 			fs.PrintDefaults()
 			return 0
 		}
-		return usageErr(err)
+		return out.fail(&ingest.Error{Kind: ingest.KindUsage, Message: err.Error()})
 	}
 	o, err := raw.check(fs)
 	if err != nil {
-		return usageErr(err)
+		return out.fail(ingest.AsError(err))
 	}
-
-	var (
-		in    stdinInput
-		lines *bufio.Reader // non-nil: watch it once the input line is read
-	)
-	if o.input == "-" {
-		lines = bufio.NewReaderSize(stdin, 64<<10)
-		if in, err = readInputLine(lines); err != nil {
-			return usageErr(fmt.Errorf("--input: %v", err))
-		}
-	} else if in.request, err = readRequest(o.reqFile, stdin); err != nil {
-		return usageErr(fmt.Errorf("--request-file: %v", err))
-	}
-	if in.apiKey == "" {
-		in.apiKey = getenv("ADS_API_KEY")
-	}
-	if in.apiKey == "" {
-		return usageErr(errors.New(`no API key: give "api_key" in the --input line or set $ADS_API_KEY (never a flag)`))
-	}
-	cfg := ingest.Config{
-		BaseURL: o.baseURL, Dataset: o.dataset, Key: o.key, APIKey: in.apiKey, Inputs: in.request,
-		Timeout: o.timeout, PollInitial: o.pollInitial, PollMax: o.pollMax, MaxTries: o.maxTries,
-		RetryAfterMax: o.retry, QueueDeadline: o.queueDeadline,
-	}
-	if o.mode == modeIngest {
-		snk, why, err := openSink(o.sink, in.s3, o.attempt, getenv)
-		if err != nil {
-			return out.fail(&ingest.Error{Kind: ingest.KindUnavailable, Message: "the raw sink is not writable (nothing submitted): " + err.Error()})
-		}
-		if why != "" {
-			return usageErr(errors.New(why))
-		}
-		cfg.Sink, cfg.ResumeJobID = snk, o.job
+	cfg, lines, err := configure(o, stdin, getenv)
+	if err != nil {
+		return out.fail(ingest.AsError(err))
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	var watched io.Reader
@@ -82,25 +50,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	}
 	ctx, stop := watch(cfg.Logger, watched)
 	defer stop.cancel()
-
-	var result any
-	switch o.mode {
-	case modeFindJob:
-		var a *ingest.JobAnswer
-		a, err = ingest.FindJob(ctx, cfg)
-		result = map[string]any{"job": a}
-	case modeJobStatus:
-		var a *ingest.JobAnswer
-		a, err = ingest.JobStatus(ctx, cfg, o.job)
-		result = map[string]any{"job": a}
-	default:
-		cfg.OnEvent = func(ev ingest.Event) {
-			if err := out.put(ev); err != nil {
-				stop.stop(syscall.SIGTERM, "parent went away (stdout: "+err.Error()+")")
-			}
-		}
-		result, err = ingest.Run(ctx, cfg)
-	}
+	result, err := execute(ctx, o, cfg, out, stop)
 	if err != nil {
 		e := ingest.AsError(err)
 		if e.Kind == ingest.KindCancelled {
@@ -115,4 +65,59 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	}
 	_ = out.put(result)
 	return 0
+}
+
+// configure reads the input (the --input line, or --request-file) and makes the flow's configuration, with the
+// sink for an ingest. lines, when not nil, is stdin after the input line: to be watched (its end: the parent died).
+func configure(o *options, stdin io.Reader, getenv func(string) string) (cfg ingest.Config, lines *bufio.Reader, err error) {
+	var in stdinInput
+	if o.input == "-" {
+		lines = bufio.NewReaderSize(stdin, 64<<10)
+		if in, err = readInputLine(lines); err != nil {
+			return cfg, nil, usagef("--input: %v", err)
+		}
+	} else if in.request, err = readRequest(o.reqFile, stdin); err != nil {
+		return cfg, nil, usagef("--request-file: %v", err)
+	}
+	if in.apiKey == "" {
+		in.apiKey = getenv("ADS_API_KEY")
+	}
+	if in.apiKey == "" {
+		return cfg, nil, usagef(`no API key: give "api_key" in the --input line or set $ADS_API_KEY (never a flag)`)
+	}
+	cfg = ingest.Config{
+		BaseURL: o.baseURL, Dataset: o.dataset, Key: o.key, APIKey: in.apiKey, Inputs: in.request,
+		Timeout: o.timeout, PollInitial: o.pollInitial, PollMax: o.pollMax, MaxTries: o.maxTries,
+		RetryAfterMax: o.retry, QueueDeadline: o.queueDeadline,
+	}
+	if o.mode == modeIngest {
+		snk, why, err := openSink(o.sink, in.s3, o.attempt, getenv)
+		if err != nil {
+			return cfg, nil, &ingest.Error{Kind: ingest.KindUnavailable, Message: "the raw sink is not writable (nothing submitted): " + err.Error()}
+		}
+		if why != "" {
+			return cfg, nil, usagef("%s", why)
+		}
+		cfg.Sink, cfg.ResumeJobID = snk, o.job
+	}
+	return cfg, lines, nil
+}
+
+// execute runs the mode: an ingest (its events on out as they happen; a failed write stops it) or a query. The
+// result is the line to print.
+func execute(ctx context.Context, o *options, cfg ingest.Config, out *lineWriter, stop *stopper) (any, error) {
+	switch o.mode {
+	case modeFindJob:
+		a, err := ingest.FindJob(ctx, cfg)
+		return map[string]any{"job": a}, err
+	case modeJobStatus:
+		a, err := ingest.JobStatus(ctx, cfg, o.job)
+		return map[string]any{"job": a}, err
+	}
+	cfg.OnEvent = func(ev ingest.Event) {
+		if err := out.put(ev); err != nil {
+			stop.stop(syscall.SIGTERM, "parent went away (stdout: "+err.Error()+")")
+		}
+	}
+	return ingest.Run(ctx, cfg)
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jackfruit-data/jackfruit/ingest-go/internal/ingest"
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/objkey"
 )
 
@@ -31,12 +32,10 @@ type options struct {
 	maxTries                                            int
 }
 
-// usageError is a bad command line: reported as kind usage, exit 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+// usagef is a bad command line or input: kind usage, exit 2.
+func usagef(format string, args ...any) error {
+	return &ingest.Error{Kind: ingest.KindUsage, Message: fmt.Sprintf(format, args...)}
+}
 
 func newFlagSet() (*flag.FlagSet, *rawFlags) {
 	fs := flag.NewFlagSet("jackfruit-ingest", flag.ContinueOnError)
