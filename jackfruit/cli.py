@@ -30,7 +30,8 @@ from .domain.cams_request import check_request
 from .domain.errors import Conflict, IntegrityError, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
-from .domain.model import TRANSFORMATION_VERSION, RunStatus
+from .domain import runs as run_rules
+from .domain.model import TRANSFORMATION_VERSION, IngestionRun, RunStatus
 
 #: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
 MAX_LIMIT = 10_000
@@ -187,7 +188,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = parse_request(args.request, args.dataset)
     progress = Progress("ingest", not args.json or sys.stderr.isatty())
     app = _app(args)
-    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event)
+    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event,
+                     fresh=args.fresh)
     return _landed(args, run)
 
 
@@ -268,11 +270,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
+    now = app.clock.now()
+
+    def overdue(r: IngestionRun) -> str:
+        late = run_rules.lease_overdue(r, now)
+        return "" if late is None else (f"  ({late[0].value} lease expired {_ago(late[1])} ago: `runs reap` or gc "
+                                        "ends it, the next command takes it over)")
+
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:11s} {r.transform_status.value:12s} {r.partition_date} "
                                 f"{r.raw_key}" + (f"  ({r.failure_reason})" if r.failure_reason else "")
+                                + (f"  (transform: {r.transform_reason})" if r.transform_reason else "")
+                                + overdue(r)
                                 + (f"  [{acceptance_text(r)}]" if r.details.get("acceptance", {}).get("ok") else "")
                                 for r in runs))
     return 0
+
+
+def _ago(delta: timedelta) -> str:
+    """A duration as people read it: 45s, 12m30s, 3h05m, 2d04h."""
+    s = int(delta.total_seconds())
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
@@ -421,6 +444,9 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--request", help="JSON object of request fields overriding the dataset template")
     i.add_argument("--supersede", action="store_true",
                    help="land a new version even if this partition already succeeded (docs/runs.md)")
+    i.add_argument("--fresh", action="store_true",
+                   help="submit a new upstream job in a new run: do not resume the job of the partition's failed "
+                        "run, nor search the upstream for a job an interrupted ingest made (docs/runs.md)")
 
     ld = _command(sub, common, "land", cmd_land, "land a GRIB file you already have as one partition (its "
                   "request read from the file; write-once; checked like an ingest)", needs_data=False)

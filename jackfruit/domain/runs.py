@@ -62,6 +62,18 @@ def fence(run: IngestionRun, kind: AttemptKind, epoch: int) -> Attempt:
 
 
 # -- ingestion ---------------------------------------------------------------------------------------------------
+def lease_overdue(run: IngestionRun, now: datetime) -> tuple[AttemptKind, timedelta] | None:
+    """How long the lease of an open claim (a running ingest, a transformation in flight) has been expired at
+    ``now``: what ``jackfruit runs`` shows, and what reaping waits for. None when no open claim has expired."""
+    now = utc(now)
+    for kind, open_ in ((INGEST, run.status is RunStatus.RUNNING),
+                        (TRANSFORM, run.transform_status is TransformStatus.TRANSFORMING)):
+        current = run.lease(kind)
+        if open_ and current is not None and current.ended_at is None and current.expires_at <= now:
+            return kind, now - current.expires_at
+    return None
+
+
 def live_ingest(run: IngestionRun, now: datetime) -> bool:
     """The run is open and its ingest claim live at ``now`` (an upstream job may be in flight for it)."""
     current = run.lease(INGEST)
