@@ -133,6 +133,13 @@ class Jackfruit:
         return usecases.collect_superseded(catalog=self.catalog, curated_store=self.curated_store, clock=self.clock,
                                            grace=grace, dry_run=dry_run, on_tile=on_tile)
 
+    def repair(self, run_id: str) -> "usecases.RepairReport":
+        """Rewrite a run's missing or damaged current tiles from its raw object, at their recorded keys, under the same
+        version (``jackfruit repair``); each rewritten tile must hash as the catalog recorded it."""
+        return usecases.repair_run(catalog=self.catalog, raw_store=self.raw_store, curated_store=self.curated_store,
+                                   decoder=self.decoder, tile_format=self.tile_format, ids=self.ids,
+                                   work_dir=self.work_dir, run_id=run_id)
+
     def verify(self, run_id: str | None = None) -> "usecases.VerifyReport":
         """Re-hash raw objects and tiles against the catalog; report every mismatch."""
         return usecases.verify(catalog=self.catalog, raw_store=self.raw_store, curated_store=self.curated_store,

@@ -325,12 +325,23 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    check_run_id(args.run_id)
+    report = _app(args).repair(args.run_id)
+    emit(args, report, "\n".join([f"repaired {k}" for k in report.repaired]
+                                  + [f"repair: run {report.run_id}: {report.checked} current tile(s) checked, "
+                                     f"{len(report.repaired)} rewritten from raw and verified"]))
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.run:
         check_run_id(args.run)
     report = _app(args).verify(args.run)
-    emit(args, report, "\n".join(report.problems + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
-                                                   f"tile(s) checked, {len(report.problems)} problem(s)"]))
+    emit(args, report, "\n".join(report.problems + [f"run {r} has missing or damaged tiles: `jackfruit repair {r}` "
+                                                   "rewrites them from raw" for r in report.damaged_runs]
+                                  + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
+                                     f"tile(s) checked, {len(report.problems)} problem(s)"]))
     return 5 if report.problems else 0
 
 
@@ -514,6 +525,10 @@ def parser() -> argparse.ArgumentParser:
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
                  "(exit 5 on any mismatch)", needs_data=True)
     v.add_argument("--run", help="only this run (default: every run)")
+    rp = _command(sub, common, "repair", cmd_repair, "rewrite a run's missing or damaged current tiles from its raw "
+                  "object, at their recorded keys, under the same version (each must hash as recorded)",
+                  needs_data=True)
+    rp.add_argument("run_id")
 
     g = _command(sub, common, "lineage", cmd_lineage, "which raw object made which tiles", needs_data=True)
     g.add_argument("--raw-key")

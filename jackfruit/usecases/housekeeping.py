@@ -141,6 +141,8 @@ class VerifyReport:
     raw_objects: int = 0
     tiles: int = 0
     problems: list[str] = field(default_factory=list)
+    #: runs with a tile that is missing or damaged (`jackfruit repair RUN` rewrites them from raw)
+    damaged_runs: list[str] = field(default_factory=list)
 
 
 def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore,
@@ -164,7 +166,10 @@ def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectSto
             if t.removed_at is not None:  # superseded, its objects removed by gc --superseded
                 continue
             report.tiles += 1
-            report.problems.extend(tile_format.verify(curated_store, t))
+            found = tile_format.verify(curated_store, t)
+            report.problems.extend(found)
+            if found and r.run_id not in report.damaged_runs:
+                report.damaged_runs.append(r.run_id)
     if run_id is None:
         recorded = {r.raw_key for r in every}
         for info in raw_store.list():

@@ -165,12 +165,20 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
     return os.path.join(work_dir, check_run_id(attempt_id))
 
 
+KeyOf = Callable[[Any, Any], "str | None"]
+
+
 def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
                  curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
-                 beat: Heartbeat, scratch: str) -> list[Tile]:
+                 beat: Heartbeat | None, scratch: str, key_of: KeyOf | None = None) -> list[Tile]:
     """Write every tile of every group, two groups at a time (one group's start and end, a decode with nothing
     to encode yet and an upload with nothing left to decode, overlap the other's middle); each key goes into
-    ``started`` before its first object is written. Tiles come back in group order."""
+    ``started`` before its first object is written. Tiles come back in group order. ``key_of(group, cell)``:
+    the key to write a tile at, or None to skip it (default: this attempt's key of every tile)."""
+    if key_of is None:
+        def key_of(group: Any, cell: Any) -> str:
+            return tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
+                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
     lock = threading.Lock()
     done = [0]
 
@@ -184,9 +192,11 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
         attrs.update(_grib_identity(members))
         tiles = []
         for cell in plan_cells(group.grid):
-            beat.check()  # a holder that lost its claim stops writing at once
-            key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
-                           cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
+            if beat is not None:
+                beat.check()  # a holder that lost its claim stops writing at once
+            key = key_of(group, cell)
+            if key is None:
+                continue
             with lock:
                 started.append(key)
             size, sha = tile_format.write(curated_store, key, group, cell, values, attrs, scratch)
