@@ -119,12 +119,12 @@ class Jackfruit:
         """Fail open runs whose ingest claim expired more than ``older_than`` ago (deletes nothing)."""
         return usecases.reap(self.catalog, self.clock, older_than)
 
-    def gc(self) -> "usecases.GcReport":
-        """Remove what ended attempts left (scratch, staged uploads, unpublished tile objects, the runner's
-        leftover containers)."""
+    def gc(self, dry_run: bool = False) -> "usecases.GcReport":
+        """End expired attempts, then remove what ended attempts left (scratch, staged uploads, unpublished tile
+        objects, the runner's leftover containers); ``dry_run``: change nothing, list what would go."""
         return usecases.collect_garbage(catalog=self.catalog, raw_store=self.raw_store,
                                         curated_store=self.curated_store, clock=self.clock, work_dir=self.work_dir,
-                                        runner=self.runner)
+                                        runner=self.runner, dry_run=dry_run)
 
     def gc_superseded(self, grace: timedelta, dry_run: bool = False,
                       on_tile: Callable[[int, int, str], None] | None = None) -> "usecases.SupersededReport":

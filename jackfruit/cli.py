@@ -318,7 +318,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
         emit(args, rep, f"gc --superseded: {verb} {rep.tiles} tile(s) superseded for at least {args.grace} "
                         f"({rep.objects} object(s), {rep.bytes} bytes); their records and lineage stay")
         return 0
-    report = _app(args).gc()
+    report = _app(args).gc(dry_run=args.dry_run)
+    if args.dry_run:
+        emit(args, report, "\n".join([f"would remove: {k}" for k in report.removed]
+                                      + [f"gc --dry-run: {report.revoked} expired attempt(s) would end; "
+                                         f"{report.scratch_dirs} scratch folder(s) and {report.tile_objects} object(s) "
+                                         "of unpublished tiles would be removed (staged uploads and leftover "
+                                         "containers are found only when removing); nothing changed"]))
+        return 0
     emit(args, report, f"gc: {report.revoked} expired attempt(s) ended; removed {report.scratch_dirs} scratch "
                        f"folder(s), {report.partial_files} staged file(s), {report.tile_objects} object(s) of "
                        f"unpublished tiles, {report.containers} leftover ingester container(s)" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
@@ -521,7 +528,8 @@ def parser() -> argparse.ArgumentParser:
                         "version replaced them) for at least --grace; records and lineage stay")
     g.add_argument("--grace", default="7d", help="with --superseded: how long a superseded tile stays readable "
                                                  "(default 7d; e.g. 90s, 15m, 2h, 1d)")
-    g.add_argument("--dry-run", action="store_true", help="with --superseded: list, remove nothing")
+    g.add_argument("--dry-run", action="store_true", help="list what would be removed (and, without --superseded, "
+                                                          "the attempts that would end); change nothing")
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
                  "(exit 5 on any mismatch)", needs_data=True)
     v.add_argument("--run", help="only this run (default: every run)")

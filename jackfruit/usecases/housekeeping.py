@@ -48,27 +48,45 @@ class GcReport:
     tile_objects: int = 0
     containers: int = 0  # runner leftovers of attempts that are over (ingester containers), stopped and removed
     kept_unknown: list[str] = field(default_factory=list)  # leftovers of attempts the catalog does not know
+    dry_run: bool = False
+    #: what was removed (or, in a dry run, would be): scratch folders and tile objects, and the attempts ended
+    removed: list[str] = field(default_factory=list)
 
 
 def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore, clock: Clock,
-                    work_dir: str, runner: Runner | None = None) -> GcReport:
+                    work_dir: str, runner: Runner | None = None, dry_run: bool = False) -> GcReport:
     """Remove what ended attempts left: scratch folders, staged uploads, objects of tiles never published.
 
-    First every expired lease is ended (fencing its holder off), then only leftovers of *ended* attempts
-    are removed: never a live attempt's files, never a raw object, never a published tile.
+    First every expired lease is ended (fencing its holder off; an abandoned transform becomes ``failed``), then
+    only leftovers of *ended* attempts are removed: never a live attempt's files, never a raw object, never a tile
+    the catalog records (whatever its run's state). Two at once are safe: each removal tolerates the other's.
+    ``dry_run``: change nothing; ``removed`` lists the attempts that would end, the scratch folders and tile objects
+    that would go (staged uploads and leftover containers are found by the stores and runner as they remove them,
+    so a dry run does not list them).
     """
-    report = GcReport()
-    report.revoked = len(catalog.revoke_expired(now=clock.now()))
-    if runner is not None:  # containers of attempts now over (their callers died); never a live attempt's
-        report.containers = len(runner.sweep(attempt_liveness(catalog, clock)))
-    runs = catalog.list_runs(limit=None)
-    ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None}
+    report = GcReport(dry_run=dry_run)
+    now = clock.now()
+    if dry_run:
+        runs = catalog.list_runs(limit=None)
+        expiring = [a for r in runs for a in r.attempts if a.ended_at is None and not a.live(now)]
+        report.revoked = len(expiring)
+        report.removed += [f"attempt {a.attempt_id} ({a.kind.value}, owner {a.owner}): lease expired, would end"
+                           for a in expiring]
+        ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None or not a.live(now)}
+    else:
+        report.revoked = len(catalog.revoke_expired(now=now))
+        if runner is not None:  # containers of attempts now over (their callers died); never a live attempt's
+            report.containers = len(runner.sweep(attempt_liveness(catalog, clock)))
+        runs = catalog.list_runs(limit=None)
+        ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None}
     known = {a.attempt_id for r in runs for a in r.attempts}
     if os.path.isdir(work_dir):
         for name in sorted(os.listdir(work_dir)):
             if name in ended:
-                shutil.rmtree(os.path.join(work_dir, name), ignore_errors=True)
+                if not dry_run:
+                    shutil.rmtree(os.path.join(work_dir, name), ignore_errors=True)
                 report.scratch_dirs += 1
+                report.removed.append(os.path.join(work_dir, name))
             elif name not in known:
                 report.kept_unknown.append(os.path.join(work_dir, name))
     ended_ingest = {i for i, a in ended.items() if a.kind is AttemptKind.INGEST}
@@ -76,8 +94,9 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
     # raw keys nobody is writing: every ingest attempt of the run has ended (or the run never had one)
     idle_raw = {r.raw_key for r in runs if r.raw_key
                 and all(a.ended_at is not None for a in r.attempts if a.kind is AttemptKind.INGEST)}
-    report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
-    report.partial_files += curated_store.sweep_partials(ended_transform)
+    if not dry_run:
+        report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
+        report.partial_files += curated_store.sweep_partials(ended_transform)
     # a tile the catalog records was published, whatever its run's state now (a re-derivation moves the run back to
     # transforming while the older version's tiles stay current): never garbage; superseded ones are gc --superseded's
     published = {t.key for r in runs for t in catalog.tiles_of_run(r.run_id)}
@@ -87,10 +106,12 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
             continue
         if attempt in ended_transform:
             try:
-                curated_store.delete(info.key)
+                if not dry_run:
+                    curated_store.delete(info.key)
                 report.tile_objects += 1
+                report.removed.append(info.key)
             except NotFound:
-                pass
+                pass  # another gc removed it first
         elif attempt not in known and prefix not in report.kept_unknown:
             report.kept_unknown.append(prefix)
     return report

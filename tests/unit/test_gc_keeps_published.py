@@ -79,3 +79,32 @@ def test_verify_names_a_run_with_damaged_tiles_and_repair_rewrites_them_from_raw
     assert {i.key: curated.get(i.key) for i in curated.list()} == objects  # byte for byte as first written
     assert app.verify().problems == [] and app.read(BOX, SPAN, ["ozone"]).equals(before)
     assert app.run(run.run_id).transform_version == tile.transformation_version  # the same version, no new claim
+
+
+def test_gc_dry_run_lists_what_it_would_remove_and_changes_nothing(grib, tmp_path):
+    from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
+    from jackfruit.domain.model import AttemptKind
+
+    curated = FilesystemObjectStore(tmp_path / "curated")
+    app = memory_app(file_source(grib), curated_store=curated, work_dir=str(tmp_path / "work"),
+                     lease_ttl=timedelta(seconds=30))
+    run = app.ingest(CAMS, DAY, REQUEST)
+    (tile,) = app.transform(run.run_id)
+    other = app.ingest(CAMS, DAY, REQUEST, supersede=True)
+    now = app.clock.now()
+    claimed = app.catalog.claim_transform(other.run_id, attempt_id=app.ids.new_run_id(), owner="killed:9", now=now,
+                                          expires_at=now + timedelta(seconds=30))
+    dead = claimed.lease(AttemptKind.TRANSFORM).attempt_id
+    (tmp_path / "work" / dead).mkdir(parents=True)
+    leftover = tile.key.replace(run.run_id, other.run_id).rsplit("/", 1)[0] + f"/v4-{dead}.zarr/zarr.json"
+    curated.put(leftover, b"{}")
+    app.clock.advance(timedelta(seconds=31))
+    before = (app.run(other.run_id), sorted(i.key for i in curated.list()))
+    dry = app.gc(dry_run=True)
+    assert dry.dry_run and dry.revoked == 1 and dry.tile_objects == 1 and dry.scratch_dirs == 1
+    assert leftover in dry.removed and str(tmp_path / "work" / dead) in dry.removed
+    assert any(dead in line and "would end" in line for line in dry.removed)
+    assert (app.run(other.run_id), sorted(i.key for i in curated.list())) == before  # nothing changed
+    assert (tmp_path / "work" / dead).exists()
+    real = app.gc()
+    assert (real.revoked, real.tile_objects, real.scratch_dirs) == (1, 1, 1) and not curated.exists(leftover)
