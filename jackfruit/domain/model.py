@@ -58,7 +58,9 @@ class Dataset:
 
 
 class RunStatus(str, Enum):
-    """Ingestion state: ``pending -> running -> succeeded | failed | quarantined``; only ``running`` moves on."""
+    """Ingestion state: ``pending -> running -> succeeded | failed | quarantined``. Only ``running`` moves on, and a
+    ``failed`` run whose upstream job the upstream still holds, which an ingest re-opens to resume that job
+    (``runs.claim_ingest(resume=...)``: one upstream job per partition)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -68,29 +70,35 @@ class RunStatus(str, Enum):
 
 
 class TransformStatus(str, Enum):
-    """Transformation state of a run: ``none -> transforming -> published | refused``."""
+    """Transformation state of a run: ``none -> transforming -> published | refused | failed``; ``failed`` (an
+    attempt that ended on an error, or whose lease expired) may be claimed again under the same version."""
 
     NONE = "none"
     TRANSFORMING = "transforming"
     PUBLISHED = "published"
     REFUSED = "refused"  # the file holds messages the transformation cannot represent
+    FAILED = "failed"  # the attempt failed (reason recorded) or its holder vanished; claim it again
 
 
 NEXT_STATUS = {
     RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUARANTINED}),
     RunStatus.SUCCEEDED: frozenset(),
-    RunStatus.FAILED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # re-opened only to resume its held upstream job
     RunStatus.QUARANTINED: frozenset(),
 }
 #: A published or refused run is transformed again only under a newer transformation version (``transform_version``
 #: grows; ``runs.claim_transform``): tiles are published once per version.
 NEXT_TRANSFORM = {
     TransformStatus.NONE: frozenset({TransformStatus.TRANSFORMING}),
-    TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED}),
+    TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED,
+                                             TransformStatus.FAILED}),
     TransformStatus.PUBLISHED: frozenset({TransformStatus.TRANSFORMING}),
     TransformStatus.REFUSED: frozenset({TransformStatus.TRANSFORMING}),
+    TransformStatus.FAILED: frozenset({TransformStatus.TRANSFORMING}),
 }
+#: ingestion states that end a run: no claim is taken over from them (a failed run is re-opened only explicitly)
+TERMINAL_STATUS = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUARANTINED})
 
 
 class AttemptKind(str, Enum):
@@ -204,7 +212,7 @@ class IngestionRun:
 
     @property
     def terminal(self) -> bool:
-        return not NEXT_STATUS[self.status]
+        return self.status in TERMINAL_STATUS
 
 
 def canonical_request(request: Mapping[str, Any]) -> str:

@@ -129,6 +129,12 @@ class InMemoryCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return _rows.run_of(row)
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        with self._lock:
+            rows = [r for r in self._runs.values() if r[16] == partition]
+        return [_rows.run_of(r) for r in sorted(rows, key=lambda r: r[0])]
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)

@@ -413,6 +413,11 @@ class PostgresCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return found[0]
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        return self._run(lambda conn: self._runs(conn, "WHERE partition_key = %s ORDER BY run_id", (partition,)),
+                         tx="snapshot")
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)

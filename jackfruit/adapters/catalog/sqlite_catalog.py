@@ -265,6 +265,13 @@ class SqliteCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return run
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE partition_key = ? ORDER BY run_id",
+                              (partition,)).fetchall()
+        return [_rows.run_of(tuple(r)) for r in rows]
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)
