@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from .errors import InvalidInput
-from .geo import BBox, utc
+from .geo import BBox, TimeRange, utc
 from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
@@ -272,6 +272,12 @@ class Tile:
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
         if self.valid_start > self.valid_end:
             raise InvalidInput(f"tile {self.key}: valid_start {self.valid_start} is after valid_end {self.valid_end}")
+
+    def selected_by(self, bbox: BBox, time_range: TimeRange) -> bool:
+        """The catalog's one selection rule: the closed extent meets ``bbox`` (``BBox.intersects``) and the
+        closed span of valid times meets ``time_range`` (``TimeRange.overlaps``). SQL adapters search an
+        index with their own predicates, then apply this as the exact filter."""
+        return bbox.intersects(self.bbox) and time_range.overlaps(self.valid_start, self.valid_end)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,11 @@ _EDGES = [float(v) for v in range(-30, 31, 10)]
 _COORD = st.one_of(st.sampled_from(_EDGES), st.sampled_from([v + d for v in _EDGES for d in (-1e-9, 1e-9)]),
                    st.floats(-35, 35, allow_nan=False))
 
+# a hair off a value: below what float32 (an R*Tree's boxes) tells apart, and at its scale
+_NUDGE = [0.0, -1e-9, 1e-9, -1e-6, 1e-6]
+# a microsecond or a few off a whole hour (an index keyed on whole hours rounds these)
+_MICROS = [0, -1, 1, -7, 7]
+
 
 class CatalogContract:
     """Subclasses provide ``make_catalog``: a fixture returning a factory of fresh, empty catalogs."""
@@ -779,6 +784,48 @@ class CatalogContract:
                                   key=lambda t: (t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key))
                 assert c.find_tiles(box, tr) == expected
                 assert c.find_tiles(box, tr, ["dust"]) == [t for t in expected if t.variable == "dust"]
+        finally:
+            c.close()
+
+    # Extents and valid times a hair off whole values, and queries at a tile's edges and a hair either side:
+    # where an index's candidates (float32 boxes, whole hours) and the exact rule part. find_tiles must give
+    # exactly what Tile.selected_by (BBox.intersects, TimeRange.overlaps) selects, on every adapter.
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @given(spec=st.lists(st.tuples(st.sampled_from(range(-20, 20, 10)), st.sampled_from(range(-20, 20, 10)),
+                                   st.sampled_from(_NUDGE), st.sampled_from(_NUDGE), st.integers(0, 3),
+                                   st.sampled_from(_MICROS), st.sampled_from(_MICROS)), min_size=1, max_size=12),
+           queries=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(("west", "east", "south", "north")),
+                                      st.sampled_from(_NUDGE), st.sampled_from(("start", "end")),
+                                      st.sampled_from(_MICROS)), min_size=1, max_size=8))
+    def test_find_is_the_domain_rule_at_the_edges(self, make_catalog, spec, queries):
+        c = make_catalog()
+        try:
+            c.add_dataset(dataset())
+            r = run()
+            tiles: dict[str, Tile] = {}
+            for w, s, dx, dy, first, us0, us1 in spec:
+                base = tile(r, west=w, south=s, first_h=first, last_h=first + 2)
+                t = replace(base, bbox=BBox(w + dx, s + dy, w + 10 + dx, s + 10 + dy),
+                            valid_start=base.valid_start + timedelta(microseconds=us0),
+                            valid_end=base.valid_end + timedelta(microseconds=us1))
+                tiles[t.key] = t
+            self.published(c, r, list(tiles.values()))
+            listed = list(tiles.values())
+            for n, side, nudge, when, us in queries:
+                t = listed[n % len(listed)]
+                x, y = (t.bbox.west + t.bbox.east) / 2, (t.bbox.south + t.bbox.north) / 2
+                edge = {"west": (t.bbox.west - 1 + nudge, y, t.bbox.west + nudge, y),
+                        "east": (t.bbox.east + nudge, y, t.bbox.east + 1 + nudge, y),
+                        "south": (x, t.bbox.south - 1 + nudge, x, t.bbox.south + nudge),
+                        "north": (x, t.bbox.north + nudge, x, t.bbox.north + 1 + nudge)}[side]
+                box = BBox(*edge)
+                at = (t.valid_end if when == "start" else t.valid_start) + timedelta(microseconds=us)
+                tr = TimeRange(at, at + timedelta(hours=1)) if when == "start" else \
+                    TimeRange(at - timedelta(hours=1), at)
+                expected = sorted((u for u in tiles.values() if u.selected_by(box, tr)),
+                                  key=lambda u: (u.variable, u.model, u.level_m, u.reference_time, u.cell_id, u.key))
+                assert c.find_tiles(box, tr) == expected, (box, tr)
         finally:
             c.close()
 

@@ -477,8 +477,8 @@ class PostgresCatalog(RunModelOps):
             args += [known, known]
         rows = self._run(lambda conn: conn.execute(" ".join(sql + [_ORDER]), args).fetchall(), tx="single")
         tiles = [_rows.tile_of(tuple(r)) for r in rows]
-        # the domain's predicates decide: SQL's agree on these columns, and this keeps them agreeing
-        return [t for t in tiles if bbox.intersects(t.bbox) and time_range.overlaps(t.valid_start, t.valid_end)]
+        # the domain's rule decides: SQL's predicates agree on these columns, and this keeps them agreeing
+        return [t for t in tiles if t.selected_by(bbox, time_range)]
 
     def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
         limit = check_limit(limit)

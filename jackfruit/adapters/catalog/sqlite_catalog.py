@@ -324,7 +324,8 @@ class SqliteCatalog(RunModelOps):
             args += [known, known]
         with self._tx() as db:
             rows = db.execute(" ".join(sql + [_ORDER]), args).fetchall()
-        return [_rows.tile_of(r) for r in rows]
+        # the domain's rule decides: SQL's predicates agree on these columns, and this keeps them agreeing
+        return [t for t in map(_rows.tile_of, rows) if t.selected_by(bbox, time_range)]
 
     def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
         limit = check_limit(limit)
