@@ -1,10 +1,10 @@
 """The ``jackfruit`` command: demo, ingest, land, transform, tiles, read, runs [reap], gc, verify, lineage, datasets,
 storage init, db upgrade.
 
-Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage (argparse's own errors too: one line); 3 not found (incl. a search that
-finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity (incl. a
-landed file quarantined because it does not match its request); 6 backend unavailable (incl. any
-operating-system error); 7 upstream refused; 8 upstream results expired.
+Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage (argparse's own errors too: one line); 3 not
+found (incl. a search that finds nothing, and a missing data directory for a command that only reads); 4
+conflict; 5 integrity (incl. a landed file quarantined because it does not match its request); 6 backend
+unavailable (incl. any operating-system error); 7 upstream refused; 8 upstream results expired.
 Set JACKFRUIT_DEBUG=1 to see the traceback of an unexpected error.
 """
 
