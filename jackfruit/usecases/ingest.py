@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
 from jackfruit.domain import acceptance, cams, runs
-from jackfruit.domain.cams_request import check_request
+from jackfruit.domain.cams_request import check_partition_day, check_request
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
@@ -74,6 +74,8 @@ def ingest_partition(
     upstream for this request's job (its submitter may have died before recording it). ``fresh`` skips both
     and submits a new job in a new run (a claim still open is taken over as always)."""
     definition = catalog.get_dataset(dataset)
+    if definition.name == CAMS_EUROPE.name:
+        check_partition_day(day, clock.now())  # a day the upstream cannot have yet: refused, nothing recorded
     if overrides is not None and definition.name == CAMS_EUROPE.name:
         overrides = check_request(dict(overrides))
     if not upstream.api_key:

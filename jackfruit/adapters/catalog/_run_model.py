@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from jackfruit.domain import runs
+from jackfruit.domain import currency, runs
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.model import TRANSFORMATION_VERSION, AttemptKind, IngestionRun, LineageEdge, Tile
@@ -41,6 +41,15 @@ class RunModelOps:
 
     def _mutate_open(self, change: Change) -> list[IngestionRun]:
         raise NotImplementedError
+
+    def _mark_tiles(self, keys: list[str],
+                    removal: Callable[[Tile, bool], datetime | None]) -> list[Tile]:
+        """In one transaction, per key: load the tile (``NotFound``) and whether it is current now, ``when =
+        removal(tile, current)``, record ``removed_at = when`` unless None; return the tiles as stored."""
+        raise NotImplementedError
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        return self._mark_tiles(list(tile_keys), lambda tile, current: currency.removal_time(tile, current, now))
 
     @staticmethod
     def _epoch(epoch: int) -> int:

@@ -489,25 +489,20 @@ class PostgresCatalog(RunModelOps):
                                                          "limit": limit}).fetchall(), tx="single")
         return [(_rows.tile_of(tuple(r)[:-1]), utc(r[-1])) for r in rows]
 
-    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
-        keys, stamp = list(tile_keys), utc(now)
-
+    def _mark_tiles(self, keys, removal) -> list[Tile]:
         def body(conn: psycopg.Connection) -> list[Tile]:
             out = []
             for key in keys:
-                row = conn.execute("SELECT published_at, removed_at FROM tiles WHERE key = %s FOR UPDATE",
-                                   (key,)).fetchone()
+                row = conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s FOR UPDATE", (key,)).fetchone()
                 if row is None:
                     raise NotFound(f"tile {key} does not exist")
-                if conn.execute(f"SELECT 1 FROM tiles t WHERE t.key = %(key)s AND {_CURRENT}",
-                                {"key": key, "known": _FOREVER}).fetchone():
-                    raise Conflict(f"tile {key} is current; only superseded tiles can be removed")
-                if stamp < row[0]:
-                    raise InvalidInput(f"tile {key} cannot be removed before it was published")
-                if row[1] is None:
-                    conn.execute("UPDATE tiles SET removed_at = %s WHERE key = %s", (stamp, key))
-                out.append(_rows.tile_of(tuple(conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s",
-                                                            (key,)).fetchone())))
+                current = conn.execute(f"SELECT 1 FROM tiles t WHERE t.key = %(key)s AND {_CURRENT}",
+                                       {"key": key, "known": _FOREVER}).fetchone() is not None
+                when = removal(_rows.tile_of(tuple(row)), current)
+                if when is not None:
+                    conn.execute("UPDATE tiles SET removed_at = %s WHERE key = %s", (when, key))
+                    row = conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s", (key,)).fetchone()
+                out.append(_rows.tile_of(tuple(row)))
             return out
 
         return self._run(body)
