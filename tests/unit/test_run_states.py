@@ -150,3 +150,29 @@ def test_a_take_over_with_no_recorded_job_finds_the_job_upstream(grib):
     run = app.ingest(CAMS, DAY, REQUEST)
     assert run.run_id == rid and run.upstream_job_id == job and run.status is RunStatus.SUCCEEDED
     assert app.runner.jobs == [] and len(app.runner.upstream_jobs) == 1, "the take-over submitted a second job"
+
+
+def test_runs_shows_how_long_an_open_claims_lease_has_been_expired(tmp_path, monkeypatch, capsys):
+    """Finding 3: `jackfruit runs` says how long a running run's lease has been expired (and what to do)."""
+    from datetime import datetime, timezone
+
+    from jackfruit import cli
+    from jackfruit.app import Jackfruit
+    from jackfruit.domain.keys import RawKey
+    from jackfruit.domain.model import IngestionRun, RunStatus
+    from jackfruit.settings import Settings
+
+    for name in [k for k in __import__("os").environ if k.startswith(("JACKFRUIT_", "POSTGRES_", "MINIO_"))]:
+        monkeypatch.delenv(name)
+    with Jackfruit.from_settings(Settings(JACKFRUIT_DATA_DIR=str(tmp_path))) as app:
+        start = datetime.now(timezone.utc) - timedelta(hours=3, minutes=5)
+        rid = app.ids.new_run_id()
+        request = app.catalog.get_dataset(CAMS).request_for(DAY, REQUEST)
+        app.catalog.claim_ingest(IngestionRun(run_id=rid, source="ads", dataset=CAMS, partition_date=DAY,
+                                              request=request, status=RunStatus.PENDING, created_at=start,
+                                              raw_key=str(RawKey("ads", CAMS, DAY, rid, "grib"))),
+                                 attempt_id=app.ids.new_run_id(), owner="gone:1", now=start,
+                                 expires_at=start + timedelta(minutes=1))
+    assert cli.main(["runs", "--data-dir", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert rid in line and "ingest lease expired 3h04m ago" in line, line
