@@ -31,7 +31,8 @@ from .domain.cams_request import check_level, check_model, check_partition_day, 
 from .domain.errors import Conflict, IntegrityError, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
-from .domain.model import TRANSFORMATION_VERSION, RunStatus
+from .domain import runs as run_rules
+from .domain.model import TRANSFORMATION_VERSION, IngestionRun, RunStatus
 
 #: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
 MAX_LIMIT = 10_000
@@ -229,7 +230,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = parse_request(args.request, args.dataset)
     progress = Progress("ingest", not args.json or sys.stderr.isatty())
     app = _app(args)
-    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event)
+    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event,
+                     fresh=args.fresh)
     return _landed(args, run)
 
 
@@ -314,11 +316,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
+    now = app.clock.now()
+
+    def overdue(r: IngestionRun) -> str:
+        late = run_rules.lease_overdue(r, now)
+        return "" if late is None else (f"  ({late[0].value} lease expired {_ago(late[1])} ago: `runs reap` or gc "
+                                        "ends it, the next command takes it over)")
+
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:11s} {r.transform_status.value:12s} {r.partition_date} "
                                 f"{r.raw_key}" + (f"  ({r.failure_reason})" if r.failure_reason else "")
+                                + (f"  (transform: {r.transform_reason})" if r.transform_reason else "")
+                                + overdue(r)
                                 + (f"  [{acceptance_text(r)}]" if r.details.get("acceptance", {}).get("ok") else "")
                                 for r in runs))
     return 0
+
+
+def _ago(delta: timedelta) -> str:
+    """A duration as people read it: 45s, 12m30s, 3h05m, 2d04h."""
+    s = int(delta.total_seconds())
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
@@ -341,10 +364,26 @@ def cmd_gc(args: argparse.Namespace) -> int:
         emit(args, rep, f"gc --superseded: {verb} {rep.tiles} tile(s) superseded for at least {args.grace} "
                         f"({rep.objects} object(s), {rep.bytes} bytes); their records and lineage stay")
         return 0
-    report = _app(args).gc()
+    report = _app(args).gc(dry_run=args.dry_run)
+    if args.dry_run:
+        emit(args, report, "\n".join([f"would remove: {k}" for k in report.removed]
+                                      + [f"gc --dry-run: {report.revoked} expired attempt(s) would end; "
+                                         f"{report.scratch_dirs} scratch folder(s) and {report.tile_objects} object(s) "
+                                         "of unpublished tiles would be removed (staged uploads and leftover "
+                                         "containers are found only when removing); nothing changed"]))
+        return 0
     emit(args, report, f"gc: {report.revoked} expired attempt(s) ended; removed {report.scratch_dirs} scratch "
                        f"folder(s), {report.partial_files} staged file(s), {report.tile_objects} object(s) of "
                        f"unpublished tiles, {report.containers} leftover ingester container(s)" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    check_run_id(args.run_id)
+    report = _app(args).repair(args.run_id)
+    emit(args, report, "\n".join([f"repaired {k}" for k in report.repaired]
+                                  + [f"repair: run {report.run_id}: {report.checked} current tile(s) checked, "
+                                     f"{len(report.repaired)} rewritten from raw and verified"]))
     return 0
 
 
@@ -352,8 +391,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.run:
         check_run_id(args.run)
     report = _app(args).verify(args.run)
-    emit(args, report, "\n".join(report.problems + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
-                                                   f"tile(s) checked, {len(report.problems)} problem(s)"]))
+    emit(args, report, "\n".join(report.problems + [f"run {r} has missing or damaged tiles: `jackfruit repair {r}` "
+                                                   "rewrites them from raw" for r in report.damaged_runs]
+                                  + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
+                                     f"tile(s) checked, {len(report.problems)} problem(s)"]))
     return 5 if report.problems else 0
 
 
@@ -471,6 +512,9 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--request", help="JSON object of request fields overriding the dataset template")
     i.add_argument("--supersede", action="store_true",
                    help="land a new version even if this partition already succeeded (docs/runs.md)")
+    i.add_argument("--fresh", action="store_true",
+                   help="submit a new upstream job in a new run: do not resume the job of the partition's failed "
+                        "run, nor search the upstream for a job an interrupted ingest made (docs/runs.md)")
 
     ld = _command(sub, common, "land", cmd_land, "land a GRIB file you already have as one partition (its "
                   "request read from the file; write-once; checked like an ingest)", needs_data=False)
@@ -534,10 +578,15 @@ def parser() -> argparse.ArgumentParser:
                         "version replaced them) for at least --grace; records and lineage stay")
     g.add_argument("--grace", help="with --superseded: how long a superseded tile stays readable "
                                                  "(default 7d; e.g. 90s, 15m, 2h, 1d)")
-    g.add_argument("--dry-run", action="store_true", help="with --superseded: list, remove nothing")
+    g.add_argument("--dry-run", action="store_true", help="list what would be removed (and, without --superseded, "
+                                                          "the attempts that would end); change nothing")
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
                  "(exit 5 on any mismatch)", needs_data=True)
     v.add_argument("--run", help="only this run (default: every run)")
+    rp = _command(sub, common, "repair", cmd_repair, "rewrite a run's missing or damaged current tiles from its raw "
+                  "object, at their recorded keys, under the same version (each must hash as recorded)",
+                  needs_data=True)
+    rp.add_argument("run_id")
 
     g = _command(sub, common, "lineage", cmd_lineage, "which raw object made which tiles", needs_data=True)
     g.add_argument("--raw-key")

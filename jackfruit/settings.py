@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     ads_max_jobs_in_flight: int | None = Field(None, alias="ADS_MAX_JOBS_IN_FLIGHT", ge=1, le=10_000)
     #: how many days back the Dagster coverage sensor looks for missing or late partitions
     sensor_lookback_days: int = Field(14, alias="JACKFRUIT_SENSOR_LOOKBACK_DAYS", ge=1, le=366)
+    #: the Dagster housekeeping schedule reaps ingest claims whose lease expired at least this long ago (their runs
+    #: fail, keeping their upstream job: the next ingest resumes it) and gc ends every expired attempt
+    reap_after_s: float = Field(3600.0, alias="JACKFRUIT_REAP_AFTER_S", ge=0, le=30 * 86400)
 
     @field_validator("data_dir", "sqlite_path", "work_dir", "s3_ca_bundle")
     @classmethod
