@@ -135,15 +135,19 @@ def busy_sessions(watch, *, besides: tuple[int, ...] = ()) -> list[tuple]:
                          "AND (state <> 'idle' OR xact_start IS NOT NULL)", (list(besides),)).fetchall()
 
 
-def nothing_published(w: World, watch, run_id: str) -> None:
-    """The run is still transforming under its first claim; no tile row, no lineage row, anywhere."""
+def nothing_published(w: World, watch, run_id: str,
+                      status: TransformStatus = TransformStatus.TRANSFORMING) -> None:
+    """The run is under its first transform claim (still transforming, or that attempt ``failed`` with its reason
+    when its process lived to record it); no tile row, no lineage row, anywhere."""
     with w.app() as app:
         r = app.run(run_id)
-        assert r.transform_status is TransformStatus.TRANSFORMING and r.lease(AttemptKind.TRANSFORM).epoch == 1
+        assert r.transform_status is status and r.lease(AttemptKind.TRANSFORM).epoch == 1, r
         assert app.catalog.tiles_of_run(run_id) == [] and app.catalog.lineage(raw_key=r.raw_key) == []
+        if status is TransformStatus.FAILED:
+            assert r.transform_reason and f"catalog {w.where}" in r.transform_reason, r.transform_reason
     assert watch.execute("SELECT (SELECT count(*) FROM tiles), (SELECT count(*) FROM lineage), "
                          "(SELECT transform_status FROM ingestion_runs WHERE run_id = %s)",
-                         (run_id,)).fetchone() == (0, 0, "transforming")
+                         (run_id,)).fetchone() == (0, 0, status.value)
 
 
 @pytest.mark.parametrize("cut", ["sigkill", "terminate"])
@@ -178,9 +182,11 @@ def test_a_publish_cut_mid_transaction_leaves_nothing_and_the_next_transform_pub
             assert proc.returncode == 6, err
             assert f"jackfruit: unavailable: catalog {w.where} unavailable" in err, err
             assert w.env["POSTGRES_PASSWORD"] not in out + err
-        # the server ends the killed process's sessions and rolls their transactions back
+        # the server ends the killed process's sessions and rolls their transactions back; a transform that lived
+        # through the cut ended its attempt as failed, with the reason (docs/runs.md)
         until(lambda: not busy_sessions(watch), "the cut sessions to end", timeout=30)
-        nothing_published(w, watch, run_id)
+        nothing_published(w, watch, run_id,
+                          TransformStatus.FAILED if cut == "terminate" else TransformStatus.TRANSFORMING)
         if cut == "sigkill":
             lease_over(w, run_id, AttemptKind.TRANSFORM)  # the killed holder cannot release its claim
         gc = w.cli("gc")
