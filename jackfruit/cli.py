@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import signal
@@ -626,6 +627,40 @@ def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
     return code
 
 
+#: loggers of libraries whose records are debug detail for the command line (the one-line error says what
+#: matters): psycopg_pool's warning per failed connection attempt while the database is gone
+DEBUG_ONLY_LOGGERS = ("psycopg.pool",)
+
+
+class _AsDebug(logging.Filter):
+    """Turns a record into a debug record, shown only with JACKFRUIT_DEBUG=1."""
+
+    def __init__(self, show: bool) -> None:
+        super().__init__()
+        self.show = show
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.show
+
+
+def _library_logs_at_debug(show: bool) -> None:
+    """The command line's choice, made here and never by the library (a host such as Dagster keeps its own
+    logging: README "Logging"): the records of ``DEBUG_ONLY_LOGGERS`` are debug records, on stderr only with
+    JACKFRUIT_DEBUG=1."""
+    for name in DEBUG_ONLY_LOGGERS:
+        log = logging.getLogger(name)
+        for old in [f for f in log.filters if isinstance(f, _AsDebug)]:
+            log.removeFilter(old)
+        log.addFilter(_AsDebug(show))
+        if show and not any(getattr(h, "_jackfruit", False) for h in log.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler._jackfruit = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("jackfruit: debug: %(name)s: %(message)s"))
+            log.addHandler(handler)
+            log.setLevel(logging.DEBUG)
+
+
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C, so claims are released and the ingester is stopped and reaped."""
     _TERMINATED.append(signum)
@@ -639,6 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .settings import debug_enabled
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    _library_logs_at_debug(debug_enabled())
     try:
         args = parser().parse_args(normalize_argv(argv))
     except UsageError as err:

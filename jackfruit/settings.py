@@ -175,6 +175,8 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an http:// or https:// URL {NOT_SHOWN}")
         if not url.hostname:
             raise ValueError(f"names no host {NOT_SHOWN}")
+        if url.query or url.fragment:  # the ADS API root has neither; a token there would reach the ingester's argv
+            raise ValueError(f"must not carry a query or fragment (the key goes in ADS_API_KEY) {NOT_SHOWN}")
         return value
 
     @field_validator("docker_host")

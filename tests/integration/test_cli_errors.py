@@ -368,3 +368,22 @@ def test_a_day_the_upstream_cannot_have_yet_is_refused_by_the_library_too():
     with pytest.raises(InvalidInput, match="partition day 2025-03-13 is after 2025-03-12"):
         app.ingest(CAMS, date(2025, 3, 13), {"variable": "ozone"})
     assert app.runs() == []
+
+
+def test_the_cli_shows_psycopg_pool_records_only_with_jackfruit_debug():
+    """Issue 17 finding 5: the CLI turns the pool's connection warnings into debug records; the library alone never
+    touches logging (a host such as Dagster decides)."""
+    probe = ("import logging, sys\n"
+             "import jackfruit.adapters.catalog.postgres_catalog, jackfruit.app\n"
+             "log = logging.getLogger('psycopg.pool')\n"
+             "assert (log.level, log.filters, log.handlers) == (logging.NOTSET, [], []), 'the library changed it'\n"
+             "from jackfruit import cli\n"
+             "cli._library_logs_at_debug(sys.argv[1] == 'debug')\n"
+             "log.warning('error connecting in %r', 'jackfruit-catalog-h:5432/db')\n")
+    for mode, shown in (("quiet", False), ("debug", True)):
+        done = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert ("jackfruit: debug: psycopg.pool: error connecting in 'jackfruit-catalog-h:5432/db'" in done.stderr
+                ) is shown, done.stderr
+        if not shown:
+            assert done.stderr == ""

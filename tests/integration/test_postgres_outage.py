@@ -5,8 +5,12 @@ database migrated by `jackfruit db upgrade`:
   row already updated), by SIGKILL of the process or by the server ending its connection
   (``pg_terminate_backend``): nothing of the publish is visible, before or after, and the next transform publishes;
 - the database going away in the middle of an ingest (its sessions terminated, new ones refused): the command
-  exits 6 with ``BackendUnavailable`` naming ``host:port/db`` (never the password), the catalog holds nothing
-  half-written, and once the database is back the next ingest takes the run over and lands it.
+  exits 6 with ``BackendUnavailable`` naming ``host:port/db`` (never the password) in one line — no connection
+  warning of psycopg_pool before it (the CLI keeps the pool's log records at debug level) — within
+  ``POSTGRES_POOL_TIMEOUT_S`` in total however many catalog calls it still makes; the catalog holds nothing
+  half-written, and once the database is back the next ingest takes the run over and lands it;
+- the database down before a command that makes many catalog calls (``runs`` then ``gc``, and the library's
+  calls one after another): each gives up within ``POSTGRES_POOL_TIMEOUT_S`` in total, not per call.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ KEY = "outage-test-key"
 DAY = date(2025, 3, 12)
 REQUEST = {"variable": ["ozone", "nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2"]}
 TTL_S = 3.0
+POOL_TIMEOUT_S = 5.0
+#: what a command may take beyond POSTGRES_POOL_TIMEOUT_S once the database is gone: stopping the ingester,
+#: the interpreter's start and exit
+SLACK_S = 4.0
 
 
 class World:
@@ -66,10 +74,10 @@ class World:
 @pytest.fixture
 def world(request, tmp_path):
     with catalog_environment(request, "postgres", "jf_outage") as catalog_env, \
-            AdsStub(api_key=KEY, extra_args=("--job-seconds", "2", "--bits", "12")) as stub:
+            AdsStub(api_key=KEY, extra_args=("--job-seconds", "5", "--bits", "12")) as stub:
         env = clean_environ()
         env.update(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), JACKFRUIT_LEASE_TTL_S=str(TTL_S), ADS_BASE_URL=stub.url,
-                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1", POSTGRES_POOL_TIMEOUT_S="5",
+                   ADS_API_KEY=KEY, JACKFRUIT_INGEST_POLL_INITIAL_S="0.1", POSTGRES_POOL_TIMEOUT_S=f"{POOL_TIMEOUT_S:g}",
                    **catalog_env)
         yield World(env, stub, tmp_path / "data", request.getfixturevalue("postgres_server"))
 
@@ -89,6 +97,19 @@ def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> N
         if marker in line:
             return
     raise AssertionError(f"{marker!r} never appeared: {lines}")
+
+
+def timed_lines(proc: subprocess.Popen[str], timeout: float = 240) -> list[tuple[float, str]]:
+    """Every line the process still writes on stderr, with the monotonic time it was read, until it closes."""
+    lines: list[tuple[float, str]] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            return lines
+        lines.append((time.monotonic(), line))
+    raise AssertionError(f"stderr still open after {timeout} s: {lines}")
 
 
 def until(predicate, what: str, timeout: float = 60):
@@ -114,16 +135,19 @@ def busy_sessions(watch, *, besides: tuple[int, ...] = ()) -> list[tuple]:
                          "AND (state <> 'idle' OR xact_start IS NOT NULL)", (list(besides),)).fetchall()
 
 
-def nothing_published(w: World, watch, run_id: str, state: TransformStatus = TransformStatus.TRANSFORMING) -> None:
-    """The run's first claim is still transforming (or, once its process saw the cut, ``failed`` with the reason);
-    no tile row, no lineage row, anywhere."""
+def nothing_published(w: World, watch, run_id: str,
+                      status: TransformStatus = TransformStatus.TRANSFORMING) -> None:
+    """The run is under its first transform claim (still transforming, or that attempt ``failed`` with its reason
+    when its process lived to record it); no tile row, no lineage row, anywhere."""
     with w.app() as app:
         r = app.run(run_id)
-        assert r.transform_status is state and r.lease(AttemptKind.TRANSFORM).epoch == 1
+        assert r.transform_status is status and r.lease(AttemptKind.TRANSFORM).epoch == 1, r
         assert app.catalog.tiles_of_run(run_id) == [] and app.catalog.lineage(raw_key=r.raw_key) == []
+        if status is TransformStatus.FAILED:
+            assert r.transform_reason and f"catalog {w.where}" in r.transform_reason, r.transform_reason
     assert watch.execute("SELECT (SELECT count(*) FROM tiles), (SELECT count(*) FROM lineage), "
                          "(SELECT transform_status FROM ingestion_runs WHERE run_id = %s)",
-                         (run_id,)).fetchone() == (0, 0, state.value)
+                         (run_id,)).fetchone() == (0, 0, status.value)
 
 
 @pytest.mark.parametrize("cut", ["sigkill", "terminate"])
@@ -158,10 +182,11 @@ def test_a_publish_cut_mid_transaction_leaves_nothing_and_the_next_transform_pub
             assert proc.returncode == 6, err
             assert f"jackfruit: unavailable: catalog {w.where} unavailable" in err, err
             assert w.env["POSTGRES_PASSWORD"] not in out + err
-        # the server ends the killed process's sessions and rolls their transactions back
+        # the server ends the killed process's sessions and rolls their transactions back; a transform that lived
+        # through the cut ended its attempt as failed, with the reason (docs/runs.md)
         until(lambda: not busy_sessions(watch), "the cut sessions to end", timeout=30)
-        # a killed process leaves its claim transforming; one whose connection was cut ends its attempt failed
-        nothing_published(w, watch, run_id, TransformStatus.TRANSFORMING if cut == "sigkill" else TransformStatus.FAILED)
+        nothing_published(w, watch, run_id,
+                          TransformStatus.FAILED if cut == "terminate" else TransformStatus.TRANSFORMING)
         if cut == "sigkill":
             lease_over(w, run_id, AttemptKind.TRANSFORM)  # the killed holder cannot release its claim
         gc = w.cli("gc")
@@ -191,13 +216,22 @@ def test_a_database_gone_mid_ingest_is_unavailable_naming_it_and_nothing_is_half
         try:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                           "AND pid <> pg_backend_pid()", (w.db,))
-            out, err = proc.communicate(timeout=240)
+            assert proc.poll() is None, "the ingest ended before the database went away (the stub's job is 5 s)"
+            lines = timed_lines(proc)  # the ingester finishes its job (the database is not its business), then ...
+            proc.wait(timeout=60)
+            ended = time.monotonic()
+            out, err = proc.stdout.read(), "".join(line for _, line in lines)
         finally:
             admin.execute(f'ALTER DATABASE "{w.db}" WITH ALLOW_CONNECTIONS true')
     assert proc.returncode == 6, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"jackfruit: unavailable: catalog {w.where}"), err
     assert w.env["POSTGRES_PASSWORD"] not in out + err and "Traceback" not in err
+    # one line about the outage: the ingest's own progress lines, then the error; no pool warnings
+    assert [line for line in err.splitlines() if not line.startswith("ingest: ")] == [last], err
+    # ... the acceptance check, and the catalog calls that record the outcome: within the pool timeout in total
+    accept = next(t for t, line in lines if line.startswith("ingest: phase accept"))
+    assert ended - accept < POOL_TIMEOUT_S, f"the ingest gave up {ended - accept:.1f} s after its last phase"
     with w.app() as app:
         (r,) = app.runs()
         # exactly as it was before the database went away: running under its first claim, nothing recorded since
@@ -217,3 +251,39 @@ def test_a_database_gone_mid_ingest_is_unavailable_naming_it_and_nothing_is_half
         assert done.lease(AttemptKind.INGEST).epoch == 2 and done.upstream_job_id == before.upstream_job_id
         assert app.verify().problems == []
     assert len(w.stub.jobs()) == 1
+
+
+def test_a_command_gives_up_within_the_pool_timeout_in_total_however_many_calls_it_makes(world):
+    """The database refuses connections from the start: `runs` (one call) and `gc` (several), and a library
+    caller making call after call, each give up within POSTGRES_POOL_TIMEOUT_S in total, with one line naming it."""
+    w = world
+    with w.app() as app:  # opened while the database answers (the start-up check connects at once)
+        with w.server.connect() as admin:
+            admin.execute(f'ALTER DATABASE "{w.db}" WITH ALLOW_CONNECTIONS false')
+            try:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                              "AND pid <> pg_backend_pid()", (w.db,))
+                start = time.monotonic()
+                failures = []
+                for _ in range(4):
+                    try:
+                        app.runs()
+                    except Exception as err:  # noqa: BLE001 - the kind is checked below
+                        failures.append(err)
+                took = time.monotonic() - start
+                outputs = []
+                for argv in (("runs",), ("gc",)):
+                    t0 = time.monotonic()
+                    done = w.cli(*argv)
+                    outputs.append((argv, done, time.monotonic() - t0))
+            finally:
+                admin.execute(f'ALTER DATABASE "{w.db}" WITH ALLOW_CONNECTIONS true')
+    assert [type(e).__name__ for e in failures] == ["BackendUnavailable"] * 4
+    assert took < POOL_TIMEOUT_S + 1.0, f"4 library calls took {took:.1f} s"
+    for argv, done, seconds in outputs:
+        assert done.returncode == 6, (argv, done.stderr)
+        assert done.stderr.splitlines() == [done.stderr.strip()], (argv, done.stderr)  # one line, no pool warnings
+        assert done.stderr.startswith("jackfruit: unavailable: ") and w.where in done.stderr, done.stderr
+        assert seconds < POOL_TIMEOUT_S + SLACK_S, f"{argv} took {seconds:.1f} s"
+    with w.app() as app:  # the database is back: the same settings work again
+        assert app.runs() == []

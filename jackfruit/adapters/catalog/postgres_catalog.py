@@ -36,6 +36,16 @@ Prepared statements: psycopg prepares each statement server-side on a connection
 ``prepare_threshold`` times there (0: at once; ``None``: never, e.g. behind a transaction-pooling PgBouncer
 older than 1.21).
 
+Waiting for the database: a call waits at most ``pool_timeout_s`` for a pooled connection, and that budget is
+shared by every call (``_wait_budget.WaitBudget``) from the start of the first one that failed, or still waits,
+until a call succeeds again: a command that makes many calls while the database is gone gives up within
+``pool_timeout_s`` in total, not per call (once the budget is spent a call still takes a connection the pool has
+ready, without waiting).
+
+psycopg_pool logs each failed connection attempt as a warning on the ``psycopg.pool`` logger; this library
+leaves logging to its host (the CLI shows those records only with JACKFRUIT_DEBUG=1; README says how another
+host quietens them).
+
 Pooled connections: one last used less than ``ALIVE_BYPASS_S`` ago is handed out as it is (as HikariCP's
 ``aliveBypassWindowMs``); an older one first answers an empty statement, and one that fails is replaced before the
 call uses it (a server restart or an idle timeout in between is not an error). Checking every checkout cost two
@@ -62,6 +72,7 @@ from jackfruit.domain.model import (NEXT_STATUS, NEXT_TRANSFORM, Dataset, Ingest
                                     Tile)
 
 from . import _migrations, _rows
+from ._wait_budget import WaitBudget
 from ._run_model import RunModelOps, check_limit
 
 T = TypeVar("T")
@@ -215,6 +226,7 @@ class PostgresCatalog(RunModelOps):
                  application_name: str = "jackfruit") -> None:
         self._db = _Database(host, port, user, password, dbname, connect_timeout_s, application_name)
         self._closed = threading.Event()
+        self._budget = WaitBudget(pool_timeout_s)
         # one direct connection first: an unreachable server or a wrong schema fails here, at once
         with self._db.connect() as conn:
             try:
@@ -255,23 +267,36 @@ class PostgresCatalog(RunModelOps):
         """``body`` on a pooled connection: ``write`` in one READ COMMITTED transaction, ``snapshot`` in a
         REPEATABLE READ READ ONLY one, ``single`` (one statement) as it is. psycopg errors never escape."""
         for attempt in range(_RETRIES):
+            token, started, wait_s = self._budget.begin()
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection(timeout=wait_s) as conn:
+                    self._budget.connected(token)
                     try:
                         if tx == "single":
-                            return body(conn)
-                        with conn.transaction():
-                            if tx == "snapshot":
-                                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                                             prepare=False)
-                            return body(conn)
+                            result = body(conn)
+                        else:
+                            with conn.transaction():
+                                if tx == "snapshot":
+                                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                                                 prepare=False)
+                                result = body(conn)
                     finally:
                         conn._jackfruit_used = time.monotonic()  # type: ignore[attr-defined]  # see _check
+                self._budget.succeeded()
+                return result
+            except JackfruitError:  # the database answered; the rule refused
+                self._budget.succeeded()
+                raise
             except psycopg.errors.TransactionRollback as err:  # deadlock or serialisation failure: redo it all
                 if attempt == _RETRIES - 1:
                     raise self._db.error(err) from err
+            except (psycopg_pool.PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as err:
+                self._budget.failed(started)  # the database is gone (or every connection busy)
+                raise self._db.error(err) from err
             except psycopg.Error as err:
                 raise self._db.error(err) from err
+            finally:
+                self._budget.connected(token)
         raise AssertionError("unreachable")
 
     # -- datasets
