@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     #: how long a catalog call waits for a pooled connection (the server down or every connection busy) before it
     #: fails as BackendUnavailable
     postgres_pool_timeout_s: float = Field(30.0, alias="POSTGRES_POOL_TIMEOUT_S", gt=0, le=3600)
+    #: TLS to the server, as libpq's sslmode (unset: libpq's default, prefer); production on RDS: verify-full, with
+    #: POSTGRES_SSLROOTCERT the CA bundle file (required by verify-ca/verify-full), or "system" (the system's CAs)
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, alias="POSTGRES_SSLMODE")
+    postgres_sslrootcert: str | None = Field(None, alias="POSTGRES_SSLROOTCERT")
 
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
@@ -104,6 +109,21 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("postgres_sslmode", "postgres_sslrootcert", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("postgres_sslrootcert")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is None or value == "system":
+            return value
+        path = Path(value).expanduser().absolute()
+        if not path.is_file():
+            raise ValueError(f"{value!r} is not a file (the CA bundle that signed the server's certificate)")
+        return str(path)
 
     @field_validator("docker_memory")
     @classmethod
@@ -167,6 +187,9 @@ class Settings(BaseSettings):
             raise ValueError("JACKFRUIT_OBJECT_STORE=minio needs MINIO_ENDPOINT (http://host:port or https://…)")
         if (self.minio_access_key is None) != (self.minio_secret_key is None):
             raise ValueError("set both MINIO_ACCESS_KEY and MINIO_SECRET_KEY, or neither")
+        if self.postgres_sslmode in ("verify-ca", "verify-full") and self.postgres_sslrootcert is None:
+            raise ValueError(f"POSTGRES_SSLMODE={self.postgres_sslmode} needs POSTGRES_SSLROOTCERT (the CA bundle file, "
+                             "or \"system\")")
         if self.ads_poll_max_s < self.ads_poll_initial_s:
             raise ValueError(f"ADS_POLL_MAX_S ({self.ads_poll_max_s:g}) must be at least ADS_POLL_INITIAL_S "
                              f"({self.ads_poll_initial_s:g})")
