@@ -5,7 +5,8 @@ the race test: without the condition, several writers must win). ``cut_uploads``
 with a body loses its connection halfway through the body. ``drop_put_replies``: for the first N
 successful PUT requests (an object PUT or a CompleteMultipartUpload POST), forwards the request, lets the
 server commit it, then closes the client's connection without the reply (a lost reply: the client's retry
-finds its own object). A request whose headers were changed is signed again (SigV4, with ``credentials``),
+finds its own object). ``requests``: every request seen, as (method, path, headers with lower-case names), for
+tests that check what a client sent. A request whose headers were changed is signed again (SigV4, with ``credentials``),
 since ``If-None-Match`` is one of the signed headers.
 """
 
@@ -30,6 +31,7 @@ class MisbehavingProxy:
         self.cut_uploads = cut_uploads
         self.cut: list[str] = []
         self.dropped: list[str] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
         proxy = self
 
@@ -40,6 +42,8 @@ class MisbehavingProxy:
                 pass
 
             def _forward(self) -> None:
+                with proxy.lock:
+                    proxy.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 length = int(self.headers.get("Content-Length") or 0)
                 if proxy.cut_uploads and self.command in ("PUT", "POST") and length:
                     self.rfile.read(length // 2)  # half the body arrives, then the connection drops

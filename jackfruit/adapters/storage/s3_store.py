@@ -15,10 +15,12 @@ every failure becomes a domain error that names the bucket, key and endpoint, ne
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
 import uuid
+import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, Callable, Collection, Iterator
 
@@ -236,10 +238,13 @@ class S3ObjectStore:
         return {"IfNoneMatch": "*"} if self.write_once else {}
 
     def _put_single(self, key: str, body: bytes, token: str) -> ObjectInfo:
-        sha = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256(body)
+        sha = digest.hexdigest()
         try:
+            # the integrity header (x-amz-checksum-sha256): the server checks the bytes against it, and S3 requires
+            # one on a PutObject to a bucket with a default Object Lock retention
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={PUT_TOKEN: token, SHA_META: sha},
-                                   **self._condition())
+                                   ChecksumSHA256=base64.b64encode(digest.digest()).decode(), **self._condition())
         except ClientError as err:
             self._refused(err, key, token, "put")
         except BotoCoreError as err:
@@ -267,18 +272,20 @@ class S3ObjectStore:
         return head.get("Metadata", {}).get(PUT_TOKEN) == token
 
     def _put_multipart(self, key: str, held: list[bytes], stream: BinaryIO, token: str) -> ObjectInfo:
+        # every part carries its CRC-32 (x-amz-checksum-crc32), checked by the server; Object Lock needs one
         created = self._call("multipart upload of", key, self.client.create_multipart_upload, Key=key,
-                             Metadata={PUT_TOKEN: token})
+                             Metadata={PUT_TOKEN: token}, ChecksumAlgorithm="CRC32")
         upload_id = created["UploadId"]
         digest, size = hashlib.sha256(), 0
-        parts: dict[int, str] = {}
+        parts: dict[int, dict[str, Any]] = {}
         lock = threading.Lock()
 
         def send(number: int, body: bytes) -> None:
+            crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
             reply = self._call("upload of a part of", key, self.client.upload_part, Key=key, UploadId=upload_id,
-                               PartNumber=number, Body=body)
+                               PartNumber=number, Body=body, ChecksumCRC32=crc)
             with lock:
-                parts[number] = reply["ETag"]
+                parts[number] = {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": crc}
 
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3-part") as pool:
@@ -300,7 +307,7 @@ class S3ObjectStore:
             try:
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id,
-                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]},
+                    MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
                     **self._condition())
             except ClientError as err:
                 if _code(err) == "NoSuchUpload" and self._stamped_by(key, token):
