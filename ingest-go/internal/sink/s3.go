@@ -516,11 +516,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // signature still covers the headers, the checksum among them, so a part's bytes are checked
 // end to end at a few GB/s.
 func partOptions(body []byte) minio.PutObjectPartOptions {
+	h := make(http.Header, 1)
+	h.Set(crc32cHeader, crc32cOf(body))
+	return minio.PutObjectPartOptions{DisableContentSha256: true, CustomHeader: h}
+}
+
+// crc32cOf is the value of an x-amz-checksum-crc32c header: the big-endian CRC-32C, base64.
+func crc32cOf(body []byte) string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(body, castagnoli))
-	h := make(http.Header, 1)
-	h.Set(crc32cHeader, base64.StdEncoding.EncodeToString(sum[:]))
-	return minio.PutObjectPartOptions{DisableContentSha256: true, CustomHeader: h}
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 const (
@@ -597,6 +602,9 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 	if u.uploadID == "" {
 		opts := u.options()
 		opts.SetMatchETagExcept("*") // If-None-Match: *
+		// the integrity header, as on every part: the server checks the bytes against it, and S3
+		// refuses a PutObject without one into a bucket with a default Object Lock retention
+		opts.UserMetadata[crc32cHeader] = crc32cOf(u.buf)
 		_, err = u.s.core.PutObject(ctx, u.s.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), "", "", opts)
 	} else {
 		if len(u.buf) > 0 {
