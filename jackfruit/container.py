@@ -238,8 +238,9 @@ def init_storage(settings: Settings | None = None) -> list[str]:
     if settings.object_store in ("s3", "minio"):
         from .adapters.storage.s3_admin import init_buckets
 
+        retention = (settings.raw_retention_mode, settings.raw_retention_days) if settings.raw_retention_days else None
         return init_buckets(container.s3_client(), [(settings.raw_bucket, True), (settings.curated_bucket, False)],
-                            region=settings.s3_region)
+                            region=settings.s3_region, retention=retention)
     if settings.object_store == "filesystem":
         raw, curated = container.raw_store(), container.curated_store()
         return [f"{raw.bucket}: directory {raw.root} (write-once: marked)",

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", alias="JACKFRUIT_S3_REGION")
     s3_profile: str | None = Field(None, alias="JACKFRUIT_S3_PROFILE")
     s3_ca_bundle: Path | None = Field(None, alias="JACKFRUIT_S3_CA_BUNDLE")
+    #: `storage init` on S3: the raw bucket's default Object Lock retention (days; unset: none), and its mode
+    #: (GOVERNANCE locally; the AWS stack sets COMPLIANCE itself: docs/deploy-aws.md)
+    raw_retention_days: int | None = Field(None, alias="JACKFRUIT_RAW_RETENTION_DAYS", ge=1, le=36500)
+    raw_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field("GOVERNANCE", alias="JACKFRUIT_RAW_RETENTION_MODE")
     s3_part_size_mib: int = Field(16, alias="JACKFRUIT_S3_PART_SIZE_MIB", ge=5, le=5120)
     s3_concurrency: int = Field(4, alias="JACKFRUIT_S3_CONCURRENCY", ge=1, le=64)
 

@@ -254,11 +254,21 @@ class S3ObjectStore:
     def _refused(self, err: ClientError, key: str, token: str, what: str) -> None:
         """A refused conditional write: ours (the reply was lost and the retry found our object) or Conflict."""
         code = _code(err)
-        if code in _PRECONDITION or code in _CONFLICTING:
+        # a server enforcing Object Lock may refuse a write to a locked key with AccessDenied instead of 412
+        # (versitygw): the same answer when the key holds an object
+        locked = code in _DENIED and self.write_once and self._exists_quietly(key)
+        if code in _PRECONDITION or code in _CONFLICTING or locked:
             if self._stamped_by(key, token):
                 return
             raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
         raise self._error(err, what, key) from None
+
+    def _exists_quietly(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except (ClientError, BotoCoreError):
+            return False
 
     def _stamped_by(self, key: str, token: str) -> bool:
         try:
