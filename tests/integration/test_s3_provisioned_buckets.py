@@ -73,7 +73,7 @@ def test_ingest_and_transform_on_stack_buckets_with_chain_credentials(tmp_path, 
     assert raw_puts, "the raw object was not written through the proxy: the test proves nothing"
     for headers in raw_puts:  # the Go ingester's PutObject (the stub's product fits one part)
         assert "minio-go" in headers.get("user-agent", ""), headers.get("user-agent")
-        assert headers.get("x-amz-checksum-crc32c") or headers.get("content-md5"), sorted(headers)
+        assert headers.get("content-md5") and headers.get("x-amz-checksum-crc32c"), sorted(headers)
         assert headers.get("if-none-match") == "*"
     curated_puts = [h for m, p, h in proxy.requests if m == "PUT" and p.startswith(f"/{curated}/")]
     assert curated_puts and all(h.get("x-amz-checksum-sha256") for h in curated_puts if "uploadid" not in str(h))
@@ -92,7 +92,9 @@ def test_python_raw_writes_carry_an_integrity_header(s3_server, s3_buckets, size
     assert puts
     if size < MIN_PART:
         ((_, headers),) = puts
-        assert headers.get("x-amz-checksum-sha256") and headers.get("if-none-match") == "*"
+        assert headers.get("x-amz-checksum-sha256") and headers.get("x-amz-sdk-checksum-algorithm") == "SHA256"
+        assert headers.get("if-none-match") == "*"
     else:
-        assert len(puts) == 3 and all("partNumber=" in p and h.get("x-amz-checksum-crc32") for p, h in puts)
+        assert len(puts) == 3 and all("partNumber=" in p and h.get("x-amz-checksum-crc32") and
+                                      h.get("x-amz-sdk-checksum-algorithm") == "CRC32" for p, h in puts)
     assert _admin_requests(proxy) == []

@@ -92,7 +92,7 @@ def protect_write_once(client: Any, name: str, retention: tuple[str, int] | None
             "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
         return [*lines, f"{name}: Object Lock default retention {mode} {days} day(s) (set)"]
     if current:
-        span = f"{current['Days']} day(s)" if "Days" in current else f"{current.get('Years')} year(s)"
+        span = f"{current['Days']} day(s)" if current.get("Days") else f"{current.get('Years')} year(s)"
         return [*lines, f"{name}: Object Lock default retention {current.get('Mode')} {span}"]
     return [*lines, f"{name}: Object Lock enabled, no default retention (JACKFRUIT_RAW_RETENTION_DAYS unset): "
                     "write-once holds only for writers that send If-None-Match"]

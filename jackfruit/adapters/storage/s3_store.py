@@ -241,10 +241,11 @@ class S3ObjectStore:
         digest = hashlib.sha256(body)
         sha = digest.hexdigest()
         try:
-            # the integrity header (x-amz-checksum-sha256): the server checks the bytes against it, and S3 requires
-            # one on a PutObject to a bucket with a default Object Lock retention
+            # the integrity header (x-amz-checksum-sha256, named by x-amz-sdk-checksum-algorithm): the server checks
+            # the bytes against it, and S3 requires one on a PutObject into a bucket with a default Object Lock retention
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={PUT_TOKEN: token, SHA_META: sha},
-                                   ChecksumSHA256=base64.b64encode(digest.digest()).decode(), **self._condition())
+                                   ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
+                                   **self._condition())
         except ClientError as err:
             self._refused(err, key, token, "put")
         except BotoCoreError as err:
@@ -293,7 +294,7 @@ class S3ObjectStore:
         def send(number: int, body: bytes) -> None:
             crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
             reply = self._call("upload of a part of", key, self.client.upload_part, Key=key, UploadId=upload_id,
-                               PartNumber=number, Body=body, ChecksumCRC32=crc)
+                               PartNumber=number, Body=body, ChecksumAlgorithm="CRC32", ChecksumCRC32=crc)
             with lock:
                 parts[number] = {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": crc}
 
