@@ -68,14 +68,14 @@ def child_encode(grib: Path, work: Path) -> dict:
     import zarr
     from zarr.storage import LocalStore
 
-    from jackfruit.adapters.transform import zarr_tiles
+    from jackfruit.adapters.transform import tile_write, zarr_tiles
 
     decoder, messages, groups = _decode_all(grib)
     blocks = [decoder.read(str(grib), [messages[i] for i in g.message_indices]) for g in groups]
     fmt = zarr_tiles.ZarrTileFormat()
     _cpu_mark()
     t0 = time.perf_counter()
-    with zarr.config.set(zarr_tiles._ZARRS):
+    with zarr.config.set(tile_write.ZARRS):
         for n, block in enumerate(blocks):
             # the tiles' layout: inner chunks of the format, one shard per chunk of lead times x the whole grid
             chunks = tuple(min(c, s) for c, s in zip(fmt.chunk, block.shape))

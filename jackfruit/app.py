@@ -83,16 +83,18 @@ class Jackfruit:
 
     def ingest(self, dataset: str, day: date, overrides: Mapping[str, Any] | None = None, *,
                orchestrator_run_id: str | None = None, upstream: Upstream | None = None, supersede: bool = False,
-               on_event: Callable[[RunnerEvent], None] | None = None) -> IngestionRun:
+               on_event: Callable[[RunnerEvent], None] | None = None, fresh: bool = False) -> IngestionRun:
         """Claim and land one partition (docs/runs.md): ``Conflict`` if it already succeeded (unless
-        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed. The landed
-        file is checked against the request: the run is ``succeeded`` or ``quarantined`` (``details["acceptance"]``)."""
+        ``supersede``) or another live ingest holds it; an expired claim is taken over and resumed; a failed run
+        whose upstream job is still held is re-opened and resumes it (``fresh``: a new job in a new run instead).
+        The landed file is checked against the request: the run is ``succeeded`` or ``quarantined``
+        (``details["acceptance"]``)."""
         return usecases.ingest_partition(
             catalog=self.catalog, runner=self.runner, raw_store=self.raw_store, clock=self.clock, ids=self.ids,
             upstream=upstream or self.upstream, decoder=self.decoder, work_dir=self.work_dir, dataset=dataset,
             day=day, overrides=overrides,
             orchestrator_run_id=orchestrator_run_id, supersede=supersede, owner=self.owner,
-            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight)
+            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight, fresh=fresh)
 
     def land(self, path: str | os.PathLike[str], *, dataset: str, partition_date: date,
              supersede: bool = False) -> IngestionRun:
@@ -117,12 +119,12 @@ class Jackfruit:
         """Fail open runs whose ingest claim expired more than ``older_than`` ago (deletes nothing)."""
         return usecases.reap(self.catalog, self.clock, older_than)
 
-    def gc(self) -> "usecases.GcReport":
-        """Remove what ended attempts left (scratch, staged uploads, unpublished tile objects, the runner's
-        leftover containers)."""
+    def gc(self, dry_run: bool = False) -> "usecases.GcReport":
+        """End expired attempts, then remove what ended attempts left (scratch, staged uploads, unpublished tile
+        objects, the runner's leftover containers); ``dry_run``: change nothing, list what would go."""
         return usecases.collect_garbage(catalog=self.catalog, raw_store=self.raw_store,
                                         curated_store=self.curated_store, clock=self.clock, work_dir=self.work_dir,
-                                        runner=self.runner)
+                                        runner=self.runner, dry_run=dry_run)
 
     def gc_superseded(self, grace: timedelta, dry_run: bool = False,
                       on_tile: Callable[[int, int, str], None] | None = None) -> "usecases.SupersededReport":
@@ -130,6 +132,13 @@ class Jackfruit:
         ``on_tile(i, total, key)`` before each tile."""
         return usecases.collect_superseded(catalog=self.catalog, curated_store=self.curated_store, clock=self.clock,
                                            grace=grace, dry_run=dry_run, on_tile=on_tile)
+
+    def repair(self, run_id: str) -> "usecases.RepairReport":
+        """Rewrite a run's missing or damaged current tiles from its raw object, at their recorded keys, under the same
+        version (``jackfruit repair``); each rewritten tile must hash as the catalog recorded it."""
+        return usecases.repair_run(catalog=self.catalog, raw_store=self.raw_store, curated_store=self.curated_store,
+                                   decoder=self.decoder, tile_format=self.tile_format, ids=self.ids,
+                                   work_dir=self.work_dir, run_id=run_id)
 
     def verify(self, run_id: str | None = None) -> "usecases.VerifyReport":
         """Re-hash raw objects and tiles against the catalog; report every mismatch."""

@@ -1,10 +1,10 @@
 """The ``jackfruit`` command: demo, ingest, land, transform, tiles, read, runs [reap], gc, verify, lineage, datasets,
 storage init, db upgrade.
 
-Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage; 3 not found (incl. a search that
-finds nothing, and a missing data directory for a command that only reads); 4 conflict; 5 integrity (incl. a
-landed file quarantined because it does not match its request); 6 backend unavailable (incl. any
-operating-system error); 7 upstream refused; 8 upstream results expired.
+Exit codes: 0 ok; 1 unexpected error; 2 invalid input or usage (argparse's own errors too: one line); 3 not
+found (incl. a search that finds nothing, and a missing data directory for a command that only reads); 4
+conflict; 5 integrity (incl. a landed file quarantined because it does not match its request); 6 backend
+unavailable (incl. any operating-system error); 7 upstream refused; 8 upstream results expired.
 Set JACKFRUIT_DEBUG=1 to see the traceback of an unexpected error.
 """
 
@@ -20,25 +20,27 @@ import threading
 import time
 import traceback
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .domain import cams
-from .domain.cams_request import check_request
+from .domain.cams_request import check_level, check_model, check_partition_day, check_request
 from .domain.errors import Conflict, IntegrityError, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
-from .domain.model import TRANSFORMATION_VERSION, RunStatus
+from .domain import runs as run_rules
+from .domain.model import TRANSFORMATION_VERSION, IngestionRun, RunStatus
 
 #: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
 MAX_LIMIT = 10_000
 CAMS_EUROPE_NAME = "cams-europe-air-quality-forecasts"
-#: Options whose value may start with '-' followed by a digit (``--bbox -10,40,20,60``): argparse would take
-#: such a value for an option, so ``normalize_argv`` joins it to the option (``--bbox=-10,40,20,60``).
-NEGATIVE_VALUE_OPTIONS = frozenset({"--bbox"})
-_NEGATIVE_VALUE = re.compile(r"-\.?\d")
+#: Options whose value may start with '-' (``--bbox -10,40,20,60``, ``--bbox -inf,…``, ``--grace -1d``): argparse
+#: would take such a value for an option, so ``normalize_argv`` joins it to the option (``--bbox=-10,40,20,60``)
+#: and the option's own check refuses it with a reason.
+NEGATIVE_VALUE_OPTIONS = frozenset({"--bbox", "--older-than", "--grace", "--level", "--limit", "--lead-hours"})
+_NEGATIVE_VALUE = re.compile(r"-(?:\.?[0-9]|inf|nan)", re.IGNORECASE)
 
 
 def _jsonable(value: Any) -> Any:
@@ -85,6 +87,26 @@ class Progress:
 
 # -- input checks (all before anything is opened)
 
+class UsageError(InvalidInput):
+    """argparse's own errors (unknown option, missing argument, invalid choice): one line, exit 2."""
+
+    kind = "usage"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are a ``UsageError`` (one line from ``main``), not a usage block and exit."""
+
+    def error(self, message: str) -> Any:  # the documented hook for this (argparse.ArgumentParser.error)
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _integer(text: str) -> int:
+    """argparse type of integer options: ASCII digits only (``int()`` also reads full-width and other scripts')."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"must be an integer written in ASCII digits, got {text!r}")
+    return int(text)
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -99,8 +121,8 @@ def _query(args: argparse.Namespace) -> tuple[BBox, TimeRange]:
 def _limit(text: str) -> int:
     """argparse type of ``runs --limit``: an integer 1..MAX_LIMIT."""
     try:
-        value = int(text)
-    except ValueError:
+        value = _integer(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"must be an integer 1..{MAX_LIMIT}, got {text!r}") from None
     if not 1 <= value <= MAX_LIMIT:
         raise argparse.ArgumentTypeError(f"must be 1..{MAX_LIMIT}, got {text}")
@@ -125,6 +147,26 @@ def _check_out(path: str) -> None:
     out = Path(path)
     if out.exists() or out.is_symlink():
         raise Conflict(f"--out {out} exists; choose another path or remove it")
+
+
+def check_ingest(args: argparse.Namespace) -> None:
+    """``ingest``: a day the upstream cannot have yet is refused before anything is opened or stored."""
+    if args.dataset == CAMS_EUROPE_NAME:
+        check_partition_day(_day(args.date), datetime.now(timezone.utc))
+
+
+def check_gc(args: argparse.Namespace) -> None:
+    """``gc``: ``--grace`` only means something with ``--superseded`` (default 7d there); checked as a duration."""
+    if args.grace is not None and not args.superseded:
+        raise InvalidInput(f"--grace {args.grace} applies only with --superseded (plain gc removes what ended "
+                           "attempts left, with no grace period)")
+    if args.superseded:
+        args.grace = args.grace if args.grace is not None else "7d"
+        _duration(args.grace)
+
+
+def check_reap(args: argparse.Namespace) -> None:
+    _duration(args.older_than)
 
 
 # -- the application
@@ -187,7 +229,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = parse_request(args.request, args.dataset)
     progress = Progress("ingest", not args.json or sys.stderr.isatty())
     app = _app(args)
-    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event)
+    run = app.ingest(args.dataset, day, overrides, supersede=args.supersede, on_event=progress.event,
+                     fresh=args.fresh)
     return _landed(args, run)
 
 
@@ -212,6 +255,10 @@ def cmd_transform(args: argparse.Namespace) -> int:
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
     if args.variable:
         cams.check_variables(args.variable)
+    if args.model is not None:
+        check_model(args.model)
+    if args.level is not None:
+        check_level(args.level)
     filters: dict[str, Any] = dict(model=args.model, level_m=args.level, dataset=args.dataset)
     if args.as_of:
         filters["as_of"] = parse_time(args.as_of)
@@ -268,11 +315,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     runs = app.runs(args.dataset, RunStatus(args.status) if args.status else None, limit=args.limit)
+    now = app.clock.now()
+
+    def overdue(r: IngestionRun) -> str:
+        late = run_rules.lease_overdue(r, now)
+        return "" if late is None else (f"  ({late[0].value} lease expired {_ago(late[1])} ago: `runs reap` or gc "
+                                        "ends it, the next command takes it over)")
+
     emit(args, runs, "\n".join(f"{r.run_id} {r.status.value:11s} {r.transform_status.value:12s} {r.partition_date} "
                                 f"{r.raw_key}" + (f"  ({r.failure_reason})" if r.failure_reason else "")
+                                + (f"  (transform: {r.transform_reason})" if r.transform_reason else "")
+                                + overdue(r)
                                 + (f"  [{acceptance_text(r)}]" if r.details.get("acceptance", {}).get("ok") else "")
                                 for r in runs))
     return 0
+
+
+def _ago(delta: timedelta) -> str:
+    """A duration as people read it: 45s, 12m30s, 3h05m, 2d04h."""
+    s = int(delta.total_seconds())
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
@@ -295,10 +363,26 @@ def cmd_gc(args: argparse.Namespace) -> int:
         emit(args, rep, f"gc --superseded: {verb} {rep.tiles} tile(s) superseded for at least {args.grace} "
                         f"({rep.objects} object(s), {rep.bytes} bytes); their records and lineage stay")
         return 0
-    report = _app(args).gc()
+    report = _app(args).gc(dry_run=args.dry_run)
+    if args.dry_run:
+        emit(args, report, "\n".join([f"would remove: {k}" for k in report.removed]
+                                      + [f"gc --dry-run: {report.revoked} expired attempt(s) would end; "
+                                         f"{report.scratch_dirs} scratch folder(s) and {report.tile_objects} object(s) "
+                                         "of unpublished tiles would be removed (staged uploads and leftover "
+                                         "containers are found only when removing); nothing changed"]))
+        return 0
     emit(args, report, f"gc: {report.revoked} expired attempt(s) ended; removed {report.scratch_dirs} scratch "
                        f"folder(s), {report.partial_files} staged file(s), {report.tile_objects} object(s) of "
                        f"unpublished tiles, {report.containers} leftover ingester container(s)" + "".join(f"\nkept (unknown attempt): {k}" for k in report.kept_unknown))
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    check_run_id(args.run_id)
+    report = _app(args).repair(args.run_id)
+    emit(args, report, "\n".join([f"repaired {k}" for k in report.repaired]
+                                  + [f"repair: run {report.run_id}: {report.checked} current tile(s) checked, "
+                                     f"{len(report.repaired)} rewritten from raw and verified"]))
     return 0
 
 
@@ -306,13 +390,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.run:
         check_run_id(args.run)
     report = _app(args).verify(args.run)
-    emit(args, report, "\n".join(report.problems + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
-                                                   f"tile(s) checked, {len(report.problems)} problem(s)"]))
+    emit(args, report, "\n".join(report.problems + [f"run {r} has missing or damaged tiles: `jackfruit repair {r}` "
+                                                   "rewrites them from raw" for r in report.damaged_runs]
+                                  + [f"verify: {report.raw_objects} raw object(s), {report.tiles} "
+                                     f"tile(s) checked, {len(report.problems)} problem(s)"]))
     return 5 if report.problems else 0
 
 
 def _duration(text: str) -> timedelta:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*", text or "")
+    if re.fullmatch(r"\s*-.*", text or ""):
+        raise InvalidInput(f"a duration must not be negative: {text!r}")
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*", text or "")
     if not m:
         raise InvalidInput(f"not a duration (e.g. 90s, 15m, 2h, 1d): {text!r}")
     value = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
@@ -394,18 +482,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- the parser
 
 def _command(sub: Any, common: argparse.ArgumentParser, name: str, func: Callable[[argparse.Namespace], int],
-             helptext: str, *, needs_data: bool) -> argparse.ArgumentParser:
+             helptext: str, *, needs_data: bool,
+             check: Callable[[argparse.Namespace], None] | None = None) -> argparse.ArgumentParser:
     """One subcommand. ``needs_data``: it only works on what is stored, so it never creates a data directory
-    (a missing one is 'not found'); commands that store (ingest, demo) create it."""
+    (a missing one is 'not found'); commands that store (ingest, demo) create it. ``check``: the options' own
+    rules, run by ``main`` before the command opens anything."""
     p = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
-    p.set_defaults(func=func, needs_data=needs_data)
+    p.set_defaults(func=func, needs_data=needs_data, check=check)
     return p
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jackfruit", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    common = argparse.ArgumentParser(add_help=False)
+    p = _Parser(prog="jackfruit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     common.add_argument("--data-dir", help="embedded-defaults data directory (JACKFRUIT_DATA_DIR)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -413,14 +502,18 @@ def parser() -> argparse.ArgumentParser:
     d = _command(sub, common, "demo", cmd_demo, "the whole path offline: stub ADS, ingest, transform, search",
                  needs_data=False)
     d.add_argument("--date", default="2025-03-12")
-    d.add_argument("--lead-hours", type=int, default=24, help="lead times 0..N hourly (max 96)")
+    d.add_argument("--lead-hours", type=_integer, default=24, help="lead times 0..N hourly (max 96)")
 
-    i = _command(sub, common, "ingest", cmd_ingest, "land one day of a dataset in the raw store", needs_data=False)
+    i = _command(sub, common, "ingest", cmd_ingest, "land one day of a dataset in the raw store", needs_data=False,
+                 check=check_ingest)
     i.add_argument("--dataset", default=CAMS_EUROPE_NAME)
     i.add_argument("--date", required=True)
     i.add_argument("--request", help="JSON object of request fields overriding the dataset template")
     i.add_argument("--supersede", action="store_true",
                    help="land a new version even if this partition already succeeded (docs/runs.md)")
+    i.add_argument("--fresh", action="store_true",
+                   help="submit a new upstream job in a new run: do not resume the job of the partition's failed "
+                        "run, nor search the upstream for a job an interrupted ingest made (docs/runs.md)")
 
     ld = _command(sub, common, "land", cmd_land, "land a GRIB file you already have as one partition (its "
                   "request read from the file; write-once; checked like an ingest)", needs_data=False)
@@ -446,7 +539,7 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--variable", action="append", help="ADS variable name (repeatable)")
         q.add_argument("--dataset")
         q.add_argument("--model", default="ensemble" if name == "read" else None)
-        q.add_argument("--level", type=int, default=0 if name == "read" else None, help="metres above ground")
+        q.add_argument("--level", type=_integer, default=0 if name == "read" else None, help="metres above ground")
         q.add_argument("--as-of", help="ISO time: the tiles that were current then (what a consumer saw), "
                        "default now")
         if name == "tiles":
@@ -462,7 +555,7 @@ def parser() -> argparse.ArgumentParser:
     actions = r.add_subparsers(dest="runs_action")
     reap = _command(actions, common, "reap", cmd_reap,
                     "fail open runs whose claim expired more than --older-than ago (deletes nothing)",
-                    needs_data=True)
+                    needs_data=True, check=check_reap)
     reap.add_argument("--older-than", required=True, help="duration: 90s, 15m, 2h, 1d")
 
     st = sub.add_parser("storage", help="object storage administration", description="object storage administration")
@@ -478,16 +571,21 @@ def parser() -> argparse.ArgumentParser:
              "also upgrades itself when opened; a database newer than this jackfruit is refused)", needs_data=False)
 
     g = _command(sub, common, "gc", cmd_gc, "remove what ended attempts left: scratch, staged uploads, objects of "
-                 "unpublished tiles (never raw objects or published tiles)", needs_data=True)
+                 "unpublished tiles (never raw objects or published tiles)", needs_data=True, check=check_gc)
     g.add_argument("--superseded", action="store_true",
                    help="instead: remove the objects of tiles no longer current (a newer run or transformation "
                         "version replaced them) for at least --grace; records and lineage stay")
-    g.add_argument("--grace", default="7d", help="with --superseded: how long a superseded tile stays readable "
+    g.add_argument("--grace", help="with --superseded: how long a superseded tile stays readable "
                                                  "(default 7d; e.g. 90s, 15m, 2h, 1d)")
-    g.add_argument("--dry-run", action="store_true", help="with --superseded: list, remove nothing")
+    g.add_argument("--dry-run", action="store_true", help="list what would be removed (and, without --superseded, "
+                                                          "the attempts that would end); change nothing")
     v = _command(sub, common, "verify", cmd_verify, "re-hash raw objects and tiles against the catalog "
                  "(exit 5 on any mismatch)", needs_data=True)
     v.add_argument("--run", help="only this run (default: every run)")
+    rp = _command(sub, common, "repair", cmd_repair, "rewrite a run's missing or damaged current tiles from its raw "
+                  "object, at their recorded keys, under the same version (each must hash as recorded)",
+                  needs_data=True)
+    rp.add_argument("run_id")
 
     g = _command(sub, common, "lineage", cmd_lineage, "which raw object made which tiles", needs_data=True)
     g.add_argument("--raw-key")
@@ -540,11 +638,17 @@ _TERMINATED: list[int] = []
 def main(argv: Sequence[str] | None = None) -> int:
     from .settings import debug_enabled
 
-    args = parser().parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser().parse_args(normalize_argv(argv))
+    except UsageError as err:
+        return _fail(argparse.Namespace(json="--json" in argv), err.kind, str(err), err.exit_code)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
         try:
+            if getattr(args, "check", None) is not None:
+                args.check(args)
             return args.func(args)
         finally:
             for app in args.__dict__.pop("_apps", []):

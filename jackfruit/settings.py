@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +20,36 @@ def debug_enabled() -> bool:
     """``JACKFRUIT_DEBUG=1``: the CLI prints the traceback of an unexpected error (read here, not in the CLI,
     so that only this module and the container read the environment; it must work when settings are invalid)."""
     return os.environ.get("JACKFRUIT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+#: said instead of the value of a setting that may hold a credential (URLs, hosts, keys): never echoed
+NOT_SHOWN = "(the value is not shown: it may hold a credential)"
+
+
+def _url(value: str, *, user_ok: bool = False) -> tuple[str, int | None, SplitResult]:
+    """Split a URL setting that may carry a credential; errors never show the value. Credentials in it are refused
+    (``user_ok``: a bare user name is allowed, as ``ssh://user@host`` in DOCKER_HOST; a password never is)."""
+    try:
+        url = urlsplit(value)
+        userinfo = url.netloc.rpartition("@")[0] if "@" in url.netloc else None
+    except ValueError:
+        raise ValueError(f"not a valid URL {NOT_SHOWN}") from None
+    if userinfo is not None and (not user_ok or ":" in userinfo or not userinfo):
+        raise ValueError(f"must not carry credentials (user:password@) {NOT_SHOWN}")
+    try:
+        port = url.port  # ValueError when not a number or outside 0..65535
+    except ValueError:
+        raise ValueError(f"has a port that is not a number in 1..65535 {NOT_SHOWN}") from None
+    if port == 0:
+        raise ValueError(f"has port 0; use 1..65535 {NOT_SHOWN}")
+    return url.scheme, port, url
+
+
+def _plain_name(value: str) -> str:
+    """A host, user or database name, never a connection URI or key=value string (which may hold a password)."""
+    if "://" in value or "=" in value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"must be a plain name, not a connection URI or string {NOT_SHOWN}")
+    return value
 
 
 def bucket_dir(data_dir: str | Path, bucket: str) -> Path:
@@ -88,6 +118,9 @@ class Settings(BaseSettings):
         None, alias="POSTGRES_SSLMODE")
     postgres_sslrootcert: str | None = Field(None, alias="POSTGRES_SSLROOTCERT")
 
+    #: only checked here (the docker SDK reads it itself): errors about it never show it, credentials are refused
+    docker_host: str | None = Field(None, alias="DOCKER_HOST")
+
     ads_base_url: str = Field(REAL_ADS_URL, alias="ADS_BASE_URL")
     ads_api_key: SecretStr = Field(SecretStr(""), alias="ADS_API_KEY")
     #: how patiently the ingester talks to the ADS (ports.runner.AdsTuning; defaults = the binary's,
@@ -107,6 +140,9 @@ class Settings(BaseSettings):
     ads_max_jobs_in_flight: int | None = Field(None, alias="ADS_MAX_JOBS_IN_FLIGHT", ge=1, le=10_000)
     #: how many days back the Dagster coverage sensor looks for missing or late partitions
     sensor_lookback_days: int = Field(14, alias="JACKFRUIT_SENSOR_LOOKBACK_DAYS", ge=1, le=366)
+    #: the Dagster housekeeping schedule reaps ingest claims whose lease expired at least this long ago (their runs
+    #: fail, keeping their upstream job: the next ingest resumes it) and gc ends every expired attempt
+    reap_after_s: float = Field(3600.0, alias="JACKFRUIT_REAP_AFTER_S", ge=0, le=30 * 86400)
 
     @field_validator("data_dir", "sqlite_path", "work_dir", "s3_ca_bundle")
     @classmethod
@@ -145,35 +181,45 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         value = value.strip().rstrip("/")
-        try:
-            url = urlsplit(value)
-            url.port  # noqa: B018 - ValueError when not a number or outside 0..65535
-        except ValueError as err:
-            raise ValueError(f"not a valid URL: {err}") from None
-        if "@" in url.netloc:  # checked first: the value is not echoed when it may hold a credential
-            raise ValueError("the endpoint must not carry credentials (use MINIO_ACCESS_KEY / MINIO_SECRET_KEY)")
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"{value!r} must be http://host[:port] or https://host[:port] (the scheme chooses TLS)")
+        scheme, _, url = _url(value)
+        if scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be http://host[:port] or https://host[:port] (the scheme chooses TLS; keys go in "
+                             f"MINIO_ACCESS_KEY / MINIO_SECRET_KEY) {NOT_SHOWN}")
         if url.path or url.query or url.fragment:
-            raise ValueError(f"{value!r} must be scheme://host[:port] only")
+            raise ValueError(f"must be scheme://host[:port] only {NOT_SHOWN}")
         return value
 
     @field_validator("ads_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        # refused here, at once, rather than retried by the ingester until it gives up
-        try:
-            url = urlsplit(value.strip())
-            port = url.port  # ValueError when not a number or outside 0..65535
-        except ValueError as err:
-            raise ValueError(f"{value!r} is not a valid URL: {err}") from None
-        if url.scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        # refused here, at once, rather than retried by the ingester until it gives up (or passed on its argv)
+        value = value.strip()
+        scheme, _, url = _url(value)
+        if scheme not in ("http", "https"):
+            raise ValueError(f"must be an http:// or https:// URL {NOT_SHOWN}")
         if not url.hostname:
-            raise ValueError(f"{value!r} names no host")
-        if port is not None and not 1 <= port <= 65535:
-            raise ValueError(f"{value!r} has port {port}; use 1..65535")
-        return value.strip()
+            raise ValueError(f"names no host {NOT_SHOWN}")
+        return value
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        _url(value.strip(), user_ok=value.strip().startswith("ssh://"))
+        return value
+
+    @field_validator("ads_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr) -> SecretStr:
+        if any(c.isspace() or not c.isprintable() for c in value.get_secret_value()):
+            raise ValueError(f"holds whitespace or a control character {NOT_SHOWN}")
+        return value
+
+    @field_validator("postgres_host", "postgres_user", "postgres_db")
+    @classmethod
+    def _postgres_name(cls, value: str) -> str:
+        return _plain_name(value)
 
     @property
     def sqlite_file(self) -> Path:

@@ -181,7 +181,8 @@ class V3TileFormat(ZarrTileFormat):
         import shutil
         import tempfile
 
-        from jackfruit.adapters.transform.zarr_tiles import MANIFEST, _files, manifest_bytes
+        from jackfruit.adapters.transform.tile_manifest import MANIFEST, manifest_bytes
+        from jackfruit.adapters.transform.tile_write import files as _files
 
         (j0, j1), (i0, i1) = cell.rows, cell.cols
         block = np.ascontiguousarray(values(0, len(group.steps))[:, j0:j1, i0:i1], dtype=np.float32)

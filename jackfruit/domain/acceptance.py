@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import cams
 from .errors import InvalidInput
-from .tiling import CHEMICAL_TEMPLATE, HEIGHT_ABOVE_GROUND, SURFACE, GribMessage, RegularGrid
+from .tiling import GribMessage, RegularGrid, message_field
 
 #: The CAMS Europe domain's cell edges (N, W, S, E): what a request without ``area`` asks for.
 DOMAIN = (72.0, -25.0, 30.0, 45.0)
@@ -141,22 +140,10 @@ def expected_fields(request: Mapping[str, Any]) -> tuple[list[FieldKey], int]:
 
 # -- the file side -----------------------------------------------------------------------------------------------
 def name_message(msg: GribMessage) -> FieldKey:
-    """The field one message holds, by the CAMS code table; ``InvalidInput`` naming the message otherwise."""
-    if msg.edition != 2:
-        raise InvalidInput(f"{msg.where}: GRIB edition {msg.edition}; CAMS Europe is GRIB2")
-    if msg.template != CHEMICAL_TEMPLATE:
-        raise InvalidInput(f"{msg.where}: product definition template {msg.template}; CAMS Europe fields use "
-                           f"template {CHEMICAL_TEMPLATE}")
-    species = cams.species_for(msg.where, msg.discipline, msg.category, msg.number, msg.constituent_type)
-    model = cams.model_for(msg.where, msg.centre, msg.sub_centre)
-    if msg.level_type not in (SURFACE, HEIGHT_ABOVE_GROUND):
-        raise InvalidInput(f"{msg.where}: level type {msg.level_type} is neither surface (1) nor height above "
-                           "ground (103)")
-    ref = msg.reference_time
-    if ref.minute or ref.second:
-        raise InvalidInput(f"{msg.where}: reference time {ref.isoformat()} is not on the hour")
-    level = 0 if msg.level_type == SURFACE else msg.level
-    return FieldKey(ref.date(), ref.hour, model, species.name, level, msg.step_hours)
+    """The field one message holds (``tiling.message_field``, the one naming rule), as a request names it."""
+    f = message_field(msg)
+    ref = f.reference_time
+    return FieldKey(ref.date(), ref.hour, f.model, f.variable, f.level_m, f.step_hours)
 
 
 def _named(headers: Sequence[GribMessage]) -> tuple[list[tuple[GribMessage, FieldKey]], list[str]]:

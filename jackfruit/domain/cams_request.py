@@ -1,10 +1,13 @@
-"""The CAMS Europe request, field by field, as the ADS checks it: refused before any run is recorded."""
+"""The CAMS Europe request, field by field, as the ADS checks it: refused before any run is recorded. Also the
+dataset's other input rules, each behind one function a per-dataset profile can take over: the last partition day
+the ADS can have (``available_until``), its models (``check_model``) and levels (``check_level``)."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from . import cams
@@ -97,3 +100,32 @@ def check_request(overrides: dict[str, Any]) -> dict[str, Any]:
         if not re.fullmatch(r"(?:[01][0-9]|2[0-3]):00", item) or ("forecast" in types and item != "00:00"):
             raise InvalidInput(f"request field 'time': {item!r} (want HH:00; forecasts run only at 00:00)")
     return out
+
+
+def available_until(now: datetime) -> date:
+    """The last partition day the ADS can have at ``now``: the forecast of a day starts at 00 UTC of that day, so
+    no day after today (UTC) exists yet (today's may not be published yet either: the ingester waits for it)."""
+    return now.astimezone(timezone.utc).date()
+
+
+def check_partition_day(day: date, now: datetime) -> date:
+    """``InvalidInput`` for a day the upstream cannot have yet at ``now`` (``available_until``)."""
+    last = available_until(now)
+    if day > last:
+        raise InvalidInput(f"partition day {day.isoformat()} is after {last.isoformat()}, the last day whose forecast "
+                           "the ADS can have now (UTC); nothing was stored")
+    return day
+
+
+def check_model(model: str) -> str:
+    """A model the dataset has (``cams.MODELS``); the error names the known ones."""
+    if model not in cams.MODELS:
+        raise InvalidInput(f"model {model!r} is not a CAMS Europe model; known: {sorted(cams.MODELS)}")
+    return model
+
+
+def check_level(level_m: int) -> int:
+    """A level the dataset has, in metres above ground (``cams.LEVELS_M``)."""
+    if level_m not in cams.LEVELS_M:
+        raise InvalidInput(f"level {level_m} is not a CAMS Europe level; known (metres): {list(cams.LEVELS_M)}")
+    return level_m

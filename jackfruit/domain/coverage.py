@@ -76,9 +76,10 @@ def day_coverage(dataset: Dataset, day: date, runs: Sequence[IngestionRun],
         state = {RunStatus.FAILED: "failed", RunStatus.QUARANTINED: "quarantined"}.get(run.status, "running")
         return DayCoverage(day, state, run.run_id, len(fields), missing=tuple(str(f) for f in fields),
                            detail=run.failure_reason or run.status.value)
-    if run.transform_status is not TransformStatus.PUBLISHED:
-        state = {TransformStatus.REFUSED: "refused", TransformStatus.TRANSFORMING: "transforming"}.get(
-            run.transform_status, "not transformed")
+    # a re-derivation in flight or failed leaves the tiles published before current: they are what is covered
+    if run.transform_status is not TransformStatus.PUBLISHED and not tiles_of.get(run.run_id):
+        state = {TransformStatus.REFUSED: "refused", TransformStatus.TRANSFORMING: "transforming",
+                 TransformStatus.FAILED: "transform failed"}.get(run.transform_status, "not transformed")
         return DayCoverage(day, state, run.run_id, len(fields), missing=tuple(str(f) for f in fields),
                            detail=run.transform_reason or run.transform_status.value)
     have: dict[Field, int] = {}

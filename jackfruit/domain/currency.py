@@ -24,6 +24,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Iterable, Sequence
 
+from .errors import Conflict, InvalidInput
 from .geo import utc
 from .model import Tile, version_number
 
@@ -65,3 +66,15 @@ def superseded_at(tile: Tile, tiles: Iterable[Tile]) -> datetime | None:
     times = [max(u.published_at, tile.published_at) for u in tiles
              if outranks(u, tile) and u.published_at is not None and tile.published_at is not None]
     return min(times) if times else None
+
+
+def removal_time(tile: Tile, current: bool, now: datetime) -> datetime | None:
+    """The rule of ``Catalog.mark_removed`` (``gc --superseded``), for every catalog: the removal time to record for
+    ``tile`` at ``now`` (None: already recorded, unchanged). A current tile is never removed (``Conflict``); a tile
+    cannot be removed before it was published (``InvalidInput``)."""
+    if current:
+        raise Conflict(f"tile {tile.key} is current; only superseded tiles can be removed")
+    now = utc(now)
+    if tile.published_at is not None and now < tile.published_at:
+        raise InvalidInput(f"tile {tile.key} cannot be removed before it was published")
+    return None if tile.removed_at is not None else now

@@ -55,6 +55,9 @@ class BBox:
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 4:
             raise InvalidInput(f"bbox must be 'west,south,east,north', got {text!r}")
+        for name, part in zip(("west", "south", "east", "north"), parts):
+            if not part.isascii():  # float() would read full-width or other scripts' digits
+                raise InvalidInput(f"bbox {name} must be a number written in ASCII, got {part!r}")
         return cls(*(_finite(k, p) for k, p in zip(("west", "south", "east", "north"), parts)))
 
     def as_tuple(self) -> tuple[float, float, float, float]:

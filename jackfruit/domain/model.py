@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from .errors import InvalidInput
-from .geo import BBox, utc
+from .geo import BBox, TimeRange, utc
 from .keys import RawKey, check_name, check_run_id
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
@@ -58,7 +58,9 @@ class Dataset:
 
 
 class RunStatus(str, Enum):
-    """Ingestion state: ``pending -> running -> succeeded | failed | quarantined``; only ``running`` moves on."""
+    """Ingestion state: ``pending -> running -> succeeded | failed | quarantined``. Only ``running`` moves on, and a
+    ``failed`` run whose upstream job the upstream still holds, which an ingest re-opens to resume that job
+    (``runs.claim_ingest(resume=...)``: one upstream job per partition)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -68,29 +70,35 @@ class RunStatus(str, Enum):
 
 
 class TransformStatus(str, Enum):
-    """Transformation state of a run: ``none -> transforming -> published | refused``."""
+    """Transformation state of a run: ``none -> transforming -> published | refused | failed``; ``failed`` (an
+    attempt that ended on an error, or whose lease expired) may be claimed again under the same version."""
 
     NONE = "none"
     TRANSFORMING = "transforming"
     PUBLISHED = "published"
     REFUSED = "refused"  # the file holds messages the transformation cannot represent
+    FAILED = "failed"  # the attempt failed (reason recorded) or its holder vanished; claim it again
 
 
 NEXT_STATUS = {
     RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUARANTINED}),
     RunStatus.SUCCEEDED: frozenset(),
-    RunStatus.FAILED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # re-opened only to resume its held upstream job
     RunStatus.QUARANTINED: frozenset(),
 }
 #: A published or refused run is transformed again only under a newer transformation version (``transform_version``
 #: grows; ``runs.claim_transform``): tiles are published once per version.
 NEXT_TRANSFORM = {
     TransformStatus.NONE: frozenset({TransformStatus.TRANSFORMING}),
-    TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED}),
+    TransformStatus.TRANSFORMING: frozenset({TransformStatus.PUBLISHED, TransformStatus.REFUSED,
+                                             TransformStatus.FAILED}),
     TransformStatus.PUBLISHED: frozenset({TransformStatus.TRANSFORMING}),
     TransformStatus.REFUSED: frozenset({TransformStatus.TRANSFORMING}),
+    TransformStatus.FAILED: frozenset({TransformStatus.TRANSFORMING}),
 }
+#: ingestion states that end a run: no claim is taken over from them (a failed run is re-opened only explicitly)
+TERMINAL_STATUS = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.QUARANTINED})
 
 
 class AttemptKind(str, Enum):
@@ -204,7 +212,7 @@ class IngestionRun:
 
     @property
     def terminal(self) -> bool:
-        return not NEXT_STATUS[self.status]
+        return self.status in TERMINAL_STATUS
 
 
 def canonical_request(request: Mapping[str, Any]) -> str:
@@ -264,6 +272,12 @@ class Tile:
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
         if self.valid_start > self.valid_end:
             raise InvalidInput(f"tile {self.key}: valid_start {self.valid_start} is after valid_end {self.valid_end}")
+
+    def selected_by(self, bbox: BBox, time_range: TimeRange) -> bool:
+        """The catalog's one selection rule: the closed extent meets ``bbox`` (``BBox.intersects``) and the
+        closed span of valid times meets ``time_range`` (``TimeRange.overlaps``). SQL adapters search an
+        index with their own predicates, then apply this as the exact filter."""
+        return bbox.intersects(self.bbox) and time_range.overlaps(self.valid_start, self.valid_end)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,18 @@ def fence(run: IngestionRun, kind: AttemptKind, epoch: int) -> Attempt:
 
 
 # -- ingestion ---------------------------------------------------------------------------------------------------
+def lease_overdue(run: IngestionRun, now: datetime) -> tuple[AttemptKind, timedelta] | None:
+    """How long the lease of an open claim (a running ingest, a transformation in flight) has been expired at
+    ``now``: what ``jackfruit runs`` shows, and what reaping waits for. None when no open claim has expired."""
+    now = utc(now)
+    for kind, open_ in ((INGEST, run.status is RunStatus.RUNNING),
+                        (TRANSFORM, run.transform_status is TransformStatus.TRANSFORMING)):
+        current = run.lease(kind)
+        if open_ and current is not None and current.ended_at is None and current.expires_at <= now:
+            return kind, now - current.expires_at
+    return None
+
+
 def live_ingest(run: IngestionRun, now: datetime) -> bool:
     """The run is open and its ingest claim live at ``now`` (an upstream job may be in flight for it)."""
     current = run.lease(INGEST)
@@ -70,7 +82,7 @@ def live_ingest(run: IngestionRun, now: datetime) -> bool:
 
 def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun, *, attempt_id: str, owner: str,
                  now: datetime, expires_at: datetime, supersede: bool = False, in_flight: int = 0,
-                 max_in_flight: int | None = None) -> IngestionRun:
+                 max_in_flight: int | None = None, resume: str | None = None) -> IngestionRun:
     """Claim ``candidate``'s partition: the run to store (the new candidate, or a run taken over).
 
     ``partition_runs``: every stored run of the same partition. Refuses with ``Conflict`` naming the run
@@ -78,6 +90,10 @@ def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun
     runs of the candidate's source with a live ingest claim (counted by the catalog in the same transaction);
     a new run is refused with ``BackendUnavailable`` while it has reached ``max_in_flight`` (the upstream
     account's queue, e.g. ``ADS_MAX_JOBS_IN_FLIGHT``); a take-over resumes a job already counted upstream.
+
+    ``resume``: the id of the partition's newest run, ``failed`` with an upstream job that the upstream still holds
+    (the caller asked the upstream): that run is re-opened (same run id and raw key, next epoch) so the ingest
+    resumes its job instead of paying for a second one. Refused with ``Conflict`` when it is not that run any more.
     """
     if candidate.status is not RunStatus.PENDING or candidate.attempts:
         raise InvalidInput(f"run {candidate.run_id} must be a new pending run to be claimed")
@@ -104,6 +120,8 @@ def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun
         attempts.append(_new_attempt(INGEST, attempt_id, owner, epoch, now, expires_at))
         status = RunStatus.RUNNING
         return replace(r, status=status, started_at=r.started_at or now, attempts=tuple(attempts))
+    if resume is not None:
+        return _reopen(partition_runs, resume, attempt_id, owner, now, expires_at)
     if succeeded and not supersede:
         newest = succeeded[-1]
         raise Conflict(f"partition {candidate.dataset} {candidate.partition_date} already has succeeded run "
@@ -115,6 +133,27 @@ def claim_ingest(partition_runs: Sequence[IngestionRun], candidate: IngestionRun
     return replace(candidate, status=RunStatus.RUNNING, started_at=now,
                    supersedes=succeeded[-1].run_id if succeeded else None,
                    attempts=(_new_attempt(INGEST, attempt_id, owner, 1, now, expires_at),))
+
+
+def resumable(partition_runs: Sequence[IngestionRun]) -> IngestionRun | None:
+    """The run an ingest of this partition would re-open to resume its upstream job, if the upstream still holds
+    it: the partition's newest run, when it failed with a recorded job (nothing open, nothing succeeded after it)."""
+    newest = max(partition_runs, key=lambda r: r.run_id, default=None)
+    if newest is None or newest.status is not RunStatus.FAILED or not newest.upstream_job_id:
+        return None
+    return newest
+
+
+def _reopen(partition_runs: Sequence[IngestionRun], run_id: str, attempt_id: str, owner: str, now: datetime,
+            expires_at: datetime) -> IngestionRun:
+    run = resumable(partition_runs)
+    if run is None or run.run_id != run_id:
+        raise Conflict(f"run {run_id} can no longer be resumed: it is not the newest failed run of its partition "
+                       "with an upstream job (another ingest came first)")
+    previous = run.lease(INGEST)
+    epoch = previous.epoch + 1 if previous is not None else 1
+    return replace(run, status=RunStatus.RUNNING, finished_at=None, failure_reason=None,
+                   attempts=run.attempts + (_new_attempt(INGEST, attempt_id, owner, epoch, now, expires_at),))
 
 
 def renew(run: IngestionRun, kind: AttemptKind, epoch: int, *, now: datetime, expires_at: datetime) -> IngestionRun:
@@ -171,7 +210,14 @@ def succeed(run: IngestionRun, epoch: int, *, now: datetime, size: int, sha256: 
 
 
 def fail(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
-    return _finish(run, epoch, RunStatus.FAILED, now, "failed", failure_reason=_reason(reason))
+    """The attempt failed: the run is ``failed`` with the reason (also kept in the attempt's outcome, so a run
+    re-opened to resume its upstream job keeps the history of why each attempt ended)."""
+    reason = _reason(reason)
+    return _finish(run, epoch, RunStatus.FAILED, now, _outcome("failed", reason), failure_reason=reason)
+
+
+def _outcome(state: str, reason: str) -> str:
+    return f"{state}: {reason}"[:500]
 
 
 def quarantine(run: IngestionRun, epoch: int, *, now: datetime, reason: str, size: int | None = None,
@@ -207,6 +253,9 @@ def claim_transform(run: IngestionRun, *, attempt_id: str, owner: str, now: date
                            f"{run.transform_reason}")
         raise Conflict(f"run {run.run_id} is already transformed under version {done}; tiles are immutable "
                        f"(re-transform under a newer version only, not {version})")
+    if run.transform_status is TransformStatus.FAILED and done is not None and version_number(done) > wanted:
+        raise Conflict(f"run {run.run_id}: its failed transformation was under version {done}; claim it again under "
+                       f"that version or a newer one, not {version}")
     previous = run.lease(TRANSFORM)
     attempts = run.attempts
     if run.transform_status is TransformStatus.TRANSFORMING and previous is not None:
@@ -225,8 +274,9 @@ def _finish_transform(run: IngestionRun, epoch: int, to: TransformStatus, now: d
     if to not in NEXT_TRANSFORM[run.transform_status]:
         raise Conflict(f"run {run.run_id} transformation is {run.transform_status.value}; it cannot become "
                        f"{to.value}")
+    outcome = to.value if to is not TransformStatus.FAILED else _outcome(to.value, reason or "")
     return replace(run, transform_status=to, transform_reason=reason,
-                   attempts=_replace_last(run, TRANSFORM, current.end(now, to.value)))
+                   attempts=_replace_last(run, TRANSFORM, current.end(now, outcome)))
 
 
 def publish(run: IngestionRun, epoch: int, *, now: datetime) -> IngestionRun:
@@ -239,13 +289,29 @@ def refuse(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> Inge
     return _finish_transform(run, epoch, TransformStatus.REFUSED, now, _reason(reason))
 
 
+def fail_transform(run: IngestionRun, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
+    """The transform attempt failed (I/O, integrity, interrupted...): it ends with ``reason`` and the run's
+    transformation is ``failed``, claimable again at once by the next transform (the same version or newer).
+    Tiles published earlier (an older version's) stay current: a failed re-derivation changes no tile."""
+    return _finish_transform(run, epoch, TransformStatus.FAILED, now, _reason(reason))
+
+
 # -- housekeeping ------------------------------------------------------------------------------------------------
 def revoke_expired(run: IngestionRun, *, now: datetime) -> IngestionRun:
     """End every attempt whose lease has expired (so its files may be collected); the claim stays open
     for take-over. Unchanged when nothing expired."""
     now = utc(now)
     changed = tuple(a.end(now, "expired") if a.ended_at is None and not a.live(now) else a for a in run.attempts)
-    return run if changed == run.attempts else replace(run, attempts=changed)
+    if changed == run.attempts:
+        return run
+    current = run.lease(TRANSFORM)
+    if run.transform_status is TransformStatus.TRANSFORMING and current is not None and current.ended_at is None \
+            and not current.live(now):
+        # the transform's holder vanished: its attempt ends and the transformation is failed, claimable at once
+        return replace(run, attempts=changed, transform_status=TransformStatus.FAILED,
+                       transform_reason=f"expired: {_holder(current)} stopped renewing its lease; "
+                                        "transform the run again")
+    return replace(run, attempts=changed)
 
 
 def reap(run: IngestionRun, *, now: datetime, older_than: timedelta) -> IngestionRun:
@@ -293,6 +359,11 @@ def check_change(old: IngestionRun, new: IngestionRun) -> None:
         raise Conflict(f"run {old.run_id}: replaced upstream jobs are history and only grow by a replacement")
     if new.status is not old.status and new.status not in NEXT_STATUS[old.status]:
         raise Conflict(f"run {old.run_id} is {old.status.value}; it cannot become {new.status.value}")
+    if old.status is RunStatus.FAILED and new.status is RunStatus.RUNNING and (
+            not old.upstream_job_id or len(new.attempts) != len(old.attempts) + 1
+            or new.attempts[-1].kind is not INGEST or new.attempts[-1].ended_at is not None):
+        raise Conflict(f"run {old.run_id}: a failed run is re-opened only by a new ingest attempt resuming its "
+                       "recorded upstream job")
     if new.transform_status is not old.transform_status and new.transform_status not in \
             NEXT_TRANSFORM[old.transform_status]:
         raise Conflict(f"run {old.run_id} transformation is {old.transform_status.value}; it cannot become "

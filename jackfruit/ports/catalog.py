@@ -36,11 +36,13 @@ class Catalog(Protocol):
     # -- ingestion claims
     def claim_ingest(self, candidate: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
                      expires_at: datetime, supersede: bool = False,
-                     max_in_flight: int | None = None) -> IngestionRun:
+                     max_in_flight: int | None = None, resume: str | None = None) -> IngestionRun:
         """Claim the candidate's partition (``runs.claim_ingest``): stores and returns the new running run,
-        or the run taken over (same run id and raw key, epoch + 1). With ``max_in_flight``, a new run is
-        refused (``BackendUnavailable``) while that many runs of its source hold live ingest claims, counted
-        atomically with the claim (the cap on an upstream account's queue, across every process)."""
+        or the run taken over (same run id and raw key, epoch + 1), or with ``resume`` the partition's newest
+        failed run re-opened to resume its upstream job (``Conflict`` if it is no longer that run). With
+        ``max_in_flight``, a new run is refused (``BackendUnavailable``) while that many runs of its source hold
+        live ingest claims, counted atomically with the claim (the cap on an upstream account's queue, across
+        every process)."""
         ...
 
     def renew(self, run_id: str, kind: AttemptKind, epoch: int, *, now: datetime,
@@ -79,6 +81,11 @@ class Catalog(Protocol):
 
     def refuse_transform(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun: ...
 
+    def fail_transform(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
+        """End the transform attempt on an error (``runs.fail_transform``): ``failed`` with the reason, claimable
+        again at once; tiles published before stay current."""
+        ...
+
     # -- housekeeping
     def revoke_expired(self, *, now: datetime) -> list[IngestionRun]:
         """End every attempt whose lease expired (``runs.revoke_expired``); returns the runs changed."""
@@ -90,6 +97,10 @@ class Catalog(Protocol):
 
     # -- queries
     def get_run(self, run_id: str) -> IngestionRun: ...
+
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        """Every run of one partition (``IngestionRun.partition``, a SHA-256 hex digest), oldest first."""
+        ...
 
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:

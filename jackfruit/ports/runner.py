@@ -106,6 +106,38 @@ class IngestManifest:
     adopted: bool = False
 
 
+#: the states an upstream job can be answered in (docs/ingester-protocol.md §7); the first three are "held"
+UPSTREAM_JOB_STATUSES = ("queued", "running", "successful", "failed", "expired", "unknown")
+
+
+@dataclass(frozen=True)
+class UpstreamJob:
+    """An upstream job as the upstream answers it now: ``queued``, ``running``, ``successful`` (its results still
+    there), ``failed`` (failed or rejected upstream), ``expired`` (successful, but its results were purged) or
+    ``unknown`` (the upstream does not know it: never existed, dismissed, deleted, another dataset's)."""
+
+    job_id: str
+    status: str   # "queued" | "running" | "successful" | "failed" | "expired" | "unknown"
+
+    def __post_init__(self) -> None:
+        if self.status not in UPSTREAM_JOB_STATUSES:
+            raise ValueError(f"upstream job status {self.status!r} is not one of {UPSTREAM_JOB_STATUSES}")
+
+    @property
+    def held(self) -> bool:
+        """The upstream still holds it: resuming it (``IngestJob.resume_job_id``) costs no new job."""
+        return self.status in ("queued", "running", "successful")
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A question about the upstream's jobs for one request: which dataset, which request, which upstream."""
+
+    dataset: str
+    request: Mapping[str, Any]
+    upstream: Upstream
+
+
 E = TypeVar("E", bound=BaseException)
 
 
@@ -159,6 +191,22 @@ class Runner(Protocol):
     """
 
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest: ...
+
+    def find_job(self, query: JobQuery) -> UpstreamJob | None:
+        """The upstream's job for ``query.request`` of ``query.dataset`` -- the same request as canonical JSON
+        (object keys sorted, numbers and spacing normalised), among the account's 100 newest jobs, as the ingester's
+        lost-submit search matches them -- the newest *held* one, else the newest one (``failed`` or ``expired``: never
+        ``unknown``, jobs the upstream dropped are no candidates); None when the upstream has none. Submits nothing and stores nothing. Raises ``UpstreamRefused`` (auth, licence),
+        ``BackendUnavailable`` (the upstream or the runtime unreachable, time-out), ``InvalidInput`` (a malformed
+        query)."""
+        ...
+
+    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
+        """Job ``job_id`` as the upstream answers it now; status ``unknown`` when the upstream does not know it (or
+        it is another dataset's than ``query.dataset``). Submits nothing and stores nothing. Raises
+        ``UpstreamRefused`` (auth, licence), ``BackendUnavailable`` (the upstream or the runtime unreachable,
+        time-out), ``InvalidInput`` (a malformed job id or query)."""
+        ...
 
     def sweep(self, is_live: Callable[[str, str], bool]) -> list[str]:
         """Stop and remove what attempts that are over left running in this runner (e.g. containers of a caller

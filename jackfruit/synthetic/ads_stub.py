@@ -6,22 +6,33 @@ import json
 import subprocess
 import threading
 import urllib.request
-from typing import Any
+from typing import Any, Mapping
 
 from jackfruit.adapters.runner.subprocess_runner import find_binary
 from jackfruit.domain.errors import BackendUnavailable
 
 STUB_BINARY = "ads-stub"
+CAMS = "cams-europe-air-quality-forecasts"
 
 
 class AdsStub:
-    """``with AdsStub(api_key="k") as stub: stub.url`` — the API root to give as ADS_BASE_URL."""
+    """``with AdsStub(api_key="k") as stub: stub.url`` — the API root to give as ADS_BASE_URL.
+
+    ``stall_submit_replies=N``: the first N submits make their job upstream, then their reply is held until the
+    client goes away -- a test waits for ``job_count(request) == 1`` and kills the ingester between "the upstream
+    accepted the job" and "its id reached Python". ``drop_submit_replies=N``: the first N replies are dropped at once
+    (the ingester's lost-submit search then finds the job). Test control (ingest-go/README.md): ``jobs()``,
+    ``job_counts()`` / ``job_count(request)`` (jobs made per request, counted where they are made), ``make_job``
+    (a job in a given state, as another process would have made it), ``expire`` (purge a job's results)."""
 
     def __init__(self, api_key: str = "jackfruit-demo-key", *, binary: str | None = None,
-                 extra_args: tuple[str, ...] = (), start_timeout_s: float = 10) -> None:
+                 extra_args: tuple[str, ...] = (), start_timeout_s: float = 10, stall_submit_replies: int = 0,
+                 drop_submit_replies: int = 0) -> None:
         self.api_key = api_key
+        faults = [*(("--stall-submit-replies", str(stall_submit_replies)) if stall_submit_replies else ()),
+                  *(("--drop-submit-replies", str(drop_submit_replies)) if drop_submit_replies else ())]
         self._args = [find_binary(STUB_BINARY, binary), "--listen", "127.0.0.1:0", "--api-key", api_key,
-                      *extra_args]
+                      *faults, *extra_args]
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -54,11 +65,36 @@ class AdsStub:
         for line in self._proc.stderr:
             self.stderr_lines.append(line.rstrip("\n"))
 
+    def _control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        root = self.url.rsplit("/api", 1)[0]
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{root}/_stub/{path}", data=data, method="GET" if data is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
     def jobs(self) -> list[dict[str, Any]]:
         """The stub's own record of its jobs (status history, inputs, asset checksum)."""
-        root = self.url.rsplit("/api", 1)[0]
-        with urllib.request.urlopen(f"{root}/_stub/jobs", timeout=10) as resp:
-            return json.loads(resp.read())
+        return self._control("jobs")
+
+    def job_counts(self) -> list[dict[str, Any]]:
+        """Jobs made per request: ``[{"dataset", "request", "canonical", "jobs"}]``, in order of the first job."""
+        return self._control("job-counts")["counts"]
+
+    def job_count(self, request: Mapping[str, Any], dataset: str = CAMS) -> int:
+        """How many jobs the stub made for ``request`` (compared as JSON values: key order and 50 vs 50.0 do not
+        matter), whatever became of their replies."""
+        want = json.loads(json.dumps(dict(request)))  # tuples as lists, as the stub answers them
+        return sum(c["jobs"] for c in self.job_counts() if c["dataset"] == dataset and c["request"] == want)
+
+    def make_job(self, request: Mapping[str, Any], status: str, dataset: str = CAMS) -> str:
+        """Makes a job of this stub's API key upstream in ``status`` (accepted, running, successful, failed, or
+        expired: successful with its results purged), pinned there; returns its id."""
+        return self._control("jobs", {"processID": dataset, "inputs": dict(request), "status": status})["jobID"]
+
+    def expire(self, job_id: str) -> None:
+        """Purges a successful job's product: its results answer 404 "results expired" from now on."""
+        self._control(f"jobs/{job_id}/expire", {})
 
     def __exit__(self, *exc: object) -> None:
         if self._proc and self._proc.poll() is None:

@@ -4,6 +4,7 @@ from .coverage import coverage
 from .datasets import BUILTIN_DATASETS, CAMS_EUROPE, register_dataset
 from .housekeeping import GcReport, SupersededReport, VerifyReport, collect_garbage, collect_superseded, reap, verify
 from .ingest import ingest_partition
+from .repair import RepairReport, repair_run
 from .lineage import tile_sources
 from .search import find_tiles, read
 from .transform import transform_run

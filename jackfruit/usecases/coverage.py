@@ -30,7 +30,7 @@ def coverage(catalog: Catalog, dataset: str, start: date, end: date) -> list[Day
         runs = by_day.get(day, [])
         tiles_of = {}
         run = current_run(runs)
-        if run is not None and run.status is RunStatus.SUCCEEDED and run.transform_status is TransformStatus.PUBLISHED:
+        if run is not None and run.status is RunStatus.SUCCEEDED and run.transform_status is not TransformStatus.NONE:
             tiles_of[run.run_id] = catalog.tiles_of_run(run.run_id)
         out.append(day_coverage(definition, day, runs, tiles_of))
     return out

@@ -10,7 +10,7 @@ from typing import Callable
 
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.keys import check_run_id, tile_attempt, tile_prefix
-from jackfruit.domain.model import AttemptKind, IngestionRun, TransformStatus
+from jackfruit.domain.model import AttemptKind, IngestionRun
 from jackfruit.ports import Catalog, Clock, ObjectStore, Runner, TileFormat
 
 from .objects import hash_object
@@ -48,27 +48,45 @@ class GcReport:
     tile_objects: int = 0
     containers: int = 0  # runner leftovers of attempts that are over (ingester containers), stopped and removed
     kept_unknown: list[str] = field(default_factory=list)  # leftovers of attempts the catalog does not know
+    dry_run: bool = False
+    #: what was removed (or, in a dry run, would be): scratch folders and tile objects, and the attempts ended
+    removed: list[str] = field(default_factory=list)
 
 
 def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore, clock: Clock,
-                    work_dir: str, runner: Runner | None = None) -> GcReport:
+                    work_dir: str, runner: Runner | None = None, dry_run: bool = False) -> GcReport:
     """Remove what ended attempts left: scratch folders, staged uploads, objects of tiles never published.
 
-    First every expired lease is ended (fencing its holder off), then only leftovers of *ended* attempts
-    are removed: never a live attempt's files, never a raw object, never a published tile.
+    First every expired lease is ended (fencing its holder off; an abandoned transform becomes ``failed``), then
+    only leftovers of *ended* attempts are removed: never a live attempt's files, never a raw object, never a tile
+    the catalog records (whatever its run's state). Two at once are safe: each removal tolerates the other's.
+    ``dry_run``: change nothing; ``removed`` lists the attempts that would end, the scratch folders and tile objects
+    that would go (staged uploads and leftover containers are found by the stores and runner as they remove them,
+    so a dry run does not list them).
     """
-    report = GcReport()
-    report.revoked = len(catalog.revoke_expired(now=clock.now()))
-    if runner is not None:  # containers of attempts now over (their callers died); never a live attempt's
-        report.containers = len(runner.sweep(attempt_liveness(catalog, clock)))
-    runs = catalog.list_runs(limit=None)
-    ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None}
+    report = GcReport(dry_run=dry_run)
+    now = clock.now()
+    if dry_run:
+        runs = catalog.list_runs(limit=None)
+        expiring = [a for r in runs for a in r.attempts if a.ended_at is None and not a.live(now)]
+        report.revoked = len(expiring)
+        report.removed += [f"attempt {a.attempt_id} ({a.kind.value}, owner {a.owner}): lease expired, would end"
+                           for a in expiring]
+        ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None or not a.live(now)}
+    else:
+        report.revoked = len(catalog.revoke_expired(now=now))
+        if runner is not None:  # containers of attempts now over (their callers died); never a live attempt's
+            report.containers = len(runner.sweep(attempt_liveness(catalog, clock)))
+        runs = catalog.list_runs(limit=None)
+        ended = {a.attempt_id: a for r in runs for a in r.attempts if a.ended_at is not None}
     known = {a.attempt_id for r in runs for a in r.attempts}
     if os.path.isdir(work_dir):
         for name in sorted(os.listdir(work_dir)):
             if name in ended:
-                shutil.rmtree(os.path.join(work_dir, name), ignore_errors=True)
+                if not dry_run:
+                    shutil.rmtree(os.path.join(work_dir, name), ignore_errors=True)
                 report.scratch_dirs += 1
+                report.removed.append(os.path.join(work_dir, name))
             elif name not in known:
                 report.kept_unknown.append(os.path.join(work_dir, name))
     ended_ingest = {i for i, a in ended.items() if a.kind is AttemptKind.INGEST}
@@ -76,20 +94,24 @@ def collect_garbage(*, catalog: Catalog, raw_store: ObjectStore, curated_store: 
     # raw keys nobody is writing: every ingest attempt of the run has ended (or the run never had one)
     idle_raw = {r.raw_key for r in runs if r.raw_key
                 and all(a.ended_at is not None for a in r.attempts if a.kind is AttemptKind.INGEST)}
-    report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
-    report.partial_files += curated_store.sweep_partials(ended_transform)
-    published = {t.key for r in runs if r.transform_status is TransformStatus.PUBLISHED
-                 for t in catalog.tiles_of_run(r.run_id)}
+    if not dry_run:
+        report.partial_files += raw_store.sweep_partials(ended_ingest, idle_raw)
+        report.partial_files += curated_store.sweep_partials(ended_transform)
+    # a tile the catalog records was published, whatever its run's state now (a re-derivation moves the run back to
+    # transforming while the older version's tiles stay current): never garbage; superseded ones are gc --superseded's
+    published = {t.key for r in runs for t in catalog.tiles_of_run(r.run_id)}
     for info in list(curated_store.list("tiles/")):
         attempt, prefix = tile_attempt(info.key), tile_prefix(info.key)
         if attempt is None or prefix is None or prefix in published:
             continue
         if attempt in ended_transform:
             try:
-                curated_store.delete(info.key)
+                if not dry_run:
+                    curated_store.delete(info.key)
                 report.tile_objects += 1
+                report.removed.append(info.key)
             except NotFound:
-                pass
+                pass  # another gc removed it first
         elif attempt not in known and prefix not in report.kept_unknown:
             report.kept_unknown.append(prefix)
     return report
@@ -140,6 +162,8 @@ class VerifyReport:
     raw_objects: int = 0
     tiles: int = 0
     problems: list[str] = field(default_factory=list)
+    #: runs with a tile that is missing or damaged (`jackfruit repair RUN` rewrites them from raw)
+    damaged_runs: list[str] = field(default_factory=list)
 
 
 def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore,
@@ -163,7 +187,10 @@ def verify(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectSto
             if t.removed_at is not None:  # superseded, its objects removed by gc --superseded
                 continue
             report.tiles += 1
-            report.problems.extend(tile_format.verify(curated_store, t))
+            found = tile_format.verify(curated_store, t)
+            report.problems.extend(found)
+            if found and r.run_id not in report.damaged_runs:
+                report.damaged_runs.append(r.run_id)
     if run_id is None:
         recorded = {r.raw_key for r in every}
         for info in raw_store.list():

@@ -14,13 +14,13 @@ import shutil
 from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
-from jackfruit.domain import acceptance, cams
-from jackfruit.domain.cams_request import check_request
+from jackfruit.domain import acceptance, cams, runs
+from jackfruit.domain.cams_request import check_partition_day, check_request
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
 from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, IngestJob, ObjectStore, Runner, Upstream
-from jackfruit.ports.runner import RunnerEvent
+from jackfruit.ports.runner import JobQuery, RunnerEvent
 
 from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
@@ -63,11 +63,19 @@ def ingest_partition(
     supersede: bool = False,
     on_event: EventSink | None = None,
     max_in_flight: int | None = None,
+    fresh: bool = False,
 ) -> IngestionRun:
     """Land one day of ``dataset`` unchanged under its run's raw key; the run records the outcome either way.
     ``max_in_flight``: a new run is refused (``BackendUnavailable``, nothing claimed) while that many ingestions
-    from the dataset's source hold live claims (the upstream account's queue, ``ADS_MAX_JOBS_IN_FLIGHT``)."""
+    from the dataset's source hold live claims (the upstream account's queue, ``ADS_MAX_JOBS_IN_FLIGHT``).
+
+    One upstream job per partition (docs/runs.md): the partition's newest run, failed with a job the upstream
+    still holds, is re-opened to resume that job; a take-over of a claim that recorded no job first asks the
+    upstream for this request's job (its submitter may have died before recording it). ``fresh`` skips both
+    and submits a new job in a new run (a claim still open is taken over as always)."""
     definition = catalog.get_dataset(dataset)
+    if definition.name == CAMS_EUROPE.name:
+        check_partition_day(day, clock.now())  # a day the upstream cannot have yet: refused, nothing recorded
     if overrides is not None and definition.name == CAMS_EUROPE.name:
         overrides = check_request(dict(overrides))
     if not upstream.api_key:
@@ -79,10 +87,19 @@ def ingest_partition(
     candidate = IngestionRun(run_id=run_id, source=definition.source, dataset=definition.name, partition_date=day,
                              request=request, status=RunStatus.PENDING, created_at=clock.now(), raw_key=key,
                              orchestrator_run_id=orchestrator_run_id)
+    query = JobQuery(definition.name, request, upstream)
+    resume = None if fresh else _resumable_run(catalog, runner, query, candidate.partition)
     now = clock.now()
     run = catalog.claim_ingest(candidate, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl,
-                               supersede=supersede, max_in_flight=max_in_flight)
+                               supersede=supersede, max_in_flight=max_in_flight, resume=resume)
     epoch = run.lease(AttemptKind.INGEST).epoch
+    if not fresh and run.upstream_job_id is None and _may_have_lost_a_job(catalog, run, epoch):
+        try:
+            run = _adopt_lost_job(catalog, runner, clock, query, run, epoch)
+        except BaseException:
+            _quietly(lambda: catalog.renew(run.run_id, AttemptKind.INGEST, epoch, now=clock.now(),
+                                           expires_at=clock.now()))  # the next ingest takes it over at once
+            raise
     with Heartbeat(catalog, clock, run.run_id, AttemptKind.INGEST, epoch, lease_ttl) as beat:
         try:
             manifest = _land(catalog, runner, raw_store, clock, run, epoch, attempt_id, upstream, beat, on_event)
@@ -107,6 +124,41 @@ def ingest_partition(
                                size=manifest["size"], sha256=manifest["sha256"], job_id=manifest["job"])
         return finish_landed(catalog, clock, run, epoch, beat, verdict, size=manifest["size"],
                              sha256=manifest["sha256"], job_id=manifest["job"], details=manifest["details"])
+
+
+def _resumable_run(catalog: Catalog, runner: Runner, query: JobQuery, partition: str) -> str | None:
+    """The run to re-open (``claim_ingest(resume=...)``): the partition's newest run if it failed with an upstream
+    job that the upstream still holds (queued, running, or successful with its results not expired). Asked of the
+    upstream through the runner; a job the upstream no longer holds means a new job (the one resubmission)."""
+    run = runs.resumable(catalog.partition_runs(partition))
+    if run is None or run.upstream_job_id is None:
+        return None
+    return run.run_id if runner.job_status(query, run.upstream_job_id).held else None
+
+
+def _may_have_lost_a_job(catalog: Catalog, run: IngestionRun, epoch: int) -> bool:
+    """An earlier attempt may have made an upstream job it never recorded (killed between the upstream's accept and
+    the record): this claim took one over, or an earlier run of the partition ended without a job id (reaped, or
+    failed before its submit reply). Only then is the upstream asked (a query costs a call, or a container)."""
+    if epoch > 1:
+        return True
+    return any(r.run_id != run.run_id and r.status is RunStatus.FAILED and r.upstream_job_id is None
+               for r in catalog.partition_runs(run.partition))
+
+
+def _adopt_lost_job(catalog: Catalog, runner: Runner, clock: Clock, query: JobQuery, run: IngestionRun,
+                    epoch: int) -> IngestionRun:
+    """A claim taken over with no upstream job recorded: its submitter may have been killed between the upstream's
+    accept and the record. The upstream's job for this request, if it still holds one that no other run of the
+    partition records, is recorded now and resumed instead of submitting again."""
+    found = runner.find_job(query)
+    if found is None or not found.held:
+        return run
+    known = {job for r in catalog.partition_runs(run.partition) if r.run_id != run.run_id
+             for job in (r.upstream_job_id, *r.replaced_upstream_jobs) if job}
+    if found.job_id in known:
+        return run
+    return catalog.record_upstream_job(run.run_id, epoch, found.job_id, now=clock.now())
 
 
 def check_landed(catalog: Catalog, raw_store: ObjectStore, decoder: GribDecoder, clock: Clock, run: IngestionRun,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from jackfruit.domain import cams
+from jackfruit.domain.cams_request import check_level, check_model
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
 from jackfruit.domain.selection import LAYOUTS
+
+WORLD = BBox(-180.0, -90.0, 180.0, 90.0)
+#: how far a read that found nothing looks for the nearest data, each window wider than the last
+_LOOKAROUND = tuple(timedelta(days=d) for d in (2, 30, 400, 4000))
+_EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
 from jackfruit.ports import Catalog, ObjectStore, TileFormat
 
 
@@ -20,6 +27,10 @@ def find_tiles(catalog: Catalog, bbox: BBox, time_range: TimeRange, variables: S
     current at that instant (what a consumer saw then); ``history``: every tile published by then."""
     if variables is not None:
         cams.check_variables(list(variables))
+    if model is not None:
+        check_model(model)
+    if level_m is not None:
+        check_level(level_m)
     return catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
                               as_of=as_of, history=history)
 
@@ -37,7 +48,8 @@ def read(catalog: Catalog, curated_store: ObjectStore, tile_format: TileFormat, 
     where = (f"{model} at {level_m} m in {bbox.as_tuple()} between {time_range.start.isoformat()} and "
              f"{time_range.end.isoformat()}")
     if not tiles:
-        raise NotFound(f"no tiles for {list(variables or [])} {where}")
+        raise NotFound(f"no tiles for {list(variables or [])} {where}; " + nearest_data(
+            catalog, bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m, as_of=as_of))
     missing = sorted(set(variables or ()) - {t.variable for t in tiles})
     if missing:
         raise NotFound(f"no tiles for variable(s) {missing} {where} (found tiles for "
@@ -51,3 +63,61 @@ def read(catalog: Catalog, curated_store: ObjectStore, tile_format: TileFormat, 
     if missing:
         raise NotFound(f"no lead time of variable(s) {missing} is valid {where}")
     return ds
+
+
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, clamped to the years datetime can hold."""
+    try:
+        return min(_LATEST, max(_EARLIEST, moment + delta))
+    except OverflowError:
+        return _LATEST if delta > timedelta(0) else _EARLIEST
+
+
+def _extent(tiles: Sequence[Tile]) -> tuple[float, float, float, float]:
+    return (min(t.bbox.west for t in tiles), min(t.bbox.south for t in tiles),
+            max(t.bbox.east for t in tiles), max(t.bbox.north for t in tiles))
+
+
+def _nearest(catalog: Catalog, bbox: BBox, span: TimeRange, variables: Sequence[str] | None, after: bool,
+             **filters: Any) -> tuple[datetime, list[Tile]] | None:
+    """The valid time nearest to ``span`` (first after its end, or last before its start) of the tiles meeting
+    ``bbox``, and those tiles; looked for in ever wider windows (a few catalog queries, only when a read found
+    nothing)."""
+    for width in _LOOKAROUND:
+        start, end = (span.end, _shift(span.end, width)) if after else (_shift(span.start, -width), span.start)
+        if start >= end:
+            return None
+        window = TimeRange(start, end)
+        tiles = [t for t in catalog.find_tiles(bbox, window, variables, **filters)
+                 if (t.valid_start >= span.end if after else t.valid_end < span.start)]
+        if tiles:
+            best = (min(t.valid_start for t in tiles) if after else max(t.valid_end for t in tiles))
+            return best, [t for t in tiles if (t.valid_start if after else t.valid_end) == best]
+    return None
+
+
+def nearest_data(catalog: Catalog, bbox: BBox, span: TimeRange, variables: Sequence[str] | None, *,
+                 dataset: str | None, model: str, level_m: int, as_of: datetime | None) -> str:
+    """What the catalog has nearest to a read that found no tile, for its variables (model, level): the extent
+    the tiles in its time range cover elsewhere, and the nearest valid times before and after it in its bbox
+    (else anywhere, with the extent of those tiles)."""
+    filters: dict[str, Any] = dict(dataset=dataset, model=model, level_m=level_m, as_of=as_of)
+    what = f"{list(variables) if variables else 'any variable'} {model} at {level_m} m"
+    parts = []
+    elsewhere = catalog.find_tiles(WORLD, span, variables, **filters)
+    if elsewhere:
+        parts.append(f"in this time range the tiles of {what} cover {_extent(elsewhere)}")
+    found = False
+    for where, box in (("here", bbox), ("anywhere", WORLD)):
+        for after in (False, True):
+            hit = _nearest(catalog, box, span, variables, after, **filters)
+            if hit:
+                found = True
+                side = "earliest valid time after" if after else "latest valid time before"
+                place = "" if where == "here" else f" (tiles covering {_extent(hit[1])})"
+                parts.append(f"the {side} is {hit[0].isoformat()}{place}")
+        if found:
+            break
+    if not parts:
+        return f"the catalog has no tile of {what} at all (within {_LOOKAROUND[-1].days} days of the range)"
+    return "; ".join(parts)

@@ -80,7 +80,8 @@ def transform_run(
 ) -> list[Tile]:
     """Claim the run's transformation, write every tile under this attempt's keys, then publish tiles and
     lineage in one fenced catalog transaction. A file the transformation cannot represent is ``refused``
-    (recorded with every reason); any other failure leaves the claim to be retried or taken over."""
+    (recorded with every reason); any other failure ends the attempt ``failed`` with its reason, and the next
+    transform of the run claims it again at once."""
     check_run_id(run_id)
     if version is not None and version != TRANSFORMATION_VERSION:
         version_number(version)
@@ -133,11 +134,30 @@ def transform_run(
         except BaseException as err:
             _remove_unpublished(curated_store, started)  # this attempt's own objects only
             if not isinstance(err, InvalidInput):  # a refused run is final; anything else may be retried
-                beat.release()  # the next transform of this run may start at once
+                _end_failed(catalog, clock, beat, run_id, epoch, err)
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return tiles
+
+
+def _end_failed(catalog: Catalog, clock: Clock, beat: Heartbeat, run_id: str, epoch: int, err: BaseException) -> None:
+    """Every failure of a transform attempt ends it with its reason (``failed``, claimable again at once): an
+    error, an interruption, a bug. Not when the claim was lost (someone else holds it: write nothing); if the
+    catalog cannot take the write, the lease is released, and else it runs out (gc then ends it as failed)."""
+    beat.stop()
+    if isinstance(err, Conflict) and beat.lost.is_set():
+        return
+    if isinstance(err, JackfruitError):
+        reason = f"{err.kind}: {err}"
+    elif isinstance(err, (KeyboardInterrupt, SystemExit)):
+        reason = f"interrupted ({type(err).__name__})"
+    else:
+        reason = f"{type(err).__name__}: {err}"
+    try:
+        catalog.fail_transform(run_id, epoch, now=clock.now(), reason=reason)
+    except JackfruitError:
+        beat.release()
 
 
 def scratch_dir(work_dir: str, attempt_id: str) -> str:
@@ -145,12 +165,20 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
     return os.path.join(work_dir, check_run_id(attempt_id))
 
 
+KeyOf = Callable[[Any, Any], "str | None"]
+
+
 def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
                  curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
-                 beat: Heartbeat, scratch: str) -> list[Tile]:
+                 beat: Heartbeat | None, scratch: str, key_of: KeyOf | None = None) -> list[Tile]:
     """Write every tile of every group, two groups at a time (one group's start and end, a decode with nothing
     to encode yet and an upload with nothing left to decode, overlap the other's middle); each key goes into
-    ``started`` before its first object is written. Tiles come back in group order."""
+    ``started`` before its first object is written. Tiles come back in group order. ``key_of(group, cell)``:
+    the key to write a tile at, or None to skip it (default: this attempt's key of every tile)."""
+    if key_of is None:
+        def key_of(group: Any, cell: Any) -> str:
+            return tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
+                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
     lock = threading.Lock()
     done = [0]
 
@@ -164,9 +192,11 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
         attrs.update(_grib_identity(members))
         tiles = []
         for cell in plan_cells(group.grid):
-            beat.check()  # a holder that lost its claim stops writing at once
-            key = tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
-                           cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
+            if beat is not None:
+                beat.check()  # a holder that lost its claim stops writing at once
+            key = key_of(group, cell)
+            if key is None:
+                continue
             with lock:
                 started.append(key)
             size, sha = tile_format.write(curated_store, key, group, cell, values, attrs, scratch)

@@ -106,6 +106,11 @@ _EDGES = [float(v) for v in range(-30, 31, 10)]
 _COORD = st.one_of(st.sampled_from(_EDGES), st.sampled_from([v + d for v in _EDGES for d in (-1e-9, 1e-9)]),
                    st.floats(-35, 35, allow_nan=False))
 
+# a hair off a value: below what float32 (an R*Tree's boxes) tells apart, and at its scale
+_NUDGE = [0.0, -1e-9, 1e-9, -1e-6, 1e-6]
+# a microsecond or a few off a whole hour (an index keyed on whole hours rounds these)
+_MICROS = [0, -1, 1, -7, 7]
+
 
 class CatalogContract:
     """Subclasses provide ``make_catalog``: a fixture returning a factory of fresh, empty catalogs."""
@@ -513,6 +518,84 @@ class CatalogContract:
         # a revoked claim is still taken over by the next claimant
         assert claim(seeded, run(offset_ms=9, partition="a"), now=now).run_id == a.run_id
 
+    def test_revoke_fails_an_abandoned_transform_which_is_claimed_again_at_once(self, seeded):
+        """Issue 17 finding 3: a transform whose holder vanished is not left transforming: gc's revoke ends its
+        attempt and the transformation is failed (with the holder named); the next transform claims it (epoch 2)."""
+        b = landed(seeded, run(partition="b"))
+        seeded.claim_transform(b.run_id, attempt_id=aid(), owner="gone:7", now=T0, expires_at=T0 + TTL)
+        now = T0 + TTL + timedelta(seconds=1)
+        (changed,) = seeded.revoke_expired(now=now)
+        assert changed.transform_status is TransformStatus.FAILED and "gone:7" in changed.transform_reason
+        assert seeded.get_run(b.run_id) == changed
+        again = seeded.claim_transform(b.run_id, attempt_id=aid(), owner="next", now=now, expires_at=now + TTL)
+        assert again.transform_status is TransformStatus.TRANSFORMING and again.lease(AttemptKind.TRANSFORM).epoch == 2
+
+    def test_a_failed_transform_ends_its_attempt_with_the_reason_and_is_claimed_again(self, seeded):
+        r = landed(seeded, run())
+        seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
+        failed = seeded.fail_transform(r.run_id, 1, now=T0, reason="IntegrityError: raw sha256 differs")
+        assert failed.transform_status is TransformStatus.FAILED and "sha256" in failed.transform_reason
+        assert failed.lease(AttemptKind.TRANSFORM).outcome.startswith("failed: IntegrityError")
+        assert seeded.get_run(r.run_id) == failed
+        with pytest.raises(Conflict):  # its attempt is over: fenced off
+            seeded.fail_transform(r.run_id, 1, now=T0, reason="again")
+        with pytest.raises(Conflict):
+            seeded.publish(r.run_id, 1, [], [], now=T0)
+        # claimed again under the same version at once (no lease to wait out), then published
+        again = seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t2", now=T0, expires_at=T0 + TTL)
+        assert again.lease(AttemptKind.TRANSFORM).epoch == 2 and again.transform_version == failed.transform_version
+        t = tile(r)
+        assert seeded.publish(r.run_id, 2, [t], edges(r, [t]), now=T0).transform_status is TransformStatus.PUBLISHED
+
+    def test_a_failed_re_derivation_keeps_the_published_tiles_current(self, seeded):
+        r = run()
+        old = self.published(seeded, r, [tile(r)])
+        seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL, version="9")
+        seeded.fail_transform(r.run_id, 2, now=T0, reason="BackendUnavailable: curated store down")
+        assert seeded.find_tiles(WORLD, ALL_TIME) == old
+        with pytest.raises(Conflict, match="version 9"):  # never back to an older version
+            seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL, version="8")
+        assert seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL,
+                                      version="9").transform_version == "9"
+
+    def test_a_failed_run_with_a_held_job_is_reopened_to_resume_it(self, seeded):
+        """Issue 17 finding 2: the partition's newest run failed with an upstream job the upstream still holds: the
+        next ingest re-opens it (same run id and raw key, next epoch, the job kept) instead of a new run."""
+        r = claim(seeded, run(partition="p"))
+        seeded.record_upstream_job(r.run_id, 1, "job-1", now=T0)
+        failed = seeded.fail(r.run_id, 1, now=T0, reason="BackendUnavailable: raw store down")
+        assert failed.lease(AttemptKind.INGEST).outcome == "failed: BackendUnavailable: raw store down"
+        assert seeded.partition_runs(failed.partition) == [failed]
+        later = T0 + timedelta(minutes=5)
+        reopened = seeded.claim_ingest(run(offset_ms=1, partition="p"), attempt_id=aid(), owner="o", now=later,
+                                       expires_at=later + TTL, resume=r.run_id)
+        assert (reopened.run_id, reopened.raw_key, reopened.upstream_job_id) == (r.run_id, r.raw_key, "job-1")
+        assert reopened.status is RunStatus.RUNNING and reopened.failure_reason is None
+        assert reopened.lease(AttemptKind.INGEST).epoch == 2 and seeded.get_run(r.run_id) == reopened
+        assert seeded.partition_runs(failed.partition) == [reopened]
+        done = seeded.succeed(r.run_id, 2, now=later, size=1, sha256="ab" * 32, upstream_job_id="job-1")
+        assert done.status is RunStatus.SUCCEEDED and done.upstream_job_id == "job-1"
+        with pytest.raises(Conflict, match="can no longer be resumed"):  # not failed any more
+            seeded.claim_ingest(run(offset_ms=2, partition="p"), attempt_id=aid(), owner="o", now=later,
+                                expires_at=later + TTL, resume=r.run_id)
+
+    def test_only_the_newest_failed_run_with_a_job_is_reopened(self, seeded):
+        nojob = claim(seeded, run(partition="q"))
+        seeded.fail(nojob.run_id, 1, now=T0, reason="UpstreamRefused: licence")
+        with pytest.raises(Conflict, match="can no longer be resumed"):  # no job to resume
+            seeded.claim_ingest(run(offset_ms=1, partition="q"), attempt_id=aid(), owner="o", now=T0,
+                                expires_at=T0 + TTL, resume=nojob.run_id)
+        older = claim(seeded, run(offset_ms=2, partition="s"))
+        seeded.record_upstream_job(older.run_id, 1, "job-old", now=T0)
+        seeded.fail(older.run_id, 1, now=T0, reason="x")
+        newer = claim(seeded, run(offset_ms=3, partition="s"))
+        seeded.fail(newer.run_id, 1, now=T0, reason="y")
+        with pytest.raises(Conflict, match="can no longer be resumed"):  # a newer run came after it
+            seeded.claim_ingest(run(offset_ms=4, partition="s"), attempt_id=aid(), owner="o", now=T0,
+                                expires_at=T0 + TTL, resume=older.run_id)
+        with pytest.raises(InvalidInput):
+            seeded.partition_runs("not-a-digest")
+
     # -- publish ----------------------------------------------------------------------------------------------
     def test_publish_round_trip(self, seeded):
         r = run()
@@ -701,6 +784,48 @@ class CatalogContract:
                                   key=lambda t: (t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key))
                 assert c.find_tiles(box, tr) == expected
                 assert c.find_tiles(box, tr, ["dust"]) == [t for t in expected if t.variable == "dust"]
+        finally:
+            c.close()
+
+    # Extents and valid times a hair off whole values, and queries at a tile's edges and a hair either side:
+    # where an index's candidates (float32 boxes, whole hours) and the exact rule part. find_tiles must give
+    # exactly what Tile.selected_by (BBox.intersects, TimeRange.overlaps) selects, on every adapter.
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @given(spec=st.lists(st.tuples(st.sampled_from(range(-20, 20, 10)), st.sampled_from(range(-20, 20, 10)),
+                                   st.sampled_from(_NUDGE), st.sampled_from(_NUDGE), st.integers(0, 3),
+                                   st.sampled_from(_MICROS), st.sampled_from(_MICROS)), min_size=1, max_size=12),
+           queries=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(("west", "east", "south", "north")),
+                                      st.sampled_from(_NUDGE), st.sampled_from(("start", "end")),
+                                      st.sampled_from(_MICROS)), min_size=1, max_size=8))
+    def test_find_is_the_domain_rule_at_the_edges(self, make_catalog, spec, queries):
+        c = make_catalog()
+        try:
+            c.add_dataset(dataset())
+            r = run()
+            tiles: dict[str, Tile] = {}
+            for w, s, dx, dy, first, us0, us1 in spec:
+                base = tile(r, west=w, south=s, first_h=first, last_h=first + 2)
+                t = replace(base, bbox=BBox(w + dx, s + dy, w + 10 + dx, s + 10 + dy),
+                            valid_start=base.valid_start + timedelta(microseconds=us0),
+                            valid_end=base.valid_end + timedelta(microseconds=us1))
+                tiles[t.key] = t
+            self.published(c, r, list(tiles.values()))
+            listed = list(tiles.values())
+            for n, side, nudge, when, us in queries:
+                t = listed[n % len(listed)]
+                x, y = (t.bbox.west + t.bbox.east) / 2, (t.bbox.south + t.bbox.north) / 2
+                edge = {"west": (t.bbox.west - 1 + nudge, y, t.bbox.west + nudge, y),
+                        "east": (t.bbox.east + nudge, y, t.bbox.east + 1 + nudge, y),
+                        "south": (x, t.bbox.south - 1 + nudge, x, t.bbox.south + nudge),
+                        "north": (x, t.bbox.north + nudge, x, t.bbox.north + 1 + nudge)}[side]
+                box = BBox(*edge)
+                at = (t.valid_end if when == "start" else t.valid_start) + timedelta(microseconds=us)
+                tr = TimeRange(at, at + timedelta(hours=1)) if when == "start" else \
+                    TimeRange(at - timedelta(hours=1), at)
+                expected = sorted((u for u in tiles.values() if u.selected_by(box, tr)),
+                                  key=lambda u: (u.variable, u.model, u.level_m, u.reference_time, u.cell_id, u.key))
+                assert c.find_tiles(box, tr) == expected, (box, tr)
         finally:
             c.close()
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from jackfruit.domain.errors import Conflict, IntegrityError, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey, new_uuid7
-from jackfruit.ports import IngestJob, RunnerEvent, Secret, Upstream, upstream_job_of
+from jackfruit.ports import IngestJob, JobQuery, RunnerEvent, Secret, Upstream, UpstreamJob, upstream_job_of
 
 CAMS = "cams-europe-air-quality-forecasts"
 DAY = date(2025, 3, 12)
@@ -33,9 +33,15 @@ def steps(events: list[RunnerEvent]) -> list[str]:
             for e in events if e.kind != "log"]
 
 
+HELD, NOT_HELD = ("queued", "running", "successful"), ("failed", "expired")
+UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"
+
+
 class RunnerContract:
-    """Subclasses provide fixtures ``env`` -> (runner, raw_store, upstream) and ``submits`` -> a callable
-    returning how many jobs were submitted upstream so far."""
+    """Subclasses provide fixtures ``env`` -> (runner, raw_store, upstream), ``submits`` -> a callable
+    returning how many jobs were submitted upstream so far, and ``upstream_jobs`` -> an object whose
+    ``make(request, status)`` makes a job of the upstream in a state (queued, running, successful, failed, expired:
+    as another process would have left it) and returns its id, and whose ``expire(job_id)`` purges a successful job's results."""
 
     def test_lands_the_product_under_the_key_with_its_checksum(self, env):
         runner, store, upstream = env
@@ -135,3 +141,69 @@ class RunnerContract:
             runner.run(j)
         assert upstream_job_of(err.value) == j.resume_job_id
         assert not store.exists(j.raw_key) and submits() == 0
+
+    # -- questions about the upstream's jobs ---------------------------------------------------------------------------
+    def test_a_submitted_job_is_found_held_and_its_status_answered_without_a_new_job(self, env, submits):
+        runner, store, upstream = env
+        manifest = runner.run(job(upstream))
+        before = submits()
+        reordered = dict(reversed(list(REQUEST.items())))  # the same request, keys in another order
+        found = runner.find_job(JobQuery(CAMS, reordered, upstream))
+        assert found == UpstreamJob(manifest.upstream_job_id, "successful") and found.held
+        assert runner.job_status(JobQuery(CAMS, REQUEST, upstream), manifest.upstream_job_id) == found
+        assert submits() == before
+
+    def test_no_job_is_found_for_a_request_never_submitted(self, env, submits):
+        runner, store, upstream = env
+        runner.run(job(upstream))
+        before = submits()
+        assert runner.find_job(JobQuery(CAMS, {**REQUEST, "leadtime_hour": ["7"]}, upstream)) is None
+        assert submits() == before
+
+    @pytest.mark.parametrize("status", HELD + NOT_HELD)
+    def test_the_status_of_a_job_in_each_state(self, env, submits, upstream_jobs, status):
+        runner, store, upstream = env
+        job_id = upstream_jobs.make(REQUEST, status)
+        before = submits()
+        answer = runner.job_status(JobQuery(CAMS, REQUEST, upstream), job_id)
+        assert answer == UpstreamJob(job_id, status) and answer.held == (status in HELD)
+        assert runner.find_job(JobQuery(CAMS, REQUEST, upstream)) == answer
+        assert submits() == before
+
+    def test_find_job_prefers_a_held_job_then_the_newest(self, env, submits, upstream_jobs):
+        runner, store, upstream = env
+        upstream_jobs.make(REQUEST, "successful")
+        queued = upstream_jobs.make(REQUEST, "queued")
+        upstream_jobs.make(REQUEST, "failed")  # the newest, not held
+        assert runner.find_job(JobQuery(CAMS, REQUEST, upstream)) == UpstreamJob(queued, "queued")
+        other = {**REQUEST, "leadtime_hour": ["3"]}
+        upstream_jobs.make(other, "failed")
+        expired = upstream_jobs.make(other, "expired")  # none held: the newest
+        before = submits()
+        assert runner.find_job(JobQuery(CAMS, other, upstream)) == UpstreamJob(expired, "expired")
+        assert submits() == before
+
+    def test_an_expired_product_and_an_unknown_job_are_answered(self, env, submits, upstream_jobs):
+        runner, store, upstream = env
+        manifest = runner.run(job(upstream))
+        upstream_jobs.expire(manifest.upstream_job_id)
+        before = submits()
+        query = JobQuery(CAMS, REQUEST, upstream)
+        assert runner.job_status(query, manifest.upstream_job_id) == UpstreamJob(manifest.upstream_job_id, "expired")
+        assert not runner.find_job(query).held
+        unknown = runner.job_status(query, UNKNOWN_JOB)
+        assert unknown == UpstreamJob(UNKNOWN_JOB, "unknown") and not unknown.held
+        assert runner.job_status(JobQuery("cams-global-reanalysis-eac4", REQUEST, upstream),
+                                 manifest.upstream_job_id).status == "unknown"  # another dataset's job
+        assert submits() == before
+
+    def test_questions_with_wrong_credentials_are_refused_without_leaking_them(self, env, submits):
+        runner, store, upstream = env
+        manifest = runner.run(job(upstream))
+        bad = JobQuery(CAMS, REQUEST, Upstream(upstream.base_url, Secret("wrong-key-s3cr3t")))
+        with pytest.raises(UpstreamRefused) as err:
+            runner.find_job(bad)
+        assert "s3cr3t" not in str(err.value)
+        with pytest.raises(UpstreamRefused) as err:
+            runner.job_status(bad, manifest.upstream_job_id)
+        assert "s3cr3t" not in str(err.value)

@@ -143,7 +143,7 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"datasets", "ingestion_runs", "tiles", "lineage", "tiles_rtree"} <= names
@@ -271,15 +271,16 @@ class TestSqliteCatalog(CatalogContract):
         finally:
             c.close()
         check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 5
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
         # schema 1 was recorded as there (adopted), the later migrations were applied, in the tool's table
         assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
             == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",),
-                ("0004.sqlite-tile-versions",)]
+                ("0004.sqlite-tile-versions",), ("0005.sqlite-run-states",)]
         assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
             .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply"),
-                            ("0003.sqlite-time-index", "apply"), ("0004.sqlite-tile-versions", "apply")]
+                            ("0003.sqlite-time-index", "apply"), ("0004.sqlite-tile-versions", "apply"),
+                            ("0005.sqlite-run-states", "apply")]
         check.close()
         assert _shape(path) == _shape(_fresh(tmp_path))
 
@@ -324,7 +325,8 @@ class TestSqliteCatalog(CatalogContract):
             db.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)", [_rows.lineage_row(e) for e in edges(r, tiles)])
         c = SqliteCatalog(path)
         try:
-            assert c.upgrade_report.applied == ("0003.sqlite-time-index", "0004.sqlite-tile-versions")
+            assert c.upgrade_report.applied == ("0003.sqlite-time-index", "0004.sqlite-tile-versions",
+                                                "0005.sqlite-run-states")
             assert c.upgrade_report.adopted == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
             assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
             # version and publish time were filled from the lineage and the run's publishing attempt
@@ -343,15 +345,16 @@ class TestSqliteCatalog(CatalogContract):
         first.add_dataset(dataset())
         first.close()
         assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model",
-                                                "0003.sqlite-time-index", "0004.sqlite-tile-versions")
+                                                "0003.sqlite-time-index", "0004.sqlite-tile-versions",
+                                                "0005.sqlite-run-states")
         from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
 
         for _ in range(2):
             report = upgrade_schema(path)
-            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 4, 4)
-            assert report.lines() == [f"catalog {path}: schema 4, up to date"]
+            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 5, 5)
+            assert report.lines() == [f"catalog {path}: schema {SCHEMA_VERSION}, up to date"]
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 4
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == SCHEMA_VERSION
         with SqliteCatalog(path) as again:
             assert again.list_datasets() == [dataset()]
 
@@ -361,9 +364,9 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO jackfruit_schema_migrations VALUES ('f' || hex(randomblob(31)), "
-                       "'0005.sqlite-from-the-future', '2030-01-01 00:00:00')")
+                       "'0099.sqlite-from-the-future', '2030-01-01 00:00:00')")
         before = (tmp_path / "catalog.sqlite").read_bytes()
-        with pytest.raises(BackendUnavailable, match=r"has schema 5 .*0005.sqlite-from-the-future.*knows schema 4"):
+        with pytest.raises(BackendUnavailable, match=rf"has schema 99 .*0099.sqlite-from-the-future.*knows schema {SCHEMA_VERSION}"):
             SqliteCatalog(path)
         assert (tmp_path / "catalog.sqlite").read_bytes() == before
 
@@ -385,10 +388,10 @@ class TestSqliteCatalog(CatalogContract):
         # each migration applied by exactly one of them (each migration is its own transaction: the work may be
         # shared between the openers, never done twice)
         applied = sorted(m for r in results for m in r)
-        assert len(applied) == 4 and len(set(applied)) == 4, results
+        assert len(applied) == SCHEMA_VERSION and len(set(applied)) == SCHEMA_VERSION, results
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == 4
-            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == 4
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_migrations").fetchone()[0] == SCHEMA_VERSION
+            assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == SCHEMA_VERSION
 
 
     def test_db_upgrade_command(self, tmp_path, monkeypatch, capsys):
@@ -405,10 +408,11 @@ class TestSqliteCatalog(CatalogContract):
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out.splitlines() == [
             "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model", "applied 0003.sqlite-time-index",
-            "applied 0004.sqlite-tile-versions", f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 4"]
+            "applied 0004.sqlite-tile-versions", "applied 0005.sqlite-run-states",
+            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 5"]
         assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 4, 4)
+        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 5, 5)
         monkeypatch.setenv("JACKFRUIT_CATALOG", "memory")
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out == "in-memory catalog: no schema to upgrade\n"

@@ -28,6 +28,35 @@ from .runner_suite import RunnerContract, job
 FAST_POLLS = ("--poll-initial", "50ms", "--poll-max", "200ms")
 
 
+class StubJobs:
+    """``upstream_jobs`` of the runners that talk to the ADS stub: its test control."""
+
+    def __init__(self, stub: AdsStub) -> None:
+        self.stub = stub
+
+    def make(self, request: dict, status: str) -> str:
+        return self.stub.make_job(request, "accepted" if status == "queued" else status)
+
+    def expire(self, job_id: str) -> None:
+        self.stub.expire(job_id)
+
+
+class MemoryJobs:
+    def __init__(self, runner: InMemoryRunner) -> None:
+        self.runner = runner
+
+    def make(self, request: dict, status: str) -> str:
+        return self.runner.make_job("cams-europe-air-quality-forecasts", request, status)
+
+    def expire(self, job_id: str) -> None:
+        self.runner.set_status(job_id, "expired")
+
+
+@pytest.fixture
+def upstream_jobs(ads_stub):
+    return StubJobs(ads_stub)
+
+
 class TestInMemoryRunner(RunnerContract):
     @pytest.fixture
     def runner(self):
@@ -41,6 +70,10 @@ class TestInMemoryRunner(RunnerContract):
     @pytest.fixture
     def submits(self, runner):
         return lambda: len(runner[0].jobs)
+
+    @pytest.fixture
+    def upstream_jobs(self, runner):
+        return MemoryJobs(runner[0])
 
 
 class TestSubprocessRunner(RunnerContract):

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ UNKNOWN_RUN = "01890c24-905b-7122-b170-b60814e6ee06"  # a valid UUIDv7 no catalo
 QUERY = ("--start", "2025-03-12T00:00Z", "--end", "2025-03-12T03:00Z")
 HERE = ("--bbox", "1,46,2,47", *QUERY)
 SMALL = json.dumps({"variable": "ozone", "leadtime_hour": "0", "area": [50, 0, 45, 5]})  # if a check were missing
+#: a day the upstream cannot have yet (today, UTC, may already be there)
+DAY_AFTER_TOMORROW = (datetime.now(timezone.utc).date() + timedelta(days=2)).isoformat()
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -128,6 +131,11 @@ CASES = [
     case("ingest", code=2, says="--date", id="ingest-no-date"),
     case("ingest", "--dataset", "no-such-dataset", "--date", "2025-03-12", code=3, says="no-such-dataset",
          id="ingest-unknown-dataset"),
+    # -- issue 17 finding 6: a day the upstream cannot have yet is refused before anything is stored
+    case("ingest", "--date", "9999-12-31", "--request", SMALL, code=2, says="9999-12-31 is after",
+         id="ingest-date-far-future"),
+    case("ingest", "--date", DAY_AFTER_TOMORROW, "--request", SMALL, code=2, says=f"{DAY_AFTER_TOMORROW} is after",
+         id="ingest-date-day-after-tomorrow"),
     # -- settings: an unusable ADS_BASE_URL is refused before any network call (finding 8)
     case("ingest", "--date", "2025-03-12", "--request", SMALL, env={"ADS_BASE_URL": "ftp://x.test"},
          code=2, says="ADS_BASE_URL", id="ingest-ads-url-ftp"),
@@ -161,6 +169,18 @@ CASES = [
     case("tiles", *HERE, "--dataset", "no-such-dataset", code=3, says="no-such-dataset", id="tiles-unknown-dataset"),
     case("tiles", *HERE, "--level", "ground", code=2, says="--level", id="tiles-level-not-integer"),
     case("tiles", "--start", "2025-03-12", "--end", "2025-03-13", code=2, says="--bbox", id="tiles-no-bbox"),
+    # -- issue 17 finding 6: digits are ASCII; levels and models are the dataset's; negative values are parsed
+    case("tiles", "--bbox", "\uff11,46,2,47", *QUERY, code=2, says="ASCII", id="tiles-bbox-fullwidth-digit"),
+    case("tiles", "--bbox", "1,46,2,\uff14\uff17", *QUERY, code=2, says="ASCII", id="tiles-bbox-fullwidth-north"),
+    case("tiles", "--bbox", "-inf,40,20,60", *QUERY, code=2, says="finite", id="tiles-bbox-minus-inf"),
+    case("tiles", "--bbox", "-nan,40,20,60", *QUERY, code=2, says="finite", id="tiles-bbox-minus-nan"),
+    case("tiles", *HERE, "--level", "-5", code=2, says="level -5 is not", id="tiles-level-negative"),
+    case("tiles", *HERE, "--level", "7", code=2, says="level 7 is not", id="tiles-level-unknown"),
+    case("tiles", *HERE, "--level", "\uff10", code=2, says="--level", id="tiles-level-fullwidth"),
+    case("tiles", *HERE, "--model", "nope", code=2, says="known: ['chimere'", id="tiles-model-unknown"),
+    case("read", *HERE, "--level", "-5", code=2, says="level -5 is not", id="read-level-negative"),
+    case("read", *HERE, "--model", "nope", code=2, says="'ensemble'", id="read-model-unknown"),
+    case("tiles", *HERE, "--bogus", code=2, says="unrecognized arguments: --bogus", id="tiles-unknown-option"),
     # -- read (finding 3: an existing --out is a conflict found before the read)
     case("read", *HERE, "--variable", "ozone", "--out", "{root}/existing.zarr", code=4,
          says="exists; choose another path or remove it", id="read-out-exists"),
@@ -169,6 +189,19 @@ CASES = [
     case("read", *HERE, "--variable", "ozone", "--out", "{root}/a-file/x.zarr", code=6, says="a-file",
          id="read-out-under-a-file"),
     case("read", "--bbox", "-25,30,-20,35", *QUERY, code=3, says="no tiles for", id="read-found-nothing"),
+    # -- issue 17 finding 6: a read that finds no tile names the nearest data the catalog has
+    case("read", "--bbox", "-25,30,-20,35", *QUERY, "--variable", "ozone", code=3,
+         says="in this time range the tiles of ['ozone'] ensemble at 0 m cover (0.0, 45.0, 5.0, 50.0)",
+         id="read-nothing-here"),
+    case("read", *HERE, "--start", "2025-03-20", "--end", "2025-03-21", code=3,
+         says="the latest valid time before is 2025-03-12T01:00:00+00:00", id="read-nothing-after-the-data"),
+    case("read", *HERE, "--start", "2025-03-01", "--end", "2025-03-02", code=3,
+         says="the earliest valid time after is 2025-03-12T00:00:00+00:00", id="read-nothing-before-the-data"),
+    case("read", "--bbox", "-25,30,-20,35", "--start", "2025-03-20", "--end", "2025-03-21", code=3,
+         says="the latest valid time before is 2025-03-12T01:00:00+00:00 (tiles covering (0.0, 45.0, 5.0, "
+              "50.0))", id="read-nothing-anywhere-near"),
+    case("read", *HERE, "--variable", "dust", code=3, says="the catalog has no tile of ['dust'] ensemble at 0 m",
+         id="read-variable-never-ingested"),
     case("read", "--bbox", "-10,40,20,60", *QUERY, "--variable", "unobtainium", code=2, says="unobtainium",
          id="read-unknown-variable"),
     case("read", *HERE, "--dataset", "no-such-dataset", code=3, says="no-such-dataset", id="read-unknown-dataset"),
@@ -180,6 +213,15 @@ CASES = [
     case("runs", "--limit", "ten", code=2, says="--limit", id="runs-limit-not-integer"),
     case("runs", "--status", "bogus", code=2, says="invalid choice", id="runs-bad-status"),
     case("runs", "--dataset", "no-such-dataset", code=3, says="no-such-dataset", id="runs-unknown-dataset"),
+    case("runs", "--limit", "\uff15", code=2, says="--limit", id="runs-limit-fullwidth"),
+    case("runs", "reap", "--older-than", "-5h", code=2, says="negative", id="reap-older-than-negative"),
+    case("runs", "reap", "--older-than=-5h", code=2, says="negative", id="reap-older-than-negative-equals"),
+    case("runs", "reap", "--older-than", "\uff15h", code=2, says="not a duration", id="reap-older-than-fullwidth"),
+    case("runs", "reap", code=2, says="--older-than", id="reap-no-older-than"),
+    # -- gc (issue 17 finding 6)
+    case("gc", "--grace", "7d", code=2, says="--grace", id="gc-grace-without-superseded"),
+    case("gc", "--superseded", "--grace", "-1d", code=2, says="negative", id="gc-grace-negative"),
+    case("gc", "--superseded", "--grace", "soon", code=2, says="not a duration", id="gc-grace-not-a-duration"),
     # -- lineage
     case("lineage", code=2, says="--raw-key or --tile-key", id="lineage-no-key"),
     case("lineage", "--raw-key", "not/a/key", code=2, says="raw key", id="lineage-malformed-raw-key"),
@@ -194,6 +236,7 @@ CASES = [
     case("demo", "--lead-hours", "97", code=2, says="--lead-hours", id="demo-lead-hours-97"),
     case("demo", "--lead-hours", "-1", code=2, says="--lead-hours", id="demo-lead-hours-negative"),
     case("demo", "--lead-hours", "six", code=2, says="--lead-hours", id="demo-lead-hours-not-integer"),
+    case("demo", "--lead-hours", "\uff16", code=2, says="--lead-hours", id="demo-lead-hours-fullwidth"),
     case("demo", "--date", "2025-13-01", code=2, says="not a date", id="demo-bad-date"),
     case("demo", env={"ADS_BASE_URL": "ftp://x.test"}, code=2, says="ADS_BASE_URL", id="demo-bad-settings"),
     # -- usage
@@ -212,6 +255,9 @@ def test_bad_input_is_named_with_its_exit_code_and_changes_nothing(world, argv, 
     assert out.returncode == code, (out.stdout, out.stderr)
     assert says in (out.stderr if code in (1, 2, 4, 5, 6, 7) else out.stdout + out.stderr), (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr, out.stderr
+    if code != 0:  # one line naming the problem (argparse's own errors too), never a usage block
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 or (code == 3 and not lines), out.stderr  # tiles and lineage say 3 on stdout
     assert snapshot(root) == before, "the command changed what is stored (or created a directory)"
 
 
@@ -272,6 +318,12 @@ def test_jackfruit_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch,
     (["tiles", "--bbox", "--start", "x"], ["tiles", "--bbox", "--start", "x"]),  # a missing value stays missing
     (["tiles", "--bbox"], ["tiles", "--bbox"]),
     (["lineage", "--", "--bbox", "-1"], ["lineage", "--", "--bbox", "-1"]),
+    (["tiles", "--bbox", "-inf,40,20,60"], ["tiles", "--bbox=-inf,40,20,60"]),
+    (["tiles", "--bbox", "-NaN,40,20,60"], ["tiles", "--bbox=-NaN,40,20,60"]),
+    (["runs", "reap", "--older-than", "-5h"], ["runs", "reap", "--older-than=-5h"]),
+    (["gc", "--superseded", "--grace", "-1d"], ["gc", "--superseded", "--grace=-1d"]),
+    (["tiles", "--level", "-5"], ["tiles", "--level=-5"]),
+    (["runs", "reap", "--older-than", "-h"], ["runs", "reap", "--older-than", "-h"]),  # help stays help
 ])
 def test_negative_bbox_values_are_joined_to_their_option(argv, joined):
     assert cli.normalize_argv(argv) == joined
@@ -302,3 +354,17 @@ def test_cams_request_fields_are_checked_like_the_ads_does(request_, fragment):
 
     with pytest.raises(InvalidInput, match=fragment):
         check_request(request_)
+
+
+def test_a_day_the_upstream_cannot_have_yet_is_refused_by_the_library_too():
+    """The horizon is the use case's rule, not only the CLI's: the library (Dagster) refuses it, recording nothing."""
+    from datetime import date
+
+    from jackfruit.domain.errors import InvalidInput
+
+    from ..helpers import memory_app
+
+    app = memory_app(lambda dataset, request: b"")  # its clock: 2025-03-12T13Z
+    with pytest.raises(InvalidInput, match="partition day 2025-03-13 is after 2025-03-12"):
+        app.ingest(CAMS, date(2025, 3, 13), {"variable": "ozone"})
+    assert app.runs() == []

@@ -408,3 +408,57 @@ def test_gc_sweeps_containers_of_attempts_that_are_over(tmp_path, monkeypatch, a
         for name, attempt_id in (("live", live.attempts[0].attempt_id), ("unknown", unknown.attempt_id)):
             (kept,) = containers_of(docker_daemon, attempt_id)
             kept.remove(force=True)
+
+
+# -- the query containers (find_job, job_status) ------------------------------------------------------------------------
+QUERY_PARENT = """
+import json, sys
+from jackfruit.adapters.runner.docker_runner import DockerRunner
+from jackfruit.ports import JobQuery, Secret, Upstream
+cfg = json.loads(sys.argv[1])
+runner = DockerRunner(cfg["sink"], image=cfg["image"], timeout_s=120, owner=cfg["owner"])
+print(json.dumps({"kind": "asking"}), flush=True)
+runner.find_job(JobQuery(cfg["dataset"], cfg["request"], Upstream(cfg["url"], Secret("k"))))
+"""
+
+
+def test_a_killed_parent_stops_its_query_container_and_a_sweep_removes_the_leftover(tmp_path, ingest_image,
+                                                                                  docker_daemon, docker_owner,
+                                                                                  monkeypatch):
+    import socket
+
+    from jackfruit.adapters.runner import docker_runner
+
+    silent = socket.socket()  # accepts connections (the backlog) and never answers: the query waits
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    j = job(Upstream("http://x", Secret("k")))
+    cfg = {"sink": str(tmp_path / "raw"), "image": ingest_image, "owner": docker_owner, "dataset": j.dataset,
+           "request": dict(j.request), "url": f"http://127.0.0.1:{silent.getsockname()[1]}/api"}
+    parent = subprocess.Popen([sys.executable, "-c", QUERY_PARENT, json.dumps(cfg)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+    owned = {"label": [f"{LABEL_OWNER}={docker_owner}", docker_runner.LABEL_QUERY]}
+    try:
+        deadline = time.monotonic() + 20
+        while not [c for c in docker_daemon.containers.list(all=True, filters=owned) if c.status == "running"]:
+            assert time.monotonic() < deadline and parent.poll() is None, "no running query container"
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while not [c for c in docker_daemon.containers.list(all=True, filters=owned) if c.status == "exited"]:
+            assert time.monotonic() < deadline, "the query container outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        silent.close()
+    (left,) = docker_daemon.containers.list(all=True, filters=owned)
+    state = docker_daemon.api.inspect_container(left.id)["State"]
+    assert state["ExitCode"] == 143 and left.labels[docker_runner.LABEL_QUERY] == "find-job"
+    runner = DockerRunner(tmp_path / "raw", image=ingest_image)
+    assert runner.sweep(lambda run_id, attempt_id: True) == []  # younger than any query can last: kept
+    monkeypatch.setattr(docker_runner, "QUERY_LEFTOVER_S", 0)
+    assert runner.sweep(lambda run_id, attempt_id: True) == [left.name]
+    assert docker_daemon.containers.list(all=True, filters=owned) == []

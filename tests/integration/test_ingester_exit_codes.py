@@ -184,3 +184,48 @@ def test_the_run_records_the_replaced_job_and_an_expired_run_fails_with_both(tmp
                 jobs = [j["jobID"] for j in stub.jobs()]
                 assert run.status is RunStatus.FAILED and "expired" in run.failure_reason
                 assert (run.upstream_job_id, run.replaced_upstream_jobs) == (jobs[1], (jobs[0],))
+
+
+# -- the query modes: --find-job, --job-status ID (docs/ingester-protocol.md §7) ---------------------------------------
+def _query(binary: str, base_url: str, api_key: str, *mode: str, request: dict | None = None,
+           extra: tuple[str, ...] = ()) -> tuple[int, dict, list[dict]]:
+    """Runs a query as the runners do (--input -, stdin open until it exits); returns exit code, result, other lines."""
+    args = [binary, "--base-url", base_url, "--dataset", DATASET, "--input", "-", *mode, "--timeout", "30s", *FAST,
+            *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADS_", "AWS_"))}
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write((json.dumps({"request": request or REQUEST, "api_key": api_key}) + "\n").encode())
+    proc.stdin.flush()
+    out = [json.loads(x) for x in proc.stdout.read().decode().splitlines() if x.strip()]
+    code = proc.wait(timeout=60)
+    proc.stdin.close()
+    assert out, f"no output (exit {code})"
+    return code, out[-1], out[:-1]
+
+
+def test_the_query_modes_answer_one_line_and_exit_as_documented(ads_stub, ingest_binary):
+    code, result, others = _query(ingest_binary, ads_stub.url, "test-key", "--find-job")
+    assert (code, result, others) == (0, {"job": None}, [])
+    made = ads_stub.make_job(REQUEST, "running")
+    code, result, others = _query(ingest_binary, ads_stub.url, "test-key", "--find-job")
+    assert code == 0 and others == [] and result["job"]["ads_job_id"] == made
+    assert (result["job"]["status"], result["job"]["held"], result["job"]["ads_status"]) == ("running", True, "running")
+    code, result, _ = _query(ingest_binary, ads_stub.url, "test-key", "--job-status", made)
+    assert code == 0 and (result["job"]["ads_job_id"], result["job"]["status"]) == (made, "running")
+    code, result, _ = _query(ingest_binary, ads_stub.url, "test-key", "--job-status", "no-such-job")
+    assert code == 0 and result == {"job": {"ads_job_id": "no-such-job", "status": "unknown", "held": False}}
+    assert ads_stub.job_count(REQUEST) == 1  # the one made above: the queries submitted nothing
+
+    code, result, _ = _query(ingest_binary, ads_stub.url, "wrong-key", "--find-job")
+    _assert_documented(code, result, "auth")
+    code, result, _ = _query(ingest_binary, ads_stub.url, "wrong-key", "--job-status", made)
+    _assert_documented(code, result, "auth")
+    assert result["error"]["ads_job_id"] == made and "wrong-key" not in result["error"]["message"]
+    code, result, _ = _query(ingest_binary, "http://127.0.0.1:9/api", "test-key", "--find-job",
+                             extra=("--max-retries", "0"))
+    _assert_documented(code, result, "unavailable")
+    code, result, _ = _query(ingest_binary, ads_stub.url, "test-key", "--find-job", "--key", _key())
+    _assert_documented(code, result, "usage")
+    code, result, _ = _query(ingest_binary, ads_stub.url, "test-key", "--job-status", "../x")
+    _assert_documented(code, result, "usage")

@@ -29,7 +29,8 @@ from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, data
 
 pytestmark = pytest.mark.service("postgres")
 LATEST = max(_migrations.version_of(m) for m in _migrations.migration_ids("postgres"))
-MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index", "0003.postgres-tile-versions")
+MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index", "0003.postgres-tile-versions",
+              "0004.postgres-run-states")
 
 
 @pytest.fixture
@@ -232,7 +233,7 @@ def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server,
 
 def test_a_transition_table_changed_by_hand_is_refused_at_start(postgres_server, migrated):
     with sql(postgres_server, migrated) as db:
-        db.execute("INSERT INTO run_transitions VALUES ('status', 'failed', 'running')")
+        db.execute("INSERT INTO run_transitions VALUES ('status', 'succeeded', 'running')")
     with pytest.raises(BackendUnavailable, match="run_transitions"):
         PostgresCatalog(**postgres_server.catalog_kwargs(migrated))
 

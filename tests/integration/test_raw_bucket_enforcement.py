@@ -1,5 +1,5 @@
 """What the CI's S3 server (versitygw) enforces on the raw bucket, beyond jackfruit's own conditional writes: the
-versitygw row of the table in docs/adr/0011-production-on-aws.md.
+versitygw row of the table in docs/adr/0012-production-on-aws.md.
 
 - The write-once tag alone is advisory: with the server's keys, an unconditional PUT, a metadata-replacing copy
   and a DeleteObject all succeed (only writers that send If-None-Match, as jackfruit's do, are held).

@@ -16,7 +16,7 @@ from jackfruit.usecases.datasets import CAMS_EUROPE
 from ..helpers import memory_app
 
 CAMS = CAMS_EUROPE.name
-D1 = date(2025, 3, 10)
+D1 = date(2025, 3, 8)  # days D1..D1+3: before the memory clock's 2025-03-12 (later days cannot exist yet)
 AREA = (52.05, -2.05, 50.05, 0.05)  # a small grid: fast
 
 

@@ -182,3 +182,46 @@ def test_the_instance_configs_keep_dagster_in_postgres_of_its_own_and_one_uses_t
         assert config["pools"]["default_limit"] >= 1
     assert out["dagster.yaml"]["launcher"] is None  # the default run launcher: runs in the code location
     assert out["dagster-docker-launcher.yaml"]["launcher"] == ["DockerRunLauncher", "jackfruit-dagster:dev", ["jackfruit"]]
+
+
+def test_housekeeping_reaps_after_the_setting_keeps_the_job_and_runs_gc(tmp_path, monkeypatch):
+    """Issue 17 finding 3: abandoned claims are reaped without a person, after JACKFRUIT_REAP_AFTER_S past the
+    lease's expiry (default 1 h); the reaped run keeps its upstream job; gc ends expired attempts."""
+    from datetime import timedelta
+
+    from jackfruit.domain.keys import RawKey
+    from jackfruit.domain.model import IngestionRun, RunStatus
+    from jackfruit.orchestration.defs.housekeeping import JOB_NAME, housekeeping_job
+
+    for name in ("JACKFRUIT_CATALOG", "JACKFRUIT_OBJECT_STORE", "JACKFRUIT_RUNNER", "JACKFRUIT_REAP_AFTER_S"):
+        monkeypatch.delenv(name, raising=False)
+    defs = build_definitions(jackfruit=JackfruitResource(data_dir=str(tmp_path)))
+    assert defs.resolve_job_def(JOB_NAME) is not None
+    assert any(s.job_name == JOB_NAME for s in defs.schedules)
+    resource = JackfruitResource(data_dir=str(tmp_path))
+    assert resource.settings().reap_after_s == 3600
+    with resource.open() as app:
+        now = datetime.now(timezone.utc)
+        runs = []
+        for minutes in (90, 30):  # lease expired 90 and 30 minutes ago
+            rid = app.ids.new_run_id()
+            request = app.catalog.get_dataset(CAMS_EUROPE.name).request_for(date(2025, 3, 12),
+                                                                           {"variable": ["ozone"], "leadtime_hour": [str(minutes)]})
+            start = now - timedelta(minutes=minutes, seconds=60)
+            app.catalog.claim_ingest(IngestionRun(run_id=rid, source="ads", dataset=CAMS_EUROPE.name,
+                                                  partition_date=date(2025, 3, 12), request=request,
+                                                  status=RunStatus.PENDING, created_at=start,
+                                                  raw_key=str(RawKey("ads", CAMS_EUROPE.name, date(2025, 3, 12), rid,
+                                                                     "grib"))),
+                                     attempt_id=app.ids.new_run_id(), owner="gone:1", now=start,
+                                     expires_at=start + timedelta(seconds=60))
+            app.catalog.record_upstream_job(rid, 1, f"job-{minutes}", now=start)
+            runs.append(rid)
+    result = housekeeping_job.execute_in_process(resources={"jackfruit": resource})
+    assert result.success
+    summary = result.output_for_node("reap_and_collect")
+    assert summary["reaped"] == [runs[0]] and summary["attempts_ended"] == 1
+    with resource.open() as app:
+        reaped, young = app.run(runs[0]), app.run(runs[1])
+        assert reaped.status is RunStatus.FAILED and reaped.upstream_job_id == "job-90"
+        assert young.status is RunStatus.RUNNING and young.lease(young.attempts[0].kind).ended_at is not None

@@ -98,3 +98,17 @@ def test_mixed_grids_within_one_tile_are_refused():
     other = replace(CAMS_GRID, ny=10)
     with pytest.raises(InvalidInput, match="mixes grids"):
         plan_tiles([msg(0), msg(1, grid=other)])
+
+
+@pytest.mark.parametrize("bad", [dict(edition=1), dict(template=0), dict(number=99), dict(centre=7),
+                                 dict(level_type=105), dict(reference_time=REF.replace(minute=30))])
+def test_planning_and_acceptance_name_messages_by_one_rule(bad):
+    """A message acceptance cannot name is refused by planning for the same reason (tiling.message_field)."""
+    from jackfruit.domain import acceptance
+
+    m = msg(0, **bad)
+    with pytest.raises(InvalidInput) as named:
+        acceptance.name_message(m)
+    with pytest.raises(InvalidInput) as planned:
+        plan_tiles([m])
+    assert str(named.value) in str(planned.value)

@@ -27,7 +27,9 @@ func run() int {
 
 Serves the ADS retrieve API (root URL printed on stdout as one JSON line
 {"url":"http://127.0.0.1:PORT/api","pid":N}) for cams-europe-air-quality-forecasts,
-generating GRIB2 on the fly. Logs are JSON on stderr. GET /_stub/jobs lists jobs.
+generating GRIB2 on the fly. Logs are JSON on stderr. Test control (no auth): GET /_stub/jobs lists jobs,
+GET /_stub/job-counts counts the jobs made per request, POST /_stub/jobs makes a job in a given state,
+POST /_stub/jobs/{id}/expire purges a successful job's results (ingest-go/README.md).
 
 Flags:
 `)
@@ -48,9 +50,10 @@ Flags:
 	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
-	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the first N results GETs of successful jobs (counted across jobs) answer 404 'results expired'")
+	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the results of the first N successful jobs asked for answer 404 'results expired' (for good)")
 	fs.IntVar(&o.ExpireDownloads, "expire-downloads", 0, "fault: the first N download GETs (counted across jobs) answer 404 (an expired link; the results stay available)")
 	fs.IntVar(&o.DropSubmitReplies, "drop-submit-replies", 0, "fault: the first N submits create their job, then the connection is closed without a reply")
+	fs.IntVar(&o.StallSubmitReplies, "stall-submit-replies", 0, "fault: the first N submits create their job, then hold the reply until the client goes away")
 	fs.Int64Var(&o.SyntheticSize, "synthetic-size", 0, "serve every job's asset as BYTES deterministic pseudo-random bytes generated while served (benchmarks; not GRIB)")
 	jobSeconds := fs.Float64("job-seconds", 0, "a job stays accepted/running for at least F seconds of wall time (besides the poll counts)")
 	fs.Int64Var(&o.DownloadBytesPerSec, "download-bytes-per-sec", 0, "throttle each download to N bytes/s (0 = unthrottled)")
@@ -62,9 +65,9 @@ Flags:
 		return 2
 	}
 	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 ||
-		o.ExpireResults < 0 || o.ExpireDownloads < 0 || o.DropSubmitReplies < 0 || o.SyntheticSize < 0 {
+		o.ExpireResults < 0 || o.ExpireDownloads < 0 || o.DropSubmitReplies < 0 || o.StallSubmitReplies < 0 || o.SyntheticSize < 0 {
 		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
-			"--job-seconds, --download-bytes-per-sec, --expire-results, --expire-downloads, --drop-submit-replies and --synthetic-size must be >= 0")
+			"--job-seconds, --download-bytes-per-sec, --expire-results, --expire-downloads, --drop-submit-replies, --stall-submit-replies and --synthetic-size must be >= 0")
 		return 2
 	}
 	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))
@@ -109,6 +112,7 @@ Flags:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	srv.Close() // held submit replies end now: Shutdown waits for active requests
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

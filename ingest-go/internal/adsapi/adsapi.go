@@ -1,7 +1,11 @@
 // Package adsapi holds the ADS retrieve-API wire types shared by the stub server and the ingester.
 package adsapi
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // ServicePrefix is appended to the API root for the retrieve service.
 const ServicePrefix = "/retrieve/v1"
@@ -95,3 +99,16 @@ func ParseTime(s string) (time.Time, error) {
 
 // FormatTime renders t in the ADS zone-less form.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// CanonicalJSON re-encodes a JSON document with sorted object keys and normalised numbers and spacing, so two
+// encodings of the same request compare equal: the one rule by which a job is known to be of a request (the
+// ingester's job searches, the stub's job counts).
+func CanonicalJSON(b []byte) (string, bool) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&v); err != nil {
+		return "", false
+	}
+	out, err := json.Marshal(v)
+	return string(out), err == nil
+}

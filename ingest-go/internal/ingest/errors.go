@@ -35,7 +35,7 @@ type KindInfo struct {
 // (jackfruit/domain/errors.py), so the binary and the jackfruit CLI share one set of codes. ExitCode and
 // --help are generated from it.
 var Kinds = []KindInfo{
-	{KindUsage, 2, "bad or missing flags, no API key, invalid key / --attempt / --base-url / --resume-job / --sink URL, no S3 credentials, unreadable ca_bundle, input line or request file not a JSON object"},
+	{KindUsage, 2, "bad or missing flags (an ingest's flags given to a query mode, both query modes), no API key, invalid key / --attempt / --base-url / --resume-job / --job-status / --sink URL, no S3 credentials, unreadable ca_bundle, input line or request file not a JSON object"},
 	{KindInvalidRequest, 2, "ADS refused the request as malformed: 400 (and other non-retryable 4xx but 401, 403, 404)"},
 	{KindNotFound, 3, "ADS answered 404 for the dataset or the results (not results expired)"},
 	{KindConflict, 4, "key already exists before submit (without --resume-job), or appeared during the download"},

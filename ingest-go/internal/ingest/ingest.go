@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/adsapi"
@@ -119,6 +118,22 @@ type run struct {
 
 // Run performs pre-flight, submit, poll, results, download and commit.
 func Run(parent context.Context, cfg Config) (*Manifest, error) {
+	r := newRun(cfg)
+	ctx, cancel := r.deadline(parent)
+	defer cancel()
+	m, err := r.run(ctx)
+	if err != nil {
+		e := AsError(err)
+		if e.JobID == "" {
+			e.JobID = r.jobID
+		}
+		return nil, e
+	}
+	return m, nil
+}
+
+// newRun fills cfg's defaults; the one set-up of every mode (ingest, find-job, job-status).
+func newRun(cfg Config) *run {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -144,23 +159,19 @@ func Run(parent context.Context, cfg Config) (*Manifest, error) {
 	if cfg.RetryAfterMax <= 0 {
 		cfg.RetryAfterMax = 120 * time.Second
 	}
-	r := &run{cfg: cfg, log: cfg.Logger.With("key", cfg.Key, "dataset", cfg.Dataset), httpc: cfg.HTTPClient,
-		followed: map[string]bool{}}
-	ctx := parent
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(parent, cfg.Timeout, errTimeout)
-		defer cancel()
+	log := cfg.Logger.With("dataset", cfg.Dataset)
+	if cfg.Key != "" {
+		log = log.With("key", cfg.Key)
 	}
-	m, err := r.run(ctx)
-	if err != nil {
-		e := AsError(err)
-		if e.JobID == "" {
-			e.JobID = r.jobID
-		}
-		return nil, e
+	return &run{cfg: cfg, log: log, httpc: cfg.HTTPClient, followed: map[string]bool{}}
+}
+
+// deadline bounds ctx by cfg.Timeout (exceeded: KindUnavailable, see ctxErr).
+func (r *run) deadline(parent context.Context) (context.Context, context.CancelFunc) {
+	if r.cfg.Timeout > 0 {
+		return context.WithTimeoutCause(parent, r.cfg.Timeout, errTimeout)
 	}
-	return m, nil
+	return context.WithCancel(parent)
 }
 
 func (r *run) run(ctx context.Context) (*Manifest, error) {
@@ -180,7 +191,7 @@ func (r *run) run(ctx context.Context) (*Manifest, error) {
 		return nil, errorf(KindConflict, "object %s already exists in the sink; nothing submitted", r.cfg.Key)
 	}
 
-	root := strings.TrimRight(r.cfg.BaseURL, "/") + adsapi.ServicePrefix
+	root := r.root()
 	var monitor string
 	if resuming {
 		r.jobID = r.cfg.ResumeJobID

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -21,15 +20,13 @@ const SubmitClockSkew = 5 * time.Second
 const ListJobsLimit = 100
 
 // findLostSubmit searches the account's newest jobs (GET {root}/jobs?limit=…&sortby=-created, ads-api.md §2
-// item 9) for the job a submit whose reply was lost may have created: same dataset, same request (canonical
-// JSON of metadata.request.ids; a listing without it is completed by GET /jobs/{id}?request=true), created at
-// or after the submit started (minus SubmitClockSkew), not dismissed or deleted, not a job this run already
+// item 9) for the job a submit whose reply was lost may have created: a job of this request (sameRequest), created
+// at or after the submit started (minus SubmitClockSkew), not dismissed or deleted, not a job this run already
 // followed. The newest such job is returned; nil when there is none, or when the listing is refused (4xx:
 // submitting again is then the only way on; the retry is logged). A listing that keeps failing
 // (retries exhausted) is an error: the run stops rather than risk a second job.
 func (r *run) findLostSubmit(ctx context.Context, root string, started time.Time) (*adsapi.StatusInfo, error) {
-	q := url.Values{"limit": {strconv.Itoa(ListJobsLimit)}, "sortby": {"-created"}, "request": {"true"}}
-	resp, err := r.call(ctx, "list jobs", http.MethodGet, root+"/jobs?"+q.Encode(), nil)
+	list, resp, err := r.listJobs(ctx, root)
 	if err != nil {
 		e := AsError(err)
 		if e.Kind == KindUnavailable {
@@ -37,26 +34,66 @@ func (r *run) findLostSubmit(ctx context.Context, root string, started time.Time
 		}
 		return nil, e
 	}
-	var list adsapi.JobList
-	if resp.status != 200 || json.Unmarshal(resp.body, &list) != nil {
+	if list == nil {
 		r.log.Warn("cannot list the account's jobs; submitting again (a job the lost reply was about would stay upstream, unused)",
 			"status", resp.status)
 		return nil, nil
 	}
-	want, ok := canonicalJSON(r.cfg.Inputs)
+	cutoff := started.Add(-SubmitClockSkew)
+	found, err := r.jobsOfRequest(ctx, root, list, func(j *adsapi.StatusInfo) bool {
+		if r.followed[j.JobID] || j.Status == adsapi.StatusDismissed || j.Status == adsapi.StatusDeleted {
+			return false
+		}
+		created, err := adsapi.ParseTime(j.Created)
+		return err == nil && !created.Before(cutoff)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		r.log.Info("no job of this request was created since the submit started; submitting again",
+			"jobs_listed", len(list.Jobs))
+		return nil, nil
+	}
+	if len(found) > 1 {
+		var others []string
+		for _, j := range found[1:] {
+			others = append(others, j.JobID)
+		}
+		r.log.Warn("several jobs match the lost submit; adopting the newest, the others stay upstream unused", "unused", others)
+	}
+	return found[0], nil
+}
+
+// listJobs GETs one page of the account's newest jobs with their requests (ads-api.md §2 item 9). A list that
+// cannot be had — refused (non-retryable 4xx) or unreadable — is nil with the response; transient failures that
+// outlast the retries are the error.
+func (r *run) listJobs(ctx context.Context, root string) (*adsapi.JobList, *response, error) {
+	q := url.Values{"limit": {strconv.Itoa(ListJobsLimit)}, "sortby": {"-created"}, "request": {"true"}}
+	resp, err := r.call(ctx, "list jobs", http.MethodGet, root+"/jobs?"+q.Encode(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list adsapi.JobList
+	if resp.status != 200 || json.Unmarshal(resp.body, &list) != nil {
+		return nil, resp, nil
+	}
+	return &list, resp, nil
+}
+
+// jobsOfRequest returns the listed jobs, in listing order (newest first), that keep accepts and that were submitted
+// for this run's dataset with this run's request: processID = Dataset and metadata.request.ids equal to Inputs as
+// canonical JSON (a listing entry without the request is completed by GET /jobs/{id}?request=true). The one
+// matching rule of the lost-submit search and of the find-job mode.
+func (r *run) jobsOfRequest(ctx context.Context, root string, list *adsapi.JobList, keep func(*adsapi.StatusInfo) bool) ([]*adsapi.StatusInfo, error) {
+	want, ok := adsapi.CanonicalJSON(r.cfg.Inputs)
 	if !ok {
 		return nil, errorf(KindUsage, "request: not valid JSON")
 	}
-	cutoff := started.Add(-SubmitClockSkew)
 	var found []*adsapi.StatusInfo
 	for i := range list.Jobs {
 		j := &list.Jobs[i]
-		if j.JobID == "" || j.ProcessID != r.cfg.Dataset || r.followed[j.JobID] ||
-			j.Status == adsapi.StatusDismissed || j.Status == adsapi.StatusDeleted {
-			continue
-		}
-		created, err := adsapi.ParseTime(j.Created)
-		if err != nil || created.Before(cutoff) {
+		if j.JobID == "" || j.ProcessID != r.cfg.Dataset || !keep(j) {
 			continue
 		}
 		req, ok := requestOf(j)
@@ -74,23 +111,11 @@ func (r *run) findLostSubmit(ctx context.Context, root string, started time.Time
 				continue
 			}
 		}
-		if got, ok := canonicalJSON(req); ok && got == want {
+		if got, ok := adsapi.CanonicalJSON(req); ok && got == want {
 			found = append(found, j)
 		}
 	}
-	if len(found) == 0 {
-		r.log.Info("no job of this request was created since the submit started; submitting again",
-			"jobs_listed", len(list.Jobs))
-		return nil, nil
-	}
-	if len(found) > 1 {
-		var others []string
-		for _, j := range found[1:] {
-			others = append(others, j.JobID)
-		}
-		r.log.Warn("several jobs match the lost submit; adopting the newest, the others stay upstream unused", "unused", others)
-	}
-	return found[0], nil
+	return found, nil
 }
 
 // requestOf returns metadata.request.ids of a job object (the inputs it was submitted with).
@@ -105,18 +130,6 @@ func requestOf(j *adsapi.StatusInfo) (json.RawMessage, bool) {
 	}
 	b, err := json.Marshal(ids)
 	return b, err == nil
-}
-
-// canonicalJSON re-encodes a JSON document with sorted object keys and normalised numbers and spacing, so
-// two encodings of the same request compare equal.
-func canonicalJSON(b []byte) (string, bool) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&v); err != nil {
-		return "", false
-	}
-	out, err := json.Marshal(v)
-	return string(out), err == nil
 }
 
 // resultsExpired tells the "results expired" 404 (the ADS purged a finished job's product, ads-api.md §3)

@@ -24,6 +24,17 @@ func submitJob(t *testing.T, api, body string) string {
 }
 
 // finish polls a job until it is successful.
+// submitUnanswered submits inputs and expects no reply (a dropped one).
+func submitUnanswered(t *testing.T, api string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", api+"/processes/"+ds+"/execution", strings.NewReader(inputs))
+	req.Header.Set("PRIVATE-TOKEN", key)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a reply came: %d", resp.StatusCode)
+	}
+}
+
 func finish(t *testing.T, api, id string) {
 	t.Helper()
 	for range 10 {
@@ -86,8 +97,9 @@ func TestListJobsShowsOnlyTheCallersJobs(t *testing.T) {
 	}
 }
 
-func TestExpireResultsCountsAcrossJobs(t *testing.T) {
-	_, ts := newTest(t, Options{ExpireResults: 2})
+// ExpireResults N purges the product of the first N successful jobs whose results are asked for; purged stays purged.
+func TestExpireResultsCountsJobsAndStays(t *testing.T) {
+	_, ts := newTest(t, Options{ExpireResults: 1})
 	api := ts.URL + "/api/retrieve/v1"
 	var got []string
 	for range 2 {
@@ -110,12 +122,7 @@ func TestExpireResultsCountsAcrossJobs(t *testing.T) {
 func TestDropSubmitRepliesCreatesTheJobWithoutAnswering(t *testing.T) {
 	s, ts := newTest(t, Options{DropSubmitReplies: 1})
 	api := ts.URL + "/api/retrieve/v1"
-	req, _ := http.NewRequest("POST", api+"/processes/"+ds+"/execution", strings.NewReader(inputs))
-	req.Header.Set("PRIVATE-TOKEN", key)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("a reply came: %d", resp.StatusCode)
-	}
+	submitUnanswered(t, api)
 	if len(s.Jobs()) != 1 {
 		t.Fatalf("jobs %+v", s.Jobs())
 	}

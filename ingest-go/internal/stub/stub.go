@@ -39,8 +39,8 @@ type Options struct {
 	FailJobs             bool  // jobs end "failed" instead of "successful"
 	RequireLicence       bool  // submits get 403 "required licences not accepted"
 	RelativeHref         bool  // results href is relative to the results URL
-	// ExpireResults: the first N results GETs of successful jobs, counted across all jobs, answer
-	// 404 "results expired" (the ADS purged the product): 1 = the first job's results expire, its
+	// ExpireResults: the first N successful jobs whose results are asked for have their product purged: their
+	// results answer 404 "results expired", then and on every later GET: 1 = the first job's results expire, its
 	// resubmission's do not; 2 = both expire.
 	ExpireResults int
 	// ExpireDownloads: the first N download GETs, counted across all jobs, answer 404 (the link
@@ -50,6 +50,10 @@ type Options struct {
 	// DropSubmitReplies: the first N submits that create a job get no reply: the connection is closed
 	// once the job exists (a reply lost to a time-out or a reset).
 	DropSubmitReplies int
+	// StallSubmitReplies: the first N submits that create a job hold their reply until the client goes away (or the
+	// server closes): the job exists upstream, the client never learns its id. A test waits for the job count to
+	// reach N (JobCounts) and kills the client: a deterministic stop between "upstream accepted" and "recorded".
+	StallSubmitReplies int
 	// SyntheticSize, when > 0, makes every job's asset SyntheticSize deterministic pseudo-random bytes
 	// generated while served (not GRIB, nothing on disk, no memory held): for throughput benchmarks.
 	SyntheticSize int64
@@ -97,6 +101,11 @@ type job struct {
 	req                                 *cams.Request
 	created, started, finished, updated time.Time
 	failure                             string
+	canonical                           string // the inputs as canonical JSON (JobCounts)
+	// resultsExpired: the product was purged; its results answer 404 "results expired" from now on.
+	resultsExpired bool
+	// pinned: a job made by the test control (POST /_stub/jobs) keeps its status whatever the polls.
+	pinned bool
 }
 
 // Server is the stub. Handler() serves the API under /api and the downloads under /download.
@@ -114,6 +123,9 @@ type Server struct {
 	expired        int // results GETs answered "results expired" so far (ExpireResults)
 	linksExpired   int // download GETs answered 404 so far (ExpireDownloads)
 	dropped        int // submit replies dropped so far (DropSubmitReplies)
+	stalled        int // submit replies held so far (StallSubmitReplies)
+	closed         chan struct{}
+	closeOnce      sync.Once
 }
 
 // New validates opts and returns a server.
@@ -138,7 +150,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	return &Server{opts: opts, log: opts.Logger, jobs: map[string]*job{}}, nil
+	return &Server{opts: opts, log: opts.Logger, jobs: map[string]*job{}, closed: make(chan struct{})}, nil
 }
 
 const apiRoot = "/api"
@@ -155,6 +167,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+p+"/jobs/{id}/results", s.auth(s.getResults))
 	mux.HandleFunc("GET /download/{id}/{name}", s.download) // no auth: ADS download nodes are public URLs
 	mux.HandleFunc("GET /_stub/jobs", s.listJobs)
+	mux.HandleFunc("POST /_stub/jobs", s.createJob)
+	mux.HandleFunc("POST /_stub/jobs/{id}/expire", s.expireJob)
+	mux.HandleFunc("GET /_stub/job-counts", s.jobCounts)
 	// The reference client reads service-wide messages at start-up; an empty list keeps it quiet.
 	mux.HandleFunc("GET "+apiRoot+"/catalogue/v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"messages": []any{}})
@@ -263,28 +278,33 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: err.Error()})
 		return
 	}
-	now := s.opts.Now()
-	j := &job{req: req, created: now, updated: now, owner: r.Header.Get("PRIVATE-TOKEN")}
-	j.JobID = newUUID4()
-	j.ProcessID = ds
-	j.Inputs = body.Inputs
-	j.Status = adsapi.StatusAccepted
-	j.History = []Transition{{adsapi.StatusAccepted, adsapi.FormatTime(now)}}
+	j := s.newJob(ds, body.Inputs, req, r.Header.Get("PRIVATE-TOKEN"))
 	s.mu.Lock()
 	j.SubmitCount = s.pendingSubmits
 	s.pendingSubmits = 0
-	s.jobs[j.JobID] = j
-	s.order = append(s.order, j.JobID)
+	s.add(j)
 	info := s.statusInfo(r, j, false)
 	drop := s.dropped < s.opts.DropSubmitReplies
 	if drop {
 		s.dropped++
+	}
+	stall := !drop && s.stalled < s.opts.StallSubmitReplies
+	if stall {
+		s.stalled++
 	}
 	s.mu.Unlock()
 	s.log.Info("job submitted", "job", j.JobID, "messages", req.Messages())
 	if drop {
 		s.log.Warn("fault: dropping the submit reply; the job exists", "job", j.JobID)
 		panic(http.ErrAbortHandler) // net/http closes the connection: the client gets no reply
+	}
+	if stall {
+		s.log.Warn("fault: holding the submit reply until the client goes away; the job exists", "job", j.JobID)
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		panic(http.ErrAbortHandler)
 	}
 	info.Links = []adsapi.Link{
 		{Href: absURL(r, r.URL.Path), Rel: "self", Type: "application/json"},
@@ -368,7 +388,7 @@ func (s *Server) advance(j *job) {
 	case j.PollCount > s.opts.AcceptedPolls:
 		want = adsapi.StatusRunning
 	}
-	if want == j.Status || j.Status == adsapi.StatusSuccessful || j.Status == adsapi.StatusFailed {
+	if j.pinned || want == j.Status || j.Status == adsapi.StatusSuccessful || j.Status == adsapi.StatusFailed {
 		return
 	}
 	now := s.opts.Now()
@@ -454,10 +474,11 @@ func (s *Server) getResults(w http.ResponseWriter, r *http.Request) {
 	}
 	j.ResultsCount++
 	status, failure, asset := j.Status, j.failure, j.Asset
-	expire := status == adsapi.StatusSuccessful && s.expired < s.opts.ExpireResults
-	if expire {
+	if status == adsapi.StatusSuccessful && !j.resultsExpired && s.expired < s.opts.ExpireResults {
 		s.expired++
+		j.resultsExpired = true // a purged product stays purged
 	}
+	expire := status == adsapi.StatusSuccessful && j.resultsExpired
 	s.mu.Unlock()
 	if expire {
 		s.log.Warn("fault: results expired", "job", j.JobID)

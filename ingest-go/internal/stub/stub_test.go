@@ -22,6 +22,7 @@ func newTest(t *testing.T, o Options) (*Server, *httptest.Server) {
 	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
+	t.Cleanup(s.Close) // runs first: releases held submit replies, which Close would wait for
 	return s, ts
 }
 

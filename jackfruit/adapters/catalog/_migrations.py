@@ -1,24 +1,30 @@
-"""Schema migrations of the SQL catalogs, with yoyo-migrations: plain SQL files, one folder per database.
+"""Schema migrations of the SQL catalogs: plain SQL files, one folder per database, applied by this module.
 
 ``migrations/postgres/NNNN.name.sql`` and ``migrations/sqlite/NNNN.name.sql`` (package data). A migration's
 number is the schema version it brings the database to; migration ids differ between the folders.
 
-Applied migrations are recorded in ``jackfruit_schema_migrations`` (yoyo's other tables are renamed
-``jackfruit_schema_*`` too): never yoyo's default names and never ``alembic_version``, which Dagster's
-storage uses, so a database shared with Dagster keeps the two histories apart.
+Applied migrations are recorded in ``jackfruit_schema_migrations`` (one row per migration: the SHA-256 of its
+id, the id, when), each run logged in ``jackfruit_schema_log``; ``jackfruit_schema_tool_version`` holds the
+layout of these tables (2). The layout is the one yoyo-migrations 9 made, which applied them before, so
+catalogs migrated then carry on unchanged (docs/adr/0011-own-migration-runner.md says why yoyo went).
+Never ``alembic_version``, which Dagster's storage uses: a database shared with Dagster keeps the two
+histories apart.
 
-Unlike the yoyo command, each migration is applied **and recorded in one transaction**, and that transaction
-first takes the database's migration lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped
-advisory lock) and re-reads what is applied: two processes upgrading at once apply each migration once, and a
-kill leaves the database before or after a migration, never half-way or applied-but-unrecorded.
+Each migration is applied **and recorded in one transaction**, and that transaction first takes the
+database's migration lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock) and
+re-reads what is applied: two processes upgrading at once apply each migration once, and a kill leaves the
+database before or after a migration, never half-way or applied-but-unrecorded (a lock dies with its
+transaction: nothing to break by hand).
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import re
 import socket
+import sqlite3
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +36,8 @@ from jackfruit.domain.errors import BackendUnavailable
 
 VERSION_TABLE = "jackfruit_schema_migrations"
 LOG_TABLE = "jackfruit_schema_log"
-TOOL_TABLE = "jackfruit_schema_tool_version"  # yoyo's own table layout version
-LOCK_TABLE = "jackfruit_schema_lock"  # yoyo's lock table name; never created (see _JackfruitBackend.lock)
+TOOL_TABLE = "jackfruit_schema_tool_version"  # the layout version of these tables
+TOOL_LAYOUT = 2
 #: PostgreSQL advisory lock key held by every migration transaction (any constant unique to jackfruit)
 PG_LOCK_KEY = 0x6A61636B66727574  # "jackfrut"
 _ID = re.compile(r"(\d{4})\.[a-z0-9-]+")
@@ -112,142 +118,168 @@ class UpgradeReport:
         return out
 
 
-class _QuietCursor:
-    """A cursor that shows yoyo no result description: yoyo prints the rows of any migration statement that
-    returns some to stdout (SQLite's ALTER TABLE … RENAME does), which would corrupt ``--json`` output."""
-
-    description = None
-
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+def migration_hash(migration_id: str) -> str:
+    """The version table's key of a migration: the SHA-256 of its id (as yoyo-migrations recorded it)."""
+    return hashlib.sha256(migration_id.encode("utf-8")).hexdigest()
 
 
-def _backend_classes() -> dict[str, type]:
-    """yoyo backends bound to a connection jackfruit opened, with jackfruit's table names and atomic applies."""
-    from yoyo import internalmigrations
-    from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
-    from yoyo.backends.core.sqlite3 import SQLiteBackend
-    from yoyo.connections import DatabaseURI
+def migration_sql(kind: str, migration_id: str) -> str:
+    return resources.files(__package__).joinpath("migrations", kind, f"{migration_id}.sql").read_text("utf-8")
 
-    class _JackfruitBackend:
-        log_table = LOG_TABLE
-        version_table = TOOL_TABLE
-        lock_table = LOCK_TABLE
 
-        def __init__(self, connection: Any, where: str) -> None:
-            self._given = connection
-            # the URI only names the database (yoyo keys a cache with it); it never holds a password
-            super().__init__(DatabaseURI("jackfruit", None, None, None, None, where, {}), VERSION_TABLE)
+def sqlite_statements(sql: str) -> list[str]:
+    """The statements of a script, split where SQLite's own parser says a statement is complete
+    (``sqlite3.complete_statement``: semicolons in strings, comments and trigger bodies do not end one).
+    Comment-only text between statements is dropped; an unfinished statement at the end is an error."""
+    out, start = [], 0
+    for end in (i + 1 for i, c in enumerate(sql) if c == ";"):
+        if sqlite3.complete_statement(sql[start:end]):
+            out.append(sql[start:end])
+            start = end
+    rest = "\n".join(line for line in sql[start:].splitlines() if not line.strip().startswith("--")).strip()
+    if rest:
+        raise ValueError(f"unfinished SQL statement at the end of the migration: {rest[:80]!r}")
+    return out
 
-        def connect(self, dburi: Any) -> Any:
-            return self._given
 
-        def copy(self) -> Any:  # yoyo applies on a copy; jackfruit applies on this connection
-            return self
+_TABLES = (
+    f"CREATE TABLE IF NOT EXISTS {TOOL_TABLE} (version INT NOT NULL PRIMARY KEY, installed_at_utc TIMESTAMP)",
+    f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (migration_hash VARCHAR(64), migration_id VARCHAR(255), "
+    "applied_at_utc TIMESTAMP, PRIMARY KEY (migration_hash))",
+    f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} (id VARCHAR(36), migration_hash VARCHAR(64), "
+    "migration_id VARCHAR(255), operation VARCHAR(10), username VARCHAR(255), hostname VARCHAR(255), "
+    "comment VARCHAR(255), created_at_utc TIMESTAMP, PRIMARY KEY (id))",
+)
 
-        def cursor(self) -> Any:
-            return _QuietCursor(self.connection.cursor())
 
-        @contextmanager
-        def lock(self, timeout: int = 10) -> Iterator[None]:
-            # every transaction of this backend takes the migration lock itself (``begin``), and a killed
-            # process never leaves a lock row behind to break by hand
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in the environment or the passwd database
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+class _Runner:
+    """One database's side of the runner: its transaction with the migration lock, its placeholders, how
+    it runs a migration's script, and its checks before a migration is recorded."""
+
+    mark = "?"
+
+    def __init__(self, kind: str, connection: Any, where: str) -> None:
+        self.kind, self.conn, self.where = kind, connection, where
+
+    def now(self) -> Any:
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """A transaction holding the migration lock, the runner's tables present."""
+        raise NotImplementedError
+
+    def run_script(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def after_steps(self, migration_id: str) -> None:
+        """Checks run in the migration's transaction, before it is recorded."""
+
+    def execute(self, sql: str, params: tuple = ()) -> Any:
+        return self.conn.execute(sql.replace("?", self.mark) if params else sql, params)
+
+    def ensure_tables(self) -> None:
+        for ddl in _TABLES:
+            self.execute(ddl)
+        if self.execute(f"SELECT count(*) FROM {TOOL_TABLE}").fetchone()[0] == 0:
+            self.execute(f"INSERT INTO {TOOL_TABLE} (version, installed_at_utc) VALUES (?, ?)",
+                         (TOOL_LAYOUT, self.now()))
+
+    def applied_hashes(self) -> set[str]:
+        return {h for (h,) in self.execute(f"SELECT migration_hash FROM {VERSION_TABLE}").fetchall()}
+
+    def record(self, migration_id: str, operation: str) -> None:
+        """Recorded as applied, and logged: ``apply`` (run here) or ``mark`` (adopted, not run)."""
+        h, now = migration_hash(migration_id), self.now()
+        self.execute(f"INSERT INTO {VERSION_TABLE} (migration_hash, migration_id, applied_at_utc) VALUES (?, ?, ?)",
+                     (h, migration_id, now))
+        self.execute(f"INSERT INTO {LOG_TABLE} (id, migration_hash, migration_id, operation, username, "
+                     "hostname, comment, created_at_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (str(uuid.uuid4()), h, migration_id, operation, _user(), socket.gethostname(), None, now))
+
+    def apply(self, migration_id: str) -> bool:
+        """Apply and record one migration in one transaction; False when another process already had."""
+        with self.locked():
+            if migration_hash(migration_id) in self.applied_hashes():
+                return False
+            self.run_script(migration_sql(self.kind, migration_id))
+            self.after_steps(migration_id)
+            self.record(migration_id, "apply")
+        return True
+
+
+class _Sqlite(_Runner):
+    def now(self) -> Any:
+        return super().now().isoformat(sep=" ")  # as text: the sqlite3 module's datetime adapter is deprecated
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        # the connection is in autocommit mode (isolation_level None): transactions are this runner's own
+        self.conn.execute("BEGIN IMMEDIATE")  # the write lock up front: migrators queue here
+        try:
+            self.ensure_tables()
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def run_script(self, sql: str) -> None:
+        # executescript would COMMIT first: statement by statement, inside this transaction
+        for statement in sqlite_statements(sql):
+            self.conn.execute(statement)
+
+    def after_steps(self, migration_id: str) -> None:
+        if self.conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise BackendUnavailable(f"catalog {self.where}: migration {migration_id} leaves rows "
+                                     "that fail the foreign-key check; nothing was changed")
+        # mirrored for jackfruits older than the migration tool, which read only this (and refuse newer)
+        self.conn.execute(f"PRAGMA user_version = {int(version_of(migration_id) or 0)}")
+
+
+class _Postgres(_Runner):
+    mark = "%s"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.conn.autocommit = True  # the transaction below is explicit
+        with self.conn.transaction():
+            self.conn.execute(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
+            self.ensure_tables()
             yield
 
-        def ensure_internal_schema_updated(self) -> None:
-            if self._internal_schema_updated:
-                return
-            with self.transaction():
-                if internalmigrations.needs_upgrading(self):
-                    internalmigrations.upgrade(self)
-            self._internal_schema_updated = True
-
-        def after_steps(self, migration: Any) -> None:
-            """Checks run in the migration's transaction, before it is recorded."""
-
-        def get_log_data(self, migration: Any = None, operation: str = "apply") -> dict[str, Any]:
-            # yoyo's own logs socket.getfqdn(), a DNS look-up that can hang where there is no resolver
-            try:
-                user = getpass.getuser()
-            except Exception:  # noqa: BLE001 - no user name in the environment or the passwd database
-                user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-            return {"id": str(uuid.uuid4()), "migration_id": migration.id if migration else None,
-                    "migration_hash": migration.hash if migration else None, "username": user,
-                    "hostname": socket.gethostname(), "operation": operation,
-                    "created_at_utc": datetime.now(timezone.utc).replace(tzinfo=None)}
-
-        def apply_atomically(self, migration: Any) -> bool:
-            """Apply and record ``migration`` in one transaction; False when another process already had."""
-            self.ensure_internal_schema_updated()
-            with self.transaction():
-                if migration.hash in self.get_applied_migration_hashes():
-                    return False
-                migration.process_steps(self, "apply")  # nested: savepoints inside this transaction
-                self.after_steps(migration)
-                self.log_migration(migration, "apply")
-                self.mark_one(migration, log=False)
-            return True
-
-    class Sqlite(_JackfruitBackend, SQLiteBackend):
-        def begin(self) -> None:
-            assert not self._in_transaction
-            self._in_transaction = True
-            self.execute("BEGIN IMMEDIATE")  # the write lock up front: migrators queue here
-
-        def execute(self, sql: str, params: Any = None) -> Any:
-            # timestamps as ISO text: the sqlite3 module's default datetime adapter is deprecated
-            if params:
-                params = {k: v.isoformat(sep=" ") if isinstance(v, datetime) else v for k, v in params.items()}
-            return super().execute(sql, params)
-
-        def after_steps(self, migration: Any) -> None:
-            if self.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                raise BackendUnavailable(f"catalog {self.uri.database}: migration {migration.id} leaves rows "
-                                         "that fail the foreign-key check; nothing was changed")
-            # mirrored for jackfruits older than the migration tool, which read only this (and refuse newer)
-            self.execute(f"PRAGMA user_version = {int(version_of(migration.id) or 0)}")
-
-    class Postgres(_JackfruitBackend, PostgresqlPsycopgBackend):
-        def connect(self, dburi: Any) -> Any:
-            self.schema = None
-            self._given.autocommit = True  # yoyo issues BEGIN / COMMIT itself
-            return self._given
-
-        def begin(self) -> None:
-            super().begin()
-            self.execute(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
-
-    return {"sqlite": Sqlite, "postgres": Postgres}
+    def run_script(self, sql: str) -> None:
+        self.conn.execute(sql)  # no parameters: the whole script in one simple-protocol query
 
 
 def upgrade(kind: str, connection: Any, where: str, applied: tuple[str, ...],
-            adopt: Callable[[Any], tuple[str, ...]] | None = None) -> UpgradeReport:
-    """Apply every pending migration of ``kind`` on ``connection``; a migration already applied is skipped.
+            adopt: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None) -> UpgradeReport:
+    """Apply every pending migration of ``kind`` on ``connection``, in file order; one already applied (by
+    this or another process) is skipped.
 
     ``applied``: what the caller read before (checked for a newer schema first). ``adopt(known_ids)``, when
     given, returns the ids of migrations a catalog made before the migration tool already has: they are
     recorded as applied without running (only when nothing is recorded yet, under the migration lock).
     """
-    from yoyo import read_migrations
-
     known = migration_ids(kind)
     state = SchemaState(where, applied, known)
     state.refuse_newer()
-    backend = _backend_classes()[kind](connection, where)
-    migrations = read_migrations(f"package:{__package__}:migrations/{kind}")
-    by_id = {m.id: m for m in migrations}
+    runner = {"sqlite": _Sqlite, "postgres": _Postgres}[kind](kind, connection, where)
     adopted: tuple[str, ...] = ()
     if adopt is not None:
-        backend.ensure_internal_schema_updated()
-        with backend.transaction():
-            if not backend.get_applied_migration_hashes():
+        with runner.locked():
+            if not runner.applied_hashes():
                 adopted = adopt(known)
                 for mid in adopted:
-                    backend.mark_one(by_id[mid])
-                    backend.after_steps(by_id[mid])
-    done = tuple(m.id for m in migrations if m.id not in adopted and backend.apply_atomically(m))
+                    runner.record(mid, "mark")
+                    runner.after_steps(mid)
+    done = tuple(m for m in known if m not in adopted and runner.apply(m))
     after = SchemaState(where, tuple(sorted(set(applied) | set(done) | set(adopted))), known)
     return UpgradeReport(where, state.current, after.current, done, adopted)

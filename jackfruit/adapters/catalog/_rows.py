@@ -64,6 +64,13 @@ def with_datetimes(columns: tuple[str, ...], row: tuple, times: frozenset[str]) 
     return tuple(from_micros(v) if c in times and v is not None else v for c, v in zip(columns, row))
 
 
+def check_partition(partition: str) -> str:
+    """A partition key as stored: 64 lowercase hex digits (``IngestionRun.partition``)."""
+    if not isinstance(partition, str) or len(partition) != 64 or any(c not in "0123456789abcdef" for c in partition):
+        raise InvalidInput(f"a partition key is 64 lowercase hex digits (IngestionRun.partition), got {partition!r}")
+    return partition
+
+
 def to_json(what: str, value: Any) -> str:
     # sort_keys makes identical mappings serialise identically; NaN is not JSON, so refuse it
     try:

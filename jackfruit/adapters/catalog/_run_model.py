@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from jackfruit.domain import runs
+from jackfruit.domain import currency, runs
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.model import TRANSFORMATION_VERSION, AttemptKind, IngestionRun, LineageEdge, Tile
@@ -42,6 +42,15 @@ class RunModelOps:
     def _mutate_open(self, change: Change) -> list[IngestionRun]:
         raise NotImplementedError
 
+    def _mark_tiles(self, keys: list[str],
+                    removal: Callable[[Tile, bool], datetime | None]) -> list[Tile]:
+        """In one transaction, per key: load the tile (``NotFound``) and whether it is current now, ``when =
+        removal(tile, current)``, record ``removed_at = when`` unless None; return the tiles as stored."""
+        raise NotImplementedError
+
+    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
+        return self._mark_tiles(list(tile_keys), lambda tile, current: currency.removal_time(tile, current, now))
+
     @staticmethod
     def _epoch(epoch: int) -> int:
         if not isinstance(epoch, int) or isinstance(epoch, bool) or not 1 <= epoch < 1 << 62:
@@ -50,14 +59,16 @@ class RunModelOps:
 
     def claim_ingest(self, candidate: IngestionRun, *, attempt_id: str, owner: str, now: datetime,
                      expires_at: datetime, supersede: bool = False,
-                     max_in_flight: int | None = None) -> IngestionRun:
+                     max_in_flight: int | None = None, resume: str | None = None) -> IngestionRun:
         _rows.run_row(candidate)  # refuse what cannot be stored before the transaction
+        if resume is not None:
+            check_run_id(resume)
         if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
                                           or max_in_flight < 1):
             raise InvalidInput(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
         return self._claim_partition(candidate, lambda existing, open_of_source: runs.claim_ingest(
             existing, candidate, attempt_id=attempt_id, owner=owner, now=now, expires_at=expires_at,
-            supersede=supersede, max_in_flight=max_in_flight,
+            supersede=supersede, max_in_flight=max_in_flight, resume=resume,
             in_flight=sum(1 for r in open_of_source if runs.live_ingest(r, now))),
             count_in_flight=max_in_flight is not None)
 
@@ -112,6 +123,10 @@ class RunModelOps:
     def refuse_transform(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
         epoch = self._epoch(epoch)
         return self._mutate(run_id, lambda r: runs.refuse(r, epoch, now=now, reason=reason))
+
+    def fail_transform(self, run_id: str, epoch: int, *, now: datetime, reason: str) -> IngestionRun:
+        epoch = self._epoch(epoch)
+        return self._mutate(run_id, lambda r: runs.fail_transform(r, epoch, now=now, reason=reason))
 
     def revoke_expired(self, *, now: datetime) -> list[IngestionRun]:
         return self._mutate_open(lambda r: runs.revoke_expired(r, now=now))

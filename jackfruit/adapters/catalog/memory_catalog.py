@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Sequence
 
 from jackfruit.domain import currency, runs
-from jackfruit.domain.errors import Conflict, InvalidInput, NotFound
+from jackfruit.domain.errors import Conflict, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
@@ -129,6 +129,12 @@ class InMemoryCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return _rows.run_of(row)
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        with self._lock:
+            rows = [r for r in self._runs.values() if r[16] == partition]
+        return [_rows.run_of(r) for r in sorted(rows, key=lambda r: r[0])]
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)
@@ -184,24 +190,19 @@ class InMemoryCatalog(RunModelOps):
         found.sort(key=lambda tw: (tw[1], tw[0].key))
         return found if limit is None else found[:limit]
 
-    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
-        stamp = _rows.to_micros(now)
+    def _mark_tiles(self, keys, removal) -> list[Tile]:
         with self._lock:
             rows = []
-            for key in tile_keys:
+            for key in keys:
                 if key not in self._tiles:
                     raise NotFound(f"tile {key} does not exist")
                 rows.append(self._tiles[key])
             current = {r[0] for r in self._current(rows, None)}
-            for r in rows:
-                if r[0] in current:
-                    raise Conflict(f"tile {r[0]} is current; only superseded tiles can be removed")
-                if stamp < r[20]:
-                    raise InvalidInput(f"tile {r[0]} cannot be removed before it was published")
-            for r in rows:
-                if r[21] is None:
-                    self._tiles[r[0]] = r[:21] + (stamp,)
-            return [_rows.tile_of(self._tiles[k]) for k in tile_keys]
+            stamps = [removal(_rows.tile_of(r), r[0] in current) for r in rows]  # every check before any change
+            for r, when in zip(rows, stamps):
+                if when is not None:
+                    self._tiles[r[0]] = r[:21] + (_rows.to_micros(when),)
+            return [_rows.tile_of(self._tiles[k]) for k in keys]
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:
         with self._lock:

@@ -419,6 +419,11 @@ class PostgresCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return found[0]
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        return self._run(lambda conn: self._runs(conn, "WHERE partition_key = %s ORDER BY run_id", (partition,)),
+                         tx="snapshot")
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)
@@ -478,8 +483,8 @@ class PostgresCatalog(RunModelOps):
             args += [known, known]
         rows = self._run(lambda conn: conn.execute(" ".join(sql + [_ORDER]), args).fetchall(), tx="single")
         tiles = [_rows.tile_of(tuple(r)) for r in rows]
-        # the domain's predicates decide: SQL's agree on these columns, and this keeps them agreeing
-        return [t for t in tiles if bbox.intersects(t.bbox) and time_range.overlaps(t.valid_start, t.valid_end)]
+        # the domain's rule decides: SQL's predicates agree on these columns, and this keeps them agreeing
+        return [t for t in tiles if t.selected_by(bbox, time_range)]
 
     def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
         limit = check_limit(limit)
@@ -490,25 +495,20 @@ class PostgresCatalog(RunModelOps):
                                                          "limit": limit}).fetchall(), tx="single")
         return [(_rows.tile_of(tuple(r)[:-1]), utc(r[-1])) for r in rows]
 
-    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
-        keys, stamp = list(tile_keys), utc(now)
-
+    def _mark_tiles(self, keys, removal) -> list[Tile]:
         def body(conn: psycopg.Connection) -> list[Tile]:
             out = []
             for key in keys:
-                row = conn.execute("SELECT published_at, removed_at FROM tiles WHERE key = %s FOR UPDATE",
-                                   (key,)).fetchone()
+                row = conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s FOR UPDATE", (key,)).fetchone()
                 if row is None:
                     raise NotFound(f"tile {key} does not exist")
-                if conn.execute(f"SELECT 1 FROM tiles t WHERE t.key = %(key)s AND {_CURRENT}",
-                                {"key": key, "known": _FOREVER}).fetchone():
-                    raise Conflict(f"tile {key} is current; only superseded tiles can be removed")
-                if stamp < row[0]:
-                    raise InvalidInput(f"tile {key} cannot be removed before it was published")
-                if row[1] is None:
-                    conn.execute("UPDATE tiles SET removed_at = %s WHERE key = %s", (stamp, key))
-                out.append(_rows.tile_of(tuple(conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s",
-                                                            (key,)).fetchone())))
+                current = conn.execute(f"SELECT 1 FROM tiles t WHERE t.key = %(key)s AND {_CURRENT}",
+                                       {"key": key, "known": _FOREVER}).fetchone() is not None
+                when = removal(_rows.tile_of(tuple(row)), current)
+                if when is not None:
+                    conn.execute("UPDATE tiles SET removed_at = %s WHERE key = %s", (when, key))
+                    row = conn.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = %s", (key,)).fetchone()
+                out.append(_rows.tile_of(tuple(row)))
             return out
 
         return self._run(body)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from jackfruit.domain import runs
-from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
@@ -265,6 +265,13 @@ class SqliteCatalog(RunModelOps):
             raise NotFound(f"run {run_id} does not exist")
         return run
 
+    def partition_runs(self, partition: str) -> list[IngestionRun]:
+        _rows.check_partition(partition)
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {_RUN_SQL} FROM ingestion_runs WHERE partition_key = ? ORDER BY run_id",
+                              (partition,)).fetchall()
+        return [_rows.run_of(tuple(r)) for r in rows]
+
     def list_runs(self, dataset: str | None = None, status: RunStatus | None = None,
                   limit: int | None = 100) -> list[IngestionRun]:
         limit = check_limit(limit)
@@ -317,7 +324,8 @@ class SqliteCatalog(RunModelOps):
             args += [known, known]
         with self._tx() as db:
             rows = db.execute(" ".join(sql + [_ORDER]), args).fetchall()
-        return [_rows.tile_of(r) for r in rows]
+        # the domain's rule decides: SQL's predicates agree on these columns, and this keeps them agreeing
+        return [t for t in map(_rows.tile_of, rows) if t.selected_by(bbox, time_range)]
 
     def superseded_tiles(self, *, before: datetime, limit: int | None = 1000) -> list[tuple[Tile, datetime]]:
         limit = check_limit(limit)
@@ -329,20 +337,17 @@ class SqliteCatalog(RunModelOps):
                                     "limit": -1 if limit is None else limit}).fetchall()
         return [(_rows.tile_of(tuple(r)[:-1]), _rows.from_micros(r[-1])) for r in rows]
 
-    def mark_removed(self, tile_keys: Sequence[str], *, now: datetime) -> list[Tile]:
-        keys = list(tile_keys)
-        stamp = _rows.to_micros(now)
+    def _mark_tiles(self, keys, removal) -> list[Tile]:
         with self._tx(write=True) as db:
             for key in keys:
-                row = db.execute("SELECT published_at FROM tiles WHERE key = ?", (key,)).fetchone()
+                row = db.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = ?", (key,)).fetchone()
                 if row is None:
                     raise NotFound(f"tile {key} does not exist")
-                if db.execute(f"SELECT 1 FROM tiles t WHERE t.key = :key AND {_CURRENT}",
-                              {"key": key, "known": _MAX_US}).fetchone():
-                    raise Conflict(f"tile {key} is current; only superseded tiles can be removed")
-                if stamp < row[0]:
-                    raise InvalidInput(f"tile {key} cannot be removed before it was published")
-                db.execute("UPDATE tiles SET removed_at = ? WHERE key = ? AND removed_at IS NULL", (stamp, key))
+                current = db.execute(f"SELECT 1 FROM tiles t WHERE t.key = :key AND {_CURRENT}",
+                                     {"key": key, "known": _MAX_US}).fetchone() is not None
+                when = removal(_rows.tile_of(tuple(row)), current)
+                if when is not None:
+                    db.execute("UPDATE tiles SET removed_at = ? WHERE key = ?", (_rows.to_micros(when), key))
             rows = [db.execute(f"SELECT {_TILE_T} FROM tiles t WHERE t.key = ?", (k,)).fetchone() for k in keys]
         return [_rows.tile_of(tuple(r)) for r in rows]
 

@@ -9,7 +9,7 @@ error kinds and redaction. What is Docker's:
   never ``run``, which would pull).
 * **stdin is the lifeline**: the container is created with ``stdin_open`` + ``stdin_once`` and attached *before*
   it starts, on one hijacked connection carrying stdin, stdout and stderr (``tty=False``: stdout and stderr come
-  as multiplexed frames, demultiplexed here). The one line is written, then the connection stays open. When it
+  as multiplexed frames, demultiplexed by ``docker_attach.Attached``). The one line is written, then the connection stays open. When it
   closes -- this side half-closes it to cancel, or this process dies and the kernel closes it -- the daemon closes
   the container's stdin (``StdinOnce``), the ingester sees EOF, cancels itself and commits nothing.
 * **secrets only on stdin**: argv, labels and environment (all of which ``docker inspect`` shows) carry none; the
@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -44,12 +43,13 @@ import docker.errors
 import requests.exceptions
 
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput
-from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget
 
-from .ingester_protocol import (build_args, classify_line, input_line, manifest_from_result, parse_result, redact,
-                                secrets_of, sink_credentials)
+from .docker_attach import Attached
+from .ingester_protocol import (QUERY_TIMEOUT_S, IngesterQueries, build_args, input_line, manifest_from_result,
+                                query_args, query_line, query_secrets, secrets_of, sink_credentials)
 
-__all__ = ["DEFAULT_IMAGE", "DockerRunner", "LABEL_ATTEMPT", "LABEL_OWNER", "LABEL_RUN"]
+__all__ = ["DEFAULT_IMAGE", "DockerRunner", "LABEL_ATTEMPT", "LABEL_OWNER", "LABEL_QUERY", "LABEL_RUN"]
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ DEFAULT_IMAGE = "jackfruit-ingest:dev"
 LABEL_RUN = "org.jackfruit.run-id"
 LABEL_ATTEMPT = "org.jackfruit.attempt-id"
 LABEL_OWNER = "org.jackfruit.owner"
+#: a query's container (``find_job``, ``job_status``): the mode it answers
+LABEL_QUERY = "org.jackfruit.query"
+#: an exited query container older than this (created that long ago) is a dead caller's leftover: longer than any
+#: query can last (its deadline, the runner's margin and more)
+QUERY_LEFTOVER_S = QUERY_TIMEOUT_S + 180
 #: the path of the binary in the image (its entrypoint); argv[0] of ``build_args``, not passed as a command
 IMAGE_BINARY = "/jackfruit-ingest"
 
-_STDOUT, _STDERR = 1, 2
 #: errors of the Docker SDK and of its HTTP transport (``wait(timeout)`` raises ConnectionError on time-out)
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
@@ -78,126 +82,7 @@ def _file_sink_dir(sink: SinkTarget) -> str | None:
     return path
 
 
-class _Attached:
-    """One running container's hijacked attach connection: stdin (the lifeline) and the demultiplexed output."""
-
-    def __init__(self, sockio: Any, secret: list[str], on_event: Callable[[RunnerEvent], None] | None) -> None:
-        self._sockio = sockio  # keeps the HTTP response (and so the connection) referenced
-        self.sock: socket.socket = getattr(sockio, "_sock", sockio)
-        self.sock.settimeout(None)  # the client's HTTP time-out must not cut a long poll
-        self.secret = secret
-        self.on_event = on_event
-        self.results: list[str] = []            # stdout lines that are not events (the last is the result)
-        self.job_id: str | None = None          # from the "submitted" event
-        self.callback_error: BaseException | None = None
-        self.stream_error: BaseException | None = None
-        self._stdin = threading.Lock()
-        self._stdin_open = True
-        self._buffers = {_STDOUT: bytearray(), _STDERR: bytearray()}
-        self.reader = threading.Thread(target=self._read, daemon=True, name="ingest-attach")
-        self.reader.start()
-
-    # -- output ---------------------------------------------------------------------------------------------------
-    def _recv_exactly(self, n: int) -> bytes | None:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return bytes(data)
-
-    def _read(self) -> None:
-        """Frames ``[stream, 0, 0, 0, size (big-endian u32)] + data`` until the container's streams end."""
-        try:
-            while (header := self._recv_exactly(8)) is not None:
-                stream, size = struct.unpack(">BxxxL", header)
-                data = self._recv_exactly(size) if size else b""
-                if data is None:
-                    break
-                if stream in self._buffers:
-                    self._feed(stream, data)
-        except OSError as err:  # the connection was cut under us (daemon gone, or closed by stop())
-            self.stream_error = err
-        finally:
-            for stream, rest in self._buffers.items():
-                if rest.strip():
-                    self._line(stream, bytes(rest))
-                rest.clear()
-
-    def _feed(self, stream: int, data: bytes) -> None:
-        buf = self._buffers[stream]
-        buf += data
-        while (end := buf.find(b"\n")) >= 0:
-            line = bytes(buf[:end])
-            del buf[:end + 1]
-            self._line(stream, line)
-
-    def _line(self, stream: int, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace")
-        if stream == _STDERR:
-            if line.strip():
-                self._emit(RunnerEvent("log", message=redact(line.rstrip("\r"), self.secret)))
-            return
-        line = line.strip()
-        if not line:
-            return
-        what, value = classify_line(line)
-        if what != "event":
-            self.results.append(line)
-            return
-        if value is None:
-            return
-        if value.kind == "submitted" and value.upstream_job_id:
-            self.job_id = value.upstream_job_id
-        self._emit(value)
-
-    def _emit(self, event: RunnerEvent) -> None:
-        # one reader thread: on_event is called one call at a time, in order
-        if self.on_event is None or self.callback_error is not None:
-            return
-        try:
-            self.on_event(event)
-        except BaseException as err:  # the caller wants out (e.g. its lease is gone): cancel the ingester
-            self.callback_error = err
-            self.close_stdin()
-
-    # -- stdin ----------------------------------------------------------------------------------------------------
-    def send(self, data: bytes) -> None:
-        with self._stdin:
-            if not self._stdin_open:
-                return
-            try:
-                self.sock.sendall(data)
-            except OSError:  # the ingester already exited (e.g. a usage error); its result line says why
-                pass
-
-    def close_stdin(self) -> None:
-        """Cut the lifeline (half-close): the daemon closes the container's stdin, the ingester cancels itself
-        and commits nothing; its output still arrives on this connection."""
-        with self._stdin:
-            if self._stdin_open:
-                self._stdin_open = False
-                try:
-                    self.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.close_stdin()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.reader.join(timeout=5)
-        for closing in (self._sockio, self.sock):
-            try:
-                closing.close()
-            except OSError:
-                pass
-
-
-class DockerRunner:
+class DockerRunner(IngesterQueries):
     """Runs the ingester image in a sibling container committing to ``sink``, the raw bucket's target (a
     directory path is taken as ``file://`` that directory)."""
 
@@ -307,16 +192,38 @@ class DockerRunner:
                     log.warning("sweep: cannot remove %s: %s", name, err)
             except _DOCKER_ERRORS as err:
                 log.warning("sweep: cannot remove %s: %s", name, err)
+        return removed + self._sweep_queries(client)
+
+    def _sweep_queries(self, client: Any) -> list[str]:
+        """Removes query containers left exited by a caller that died mid-query (the query stops by itself when
+        its stdin closes), once older than any query can last: never one whose runner still collects it."""
+        removed: list[str] = []
+        oldest = time.time() - QUERY_LEFTOVER_S
+        try:
+            found = client.api.containers(all=True, filters={"label": LABEL_QUERY, "status": "exited"})
+        except _DOCKER_ERRORS as err:
+            raise BackendUnavailable(f"cannot list the ingester containers: {err}") from err
+        for entry in found:
+            if entry.get("Created", oldest) >= oldest:
+                continue
+            try:
+                client.api.remove_container(entry["Id"], force=True)
+                removed.append(((entry.get("Names") or [""])[0].lstrip("/")) or entry["Id"][:12])
+            except _DOCKER_ERRORS as err:  # gone meanwhile, or a removal in progress: the next sweep sees
+                log.debug("sweep: query container %s not removed: %s", entry["Id"][:12], err)
         return removed
 
-    # -- one job ----------------------------------------------------------------------------------------------------
+    # -- one container ---------------------------------------------------------------------------------------------
     def _labels(self, job: IngestJob) -> dict[str, str]:
         return {LABEL_RUN: job.run_id, LABEL_ATTEMPT: job.attempt_id, LABEL_OWNER: self._owner}
 
-    def _create(self, client: Any, job: IngestJob, args: list[str]) -> str:
+    def _create(self, client: Any, args: list[str], labels: dict[str, str], ident: str, sink: bool) -> str:
+        """Creates (never pulls) the container running ``args``; ``sink``: it commits to the raw bucket (a
+        filesystem bucket is bind-mounted, and the container runs as ``user``); a query mounts nothing and runs as
+        the image's unprivileged user."""
         api = client.api
         binds = None
-        if self._sink_dir is not None:
+        if sink and self._sink_dir is not None:
             try:
                 os.makedirs(self._sink_dir, exist_ok=True)  # else the daemon would create it, owned by root
             except OSError as err:
@@ -327,12 +234,12 @@ class DockerRunner:
             init=True, network_mode=self._network_mode, binds=binds, mem_limit=self._mem_limit,
             nano_cpus=self._nano_cpus, read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"])
         # the ids are only validated by the ingester (a bad one is its usage error): the name keeps safe characters
-        ident = re.sub(r"[^a-z0-9-]", "", (job.attempt_id or job.run_id).lower())[:36]
+        ident = re.sub(r"[^a-z0-9-]", "", ident.lower())[:36]
         name = f"jackfruit-ingest-{ident}-{uuid.uuid4().hex[:6]}".replace("--", "-")
         try:
             created = api.create_container(
-                self._image, command=args[1:], name=name, user=self._user, detach=False, stdin_open=True,
-                tty=False, environment=[], labels=self._labels(job), host_config=host_config)
+                self._image, command=args[1:], name=name, user=self._user if sink else None, detach=False,
+                stdin_open=True, tty=False, environment=[], labels=labels, host_config=host_config)
         except docker.errors.ImageNotFound as err:  # removed between the pre-flight and now
             raise BackendUnavailable(f"the ingester image {self._image!r} is gone: build it with "
                                      "scripts/ingest-image") from err
@@ -349,23 +256,42 @@ class DockerRunner:
                 log.warning("sweep before the run failed: %s", err)
         self._preflight(client)
         sink_secrets = sink_credentials(self._sink)
-        secret = secrets_of(job, sink_secrets)
         args = build_args(IMAGE_BINARY, job, self._sink, self._timeout_s, self._extra, self._tuning)
+        cid = self._create(client, args, self._labels(job), job.attempt_id or job.run_id, sink=True)
+        result = self._execute(client, cid, input_line(job, sink_secrets), secrets_of(job, sink_secrets), on_event,
+                               job.resume_job_id, self._timeout_s)
+        return manifest_from_result(result)
+
+    # -- questions about the upstream's jobs (IngesterQueries): a short-lived sibling container each, like an ingest
+    def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:
+        client = self._docker()
+        self._preflight(client)
+        args = query_args(IMAGE_BINARY, query, mode, self._timeout_s, self._extra, self._tuning)
+        labels = {LABEL_QUERY: mode[0].lstrip("-"), LABEL_OWNER: self._owner}
+        cid = self._create(client, args, labels, mode[0].lstrip("-"), sink=False)
+        return self._execute(client, cid, query_line(query), query_secrets(query), None, None,
+                             min(self._timeout_s, QUERY_TIMEOUT_S))
+
+    def _execute(self, client: Any, cid: str, line: bytes, secret: list[str],
+                 on_event: Callable[[RunnerEvent], None] | None, job_id: str | None,
+                 timeout_s: float) -> dict[str, Any]:
+        """Attaches to the created container ``cid``, starts it, writes ``line`` on its stdin (kept open: its
+        lifeline) and collects its output until it exits or ``timeout_s + margin_s`` pass; the container is always
+        stopped and removed. Returns its result line (``IngesterOutput.result``)."""
         api = client.api
-        cid = self._create(client, job, args)
-        attached: _Attached | None = None
+        attached: Attached | None = None
         timed_out = False
         exit_code: int | None = None
         try:
             try:
                 sockio = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-                attached = _Attached(sockio, secret, on_event)  # attached before start: no output is missed
+                attached = Attached(sockio, secret, on_event)  # attached before start: no output is missed
                 api.start(cid)
             except _DOCKER_ERRORS as err:
                 raise BackendUnavailable(f"cannot start the ingester container: {err}") from err
-            attached.send(input_line(job, sink_secrets))  # the connection stays open: the container's lifeline
+            attached.send(line)  # the connection stays open: the container's lifeline
             # the output ends when the container exits; the ingester's own --timeout fires first
-            attached.reader.join(timeout=self._timeout_s + self._margin_s)
+            attached.reader.join(timeout=timeout_s + self._margin_s)
             if attached.reader.is_alive():
                 timed_out = True
                 self._kill(api, cid)
@@ -373,19 +299,12 @@ class DockerRunner:
             # Normal exit, error, time-out, KeyboardInterrupt: the container is always stopped and removed here.
             exit_code = self._stop(api, cid, attached)
         assert attached is not None
-        job_id = attached.job_id or job.resume_job_id
-        if attached.callback_error is not None:
-            raise with_upstream_job(attached.callback_error, job_id)
+        failure = None
         if timed_out:
-            raise with_upstream_job(
-                BackendUnavailable(f"the ingester did not finish within {self._timeout_s + self._margin_s:.0f} s; "
-                                   "its container was killed"), job_id)
-        if exit_code is None:
-            raise with_upstream_job(BackendUnavailable(
-                f"lost the ingester container (its output ended: {attached.stream_error or 'no exit status'})"),
-                job_id)
-        result = parse_result(attached.results, exit_code, secret, upstream_job_id=job_id)
-        return manifest_from_result(result)
+            failure = f"the ingester did not finish within {timeout_s + self._margin_s:.0f} s; its container was killed"
+        elif exit_code is None:
+            failure = f"lost the ingester container (its output ended: {attached.stream_error or 'no exit status'})"
+        return attached.output.result(exit_code, job_id=job_id, failure=failure)
 
     @staticmethod
     def _kill(api: Any, cid: str) -> None:
@@ -397,7 +316,7 @@ class DockerRunner:
         except _DOCKER_ERRORS as err:
             log.warning("cannot kill ingester container %s: %s", cid[:12], err)
 
-    def _stop(self, api: Any, cid: str, attached: _Attached | None) -> int | None:
+    def _stop(self, api: Any, cid: str, attached: Attached | None) -> int | None:
         """Cut the lifeline, let the ingester stop for ``grace_s``, kill it if still running, collect its exit
         status, remove the container. Raises nothing of its own (it runs in ``finally``); returns the exit
         status, or None when it cannot be had."""

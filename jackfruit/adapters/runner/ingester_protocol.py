@@ -6,7 +6,8 @@ passes ``--input -`` and writes one line ``{"request": ..., "api_key": ...}`` on
 stdin open as the child's lifeline (EOF = the parent died → the child cancels itself, commits nothing). stdout
 carries JSON event lines (``{"event": "phase"|"submitted", ...}``) as things happen and, last, exactly one result
 line: the manifest or ``{"error": {"kind", "message", "http_status"?, "ads_job_id"?}}``. stderr carries JSON log
-lines.
+lines. The two query modes (``--find-job``, ``--job-status ID``: ``query_args``) take the same stdin line, print no
+event and answer ``{"job": {"ads_job_id", "status", "held", ...} | null}`` (``job_from_result``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import Any, Iterable, Mapping
 
 from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
                                      NotFound, UpstreamExpired, UpstreamRefused)
-from jackfruit.ports.runner import (AdsTuning, IngestJob, IngestManifest, RunnerEvent, Secret, SinkTarget,
-                                    with_upstream_job)
+from jackfruit.ports.runner import (UPSTREAM_JOB_STATUSES, AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent,
+                                    Secret, SinkTarget, UpstreamJob, with_upstream_job)
 
 INGEST_BINARY = "jackfruit-ingest"
+
+#: the deadline of a query (``--find-job``, ``--job-status``), at most: a few HTTP calls with their retries
+QUERY_TIMEOUT_S = 300.0
 
 #: error kind printed by the binary -> domain error; the binary's exit code for a kind is that class's
 #: ``exit_code`` (``cancelled``: 130/143, the signal convention). The table: docs/ingester-protocol.md §5.
@@ -181,3 +185,67 @@ def manifest_from_result(result: dict[str, Any]) -> IngestManifest:
     except (KeyError, TypeError, ValueError) as err:
         raise with_upstream_job(BackendUnavailable(f"the ingester printed a malformed manifest ({err})"),
                                 result.get("ads_job_id") or None) from err
+
+
+# -- the query modes ---------------------------------------------------------------------------------------------
+def find_job_args() -> list[str]:
+    return ["--find-job"]
+
+
+def job_status_args(job_id: str) -> list[str]:
+    if not isinstance(job_id, str) or not job_id:
+        raise InvalidInput(f"an upstream job id must be a non-empty string, not {job_id!r}")
+    return ["--job-status", job_id]
+
+
+def query_args(binary: str, query: JobQuery, mode: list[str], timeout_s: float, extra: Iterable[str] = (),
+               tuning: AdsTuning | None = None) -> list[str]:
+    """The command line of a query (``mode``: ``find_job_args()`` or ``job_status_args(id)``): no key, no sink, no
+    secret; the tuning's retry settings apply (its poll settings are unused), ``extra`` comes last."""
+    args = [binary, "--base-url", query.upstream.base_url, "--dataset", query.dataset, "--input", "-", *mode,
+            "--timeout", f"{max(1, int(min(timeout_s, QUERY_TIMEOUT_S)))}s"]
+    if tuning is not None:
+        args += tuning_args(tuning)
+    return [*args, *extra]
+
+
+def query_line(query: JobQuery) -> bytes:
+    """The one stdin line of a query: the request and the API key (never in argv or the environment)."""
+    payload: dict[str, Any] = {"request": dict(query.request)}
+    if key := query.upstream.api_key.reveal():
+        payload["api_key"] = key
+    return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+
+
+def query_secrets(query: JobQuery) -> list[str]:
+    return [v for v in (query.upstream.api_key.reveal(),) if v]
+
+
+def job_from_result(result: dict[str, Any]) -> UpstreamJob | None:
+    """A query's result line ``{"job": {...} | null}`` as an ``UpstreamJob`` (None for null)."""
+    if "job" not in result:
+        raise BackendUnavailable("the ingester printed no \"job\" answer to a query")
+    answer = result["job"]
+    if answer is None:
+        return None
+    if (not isinstance(answer, dict) or not isinstance(answer.get("ads_job_id"), str) or not answer["ads_job_id"]
+            or answer.get("status") not in UPSTREAM_JOB_STATUSES):
+        raise BackendUnavailable(f"the ingester printed a malformed job answer: {str(answer)[:200]}")
+    return UpstreamJob(answer["ads_job_id"], answer["status"])
+
+
+class IngesterQueries:
+    """``find_job`` and ``job_status`` of a runner that starts the ingester, written once: the runner gives
+    ``_query(query, mode)``, which runs the ingester in that query mode and returns its result line."""
+
+    def find_job(self, query: JobQuery) -> UpstreamJob | None:
+        return job_from_result(self._query(query, find_job_args()))
+
+    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
+        answer = job_from_result(self._query(query, job_status_args(job_id)))
+        if answer is None:
+            raise BackendUnavailable(f"the ingester answered no job to the status of {job_id}")
+        return answer
+
+    def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,8 +1,10 @@
-"""InMemoryRunner: a Runner for unit tests that 'downloads' bytes produced by a function of the request."""
+"""InMemoryRunner: a Runner for unit tests that 'downloads' bytes produced by a function of the request, from a
+synthetic upstream that remembers its jobs (so ``find_job`` and ``job_status`` answer truthfully)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -10,7 +12,8 @@ from typing import Any, Callable, Mapping
 
 from jackfruit.domain.errors import Conflict, IntegrityError, InvalidInput, UpstreamRefused
 from jackfruit.domain.keys import RawKey
-from jackfruit.ports.runner import IngestJob, IngestManifest, RunnerEvent, with_upstream_job
+from jackfruit.ports.runner import (UPSTREAM_JOB_STATUSES, IngestJob, IngestManifest, JobQuery, RunnerEvent,
+                                    UpstreamJob, with_upstream_job)
 from jackfruit.ports.storage import ObjectStore
 
 Source = Callable[[str, Mapping[str, Any]], bytes]
@@ -18,15 +21,30 @@ Source = Callable[[str, Mapping[str, Any]], bytes]
 _ATTEMPT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@dataclass(frozen=True)
-class UpstreamJob:
-    """One job of the in-memory 'upstream': what was asked and the product it made."""
+def canonical(request: Mapping[str, Any]) -> str:
+    """A request as canonical JSON (sorted keys, no spacing): two encodings of one request compare equal."""
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class MemoryJob:
+    """One job of the in-memory upstream: what was asked, the product it made, and its state now (one of
+    ``UPSTREAM_JOB_STATUSES``; ``set_status`` changes it, as the upstream would)."""
 
     job_id: str
-    job: IngestJob
-    size: int
-    sha256: str
+    dataset: str
+    request_key: str
     body: bytes
+    status: str = "successful"
+    job: IngestJob | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
 
 
 class InMemoryRunner:
@@ -35,7 +53,8 @@ class InMemoryRunner:
 
     ``source(dataset, request)`` returns the product bytes or raises a domain error (e.g. ``InvalidInput``).
     ``api_key``, when given, must match the job's key (else ``UpstreamRefused``, like a 401).
-    ``jobs``: every submitted job, in order; ``upstream_jobs``: upstream job id -> ``UpstreamJob``.
+    ``jobs``: every ingest job that submitted upstream, in order; ``upstream_jobs``: job id -> ``MemoryJob``, newest
+    last (``make_job`` adds one, as another process would; ``set_status`` moves one).
     """
 
     def __init__(self, raw_store: ObjectStore, source: Source, api_key: str | None = None) -> None:
@@ -44,12 +63,52 @@ class InMemoryRunner:
         self._api_key = api_key
         self._lock = threading.Lock()
         self.jobs: list[IngestJob] = []
-        self.upstream_jobs: dict[str, UpstreamJob] = {}
+        self.upstream_jobs: dict[str, MemoryJob] = {}
 
     def sweep(self, is_live: Callable[[str, str], bool]) -> list[str]:
         """Nothing to sweep: a job cannot outlive its caller here (the child's stdin is its lifeline)."""
         return []
 
+    # -- the synthetic upstream ------------------------------------------------------------------------------------
+    def make_job(self, dataset: str, request: Mapping[str, Any], status: str = "successful") -> str:
+        """Adds a job of ``request`` upstream in ``status`` (not counted in ``jobs``: no ingest submitted it)."""
+        body = self._source(dataset, request)
+        with self._lock:
+            return self._add(dataset, request, body, status).job_id
+
+    def set_status(self, job_id: str, status: str) -> None:
+        if status not in UPSTREAM_JOB_STATUSES:
+            raise InvalidInput(f"status {status!r} is not one of {UPSTREAM_JOB_STATUSES}")
+        with self._lock:
+            self.upstream_jobs[job_id].status = status
+
+    def _add(self, dataset: str, request: Mapping[str, Any], body: bytes, status: str,
+             job: IngestJob | None = None) -> MemoryJob:
+        made = MemoryJob(f"memory-{len(self.upstream_jobs) + 1}", dataset, canonical(request), body, status, job)
+        self.upstream_jobs[made.job_id] = made
+        return made
+
+    def _authenticate(self, key: str) -> None:
+        if self._api_key is not None and key != self._api_key:
+            raise UpstreamRefused("authentication failed (401)")
+
+    def find_job(self, query: JobQuery) -> UpstreamJob | None:
+        self._authenticate(query.upstream.api_key.reveal())
+        want = canonical(query.request)
+        with self._lock:
+            found = [UpstreamJob(j.job_id, j.status) for j in reversed(self.upstream_jobs.values())
+                     if j.dataset == query.dataset and j.request_key == want and j.status != "unknown"]
+        return next((j for j in found if j.held), found[0] if found else None)
+
+    def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
+        self._authenticate(query.upstream.api_key.reveal())
+        with self._lock:
+            made = self.upstream_jobs.get(job_id)
+        if made is None or made.dataset != query.dataset:
+            return UpstreamJob(job_id, "unknown")
+        return UpstreamJob(job_id, made.status)
+
+    # -- an ingest ---------------------------------------------------------------------------------------------------
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         emit = on_event or (lambda event: None)
         RawKey.parse(job.raw_key)
@@ -58,30 +117,20 @@ class InMemoryRunner:
         resuming = job.resume_job_id is not None
         if self._store.exists(job.raw_key) and not resuming:
             raise Conflict(f"raw key {job.raw_key} already exists; nothing was submitted")
-        if self._api_key is not None and job.upstream.api_key.reveal() != self._api_key:
-            raise UpstreamRefused("authentication failed (401)")
+        self._authenticate(job.upstream.api_key.reveal())
 
         if resuming:
             job_id = str(job.resume_job_id)
             emit(RunnerEvent("submitted", upstream_job_id=job_id))
             emit(RunnerEvent("phase", phase="poll"))
-            with self._lock:
-                upstream = self.upstream_jobs.get(job_id)
-            if upstream is None:
-                raise with_upstream_job(UpstreamRefused(f"job {job_id} to resume was not found upstream (404)"),
-                                        job_id)
-            if self._store.exists(job.raw_key):
+            upstream = self._resumable(job_id)
+            if upstream.status == "expired":  # the ingester submits the same request again, once
+                upstream = self._submit(job, emit, replaces=job_id)
+            elif self._store.exists(job.raw_key):
                 return self._adopt(job, upstream, emit, downloaded=False)
         else:
-            emit(RunnerEvent("phase", phase="submit"))
-            body = self._source(job.dataset, job.request)  # a malformed request is refused before a job exists
-            with self._lock:
-                self.jobs.append(job)
-                job_id = f"memory-{len(self.jobs)}"
-                upstream = UpstreamJob(job_id, job, len(body), hashlib.sha256(body).hexdigest(), body)
-                self.upstream_jobs[job_id] = upstream
-            emit(RunnerEvent("submitted", upstream_job_id=job_id))
-            emit(RunnerEvent("phase", phase="poll"))
+            upstream = self._submit(job, emit)
+        job_id = upstream.job_id
 
         emit(RunnerEvent("phase", phase="download"))
         emit(RunnerEvent("phase", phase="commit"))
@@ -95,7 +144,26 @@ class InMemoryRunner:
         return IngestManifest(job.raw_key, info.size, info.sha256 or upstream.sha256, job_id,
                               {"runner": "memory", "ads_file_size": upstream.size})
 
-    def _adopt(self, job: IngestJob, upstream: UpstreamJob, emit: Callable[[RunnerEvent], None],
+    def _resumable(self, job_id: str) -> MemoryJob:
+        with self._lock:
+            upstream = self.upstream_jobs.get(job_id)
+        if upstream is None or upstream.status == "unknown":
+            raise with_upstream_job(UpstreamRefused(f"job {job_id} to resume was not found upstream (404)"), job_id)
+        if upstream.status == "failed":
+            raise with_upstream_job(UpstreamRefused(f"job {job_id} failed upstream"), job_id)
+        return upstream
+
+    def _submit(self, job: IngestJob, emit: Callable[[RunnerEvent], None], replaces: str | None = None) -> MemoryJob:
+        emit(RunnerEvent("phase", phase="submit"))
+        body = self._source(job.dataset, job.request)  # a malformed request is refused before a job exists
+        with self._lock:
+            self.jobs.append(job)
+            made = self._add(job.dataset, job.request, body, "successful", job)
+        emit(RunnerEvent("submitted", upstream_job_id=made.job_id, replaces=replaces))
+        emit(RunnerEvent("phase", phase="poll"))
+        return made
+
+    def _adopt(self, job: IngestJob, upstream: MemoryJob, emit: Callable[[RunnerEvent], None],
                downloaded: bool) -> IngestManifest:
         emit(RunnerEvent("phase", phase="adopt"))
         info = self._store.head(job.raw_key)

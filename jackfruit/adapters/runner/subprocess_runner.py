@@ -11,67 +11,39 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from jackfruit.domain.errors import BackendUnavailable
-from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, RunnerEvent, SinkTarget, with_upstream_job
+from jackfruit.ports.runner import AdsTuning, IngestJob, IngestManifest, JobQuery, RunnerEvent, SinkTarget
 
-from .ingester_protocol import (INGEST_BINARY, build_args, child_env, classify_line, find_binary, input_line,
-                                manifest_from_result, parse_result, redact, secrets_of, sink_credentials)
+from .ingester_output import IngesterOutput
+from .ingester_protocol import (INGEST_BINARY, QUERY_TIMEOUT_S, IngesterQueries, build_args, child_env, find_binary,
+                                input_line, manifest_from_result, parse_result, query_args, query_line, query_secrets,
+                                redact, secrets_of, sink_credentials)
 
 __all__ = ["INGEST_BINARY", "SubprocessRunner", "find_binary", "parse_result", "redact"]
 
 
 class _Child:
-    """One running ingester: its reader threads, the event callback, and how it is stopped."""
+    """One running ingester: its reader threads feeding its ``IngesterOutput``, and how it is stopped."""
 
     def __init__(self, proc: subprocess.Popen[bytes], secret: list[str],
                  on_event: Callable[[RunnerEvent], None] | None) -> None:
         self.proc = proc
-        self.secret = secret
-        self.on_event = on_event
-        self.results: list[str] = []            # stdout lines that are not events (the last is the result)
-        self.job_id: str | None = None          # from the "submitted" event
-        self.callback_error: BaseException | None = None
-        self._deliver = threading.Lock()        # on_event: one call at a time
+        self.output = IngesterOutput(secret, on_event, cancel=self.close_stdin)
         self._stdin = threading.Lock()
-        self._threads = [threading.Thread(target=self._read_stdout, daemon=True, name="ingest-stdout"),
-                         threading.Thread(target=self._read_stderr, daemon=True, name="ingest-stderr")]
+        self._threads = [threading.Thread(target=self._read, args=(proc.stdout, self.output.stdout_line), daemon=True,
+                                          name="ingest-stdout"),
+                         threading.Thread(target=self._read, args=(proc.stderr, self.output.stderr_line), daemon=True,
+                                          name="ingest-stderr")]
         for t in self._threads:
             t.start()
 
-    def _emit(self, event: RunnerEvent) -> None:
-        with self._deliver:
-            if self.on_event is None or self.callback_error is not None:
-                return
-            try:
-                self.on_event(event)
-            except BaseException as err:  # the caller wants out (e.g. its lease is gone): cancel the child
-                self.callback_error = err
-                self.close_stdin()
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").strip()
-            if not line:
-                continue
-            what, value = classify_line(line)
-            if what != "event":
-                self.results.append(line)
-                continue
-            if value is None:
-                continue
-            if value.kind == "submitted" and value.upstream_job_id:
-                self.job_id = value.upstream_job_id
-            self._emit(value)
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line.strip():
-                self._emit(RunnerEvent("log", message=redact(line, self.secret)))
+    @staticmethod
+    def _read(stream: IO[bytes] | None, handle: Callable[[bytes], None]) -> None:
+        assert stream is not None
+        for raw in stream:
+            handle(raw)
 
     def send(self, data: bytes) -> None:
         with self._stdin:
@@ -112,7 +84,7 @@ class _Child:
                     stream.close()
 
 
-class SubprocessRunner:
+class SubprocessRunner(IngesterQueries):
     """Runs ``jackfruit-ingest`` as a child process committing to ``sink``: the raw bucket's target (a
     directory path is taken as ``file://`` that directory)."""
 
@@ -137,29 +109,37 @@ class SubprocessRunner:
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         binary = find_binary(INGEST_BINARY, self._binary)
         sink_secrets = sink_credentials(self._sink)
-        secret = secrets_of(job, sink_secrets)
         args = build_args(binary, job, self._sink, self._timeout_s, self._extra, self._tuning)
+        result = self._execute(args, input_line(job, sink_secrets), secrets_of(job, sink_secrets), on_event,
+                               job.resume_job_id, self._timeout_s)
+        return manifest_from_result(result)
+
+    def _query(self, query: JobQuery, mode: list[str]) -> dict[str, Any]:
+        binary = find_binary(INGEST_BINARY, self._binary)
+        args = query_args(binary, query, mode, self._timeout_s, self._extra, self._tuning)
+        return self._execute(args, query_line(query), query_secrets(query), None, None,
+                             min(self._timeout_s, QUERY_TIMEOUT_S))
+
+    def _execute(self, args: list[str], line: bytes, secret: list[str],
+                 on_event: Callable[[RunnerEvent], None] | None, job_id: str | None,
+                 timeout_s: float) -> dict[str, Any]:
+        """Runs the ingester with ``args``, ``line`` on its stdin (kept open: its lifeline) until it exits or
+        ``timeout_s + margin_s`` pass; returns its result line (``IngesterOutput.result``)."""
         try:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=child_env())
         except OSError as err:
-            raise BackendUnavailable(f"cannot start {binary}: {err.strerror}") from err
+            raise BackendUnavailable(f"cannot start {args[0]}: {err.strerror}") from err
         child = _Child(proc, secret, on_event)
         timed_out = False
         try:
-            child.send(input_line(job, sink_secrets))  # stdin stays open: the child's lifeline
+            child.send(line)  # stdin stays open: the child's lifeline
             try:
-                proc.wait(timeout=self._timeout_s + self._margin_s)  # the child's own --timeout fires first
+                proc.wait(timeout=timeout_s + self._margin_s)  # the child's own --timeout fires first
             except subprocess.TimeoutExpired:
                 timed_out = True
         finally:
             # Normal exit, error, time-out, KeyboardInterrupt: the child is always reaped here.
             child.stop(self._grace_s)
-        job_id = child.job_id or job.resume_job_id
-        if child.callback_error is not None:
-            raise with_upstream_job(child.callback_error, job_id)
-        if timed_out:
-            raise with_upstream_job(
-                BackendUnavailable(f"the ingester did not finish within {self._timeout_s:.0f} s"), job_id)
-        result = parse_result(child.results, proc.returncode, secret, upstream_job_id=job_id)
-        return manifest_from_result(result)
+        failure = f"the ingester did not finish within {timeout_s:.0f} s" if timed_out else None
+        return child.output.result(proc.returncode, job_id=job_id, failure=failure)

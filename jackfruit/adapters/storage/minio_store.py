@@ -35,6 +35,7 @@ from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityErro
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
+from ._s3_common import ObjectBody, server_error, transport_error
 from ._streams import read_full
 
 # The same names as the boto3 adapter (s3_store.py); a test keeps them equal. Not imported from there so that
@@ -44,11 +45,7 @@ SHA_META = "jackfruit-sha256"  # user metadata: the SHA-256 of the object, when 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum part size (minio.helpers.MIN_PART_SIZE)
 MAX_PART = 5 * 1024 * 1024 * 1024
 ABORT_RULE_ID = "jackfruit-abort-incomplete-uploads"
-_NOT_FOUND = {"NoSuchKey", "NotFound"}
-_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-           "InvalidSecurity", "AuthorizationHeaderMalformed"}
 _UNSUPPORTED = {"NotImplemented", "MethodNotAllowed"}
-_INVALID = {"InvalidBucketName", "KeyTooLongError"}
 _BOTO3_HINT = ("open the raw bucket with the boto3 adapter instead (JACKFRUIT_OBJECT_STORE=s3 with the endpoint "
                "override), which sends If-None-Match: * on PutObject and CompleteMultipartUpload")
 
@@ -116,60 +113,32 @@ def _endpoint_of(client: Any, endpoint: str | None) -> str:
 
 def _domain_error(err: BaseException, what: str, endpoint: str, bucket: str, key: str | None) -> JackfruitError:
     """One minio/urllib3 exception as a domain error naming endpoint, bucket and key (never a credential)."""
-    where = f"{bucket}/{key}" if key is not None else f"bucket {bucket}"
     if isinstance(err, S3Error):
-        code = err.code or ""
-        if code == "NoSuchBucket":
-            return BackendUnavailable(f"{what} {where}: bucket {bucket} does not exist at {endpoint} "
-                                      "(`jackfruit storage init` creates it)")
-        if code in _NOT_FOUND:
-            return NotFound(f"{where} does not exist")
-        if code in _INVALID:
-            return InvalidInput(f"{what} {where} at {endpoint}: the server refused the name ({code})")
-        if code in _DENIED:
-            return BackendUnavailable(f"{what} {where}: the server at {endpoint} refused the credentials or the "
-                                      f"permission ({code})")
-        return BackendUnavailable(f"{what} {where} failed at {endpoint}: {code or 'error'}")
+        return server_error(err.code or "", what, endpoint, bucket, key)
+    at = f"{bucket}/{key}" if key is not None else f"bucket {bucket}"
     if isinstance(err, ServerError):
-        return BackendUnavailable(f"{what} {where} failed at {endpoint}: HTTP {err.status_code}")
+        return BackendUnavailable(f"{what} {at} failed at {endpoint}: HTTP {err.status_code}")
     if isinstance(err, InvalidResponseError):
-        return BackendUnavailable(f"{what} {where} failed at {endpoint}: the server gave a non-S3 reply")
+        return BackendUnavailable(f"{what} {at} failed at {endpoint}: the server gave a non-S3 reply")
     if isinstance(err, urllib3.exceptions.MaxRetryError) and err.reason is not None:
-        return BackendUnavailable(f"{what} {where} failed: {type(err.reason).__name__} talking to {endpoint}")
+        return transport_error(err.reason, what, endpoint, bucket, key)
     if isinstance(err, ValueError):  # the SDK's own argument checks (bucket name, part size...)
-        return InvalidInput(f"{what} {where} at {endpoint}: {err}")
-    return BackendUnavailable(f"{what} {where} failed: {type(err).__name__} talking to {endpoint}")
+        return InvalidInput(f"{what} {at} at {endpoint}: {err}")
+    return transport_error(err, what, endpoint, bucket, key)
 
 
 _DRIVER_ERRORS = (MinioException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError)
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError)
 
 
-class _Body(io.RawIOBase):
-    """An object's stream (a urllib3 response); transport failures mid-read become ``BackendUnavailable``."""
+def _body(response: Any, where: str, endpoint: str) -> ObjectBody:
+    """An object's stream over a urllib3 response (the connection goes back to the pool on close)."""
 
-    def __init__(self, response: Any, where: str, endpoint: str) -> None:
-        self._response, self._where, self._endpoint = response, where, endpoint
+    def close() -> None:
+        response.close()
+        response.release_conn()
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._response.read(len(buffer))
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as err:
-            raise BackendUnavailable(f"reading {self._where} from {self._endpoint} failed: "
-                                     f"{type(err).__name__}") from err
-        n = len(data)
-        buffer[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._response.close()
-                self._response.release_conn()
-            finally:
-                super().close()
+    return ObjectBody(response.read, close, _TRANSPORT_ERRORS, where, endpoint)
 
 
 class _HashingReader:
@@ -353,7 +322,7 @@ class MinioObjectStore:
     def open(self, key: str) -> BinaryIO:
         check_object_key(key)
         response = self._call("get", key, self.client.get_object, self.bucket, key)
-        body = _Body(response, f"{self.bucket}/{key}", self.endpoint)
+        body = _body(response, f"{self.bucket}/{key}", self.endpoint)
         return io.BufferedReader(body, 1 << 20)  # type: ignore[return-value]
 
     def get(self, key: str) -> bytes:
@@ -375,7 +344,7 @@ class MinioObjectStore:
             raise _domain_error(err, "ranged get", self.endpoint, self.bucket, key) from err
         except _DRIVER_ERRORS as err:
             raise _domain_error(err, "ranged get", self.endpoint, self.bucket, key) from err
-        with io.BufferedReader(_Body(response, f"{self.bucket}/{key}", self.endpoint)) as f:
+        with io.BufferedReader(_body(response, f"{self.bucket}/{key}", self.endpoint)) as f:
             return f.read()
 
     def head(self, key: str) -> ObjectInfo:

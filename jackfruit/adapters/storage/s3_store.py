@@ -33,17 +33,15 @@ from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
+from ._s3_common import NOT_FOUND, ObjectBody, server_error, transport_error
 from ._streams import read_full
 
 WRITE_ONCE_TAG = "jackfruit-write-once"
 PUT_TOKEN = "jackfruit-put"  # user metadata: this write's unique token (lost-reply resolution)
 SHA_META = "jackfruit-sha256"  # user metadata on single-part writes (multipart: the catalog has it)
 MIN_PART = 5 * 1024 * 1024
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION = {"412", "PreconditionFailed"}
 _CONFLICTING = {"409", "ConditionalRequestConflict", "OperationAborted"}
-_DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-           "ExpiredToken"}
 
 
 def client_config(*, concurrency: int = 4, connect_timeout_s: float = 5.0, read_timeout_s: float = 60.0,
@@ -113,38 +111,6 @@ def _code(err: ClientError) -> str:
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
 
 
-class _Body(io.RawIOBase):
-    """An object's stream; transport failures mid-read become ``BackendUnavailable``."""
-
-    def __init__(self, body: Any, where: str) -> None:
-        self._body, self._where = body, where
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        """The body's own bytes, not copied again (``readinto`` would copy each block once more)."""
-        try:
-            return self._body.read(None if size is None or size < 0 else size)
-        except (BotoCoreError, OSError, ValueError) as err:
-            raise BackendUnavailable(f"reading {self._where} failed: {type(err).__name__}") from err
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        return n
-
-    def close(self) -> None:
-        try:
-            self._body.close()
-        finally:
-            super().close()
-
-
 class S3ObjectStore:
     def __init__(self, client: Any, bucket: str, *, write_once: bool | None = None,
                  part_size: int = 16 * 1024 * 1024, concurrency: int = 4) -> None:
@@ -167,19 +133,9 @@ class S3ObjectStore:
 
     # -- errors ---------------------------------------------------------------------------------------------
     def _error(self, err: Exception, what: str, key: str | None = None) -> JackfruitError:
-        where = f"{self.bucket}/{key}" if key is not None else f"bucket {self.bucket}"
         if isinstance(err, ClientError):
-            code = _code(err)
-            if code == "NoSuchBucket":
-                return BackendUnavailable(f"{what} {where}: bucket {self.bucket} does not exist at {self.endpoint} "
-                                          "(`jackfruit storage init` creates it)")
-            if code in _NOT_FOUND:
-                return NotFound(f"{where} does not exist")
-            if code in _DENIED:
-                return BackendUnavailable(f"{what} {where}: the server at {self.endpoint} refused the credentials "
-                                          f"or the permission ({code})")
-            return BackendUnavailable(f"{what} {where} failed at {self.endpoint}: {code}")
-        return BackendUnavailable(f"{what} {where} failed: {type(err).__name__} talking to {self.endpoint}")
+            return server_error(_code(err), what, self.endpoint, self.bucket, key)
+        return transport_error(err, what, self.endpoint, self.bucket, key)
 
     def _call(self, what: str, key: str | None, fn: Callable[..., Any], **kwargs: Any) -> Any:
         try:
@@ -275,7 +231,7 @@ class S3ObjectStore:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
-            if _code(err) in _NOT_FOUND:
+            if _code(err) in NOT_FOUND:
                 return False
             raise self._error(err, "head", key) from None
         except BotoCoreError as err:
@@ -341,7 +297,9 @@ class S3ObjectStore:
     def open(self, key: str) -> BinaryIO:
         check_object_key(key)
         reply = self._call("get", key, self.client.get_object, Key=key)
-        return _Body(reply["Body"], f"{self.bucket}/{key}")  # type: ignore[return-value]
+        body = reply["Body"]
+        return ObjectBody(body.read, body.close, (BotoCoreError, OSError, ValueError),  # type: ignore[return-value]
+                          f"{self.bucket}/{key}", self.endpoint)
 
     def get(self, key: str) -> bytes:
         with self.open(key) as f:

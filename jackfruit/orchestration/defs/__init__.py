@@ -11,6 +11,7 @@ from jackfruit.domain.model import Dataset
 
 from .assets import raw_asset, tiles_asset
 from .checks import checks
+from .housekeeping import HOUSEKEEPING_CRON, housekeeping_job, housekeeping_schedule
 from .partitions import MAX_RUNTIME_S, plans
 from .resources import JackfruitResource
 from .schedules import daily_job, daily_schedule
@@ -21,9 +22,10 @@ __all__ = ["JackfruitResource", "build_definitions"]
 
 def build_definitions(datasets: Iterable[Dataset | str] | None = None, *,
                       jackfruit: JackfruitResource | None = None, max_runtime_s: int = MAX_RUNTIME_S,
-                      today: Callable[[], date] = utc_today) -> dg.Definitions:
+                      today: Callable[[], date] = utc_today,
+                      housekeeping_cron: str = HOUSEKEEPING_CRON) -> dg.Definitions:
     """Per dataset (default: every built-in one): raw + tiles assets, their checks, the daily job, its
-    schedule and the coverage sensor; one ``jackfruit`` resource. An unknown dataset is ``InvalidInput``."""
+    schedule and the coverage sensor; the housekeeping job and its schedule (reap + gc); one ``jackfruit`` resource. An unknown dataset is ``InvalidInput``."""
     assets, asset_checks, jobs, schedules, sensors = [], [], [], [], []
     for plan in plans(datasets):
         assets += [raw_asset(plan), tiles_asset(plan)]
@@ -33,5 +35,8 @@ def build_definitions(datasets: Iterable[Dataset | str] | None = None, *,
         schedule = daily_schedule(plan, job)
         schedules += [schedule] if schedule is not None else []
         sensors.append(coverage_sensor(plan, job, today=today))
+    resource = jackfruit if jackfruit is not None else JackfruitResource()
+    jobs.append(housekeeping_job)
+    schedules.append(housekeeping_schedule(housekeeping_cron))
     return dg.Definitions(assets=assets, asset_checks=asset_checks, jobs=jobs, schedules=schedules, sensors=sensors,
-                          resources={"jackfruit": jackfruit if jackfruit is not None else JackfruitResource()})
+                          resources={"jackfruit": resource})

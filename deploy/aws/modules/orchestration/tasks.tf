@@ -1,6 +1,6 @@
 # Task definitions. Every container gets jackfruit's own environment interface (the names used locally)
 # and its secrets only through ECS `secrets` (ARNs, never values). One image for all: Dagster, jackfruit
-# and the Go ingester, which each run's task starts as a child process (JACKFRUIT_RUNNER=subprocess, ADR 0011).
+# and the Go ingester, which each run's task starts as a child process (JACKFRUIT_RUNNER=subprocess, ADR 0012).
 
 locals {
   # the root filesystem is read-only; /tmp (the transformation's JACKFRUIT_WORK_DIR among it) is a volume on the

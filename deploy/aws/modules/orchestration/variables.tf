@@ -22,7 +22,7 @@ variable "s3_prefix_list_id" {
 }
 
 variable "image" {
-  description = "The jackfruit Dagster image (ECR URI with an immutable tag): Dagster, jackfruit and the Go ingester binary (ADR 0011)."
+  description = "The jackfruit Dagster image (ECR URI with an immutable tag): Dagster, jackfruit and the Go ingester binary (ADR 0012)."
   type        = string
 }
 

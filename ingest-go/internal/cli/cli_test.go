@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -25,11 +25,11 @@ import (
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
 )
 
-// The test binary doubles as the ingester: the tests run it as a child process, exactly like
+// The test binary doubles as the ingester (Main, as cmd/jackfruit-ingest runs it): the tests run it as a child process, exactly like
 // the Python SubprocessRunner runs jackfruit-ingest.
 func TestMain(m *testing.M) {
 	if os.Getenv("JACKFRUIT_INGEST_AS_MAIN") == "1" {
-		os.Exit(run())
+		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	}
 	os.Exit(m.Run())
 }

@@ -1,0 +1,111 @@
+"""Reading a request from tiles: from each tile the grid window and lead times the domain's selection rules
+pick (tiles read in parallel), assembled into one dataset; what selects nothing is named with the nearest
+data. A crc32c failure in what was read by byte range is an ``IntegrityError`` naming the tile and object."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import xarray as xr
+
+from jackfruit.domain.errors import IntegrityError, InvalidInput, NotFound
+from jackfruit.domain.geo import BBox, TimeRange
+from jackfruit.domain.model import Tile
+from jackfruit.domain.selection import LAYOUTS, nearest_valid_times, select_steps, select_window
+from jackfruit.ports.storage import ObjectStore
+
+from .shard_reader import ShardedArray
+from .tile_assemble import Piece, assemble
+from .tile_open import OpenTile
+
+# What zarr 3 raises when a crc32c codec's stored and computed checksums differ (zarr.codecs.Crc32cCodec,
+# a plain ValueError): the chunk or the shard index fetched is not what was written.
+CRC32C_FAILURE = "Stored and computed checksum do not match"
+
+#: opens one tile (verified; cached by the caller)
+Opener = Callable[[ObjectStore, Tile], OpenTile]
+
+
+def is_crc32c_failure(err: BaseException) -> bool:
+    return isinstance(err, ValueError) and str(err).startswith(CRC32C_FAILURE)
+
+
+@contextmanager
+def crc32c_checked(tile_key: str, ranged: Callable[[], Sequence[str]]) -> Iterator[None]:
+    """Inside: zarr's crc32c failure (a plain ``ValueError`` raised from its async decoding) becomes an
+    ``IntegrityError`` naming the tile and ``ranged()``, the objects read by byte range (only those rely on
+    crc32c: every whole-object read is checked against the manifest's SHA-256 before zarr decodes it).
+    Any other error passes unchanged."""
+    try:
+        yield
+    except ValueError as err:
+        if not is_crc32c_failure(err):
+            raise
+        objects = " or ".join(ranged()) or "(a chunk read by range)"
+        raise IntegrityError(f"tile {tile_key}: object {objects} failed its crc32c check: a chunk or the "
+                             f"shard index read by range is not what was written ({err})") from err
+
+
+@dataclass
+class Miss:
+    """A tile that selects nothing: the window's refusal, or the lead times it has."""
+
+    space: str = ""
+    valid_times: list = field(default_factory=list)
+
+
+def read_piece(open_tile: Opener, store: ObjectStore, tile: Tile, bbox: BBox, span: TimeRange) -> Piece | Miss:
+    opened: OpenTile | None = None
+    try:
+        with crc32c_checked(tile.key, lambda: opened.verified.ranged() if opened else []):
+            opened = open_tile(store, tile)
+            try:
+                win = select_window(opened.grid, bbox, what=f"tile {tile.key}")
+            except NotFound as miss:
+                return Miss(space=str(miss))
+            steps = select_steps(tile.reference_time, opened.steps, span)
+            if steps is None:
+                return Miss(valid_times=[tile.reference_time + timedelta(hours=s) for s in opened.steps])
+            (k0, k1), (j0, j1), (i0, i1) = steps, win.rows, win.cols
+            if isinstance(opened.array, ShardedArray):
+                values = opened.array.read((k0, k1), (j0, j1), (i0, i1))
+            elif opened.array is not None:
+                values = opened.array[k0:k1, j0:j1, i0:i1]
+            else:
+                values = opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
+    except NotFound as err:  # listed by the catalog, so never "nothing here"
+        raise IntegrityError(f"tile {tile.key} is listed by the catalog but cannot be read: {err}") from err
+    g = opened.grid
+    return Piece(tile, opened.steps[k0:k1], np.array([g.lat(j) for j in range(j0, j1)]),
+                 np.array([g.lon(i) for i in range(i0, i1)]), np.asarray(values, dtype=np.float32),
+                 opened.attrs, opened.data_attrs)
+
+
+def read_tiles(open_tile: Opener, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,
+               layout: str = "forecast") -> xr.Dataset:
+    """``TileFormat.read``: see the port."""
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
+    if not tiles:
+        raise NotFound("no tiles to read")
+    if len(tiles) == 1:
+        results = [read_piece(open_tile, store, tiles[0], bbox, time_range)]
+    else:
+        with ThreadPoolExecutor(min(8, len(tiles))) as pool:
+            results = list(pool.map(lambda t: read_piece(open_tile, store, t, bbox, time_range), tiles))
+    pieces = [r for r in results if isinstance(r, Piece)]
+    if not pieces:
+        misses = [r for r in results if isinstance(r, Miss)]
+        space = [m.space for m in misses if m.space]
+        if space:
+            raise NotFound(space[0])
+        times = [t for m in misses for t in m.valid_times]
+        raise NotFound(f"no lead time of the {len(tiles)} tile(s) found is valid in "
+                       f"[{time_range.start.isoformat()}, {time_range.end.isoformat()}); "
+                       f"{nearest_valid_times(times, time_range)}")
+    return assemble(pieces, layout)
