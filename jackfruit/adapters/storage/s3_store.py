@@ -33,7 +33,7 @@ from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
-from ._s3_common import NOT_FOUND, ObjectBody, server_error, transport_error
+from ._s3_common import DENIED, NOT_FOUND, ObjectBody, server_error, transport_error
 from ._streams import read_full
 
 WRITE_ONCE_TAG = "jackfruit-write-once"
@@ -213,7 +213,7 @@ class S3ObjectStore:
         code = _code(err)
         # a server enforcing Object Lock may refuse a write to a locked key with AccessDenied instead of 412
         # (versitygw): the same answer when the key holds an object
-        locked = code in _DENIED and self.write_once and self._exists_quietly(key)
+        locked = code in DENIED and self.write_once and self._exists_quietly(key)
         if code in _PRECONDITION or code in _CONFLICTING or locked:
             if self._stamped_by(key, token):
                 return
