@@ -4,11 +4,9 @@ bucket_prefix = "ci-"
 image         = "000000000000.dkr.ecr.us-east-1.amazonaws.com/jackfruit-ci:1"
 # certificate_arn: a self-signed server certificate that scripts/iac-check uploads to the emulator's IAM first
 # (TF_VAR_certificate_arn): the listener is HTTPS as in production
-region                 = "us-east-1"
-environment            = "ci"
-availability_zones     = ["us-east-1a", "us-east-1b"]
-test_stack             = true
-db_deletion_protection = false
+region             = "us-east-1"
+environment        = "ci"
+availability_zones = ["us-east-1a", "us-east-1b"]
 
 # The emulator is served over plain HTTP: a TLS-only deny would refuse every request of the test.
 deny_insecure_transport = false

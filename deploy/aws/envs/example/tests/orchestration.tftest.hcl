@@ -89,6 +89,10 @@ run "exactly_one_daemon" {
     condition     = aws_lb.webserver.internal
     error_message = "the webserver's load balancer is internal by default (OSS Dagster has no authentication)"
   }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.daemon) == 1 && length(aws_cloudwatch_metric_alarm.database) == 3 && length(aws_cloudwatch_metric_alarm.runs) == 2
+    error_message = "alarms are on by default (daemon, database connections/CPU/storage, failed and quarantined runs)"
+  }
 }
 
 run "no_wildcard_action_and_scoped_s3" {
