@@ -89,12 +89,17 @@ class Jackfruit:
         whose upstream job is still held is re-opened and resumes it (``fresh``: a new job in a new run instead).
         The landed file is checked against the request: the run is ``succeeded`` or ``quarantined``
         (``details["acceptance"]``)."""
-        return usecases.ingest_partition(
-            catalog=self.catalog, runner=self.runner, raw_store=self.raw_store, clock=self.clock, ids=self.ids,
-            upstream=upstream or self.upstream, decoder=self.decoder, work_dir=self.work_dir, dataset=dataset,
-            day=day, overrides=overrides,
-            orchestrator_run_id=orchestrator_run_id, supersede=supersede, owner=self.owner,
-            lease_ttl=self.lease_ttl, on_event=on_event, max_in_flight=self.max_ingest_in_flight, fresh=fresh)
+        order = usecases.IngestOrder(dataset, day, overrides, supersede=supersede, fresh=fresh,
+                                     orchestrator_run_id=orchestrator_run_id)
+        ports = usecases.IngestPorts(self.catalog, self.runner, self.raw_store, self.decoder, self.clock, self.ids,
+                                     upstream or self.upstream)
+        return usecases.ingest_partition(ports, self.claimant, order, on_event=on_event,
+                                         max_in_flight=self.max_ingest_in_flight)
+
+    @property
+    def claimant(self) -> "usecases.Claimant":
+        """This process as the holder of the claims its use cases take."""
+        return usecases.Claimant(self.owner, self.lease_ttl, self.work_dir)
 
     def land(self, path: str | os.PathLike[str], *, dataset: str, partition_date: date,
              supersede: bool = False) -> IngestionRun:
@@ -109,11 +114,10 @@ class Jackfruit:
                   on_phase: Callable[[str], None] | None = None, version: str | None = None) -> list[Tile]:
         """Transform a succeeded run; ``version`` (this jackfruit's ``TRANSFORMATION_VERSION``) re-derives a run
         already transformed under an older version, its new tiles next to the old ones."""
-        return usecases.transform_run(catalog=self.catalog, raw_store=self.raw_store,
-                                      curated_store=self.curated_store, decoder=self.decoder,
-                                      tile_format=self.tile_format, clock=self.clock, ids=self.ids, run_id=run_id,
-                                      work_dir=self.work_dir, owner=self.owner, lease_ttl=self.lease_ttl,
-                                      progress=progress, on_phase=on_phase, version=version)
+        ports = usecases.TransformPorts(self.catalog, self.raw_store, self.curated_store, self.decoder,
+                                        self.tile_format, self.clock, self.ids)
+        return usecases.transform_run(ports, self.claimant, run_id, progress=progress, on_phase=on_phase,
+                                      version=version)
 
     def reap(self, older_than: timedelta) -> list[IngestionRun]:
         """Fail open runs whose ingest claim expired more than ``older_than`` ago (deletes nothing)."""

@@ -99,13 +99,18 @@ def s3_buckets(s3_server: S3Server):
 
     yield new
     for name in made:
-        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
-            for u in page.get("Uploads", []):
-                client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for o in page.get("Contents", []):
-                client.delete_object(Bucket=name, Key=o["Key"])
-        client.delete_bucket(Bucket=name)
+        drop_bucket(client, name)
+
+
+def drop_bucket(client, name: str) -> None:
+    """A test bucket gone: its unfinished uploads aborted, its objects deleted, then the bucket."""
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+        for u in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for o in page.get("Contents", []):
+            client.delete_object(Bucket=name, Key=o["Key"])
+    client.delete_bucket(Bucket=name)
 
 
 # -- a real PostgreSQL + PostGIS server (scripts/postgres-server; .ci/run starts it) -------------------------------
@@ -207,6 +212,27 @@ from typing import Iterator  # noqa: E402
 
 #: parametrize an environment fixture over these (ids ``sqlite`` / ``postgres``)
 CATALOG_BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.service("postgres")))
+
+
+@contextmanager
+def app_from(env: dict[str, str]):
+    """A ``Jackfruit`` built from exactly ``env`` (as the CLI processes get it: os.environ is swapped only while it
+    is built), closed at the end."""
+    from jackfruit.app import Jackfruit
+    from jackfruit.settings import load_settings
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        app = Jackfruit.from_settings(load_settings())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 def clean_environ() -> dict[str, str]:

@@ -1,28 +1,39 @@
-"""A loopback HTTP proxy in front of the test S3 server that misbehaves on purpose.
+"""A loopback HTTP proxy in front of the test S3 server that records every request as it arrived
+(``requests``), optionally terminates TLS (``tls``: certificate and key files), and misbehaves on purpose.
 
 ``strip_if_none_match``: removes the ``If-None-Match`` header from every request (the negative control of
 the race test: without the condition, several writers must win). ``cut_uploads``: every upload request
 with a body loses its connection halfway through the body. ``drop_put_replies``: for the first N
 successful PUT requests (an object PUT or a CompleteMultipartUpload POST), forwards the request, lets the
 server commit it, then closes the client's connection without the reply (a lost reply: the client's retry
-finds its own object). ``requests``: every request seen, as (method, path, headers with lower-case names), for
-tests that check what a client sent. A request whose headers were changed is signed again (SigV4, with ``credentials``),
+finds its own object). A request whose headers were changed is signed again (SigV4, with ``credentials``),
 since ``If-None-Match`` is one of the signed headers.
 """
 
 from __future__ import annotations
 
 import http.client
+import ssl
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+
+
 class MisbehavingProxy:
     def __init__(self, upstream: str, *, strip_if_none_match: bool = False, drop_put_replies: int = 0,
-                 credentials: tuple[str, str] | None = None, cut_uploads: bool = False) -> None:
+                 credentials: tuple[str, str] | None = None, cut_uploads: bool = False,
+                 tls: tuple[str, str] | None = None) -> None:
         target = urlsplit(upstream)
         self.host, self.port = target.hostname or "127.0.0.1", target.port or 80
         self.strip = strip_if_none_match
@@ -31,7 +42,7 @@ class MisbehavingProxy:
         self.cut_uploads = cut_uploads
         self.cut: list[str] = []
         self.dropped: list[str] = []
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.requests: list[Seen] = []
         self.lock = threading.Lock()
         proxy = self
 
@@ -42,8 +53,6 @@ class MisbehavingProxy:
                 pass
 
             def _forward(self) -> None:
-                with proxy.lock:
-                    proxy.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 length = int(self.headers.get("Content-Length") or 0)
                 if proxy.cut_uploads and self.command in ("PUT", "POST") and length:
                     self.rfile.read(length // 2)  # half the body arrives, then the connection drops
@@ -54,6 +63,10 @@ class MisbehavingProxy:
                     return
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                split = urlsplit(self.path)
+                with proxy.lock:
+                    proxy.requests.append(Seen(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
+                                               {k.lower(): v for k, v in headers.items()}))
                 if proxy.strip and any(k.lower() == "if-none-match" for k in headers):
                     headers = proxy.resign(self.command, self.path, body,
                                            {k: v for k, v in headers.items() if k.lower() != "if-none-match"})
@@ -90,7 +103,13 @@ class MisbehavingProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def resign(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date, timedelta
 from typing import Any, Callable, Mapping
 
 from jackfruit.domain import acceptance, cams, runs
@@ -19,9 +18,10 @@ from jackfruit.domain.cams_request import check_partition_day, check_request
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
-from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, IngestJob, ObjectStore, Runner, Upstream
+from jackfruit.ports import Catalog, Clock, GribDecoder, IngestJob, ObjectStore, Runner, Upstream
 from jackfruit.ports.runner import JobQuery, RunnerEvent
 
+from .context import Claimant, IngestOrder, IngestPorts
 from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
 from .objects import hash_object
@@ -44,27 +44,8 @@ def _check_variables(dataset_variables: tuple[str, ...], request: Mapping[str, A
     cams.check_variables(list(variables))
 
 
-def ingest_partition(
-    *,
-    catalog: Catalog,
-    runner: Runner,
-    raw_store: ObjectStore,
-    clock: Clock,
-    ids: IdGenerator,
-    upstream: Upstream,
-    decoder: GribDecoder,
-    work_dir: str,
-    dataset: str,
-    day: date,
-    owner: str,
-    lease_ttl: timedelta,
-    overrides: Mapping[str, Any] | None = None,
-    orchestrator_run_id: str | None = None,
-    supersede: bool = False,
-    on_event: EventSink | None = None,
-    max_in_flight: int | None = None,
-    fresh: bool = False,
-) -> IngestionRun:
+def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder, *,
+                     on_event: EventSink | None = None, max_in_flight: int | None = None) -> IngestionRun:
     """Land one day of ``dataset`` unchanged under its run's raw key; the run records the outcome either way.
     ``max_in_flight``: a new run is refused (``BackendUnavailable``, nothing claimed) while that many ingestions
     from the dataset's source hold live claims (the upstream account's queue, ``ADS_MAX_JOBS_IN_FLIGHT``).
@@ -73,6 +54,11 @@ def ingest_partition(
     still holds, is re-opened to resume that job; a take-over of a claim that recorded no job first asks the
     upstream for this request's job (its submitter may have died before recording it). ``fresh`` skips both
     and submits a new job in a new run (a claim still open is taken over as always)."""
+    catalog, runner, raw_store, decoder = ports.catalog, ports.runner, ports.raw_store, ports.decoder
+    clock, ids, upstream = ports.clock, ports.ids, ports.upstream
+    owner, lease_ttl, work_dir = claimant.owner, claimant.lease_ttl, claimant.work_dir
+    dataset, day, overrides, fresh = order.dataset, order.day, order.overrides, order.fresh
+    supersede, orchestrator_run_id = order.supersede, order.orchestrator_run_id
     definition = catalog.get_dataset(dataset)
     if definition.name == CAMS_EUROPE.name:
         check_partition_day(day, clock.now())  # a day the upstream cannot have yet: refused, nothing recorded

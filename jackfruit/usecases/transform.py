@@ -7,7 +7,6 @@ import os
 import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any, Callable
 
 from jackfruit.domain import cams
@@ -17,8 +16,9 @@ from jackfruit.domain.keys import check_run_id, tile_key
 from jackfruit.domain.model import (TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile,
                                     TransformStatus, version_number)
 from jackfruit.domain.tiling import plan_cells, plan_tiles
-from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, TileFormat
+from jackfruit.ports import Catalog, Clock, GribDecoder, ObjectStore, TileFormat
 
+from .context import Claimant, TransformPorts
 from .leases import Heartbeat
 from .objects import hash_object
 
@@ -61,27 +61,15 @@ def raw_file(raw_store: ObjectStore, key: str, sha256: str, size: int, scratch: 
 _CHECKS = ThreadPoolExecutor(2, thread_name_prefix="raw-check")
 
 
-def transform_run(
-    *,
-    catalog: Catalog,
-    raw_store: ObjectStore,
-    curated_store: ObjectStore,
-    decoder: GribDecoder,
-    tile_format: TileFormat,
-    clock: Clock,
-    ids: IdGenerator,
-    run_id: str,
-    work_dir: str,
-    owner: str,
-    lease_ttl: timedelta,
-    progress: Progress | None = None,
-    on_phase: Callable[[str], None] | None = None,
-    version: str | None = None,
-) -> list[Tile]:
+def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, progress: Progress | None = None,
+                  on_phase: Callable[[str], None] | None = None, version: str | None = None) -> list[Tile]:
     """Claim the run's transformation, write every tile under this attempt's keys, then publish tiles and
     lineage in one fenced catalog transaction. A file the transformation cannot represent is ``refused``
     (recorded with every reason); any other failure ends the attempt ``failed`` with its reason, and the next
     transform of the run claims it again at once."""
+    catalog, raw_store, curated_store, decoder = ports.catalog, ports.raw_store, ports.curated_store, ports.decoder
+    tile_format, clock, ids = ports.tile_format, ports.clock, ports.ids
+    owner, lease_ttl, work_dir = claimant.owner, claimant.lease_ttl, claimant.work_dir
     check_run_id(run_id)
     if version is not None and version != TRANSFORMATION_VERSION:
         version_number(version)

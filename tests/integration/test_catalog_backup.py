@@ -116,6 +116,9 @@ def populate(c) -> dict[str, Any]:
     landed(c, r)
     c.claim_transform(r.run_id, attempt_id=aid(), owner="live-transformer", now=T0, expires_at=T0 + LIVE)
     transforming(c, new(81))  # transforming, expired
+    r = new(82)  # the transformation failed (its attempt ended with the reason), claimable again
+    transforming(c, r)
+    c.fail_transform(r.run_id, 1, now=T0, reason="integrity: raw sha256 differs from the catalog's")
     landed(c, new(90, name=OTHER))  # the other dataset
     other_failed = new(91, name=OTHER)
     claim(c, other_failed)

@@ -46,10 +46,9 @@ from jackfruit.domain.errors import Conflict
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import tile_prefix
 from jackfruit.domain.model import RunStatus, TransformStatus, canonical_request
-from jackfruit.settings import load_settings
 from jackfruit.synthetic.ads_stub import AdsStub
 
-from ..conftest import catalog_environment, clean_environ
+from ..conftest import app_from, catalog_environment, clean_environ, drop_bucket
 from ..helpers import assemble, bits, ecc_reference
 
 pytestmark = pytest.mark.slow
@@ -152,31 +151,14 @@ def world(request, tmp_path_factory):
             init = subprocess.run([sys.executable, "-m", "jackfruit.cli", "storage", "init"], env=env,
                                   capture_output=True, text=True, timeout=120)
             assert init.returncode == 0, init.stderr
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
         try:
-            app = Jackfruit.from_settings(load_settings())
-            try:
+            with app_from(env) as app:
                 yield app, env, stub
-            finally:
-                app.close()
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
             if buckets:
-                _drop_buckets(request.getfixturevalue("s3_server").client(), buckets)
-
-
-def _drop_buckets(client, names: list[str]) -> None:
-    for name in names:
-        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
-            for u in page.get("Uploads", []):
-                client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for o in page.get("Contents", []):
-                client.delete_object(Bucket=name, Key=o["Key"])
-        client.delete_bucket(Bucket=name)
+                client = request.getfixturevalue("s3_server").client()
+                for name in buckets:
+                    drop_bucket(client, name)
 
 
 def open_transactions(env: dict[str, str]) -> list[str]:

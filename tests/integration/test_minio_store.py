@@ -9,20 +9,16 @@ adapter: multipart round-trip, the refusal, errors without credentials, bucket a
 from __future__ import annotations
 
 import hashlib
-import http.client
 import inspect
 import io
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from minio import Minio
@@ -34,79 +30,9 @@ from jackfruit.adapters.storage.s3_store import S3ObjectStore
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput, NotFound
 
 from ..conftest import require
+from ..s3proxy import MisbehavingProxy as RecordingProxy  # here: only recording (and TLS) is used
 
 ATTEMPT = "01890c24-905b-7122-b170-b60814e6ee06"
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
-
-
-# -- a loopback proxy that records each request as it arrived (optionally terminating TLS) ------------------------
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-
-
-class RecordingProxy:
-    def __init__(self, upstream: str, *, tls: tuple[str, str] | None = None) -> None:
-        target = urlsplit(upstream)
-        host, port = target.hostname or "127.0.0.1", target.port or 80
-        self.requests: list[Seen] = []
-        lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                split = urlsplit(self.path)
-                with lock:
-                    proxy.requests.append(Seen(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
-                                               {k.lower(): v for k, v in headers.items()}))
-                conn = http.client.HTTPConnection(host, port, timeout=60)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    reply = conn.getresponse()
-                    data = reply.read()
-                finally:
-                    conn.close()
-                self.send_response(reply.status, reply.reason)
-                for k, v in reply.getheaders():
-                    if k.lower() not in _HOP and (k.lower() != "content-length" or self.command == "HEAD"):
-                        self.send_header(k, v)
-                if self.command != "HEAD":
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        scheme = "http"
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*tls)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.endpoint = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "RecordingProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _client(s3_server, endpoint: str | None = None, **kwargs):

@@ -187,6 +187,10 @@ def test_trigger_refuses_transitions_the_domain_refuses(catalog, postgres_server
         stored = {tuple(r) for r in db.execute("SELECT machine, from_state, to_state FROM run_transitions")}
         # an allowed transition passes the trigger (the domain would also record the attempt's end)
         db.execute("UPDATE ingestion_runs SET status = 'failed' WHERE run_id = %s", (open_run.run_id,))
+        # failed -> running is in the table, but only for a run with an upstream job to resume (migration 0004)
+        assert open_run.upstream_job_id is None
+        with pytest.raises(psycopg.errors.CheckViolation, match="without an upstream job"):
+            db.execute("UPDATE ingestion_runs SET status = 'running' WHERE run_id = %s", (open_run.run_id,))
     assert stored == ({("status", a.value, b.value) for a, nxt in NEXT_STATUS.items() for b in nxt}
                       | {("transform", a.value, b.value) for a, nxt in NEXT_TRANSFORM.items() for b in nxt})
     assert catalog.get_run(done.run_id) == done

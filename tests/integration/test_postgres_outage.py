@@ -114,15 +114,16 @@ def busy_sessions(watch, *, besides: tuple[int, ...] = ()) -> list[tuple]:
                          "AND (state <> 'idle' OR xact_start IS NOT NULL)", (list(besides),)).fetchall()
 
 
-def nothing_published(w: World, watch, run_id: str) -> None:
-    """The run is still transforming under its first claim; no tile row, no lineage row, anywhere."""
+def nothing_published(w: World, watch, run_id: str, state: TransformStatus = TransformStatus.TRANSFORMING) -> None:
+    """The run's first claim is still transforming (or, once its process saw the cut, ``failed`` with the reason);
+    no tile row, no lineage row, anywhere."""
     with w.app() as app:
         r = app.run(run_id)
-        assert r.transform_status is TransformStatus.TRANSFORMING and r.lease(AttemptKind.TRANSFORM).epoch == 1
+        assert r.transform_status is state and r.lease(AttemptKind.TRANSFORM).epoch == 1
         assert app.catalog.tiles_of_run(run_id) == [] and app.catalog.lineage(raw_key=r.raw_key) == []
     assert watch.execute("SELECT (SELECT count(*) FROM tiles), (SELECT count(*) FROM lineage), "
                          "(SELECT transform_status FROM ingestion_runs WHERE run_id = %s)",
-                         (run_id,)).fetchone() == (0, 0, "transforming")
+                         (run_id,)).fetchone() == (0, 0, state.value)
 
 
 @pytest.mark.parametrize("cut", ["sigkill", "terminate"])
@@ -159,7 +160,8 @@ def test_a_publish_cut_mid_transaction_leaves_nothing_and_the_next_transform_pub
             assert w.env["POSTGRES_PASSWORD"] not in out + err
         # the server ends the killed process's sessions and rolls their transactions back
         until(lambda: not busy_sessions(watch), "the cut sessions to end", timeout=30)
-        nothing_published(w, watch, run_id)
+        # a killed process leaves its claim transforming; one whose connection was cut ends its attempt failed
+        nothing_published(w, watch, run_id, TransformStatus.TRANSFORMING if cut == "sigkill" else TransformStatus.FAILED)
         if cut == "sigkill":
             lease_over(w, run_id, AttemptKind.TRANSFORM)  # the killed holder cannot release its claim
         gc = w.cli("gc")

@@ -64,3 +64,58 @@ def test_a_failing_migration_leaves_the_database_before_it(tmp_path, monkeypatch
     assert db.execute(f"SELECT count(*) FROM {_migrations.VERSION_TABLE} WHERE migration_id = ?",
                       (later,)).fetchone()[0] == 0
     assert not db.in_transaction
+
+
+_CHILD = r'''
+import sqlite3, sys, time
+from jackfruit.adapters.catalog import _migrations
+
+path, later = sys.argv[1], "9998.sqlite-slow"
+known = _migrations.migration_ids("sqlite")
+_migrations.migration_ids = lambda kind: known + (later,)
+real = _migrations.migration_sql
+_migrations.migration_sql = lambda kind, mid: (
+    "CREATE TABLE half (x);\n"
+    "INSERT INTO half WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000) "
+    "SELECT slow(i) FROM c;" if mid == later else real(kind, mid))
+
+
+def slow(i):
+    if i == 1:
+        print("inside", flush=True)
+    time.sleep(0.01)
+    return i
+
+
+db = sqlite3.connect(path, isolation_level=None)
+db.create_function("slow", 1, slow)
+applied = tuple(m for (m,) in db.execute(f"SELECT migration_id FROM {_migrations.VERSION_TABLE}"))
+_migrations.upgrade("sqlite", db, path, applied)
+'''
+
+
+def test_a_kill_inside_a_migration_leaves_the_database_before_it(tmp_path):
+    """SIGKILL while a migration's statements run: the database is as before it (no table, not recorded,
+    user_version unchanged, no lock left), and the next upgrade applies what is pending."""
+    import signal
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "c.sqlite")
+    SqliteCatalog(path).close()
+    before = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "inside"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    db = sqlite3.connect(path, isolation_level=None, timeout=5)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half'").fetchone() is None
+    assert db.execute(f"SELECT count(*) FROM {_migrations.VERSION_TABLE} WHERE migration_id LIKE '9998%'"
+                      ).fetchone()[0] == 0
+    assert db.execute("PRAGMA user_version").fetchone()[0] == before
+    db.execute("BEGIN IMMEDIATE")  # the write lock died with the process
+    db.execute("ROLLBACK")
+    SqliteCatalog(path).close()  # and opening (upgrading) again works

@@ -88,7 +88,8 @@ class _DropsAfterSubmit:
         return self._inner.run(job, stop_after_submit)
 
 
-def test_a_failed_ingest_whose_job_is_still_held_is_resumed_not_submitted_again(grib):
+def _failed_after_submit(grib):
+    """An app whose first ingest failed once the upstream had made its job: the app, its runner, the failed run."""
     from jackfruit.domain.errors import BackendUnavailable
     from jackfruit.domain.model import RunStatus
 
@@ -99,6 +100,13 @@ def test_a_failed_ingest_whose_job_is_still_held_is_resumed_not_submitted_again(
         app.ingest(CAMS, DAY, REQUEST)
     (failed,) = app.runs()
     assert failed.status is RunStatus.FAILED and failed.upstream_job_id
+    return app, inner, failed
+
+
+def test_a_failed_ingest_whose_job_is_still_held_is_resumed_not_submitted_again(grib):
+    from jackfruit.domain.model import RunStatus
+
+    app, inner, failed = _failed_after_submit(grib)
     assert len(inner.jobs) == 1
     run = app.ingest(CAMS, DAY, REQUEST)  # was: a new run and a second upstream job
     assert run.run_id == failed.run_id and run.status is RunStatus.SUCCEEDED
@@ -111,12 +119,7 @@ def test_a_failed_ingest_whose_job_expired_upstream_gets_one_new_job_and_fresh_f
     from jackfruit.domain.errors import BackendUnavailable
     from jackfruit.domain.model import RunStatus
 
-    app = memory_app(file_source(grib))
-    inner = app.runner
-    app.runner = _DropsAfterSubmit(inner, BackendUnavailable("lost"))
-    with pytest.raises(BackendUnavailable):
-        app.ingest(CAMS, DAY, REQUEST)
-    (failed,) = app.runs()
+    app, inner, failed = _failed_after_submit(grib)
     inner.set_status(failed.upstream_job_id, "expired")
     run = app.ingest(CAMS, DAY, REQUEST)  # the job is gone upstream: a new run, one new job
     assert run.run_id != failed.run_id and run.status is RunStatus.SUCCEEDED and len(inner.upstream_jobs) == 2

@@ -455,8 +455,14 @@ func TestSubmittedEventBeforeAFailure(t *testing.T) {
 // submitOnly creates a job on the stub without the ingester (a run that died after the submit).
 func (e *env) submitOnly(t *testing.T) string {
 	t.Helper()
+	return e.submitInputs(t, request)
+}
+
+// submitInputs creates a job of these inputs (a JSON object) on the stub, as another client would.
+func (e *env) submitInputs(t *testing.T, inputs string) string {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/retrieve/v1/processes/"+cams.Dataset+"/execution",
-		strings.NewReader(`{"inputs":`+request+`}`))
+		strings.NewReader(`{"inputs":`+inputs+`}`))
 	req.Header.Set("PRIVATE-TOKEN", apiKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackfruit-data/jackfruit/ingest-go/internal/cams"
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/ingest"
 	"github.com/jackfruit-data/jackfruit/ingest-go/internal/stub"
 )
@@ -234,21 +233,7 @@ func TestLostSubmitReplyIgnoresOlderAndDifferentJobs(t *testing.T) {
 		}
 		h.ServeHTTP(w, r)
 	})
-	post := func(inputs string) string {
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/retrieve/v1/processes/"+cams.Dataset+"/execution",
-			strings.NewReader(`{"inputs":`+inputs+`}`))
-		req.Header.Set("PRIVATE-TOKEN", apiKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st struct{ JobID string }
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 201 {
-			t.Fatalf("submit: %d %v", resp.StatusCode, err)
-		}
-		return st.JobID
-	}
+	post := func(inputs string) string { return e.submitInputs(t, inputs) }
 	older := post(request) // the same request, an hour ago
 	mu.Lock()
 	shift = 0

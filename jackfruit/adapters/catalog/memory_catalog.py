@@ -154,16 +154,13 @@ class InMemoryCatalog(RunModelOps):
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None, *, as_of: datetime | None = None,
                    history: bool = False) -> list[Tile]:
-        start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
         known = _MAX_US if as_of is None else _rows.to_micros(as_of)
         names = None if variables is None else set(variables)
         with self._lock:
             rows = [t for t in self._tiles.values()
-                    # the same predicates as the SQL: BBox.intersects (closed extents), closed span vs [start, end)
-                    if bbox.west <= t[12] and bbox.east >= t[10] and bbox.south <= t[13] and bbox.north >= t[11]
-                    and t[7] < end and t[8] >= start and t[20] <= known
-                    and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
-                    and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)]
+                    if t[20] <= known and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
+                    and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)
+                    and _rows.tile_of(t).selected_by(bbox, time_range)]  # the domain's rule, as every catalog
             if not history:
                 rows = self._current(rows, as_of)
         return [_rows.tile_of(r) for r in sorted(rows, key=_rows.tile_order)]

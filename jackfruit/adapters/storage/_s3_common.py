@@ -1,5 +1,6 @@
 """What the two S3 adapters (boto3: ``s3_store``, minio-py: ``minio_store``) share: the rule mapping an S3
-error code to a domain error, and the object body whose transport failures become ``BackendUnavailable``.
+error code to a domain error, the object body whose transport failures become ``BackendUnavailable``, and
+the reads both answer alike over their own ``open``, ``head`` and ranged request (``S3Reads``).
 
 Driver-free: each adapter extracts the code from its SDK's exception and passes the SDK's transport
 exception types. Every message names the endpoint, bucket and key, never a credential.
@@ -8,9 +9,12 @@ exception types. Every message names the endpoint, bucket and key, never a crede
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from jackfruit.domain.errors import BackendUnavailable, InvalidInput, JackfruitError, NotFound
+from jackfruit.ports.storage import ObjectInfo
+
+from ._keys import check_object_key
 
 #: codes (or, where the reply had none, HTTP statuses) of a missing object
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -80,3 +84,43 @@ class ObjectBody(io.RawIOBase):
                 self._close()
             finally:
                 super().close()
+
+
+class S3Reads:
+    """``get``, ``get_range``, ``exists`` and ``local_path`` of an S3 store, over the store's ``open``, ``head``
+    and ``_ranged(key, start, length)`` (a ranged GET; ``b""`` where the object ends before ``start``)."""
+
+    bucket: str
+
+    def open(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def _ranged(self, key: str, start: int, length: int | None) -> bytes:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes:
+        with self.open(key) as f:
+            return f.read()
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes:
+        check_object_key(key)
+        if start < 0 or (length is not None and length < 0):
+            raise InvalidInput(f"range start {start} / length {length} of {self.bucket}/{key} must not be negative")
+        if length == 0:
+            self.head(key)  # NotFound for a missing key, as for any other length
+            return b""
+        return self._ranged(key, start, length)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.head(key)
+        except NotFound:
+            return False
+        return True
+
+    def local_path(self, key: str) -> str | None:
+        self.head(key)
+        return None

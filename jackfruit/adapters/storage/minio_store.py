@@ -30,12 +30,11 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
-from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
-                                     NotFound)
+from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
-from ._s3_common import ObjectBody, server_error, transport_error
+from ._s3_common import ObjectBody, S3Reads, server_error, transport_error
 from ._streams import read_full
 
 # The same names as the boto3 adapter (s3_store.py); a test keeps them equal. Not imported from there so that
@@ -224,7 +223,7 @@ class MinioBucketAdmin:
                                        "aborted automatically")
 
 
-class MinioObjectStore:
+class MinioObjectStore(S3Reads):
     """One mutable bucket through minio-py. See the module docstring for why write-once buckets are refused."""
 
     def __init__(self, client: Minio, bucket: str, *, write_once: bool | None = None,
@@ -325,17 +324,7 @@ class MinioObjectStore:
         body = _body(response, f"{self.bucket}/{key}", self.endpoint)
         return io.BufferedReader(body, 1 << 20)  # type: ignore[return-value]
 
-    def get(self, key: str) -> bytes:
-        with self.open(key) as f:
-            return f.read()
-
-    def get_range(self, key: str, start: int, length: int | None = None) -> bytes:
-        check_object_key(key)
-        if start < 0 or (length is not None and length < 0):
-            raise InvalidInput(f"range start {start} / length {length} of {self.bucket}/{key} must not be negative")
-        if length == 0:
-            self.head(key)
-            return b""
+    def _ranged(self, key: str, start: int, length: int | None) -> bytes:
         try:
             response = self.client.get_object(self.bucket, key, offset=start, length=length or 0)
         except S3Error as err:
@@ -353,13 +342,6 @@ class MinioObjectStore:
         meta = stat.metadata or {}
         return ObjectInfo(key, int(stat.size or 0), meta.get(f"x-amz-meta-{SHA_META}"))
 
-    def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-        except NotFound:
-            return False
-        return True
-
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         def fetch() -> list[ObjectInfo]:
             return [ObjectInfo(str(o.object_name), int(o.size or 0))
@@ -374,10 +356,6 @@ class MinioObjectStore:
         check_object_key(key)
         self.head(key)  # NotFound for a missing key, as the port says (S3's DELETE does not tell)
         self._call("delete", key, self.client.remove_object, self.bucket, key)
-
-    def local_path(self, key: str) -> str | None:
-        self.head(key)
-        return None
 
     def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         """Aborts nothing, returns 0: minio-py's public API cannot list or abort multipart uploads

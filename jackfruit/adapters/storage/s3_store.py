@@ -28,12 +28,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, JackfruitError, NotFound
+from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, JackfruitError
 from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
-from ._s3_common import DENIED, NOT_FOUND, ObjectBody, server_error, transport_error
+from ._s3_common import DENIED, NOT_FOUND, ObjectBody, S3Reads, server_error, transport_error
 from ._streams import read_full
 
 WRITE_ONCE_TAG = "jackfruit-write-once"
@@ -111,7 +111,7 @@ def _code(err: ClientError) -> str:
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
 
 
-class S3ObjectStore:
+class S3ObjectStore(S3Reads):
     def __init__(self, client: Any, bucket: str, *, write_once: bool | None = None,
                  part_size: int = 16 * 1024 * 1024, concurrency: int = 4) -> None:
         """``write_once=None`` opens the bucket as it is tagged (plain if untagged); ``True`` tags it.
@@ -301,17 +301,7 @@ class S3ObjectStore:
         return ObjectBody(body.read, body.close, (BotoCoreError, OSError, ValueError),  # type: ignore[return-value]
                           f"{self.bucket}/{key}", self.endpoint)
 
-    def get(self, key: str) -> bytes:
-        with self.open(key) as f:
-            return f.read()
-
-    def get_range(self, key: str, start: int, length: int | None = None) -> bytes:
-        check_object_key(key)
-        if start < 0 or (length is not None and length < 0):
-            raise InvalidInput(f"range start {start} / length {length} of {self.bucket}/{key} must not be negative")
-        if length == 0:
-            self.head(key)
-            return b""
+    def _ranged(self, key: str, start: int, length: int | None) -> bytes:
         span = f"bytes={start}-" if length is None else f"bytes={start}-{start + length - 1}"
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=key, Range=span)
@@ -328,13 +318,6 @@ class S3ObjectStore:
         reply = self._call("head", key, self.client.head_object, Key=key)
         return ObjectInfo(key, int(reply["ContentLength"]), reply.get("Metadata", {}).get(SHA_META))
 
-    def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-        except NotFound:
-            return False
-        return True
-
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         try:
@@ -349,10 +332,6 @@ class S3ObjectStore:
             raise Conflict(f"{self.bucket}/{key}: this bucket is write-once; objects are never deleted")
         self.head(key)  # NotFound for a missing key, as the port says
         self._call("delete", key, self.client.delete_object, Key=key)
-
-    def local_path(self, key: str) -> str | None:
-        self.head(key)
-        return None
 
     def sweep_partials(self, ended_attempts: Collection[str], idle_keys: Collection[str] = ()) -> int:
         """Abort unfinished multipart uploads whose key names an ended attempt (tile keys carry their attempt,
