@@ -42,13 +42,14 @@ def _sqlite_catalog(path: str):
         catalog.close()
 
 
-def _postgres_catalog(host: str, port: int, user: str, password: object, dbname: str, pool_timeout_s: float = 30.0):
+def _postgres_catalog(host: str, port: int, user: str, password: object, dbname: str, pool_timeout_s: float = 30.0,
+                      sslmode: str | None = None, sslrootcert: str | None = None):
     """The PostgreSQL catalog and its connection pool as a resource, closed by ``shutdown_resources``
     (``Jackfruit.close()``). psycopg is imported only when this catalog is chosen."""
     from .adapters.catalog.postgres_catalog import PostgresCatalog
 
     catalog = PostgresCatalog(host=host, port=port, user=user, password=_reveal(password), dbname=dbname,
-                              pool_timeout_s=pool_timeout_s)
+                              pool_timeout_s=pool_timeout_s, sslmode=sslmode, sslrootcert=sslrootcert)
     try:
         yield catalog
     finally:
@@ -193,7 +194,8 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(InMemoryCatalog),
         postgres=providers.Resource(_postgres_catalog, config.postgres_host, config.postgres_port,
                                     config.postgres_user, config.postgres_password, config.postgres_db,
-                                    config.postgres_pool_timeout_s),
+                                    config.postgres_pool_timeout_s, config.postgres_sslmode,
+                                    config.postgres_sslrootcert),
     )
     # poll, queue and retry settings of every runner that starts the Go ingester (ADS_* settings)
     ads_tuning = providers.Singleton(_ads_tuning, config.ads_poll_initial_s, config.ads_poll_max_s,
@@ -236,8 +238,9 @@ def init_storage(settings: Settings | None = None) -> list[str]:
     if settings.object_store in ("s3", "minio"):
         from .adapters.storage.s3_admin import init_buckets
 
+        retention = (settings.raw_retention_mode, settings.raw_retention_days) if settings.raw_retention_days else None
         return init_buckets(container.s3_client(), [(settings.raw_bucket, True), (settings.curated_bucket, False)],
-                            region=settings.s3_region)
+                            region=settings.s3_region, retention=retention)
     if settings.object_store == "filesystem":
         raw, curated = container.raw_store(), container.curated_store()
         return [f"{raw.bucket}: directory {raw.root} (write-once: marked)",
@@ -253,7 +256,8 @@ def upgrade_catalog(settings: Settings | None = None) -> object | None:
         from .adapters.catalog.postgres_catalog import upgrade_schema
 
         return upgrade_schema(host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
-                              password=_reveal(settings.postgres_password), dbname=settings.postgres_db)
+                              password=_reveal(settings.postgres_password), dbname=settings.postgres_db,
+                              sslmode=settings.postgres_sslmode, sslrootcert=settings.postgres_sslrootcert)
     if settings.catalog == "sqlite":
         from .adapters.catalog.sqlite_catalog import upgrade_schema as upgrade_sqlite
 

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", alias="JACKFRUIT_S3_REGION")
     s3_profile: str | None = Field(None, alias="JACKFRUIT_S3_PROFILE")
     s3_ca_bundle: Path | None = Field(None, alias="JACKFRUIT_S3_CA_BUNDLE")
+    #: `storage init` on S3: the raw bucket's default Object Lock retention (days; unset: none), and its mode
+    #: (GOVERNANCE locally; the AWS stack sets COMPLIANCE itself: docs/deploy-aws.md)
+    raw_retention_days: int | None = Field(None, alias="JACKFRUIT_RAW_RETENTION_DAYS", ge=1, le=36500)
+    raw_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field("GOVERNANCE", alias="JACKFRUIT_RAW_RETENTION_MODE")
     s3_part_size_mib: int = Field(16, alias="JACKFRUIT_S3_PART_SIZE_MIB", ge=5, le=5120)
     s3_concurrency: int = Field(4, alias="JACKFRUIT_S3_CONCURRENCY", ge=1, le=64)
 
@@ -108,6 +112,11 @@ class Settings(BaseSettings):
     #: how long a catalog call waits for a pooled connection (the server down or every connection busy) before it
     #: fails as BackendUnavailable
     postgres_pool_timeout_s: float = Field(30.0, alias="POSTGRES_POOL_TIMEOUT_S", gt=0, le=3600)
+    #: TLS to the server, as libpq's sslmode (unset: libpq's default, prefer); production on RDS: verify-full, with
+    #: POSTGRES_SSLROOTCERT the CA bundle file (required by verify-ca/verify-full), or "system" (the system's CAs)
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, alias="POSTGRES_SSLMODE")
+    postgres_sslrootcert: str | None = Field(None, alias="POSTGRES_SSLROOTCERT")
 
     #: only checked here (the docker SDK reads it itself): errors about it never show it, credentials are refused
     docker_host: str | None = Field(None, alias="DOCKER_HOST")
@@ -140,6 +149,21 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         # resolved once, so a later chdir (Dagster, tests) cannot move the buckets
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("postgres_sslmode", "postgres_sslrootcert", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("postgres_sslrootcert")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is None or value == "system":
+            return value
+        path = Path(value).expanduser().absolute()
+        if not path.is_file():
+            raise ValueError(f"{value!r} is not a file (the CA bundle that signed the server's certificate)")
+        return str(path)
 
     @field_validator("docker_memory")
     @classmethod
@@ -215,6 +239,9 @@ class Settings(BaseSettings):
             raise ValueError("JACKFRUIT_OBJECT_STORE=minio needs MINIO_ENDPOINT (http://host:port or https://…)")
         if (self.minio_access_key is None) != (self.minio_secret_key is None):
             raise ValueError("set both MINIO_ACCESS_KEY and MINIO_SECRET_KEY, or neither")
+        if self.postgres_sslmode in ("verify-ca", "verify-full") and self.postgres_sslrootcert is None:
+            raise ValueError(f"POSTGRES_SSLMODE={self.postgres_sslmode} needs POSTGRES_SSLROOTCERT (the CA bundle file, "
+                             "or \"system\")")
         if self.ads_poll_max_s < self.ads_poll_initial_s:
             raise ValueError(f"ADS_POLL_MAX_S ({self.ads_poll_max_s:g}) must be at least ADS_POLL_INITIAL_S "
                              f"({self.ads_poll_initial_s:g})")

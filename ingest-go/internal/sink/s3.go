@@ -3,6 +3,7 @@ package sink
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -516,16 +517,23 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // signature still covers the headers, the checksum among them, so a part's bytes are checked
 // end to end at a few GB/s.
 func partOptions(body []byte) minio.PutObjectPartOptions {
+	h := make(http.Header, 2)
+	h.Set(crc32cHeader, crc32cOf(body))
+	h.Set(sdkChecksumHeader, "CRC32C")
+	return minio.PutObjectPartOptions{DisableContentSha256: true, CustomHeader: h}
+}
+
+// crc32cOf is the value of an x-amz-checksum-crc32c header: the big-endian CRC-32C, base64.
+func crc32cOf(body []byte) string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(body, castagnoli))
-	h := make(http.Header, 1)
-	h.Set(crc32cHeader, base64.StdEncoding.EncodeToString(sum[:]))
-	return minio.PutObjectPartOptions{DisableContentSha256: true, CustomHeader: h}
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 const (
 	crc32cHeader       = "x-amz-checksum-crc32c"
-	checksumAlgoHeader = "x-amz-checksum-algorithm" // on initiate: every part carries a CRC-32C
+	sdkChecksumHeader  = "x-amz-sdk-checksum-algorithm" // names the checksum header sent (S3's Object Lock rule)
+	checksumAlgoHeader = "x-amz-checksum-algorithm"     // on initiate: every part carries a CRC-32C
 )
 
 // sendPart starts uploading the buffered bytes as the next part (initiating the multipart upload
@@ -594,10 +602,17 @@ func (u *s3Upload) Commit(ctx context.Context) error {
 		return err
 	}
 	var err error
+	var md5Base64 string
 	if u.uploadID == "" {
 		opts := u.options()
 		opts.SetMatchETagExcept("*") // If-None-Match: *
-		_, err = u.s.core.PutObject(ctx, u.s.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), "", "", opts)
+		// the integrity headers: the server checks the bytes against them, and S3 refuses a PutObject
+		// without Content-MD5 (or an SDK checksum header, which minio-go sends only as a trailer) into a
+		// bucket with a default Object Lock retention; the CRC-32C as on every part
+		opts.UserMetadata[crc32cHeader] = crc32cOf(u.buf)
+		sum := md5.Sum(u.buf)
+		md5Base64 = base64.StdEncoding.EncodeToString(sum[:])
+		_, err = u.s.core.PutObject(ctx, u.s.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64, "", opts)
 	} else {
 		if len(u.buf) > 0 {
 			if err := u.sendPart(ctx); err != nil {

@@ -122,7 +122,8 @@ class _Database:
     """Connection settings of one database, and the translation of its errors into the port's."""
 
     def __init__(self, host: str, port: int, user: str, password: str | None, dbname: str,
-                 connect_timeout_s: float, application_name: str) -> None:
+                 connect_timeout_s: float, application_name: str, sslmode: str | None = None,
+                 sslrootcert: str | None = None) -> None:
         self.where = f"{host}:{port}/{dbname}"
         self.user = user
         self._password = password or None
@@ -134,6 +135,8 @@ class _Database:
         }
         if password:
             self.kwargs["password"] = password
+        # TLS (libpq's sslmode / sslrootcert); unset: libpq's defaults
+        self.kwargs.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
 
     def scrub(self, text: str) -> str:
         """Defence in depth: libpq never echoes a password, and neither does any message of ours."""
@@ -185,9 +188,10 @@ def _check_schema(conn: psycopg.Connection, where: str) -> None:
 
 
 def upgrade_schema(*, host: str, port: int = 5432, user: str, password: str | None, dbname: str,
-                   connect_timeout_s: float = 10.0) -> _migrations.UpgradeReport:
+                   connect_timeout_s: float = 10.0, sslmode: str | None = None,
+                   sslrootcert: str | None = None) -> _migrations.UpgradeReport:
     """``jackfruit db upgrade``: apply the pending migrations (none: a no-op); a newer database is refused."""
-    db = _Database(host, port, user, password, dbname, connect_timeout_s, "jackfruit db upgrade")
+    db = _Database(host, port, user, password, dbname, connect_timeout_s, "jackfruit db upgrade", sslmode, sslrootcert)
     with db.connect() as conn:
         try:
             return _migrations.upgrade("postgres", conn, db.where, _applied(conn))
@@ -223,8 +227,10 @@ class PostgresCatalog(RunModelOps):
     def __init__(self, *, host: str, port: int = 5432, user: str, password: str | None, dbname: str,
                  min_size: int = 1, max_size: int = 8, connect_timeout_s: float = 10.0,
                  pool_timeout_s: float = 30.0, prepare_threshold: int | None = 0,
-                 application_name: str = "jackfruit") -> None:
-        self._db = _Database(host, port, user, password, dbname, connect_timeout_s, application_name)
+                 application_name: str = "jackfruit", sslmode: str | None = None,
+                 sslrootcert: str | None = None) -> None:
+        self._db = _Database(host, port, user, password, dbname, connect_timeout_s, application_name, sslmode,
+                             sslrootcert)
         self._closed = threading.Event()
         self._budget = WaitBudget(pool_timeout_s)
         # one direct connection first: an unreachable server or a wrong schema fails here, at once

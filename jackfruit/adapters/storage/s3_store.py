@@ -15,10 +15,12 @@ every failure becomes a domain error that names the bucket, key and endpoint, ne
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
 import uuid
+import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, Callable, Collection, Iterator
 
@@ -31,7 +33,7 @@ from jackfruit.ports.runner import Secret
 from jackfruit.ports.storage import ObjectInfo
 
 from ._keys import check_object_key
-from ._s3_common import NOT_FOUND, ObjectBody, S3Reads, server_error, transport_error
+from ._s3_common import DENIED, NOT_FOUND, ObjectBody, S3Reads, server_error, transport_error
 from ._streams import read_full
 
 WRITE_ONCE_TAG = "jackfruit-write-once"
@@ -192,9 +194,13 @@ class S3ObjectStore(S3Reads):
         return {"IfNoneMatch": "*"} if self.write_once else {}
 
     def _put_single(self, key: str, body: bytes, token: str) -> ObjectInfo:
-        sha = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256(body)
+        sha = digest.hexdigest()
         try:
+            # the integrity header (x-amz-checksum-sha256, named by x-amz-sdk-checksum-algorithm): the server checks
+            # the bytes against it, and S3 requires one on a PutObject into a bucket with a default Object Lock retention
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={PUT_TOKEN: token, SHA_META: sha},
+                                   ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
                                    **self._condition())
         except ClientError as err:
             self._refused(err, key, token, "put")
@@ -205,11 +211,21 @@ class S3ObjectStore(S3Reads):
     def _refused(self, err: ClientError, key: str, token: str, what: str) -> None:
         """A refused conditional write: ours (the reply was lost and the retry found our object) or Conflict."""
         code = _code(err)
-        if code in _PRECONDITION or code in _CONFLICTING:
+        # a server enforcing Object Lock may refuse a write to a locked key with AccessDenied instead of 412
+        # (versitygw): the same answer when the key holds an object
+        locked = code in DENIED and self.write_once and self._exists_quietly(key)
+        if code in _PRECONDITION or code in _CONFLICTING or locked:
             if self._stamped_by(key, token):
                 return
             raise Conflict(f"{self.bucket}/{key} already exists and this bucket is write-once") from None
         raise self._error(err, what, key) from None
+
+    def _exists_quietly(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except (ClientError, BotoCoreError):
+            return False
 
     def _stamped_by(self, key: str, token: str) -> bool:
         try:
@@ -223,18 +239,20 @@ class S3ObjectStore(S3Reads):
         return head.get("Metadata", {}).get(PUT_TOKEN) == token
 
     def _put_multipart(self, key: str, held: list[bytes], stream: BinaryIO, token: str) -> ObjectInfo:
+        # every part carries its CRC-32 (x-amz-checksum-crc32), checked by the server; Object Lock needs one
         created = self._call("multipart upload of", key, self.client.create_multipart_upload, Key=key,
-                             Metadata={PUT_TOKEN: token})
+                             Metadata={PUT_TOKEN: token}, ChecksumAlgorithm="CRC32")
         upload_id = created["UploadId"]
         digest, size = hashlib.sha256(), 0
-        parts: dict[int, str] = {}
+        parts: dict[int, dict[str, Any]] = {}
         lock = threading.Lock()
 
         def send(number: int, body: bytes) -> None:
+            crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
             reply = self._call("upload of a part of", key, self.client.upload_part, Key=key, UploadId=upload_id,
-                               PartNumber=number, Body=body)
+                               PartNumber=number, Body=body, ChecksumAlgorithm="CRC32", ChecksumCRC32=crc)
             with lock:
-                parts[number] = reply["ETag"]
+                parts[number] = {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": crc}
 
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3-part") as pool:
@@ -256,7 +274,7 @@ class S3ObjectStore(S3Reads):
             try:
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id,
-                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]},
+                    MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
                     **self._condition())
             except ClientError as err:
                 if _code(err) == "NoSuchUpload" and self._stamped_by(key, token):
