@@ -214,10 +214,9 @@ from typing import Iterator  # noqa: E402
 CATALOG_BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.service("postgres")))
 
 
-@contextmanager
-def app_from(env: dict[str, str]):
-    """A ``Jackfruit`` built from exactly ``env`` (as the CLI processes get it: os.environ is swapped only while it
-    is built), closed at the end."""
+def build_app(env: dict[str, str]):
+    """A ``Jackfruit`` built from exactly ``env``, as the CLI processes get it (os.environ is swapped only while it is
+    built); the caller closes it."""
     from jackfruit.app import Jackfruit
     from jackfruit.settings import load_settings
 
@@ -225,10 +224,16 @@ def app_from(env: dict[str, str]):
     os.environ.clear()
     os.environ.update(env)
     try:
-        app = Jackfruit.from_settings(load_settings())
+        return Jackfruit.from_settings(load_settings())
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def app_from(env: dict[str, str]):
+    """``build_app(env)``, closed at the end."""
+    app = build_app(env)
     try:
         yield app
     finally:

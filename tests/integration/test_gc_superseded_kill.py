@@ -24,10 +24,9 @@ import pytest
 from jackfruit.app import Jackfruit
 from jackfruit.domain import currency
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.settings import load_settings
 from jackfruit.synthetic.ads_stub import AdsStub
 
-from ..conftest import CATALOG_BACKENDS, catalog_environment, clean_environ
+from ..conftest import CATALOG_BACKENDS, app_from, catalog_environment, clean_environ
 
 pytestmark = pytest.mark.slow
 
@@ -47,21 +46,11 @@ def world(request, tmp_path):
         env = clean_environ()
         env.update(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), ADS_BASE_URL=stub.url, ADS_API_KEY=KEY,
                    JACKFRUIT_INGEST_POLL_INITIAL_S="0.05", **catalog_env)
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
-        try:
-            app = Jackfruit.from_settings(load_settings())
-            try:
-                for i in range(3):
-                    run = app.ingest("cams-europe-air-quality-forecasts", DAY, REQUEST, supersede=i > 0)
-                    app.transform(run.run_id)
-                yield app, env
-            finally:
-                app.close()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        with app_from(env) as app:
+            for i in range(3):
+                run = app.ingest("cams-europe-air-quality-forecasts", DAY, REQUEST, supersede=i > 0)
+                app.transform(run.run_id)
+            yield app, env
 
 
 def _objects(app: Jackfruit, key: str) -> list[str]:

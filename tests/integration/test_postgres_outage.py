@@ -33,6 +33,7 @@ from jackfruit.settings import load_settings
 from jackfruit.synthetic.ads_stub import AdsStub
 
 from ..conftest import catalog_environment, clean_environ
+from .test_run_recovery import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.service("postgres")]
 
@@ -84,19 +85,6 @@ def world(request, tmp_path):
 
 def ingest_argv() -> list[str]:
     return ["ingest", "--date", DAY.isoformat(), "--request", json.dumps(REQUEST)]
-
-
-def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> None:
-    lines, deadline = [], time.monotonic() + timeout
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if marker in line:
-            return
-    raise AssertionError(f"{marker!r} never appeared: {lines}")
 
 
 def timed_lines(proc: subprocess.Popen[str], timeout: float = 240) -> list[tuple[float, str]]:
@@ -208,7 +196,7 @@ def test_a_publish_cut_mid_transaction_leaves_nothing_and_the_next_transform_pub
 def test_a_database_gone_mid_ingest_is_unavailable_naming_it_and_nothing_is_half_written(world):
     w = world
     proc = w.start(*ingest_argv())
-    wait_for(proc, "phase poll")
+    wait_for(proc, "phase poll", timeout=60)
     with w.app() as app:  # the ADS job id is recorded as soon as it is known
         before = until(lambda: [r for r in app.runs() if r.upstream_job_id], "the job id to be recorded")[0]
     with w.server.connect() as admin:

@@ -19,10 +19,9 @@ from jackfruit.adapters.storage.filesystem_store import FilesystemObjectStore
 from jackfruit.app import Jackfruit
 from jackfruit.domain.errors import Conflict, InvalidInput
 from jackfruit.domain.model import AttemptKind, RunStatus, TransformStatus
-from jackfruit.settings import load_settings
 from jackfruit.synthetic.ads_stub import AdsStub
 
-from ..conftest import clean_environ
+from ..conftest import build_app, clean_environ
 
 pytestmark = pytest.mark.slow
 
@@ -52,14 +51,7 @@ def world(tmp_path, catalog_env):
 
 
 def app_of(env: dict[str, str]) -> Jackfruit:
-    saved = dict(os.environ)
-    os.environ.clear()  # exactly the test's settings, as the CLI processes get them
-    os.environ.update(env)
-    try:
-        app = Jackfruit.from_settings(load_settings())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    app = build_app(env)  # exactly the test's settings, as the CLI processes get them
     _APPS.append(app)
     return app
 
