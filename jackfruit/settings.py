@@ -162,7 +162,7 @@ class Settings(BaseSettings):
             return value
         path = Path(value).expanduser().absolute()
         if not path.is_file():
-            raise ValueError(f"{value!r} is not a file (the CA bundle that signed the server's certificate)")
+            raise ValueError(f"is not a file (the CA bundle that signed the server's certificate) {NOT_SHOWN}")
         return str(path)
 
     @field_validator("docker_memory")

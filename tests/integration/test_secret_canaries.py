@@ -111,6 +111,8 @@ CASES = [
     *row("postgres-db-uri", {"POSTGRES_DB": "postgresql://jf:{canary}@127.0.0.1/db"}, REFUSED),
     *row("postgres-port-is-canary", {"POSTGRES_PORT": "{canary}"}, REFUSED),
     *row("postgres-pool-timeout-is-canary", {"POSTGRES_POOL_TIMEOUT_S": "{canary}"}, REFUSED),
+    *row("postgres-sslmode-is-canary", {"POSTGRES_SSLMODE": "{canary}"}, REFUSED),
+    *row("postgres-sslrootcert-is-canary", {"POSTGRES_SSLROOTCERT": "/nonexistent/{canary}.pem"}, REFUSED),
 ]
 
 
