@@ -272,6 +272,8 @@ class Tile:
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
         if self.valid_start > self.valid_end:
             raise InvalidInput(f"tile {self.key}: valid_start {self.valid_start} is after valid_end {self.valid_end}")
+        if self.bbox.crosses_antimeridian:  # tiling.grid_extent never makes one; a catalog stores a plain box
+            raise InvalidInput(f"tile {self.key}: extent {self.bbox.as_tuple()} crosses the antimeridian")
 
     def selected_by(self, bbox: BBox, time_range: TimeRange) -> bool:
         """The catalog's one selection rule: the closed extent meets ``bbox`` (``BBox.intersects``) and the

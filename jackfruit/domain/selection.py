@@ -3,7 +3,10 @@ and how pieces from several forecasts are laid out (docs/adr/0005-whole-grid-til
 
 Pure: works on ``RegularGrid`` numbers and datetimes, never on arrays.
 
-* A box selects the grid points inside it, edges included. A box with zero width (or height) selects the
+* A box selects the grid points inside it, edges included, whatever the grid's longitude frame (-180..180 or
+  0..360) and also when the box crosses the antimeridian (west > east). Longitudes come back in the box's
+  frame (``frame``): ascending from its west edge, so -180..180 for a box that does not cross, and
+  west..east + 360 for one that does; each value is the file's grid longitude plus a whole number of turns. A box with zero width (or height) selects the
   nearest column (row) instead, so a point selects the nearest grid point. A box with no grid point is
   ``NotFound`` naming the nearest grid point.
 * A time window ``[start, end)`` selects the lead times whose valid time is inside it; none is ``NotFound``
@@ -50,27 +53,90 @@ def _axis(first: float, step: float, n: int, lo: float, hi: float) -> tuple[int,
 
 
 @dataclass(frozen=True)
+class ColumnRun:
+    """Columns ``[i0, i1)`` of a grid, at longitudes ``grid.lon(i) + 360 * turns`` in the box's frame."""
+
+    i0: int
+    i1: int
+    turns: int = 0
+
+
+@dataclass(frozen=True)
 class Window:
     rows: tuple[int, int]  # [j0, j1)
-    cols: tuple[int, int]  # [i0, i1)
+    runs: tuple[ColumnRun, ...]  # one or two, in ascending longitude of the box's frame
+
+    @property
+    def cols(self) -> tuple[int, int]:
+        """``[i0, i1)`` of a window of one run of columns."""
+        if len(self.runs) != 1:
+            raise ValueError(f"the window has {len(self.runs)} runs of columns")
+        return (self.runs[0].i0, self.runs[0].i1)
+
+    def lons(self, grid: RegularGrid) -> list[float]:
+        """The selected columns' longitudes in the box's frame, ascending."""
+        return [round(grid.lon(i) + 360 * r.turns, 6) for r in self.runs for i in range(r.i0, r.i1)]
+
+
+def frame(bbox: BBox) -> tuple[float, float]:
+    """The longitudes a read answers ``bbox`` in: ``[west, west + width]``, ascending. -180..180 for a box
+    that does not cross the antimeridian, ``west..east + 360`` for one that does (170..190 for 170,-170)."""
+    return bbox.west, bbox.west + bbox.width
+
+
+def _circle(a: float, b: float) -> float:
+    """Degrees between two longitudes, the short way round."""
+    d = abs(a - b) % 360.0
+    return min(d, 360.0 - d)
 
 
 def nearest_point(grid: RegularGrid, lon: float, lat: float) -> tuple[float, float]:
-    """(lon, lat) of the grid point nearest to (lon, lat), each axis clamped to the grid."""
+    """(lon, lat) of the grid point nearest to (lon, lat), each axis clamped to the grid (longitude measured
+    round the globe; the grid's own longitude is given)."""
     j = min(range(grid.ny), key=lambda k: abs(grid.lat(k) - lat))
-    i = min(range(grid.nx), key=lambda k: abs(grid.lon(k) - lon))
+    i = min(range(grid.nx), key=lambda k: _circle(grid.lon(k), lon))
     return grid.lon(i), grid.lat(j)
 
 
+def _column_runs(grid: RegularGrid, bbox: BBox) -> tuple[ColumnRun, ...]:
+    """The columns inside the box's frame: a grid point at longitude L is selected at ``L + 360 * turns``
+    when that is in ``frame(bbox)``, each meridian once (the frame is ``[west, west + 360)`` at most). The
+    grid's longitudes span less than 360 degrees from -180, so ``turns`` is -1, 0 or 1 and the selection is at
+    most two runs (a box across 0 on a 0..360 grid, or across 180 on a -180..180 grid)."""
+    lo, hi = frame(bbox)
+    hi = min(hi, lo + 360.0 - 1e-6)  # coordinates are rounded to 1e-6: this keeps the frame half-open
+    if lo == hi:  # a line: the nearest column within half a step, in whichever turn it is nearest
+        found = [(ColumnRun(*cols, t), t) for t in (-1, 0, 1)
+                 if (cols := _axis(grid.lon0, grid.dlon, grid.nx, lo - 360 * t, lo - 360 * t)) is not None]
+        if not found:
+            return ()
+        best = min(found, key=lambda rt: (abs(grid.lon(rt[0].i0) + 360 * rt[1] - lo), rt[0].i0))
+        return (best[0],)
+    runs = [ColumnRun(*cols, t) for t in (-1, 0, 1)
+            if (cols := _axis(grid.lon0, grid.dlon, grid.nx, lo - 360 * t, hi - 360 * t)) is not None]
+    runs.sort(key=lambda r: grid.lon(r.i0) + 360 * r.turns)
+    kept: list[ColumnRun] = []
+    for r in runs:  # a grid listing one meridian twice (-180 and 180) gives it once
+        i0 = r.i0
+        while kept and i0 < r.i1 and (grid.lon(i0) + 360 * r.turns
+                                      <= grid.lon(kept[-1].i1 - 1) + 360 * kept[-1].turns + EPS):
+            i0 += 1
+        if i0 < r.i1:
+            kept.append(ColumnRun(i0, r.i1, r.turns))
+    return tuple(kept)
+
+
 def select_window(grid: RegularGrid, bbox: BBox, what: str = "the grid") -> Window:
-    """The grid points ``bbox`` selects; ``NotFound`` naming the nearest grid point when it selects none."""
+    """The grid points ``bbox`` selects, with their longitudes in the box's frame (``frame``, ``Window.lons``);
+    ``NotFound`` naming the nearest grid point when it selects none."""
     rows = _axis(grid.lat0, grid.dlat, grid.ny, bbox.south, bbox.north)
-    cols = _axis(grid.lon0, grid.dlon, grid.nx, bbox.west, bbox.east)
-    if rows is None or cols is None:
-        lon, lat = nearest_point(grid, (bbox.west + bbox.east) / 2, (bbox.south + bbox.north) / 2)
+    runs = _column_runs(grid, bbox)
+    if rows is None or not runs:
+        centre = bbox.west + bbox.width / 2
+        lon, lat = nearest_point(grid, centre - 360 if centre > 180 else centre, (bbox.south + bbox.north) / 2)
         raise NotFound(f"no grid point of {what} is inside bbox {bbox.as_tuple()}; the nearest grid point is "
                        f"lon={lon}, lat={lat} (grid step {abs(grid.dlon)} x {abs(grid.dlat)} degrees)")
-    return Window(rows, cols)
+    return Window(rows, runs)
 
 
 def select_steps(reference_time: datetime, steps: Sequence[int], span: TimeRange) -> tuple[int, int] | None:

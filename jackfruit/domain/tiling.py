@@ -24,7 +24,10 @@ CHEMICAL_TEMPLATE = 40  # productDefinitionTemplateNumber 4.40
 class RegularGrid:
     """A regular lat/lon grid as decoded: rows from ``lat0`` by ``dlat``, columns from ``lon0`` by ``dlon``.
 
-    Longitudes are -180..180; ``dlat`` is negative for north-to-south rows.
+    ``dlat`` is negative for north-to-south rows. Longitudes are as the file has them, eastwards (``dlon`` > 0)
+    from ``lon0``, the file's first longitude brought to -180..180 (a GRIB2 335.05 is -24.95): a grid of
+    -180..180 keeps them so, a 0..360 grid keeps 0..359.6, a grid across the antimeridian runs 170..190.
+    Fewer than 360 degrees from first to last point, so each meridian is one column at most.
     """
 
     lat0: float
@@ -141,13 +144,34 @@ def grid_id(grid: RegularGrid) -> str:
     return f"grid{grid.ny}x{grid.nx}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+#: Slack for comparing a grid's degrees (its coordinates are rounded to 1e-6).
+_SLACK = 1e-6
+
+
+def spans_globe(grid: RegularGrid) -> bool:
+    """True when the grid's columns, half a step each side, go all the way round (``nx * dlon >= 360``)."""
+    return grid.nx * abs(grid.dlon) >= 360.0 - _SLACK
+
+
 def grid_extent(grid: RegularGrid) -> BBox:
-    """The tile's extent: half a grid step around its outermost points (clamped to the globe)."""
+    """The tile's extent: half a grid step around its outermost points, clamped to the globe; never across the
+    antimeridian (a catalog stores one plain box). Longitudes are given in -180..180 whatever the grid's frame:
+
+    * a grid whose points are all within -180..180 (CAMS Europe): its points plus half a step, clamped to
+      -180 and 180 (the rule tiles of earlier versions were stored with: their extents stay true);
+    * a grid that goes all the way round (``spans_globe``: a 0..360 grid of 0..359.6, EAC4's 0..359.25): the
+      whole -180..180 band;
+    * a grid reaching past 180 that does not go round (a crop of 170..190): the whole band too. Its true
+      extent crosses the antimeridian, which a tile record cannot hold; the band is a superset, so the catalog
+      still finds it for every box that meets its points, and the read selects the points (none: not a piece).
+    """
     lats = (grid.lat(0), grid.lat(grid.ny - 1))
     lons = (grid.lon(0), grid.lon(grid.nx - 1))
     hy, hx = abs(grid.dlat) / 2, abs(grid.dlon) / 2
-    return BBox(max(-180.0, round(min(lons) - hx, 6)), max(-90.0, round(min(lats) - hy, 6)),
-                min(180.0, round(max(lons) + hx, 6)), min(90.0, round(max(lats) + hy, 6)))
+    south, north = max(-90.0, round(min(lats) - hy, 6)), min(90.0, round(max(lats) + hy, 6))
+    if spans_globe(grid) or max(lons) > 180.0 + _SLACK or min(lons) < -180.0 - _SLACK:
+        return BBox(-180.0, south, 180.0, north)
+    return BBox(max(-180.0, round(min(lons) - hx, 6)), south, min(180.0, round(max(lons) + hx, 6)), north)
 
 
 def plan_cells(grid: RegularGrid) -> list[Cell]:

@@ -50,7 +50,8 @@ class TileFormat(Protocol):
         ``tiles`` only, with the selection rules and layouts of ``jackfruit.domain.selection``: ``forecast``
         (forecast_reference_time, step, latitude, longitude) or ``valid_time`` (valid_time, latitude,
         longitude), each with ``present`` saying where a source message exists; provenance and licence in
-        the attributes.
+        the attributes. Longitudes in the box's frame (``selection.frame``: ascending from its west edge, so
+        past 180 for a box across the antimeridian), whatever the tile grid's frame; latitudes north to south.
 
         Raises ``NotFound`` when no grid point or no lead time is selected (naming the nearest ones),
         ``InvalidInput`` for an unknown layout, ``IntegrityError`` naming the tile and the object when a

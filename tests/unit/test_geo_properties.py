@@ -51,14 +51,26 @@ def test_coordinate_out_of_range_refused(sides, limit, args, data):
 
 @FAST
 @given(lon, lon, lat, lat)
-def test_inverted_refused(a, b, c, d):
-    assume(a != b and c != d)
+def test_south_above_north_refused(a, b, c, d):
+    assume(c != d)
+    s, n = sorted((c, d))
+    with pytest.raises(InvalidInput, match="inverted: south"):
+        BBox(a, n, b, s)
+    with pytest.raises(InvalidInput, match="inverted: south"):
+        BBox.parse(f"{a!r},{n!r},{b!r},{s!r}")
+
+
+@FAST
+@given(lon, lon, lat, lat)
+def test_west_above_east_is_a_box_across_the_antimeridian(a, b, c, d):
+    assume(a != b)
     w, e = sorted((a, b))
     s, n = sorted((c, d))
-    with pytest.raises(InvalidInput, match="inverted"):
-        BBox(e, s, w, n)
-    with pytest.raises(InvalidInput, match="inverted"):
-        BBox(w, n, e, s)
+    box = BBox.parse(f"{e!r},{s!r},{w!r},{n!r}")
+    assert box.crosses_antimeridian and box.as_tuple() == (e, s, w, n)
+    assert [p.as_tuple() for p in box.parts()] == [(e, s, 180.0, n), (-180.0, s, w, n)]
+    assert abs(box.width - (w + 360 - e)) < 1e-9
+    assert not BBox(w, s, e, n).crosses_antimeridian and BBox(w, s, e, n).parts() == (BBox(w, s, e, n),)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "nan", "inf", "east", None, "1e999"])
@@ -101,6 +113,59 @@ def test_intersects_matches_lattice_brute_force(a, b, c, d, p, q, r, s):
                                        (20.000001, 50, False), (9.999999, 45, False), (15, 40, True)])
 def test_point_on_extent_edges(x, y, hit):
     assert BBox(x, y, x, y).intersects(BBox(10, 40, 20, 50)) is hit
+
+
+# -- boxes across the antimeridian, against a brute-force model of the circle ------------------------------------
+# Longitudes in quarter degrees (-720..720 is -180..180), the lattice is eighth degrees taken round the circle
+# (2880 eighths a turn: -180 and 180 are one meridian). A box covers its eighths from west eastwards to east.
+TURN = 2880
+quarter_lon = st.integers(-720, 720)
+
+
+def _covered(west: int, east: int) -> set[int]:
+    """Eighth-degree meridians (mod one turn) of the closed longitudes west..east (quarters), going east."""
+    stop = 2 * east if west <= east else 2 * east + TURN
+    return {p % TURN for p in range(2 * west, stop + 1)}
+
+
+def _box(w: int, s: int, e: int, n: int) -> BBox:
+    return BBox(w / 4, min(s, n) / 4, e / 4, max(s, n) / 4)
+
+
+@FAST
+@given(quarter_lon, quarter, quarter_lon, quarter, quarter_lon, quarter, quarter_lon, quarter)
+def test_intersects_across_the_antimeridian_matches_the_circle(a, c, b, d, p, r, q, s):
+    box, extent = _box(a, c, b, d), _box(p, r, q, s)  # either may cross (west > east)
+    expected = bool(_covered(a, b) & _covered(p, q)) and _axis_meets(min(c, d), max(c, d), min(r, s), max(r, s))
+    assert box.intersects(extent) is expected
+    assert extent.intersects(box) is expected
+    # what a catalog does: search each of search_parts() with the plain (non-crossing) predicate, then filter
+    plain = any(x.west <= extent.east and x.east >= extent.west and x.south <= extent.north
+                and x.north >= extent.south for x in box.search_parts())
+    if not extent.crosses_antimeridian:  # stored extents never cross (tiling.grid_extent)
+        assert plain or not expected
+
+
+@FAST
+@given(quarter_lon, quarter, quarter_lon, quarter, st.integers(-1440, 2880), quarter)
+def test_contains_point_matches_the_circle(a, c, b, d, x, y):
+    box = _box(a, c, b, d)
+    # x in eighths, from -180 to 360: a 0..360 longitude is the same meridian as its -180..180 one
+    inside = (x % TURN) in _covered(a, b) and min(c, d) <= y <= max(c, d)
+    assert box.contains_point(x / 8, y / 4) is inside
+    assert box.contains_point(x / 8, y / 4) is any(p.contains_point(x / 8, y / 4) for p in box.parts())
+
+
+@pytest.mark.parametrize("box, parts", [
+    ((170, -10, -170, 10), [(170, -10, 180, 10), (-180, -10, -170, 10)]),
+    ((10, -10, 20, 10), [(10, -10, 20, 10)]),
+    ((170, -10, 180, 10), [(170, -10, 180, 10), (-180, -10, -180, 10)]),  # + the meridian's other side
+    ((-180, -10, -170, 10), [(-180, -10, -170, 10), (180, -10, 180, 10)]),
+    ((-180, -90, 180, 90), [(-180, -90, 180, 90)]),
+    ((180, 0, -180, 0), [(180, 0, 180, 0), (-180, 0, -180, 0)]),
+])
+def test_search_parts(box, parts):
+    assert [p.as_tuple() for p in BBox(*box).search_parts()] == [tuple(map(float, p)) for p in parts]
 
 
 # -- TimeRange ------------------------------------------------------------------------------------------------

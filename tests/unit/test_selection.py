@@ -103,3 +103,61 @@ def test_valid_time_layout_takes_the_newest_forecast_covering_each_valid_time(it
         assert ref == max(covering[vt])
         for v, ps in available.items():
             assert (vt in vl.present[v]) == ((ref, int((vt - ref).total_seconds() // 3600)) in ps)
+
+
+# -- longitudes round the globe: 0..360 grids, boxes across the antimeridian -------------------------------------
+@st.composite
+def any_frame_grids(draw):
+    """Grids as the decoder gives them: ``lon0`` in -180..180, eastwards, less than a turn (0..360 grids,
+    grids across the antimeridian, global ones)."""
+    dlon = draw(st.sampled_from([0.1, 0.25, 0.4, 0.5, 0.75, 1.0, 2.5, 10.0]))
+    nx = draw(st.integers(1, min(400, int(round(360 / dlon)))))
+    lon0 = draw(st.integers(-1800, 1799)).__truediv__(10)
+    return RegularGrid(10.0, lon0, -1.0, dlon, 5, nx)
+
+
+box_lon = st.integers(-720, 720).map(lambda q: q / 4)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_frame_grids(), box_lon, box_lon)
+def test_a_box_selects_each_meridian_inside_it_once_ascending_in_its_frame(grid, west, east):
+    box = BBox(west, 6.0, east, 8.0)  # west > east: across the antimeridian
+    expected = {i for i in range(grid.nx) if box.contains_point(grid.lon(i), 7.0)}
+    if box.width == 0:  # a line: the nearest column (tested with points below)
+        return
+    if not expected:
+        with pytest.raises(NotFound, match="nearest grid point is lon="):
+            select_window(grid, box)
+        return
+    win = select_window(grid, box)
+    chosen = [i for r in win.runs for i in range(r.i0, r.i1)]
+    lons = win.lons(grid)
+    assert sorted(chosen) == sorted(expected) and len(chosen) == len(set(chosen))
+    assert lons == sorted(lons) and len(set(lons)) == len(lons)
+    assert all(west - 1e-9 <= x <= west + box.width + 1e-9 for x in lons)  # the box's frame
+    assert all(abs((x - grid.lon(i)) / 360 - round((x - grid.lon(i)) / 360)) < 1e-9 for x, i in zip(lons, chosen))
+    assert len(win.runs) <= 2
+
+
+GLOBAL_0_360 = RegularGrid(90.0, 0.0, -0.4, 0.4, 451, 900)  # 0..359.6
+
+
+@pytest.mark.parametrize("grid, box, first, last, n", [
+    (GLOBAL_0_360, (170, -10, -170, 10), 170.0, 190.0, 51),  # across the antimeridian: one run on 0..360
+    (GLOBAL_0_360, (-10, -10, 10, 10), -10.0, 10.0, 51),  # across 0: two runs (350..359.6, 0..10)
+    (GLOBAL_0_360, (-180, -10, 180, 10), -180.0, 179.6, 900),  # the whole band: each meridian once
+    (GLOBAL_0_360, (179.6, -10, 179.6, 10), 179.6, 179.6, 1),
+    (RegularGrid(90.0, -180.0, -0.4, 0.4, 451, 900), (170, -10, -170, 10), 170.0, 190.0, 51),  # two runs
+    (RegularGrid(90.0, -180.0, -0.4, 0.4, 451, 900), (179.9, -10, 179.9, 10), 180.0, 180.0, 1),  # -180 is 180
+])
+def test_global_grids_answer_boxes_in_their_frame(grid, box, first, last, n):
+    lons = select_window(grid, BBox(*box)).lons(grid)
+    assert (lons[0], lons[-1], len(lons)) == (first, last, n)
+    assert all(b > a for a, b in zip(lons, lons[1:]))
+
+
+def test_a_crossing_box_between_grid_nodes_names_the_nearest_point_across_the_meridian():
+    grid = RegularGrid(90.0, 5.0, -10.0, 10.0, 19, 36)  # 5..355: 175 and 185 either side of the meridian
+    with pytest.raises(NotFound, match=r"nearest grid point is lon=185\.0, lat=0\.0"):  # the box is 176.5..184.5
+        select_window(grid, BBox(176.5, -1, -175.5, 1))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from jackfruit.domain.errors import InvalidInput
-from jackfruit.domain.tiling import GribMessage, RegularGrid, grid_id, plan_cells, plan_tiles
+from jackfruit.domain.geo import BBox
+from jackfruit.domain.tiling import GribMessage, RegularGrid, grid_extent, grid_id, plan_cells, plan_tiles
 
 CAMS_GRID = RegularGrid(71.95, -24.95, -0.1, 0.1, 420, 700)
 REF = datetime(2025, 3, 12, tzinfo=timezone.utc)
@@ -112,3 +113,35 @@ def test_planning_and_acceptance_name_messages_by_one_rule(bad):
     with pytest.raises(InvalidInput) as planned:
         plan_tiles([m])
     assert str(named.value) in str(planned.value)
+
+
+# -- grids in 0..360 and across the antimeridian: the extent is given in -180..180 ------------------------------
+@pytest.mark.parametrize("grid, extent", [
+    (RegularGrid(90.0, 0.0, -0.4, 0.4, 451, 900), (-180.0, -90.0, 180.0, 90.0)),  # 0.4 deg global, 0..359.6
+    (RegularGrid(90.0, 0.0, -0.75, 0.75, 241, 480), (-180.0, -90.0, 180.0, 90.0)),  # EAC4, 0..359.25
+    (RegularGrid(90.0, -180.0, -0.4, 0.4, 451, 900), (-180.0, -90.0, 180.0, 90.0)),  # -180..179.6 goes round
+    (RegularGrid(10.0, 170.0, -1.0, 1.0, 21, 21), (-180.0, -10.5, 180.0, 10.5)),  # 170..190: crosses, the band
+    (RegularGrid(10.0, 100.0, -1.0, 1.0, 21, 21), (99.5, -10.5, 120.5, 10.5)),  # 0..360 file, inside 0..180
+])
+def test_extent_of_grids_reaching_past_180(grid, extent):
+    assert grid_extent(grid).as_tuple() == extent
+
+
+@st.composite
+def any_frame_grids(draw):
+    dlon = draw(st.sampled_from([0.1, 0.25, 0.4, 0.75, 1.0, 2.5]))
+    nx = draw(st.integers(1, int(round(360 / dlon))))
+    return RegularGrid(draw(st.integers(-800, 800)) / 10, draw(st.integers(-1800, 1799)) / 10, -0.5, dlon,
+                       draw(st.integers(1, 20)), nx)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_frame_grids(), st.data())
+def test_every_point_of_any_grid_is_inside_its_extent_as_a_180_longitude(grid, data):
+    extent = grid_extent(grid)
+    assert not extent.crosses_antimeridian  # what a catalog stores
+    i = data.draw(st.integers(0, grid.nx - 1))
+    j = data.draw(st.integers(0, grid.ny - 1))
+    assert extent.contains_point(grid.lon(i), grid.lat(j))
+    lon = (grid.lon(i) + 180) % 360 - 180
+    assert BBox(lon, grid.lat(j), lon, grid.lat(j)).intersects(extent)  # a point box finds its tile

@@ -55,10 +55,12 @@ def _grid(h: Any) -> tuple[str, RegularGrid | None]:
     nx, ny = _get(h, "Ni"), _get(h, "Nj")
     dlon = g["iDirectionIncrementInDegrees"]
     dlat = g["jDirectionIncrementInDegrees"] * (1 if _get(h, "jScansPositively") else -1)
+    # the file's first longitude brought to -180..180; the columns run east from it as the file has them
+    # (0..359.6 for a 0..360 grid, 170..190 across the antimeridian: RegularGrid)
     lon0 = g["longitudeOfFirstGridPointInDegrees"] % 360.0
     lon0 = lon0 - 360.0 if lon0 >= 180.0 else lon0
-    if lon0 + (nx - 1) * dlon > 180.0 + 1e-6:
-        return f"{grid_type} crossing the antimeridian", None
+    if (nx - 1) * dlon >= 360.0 - 1e-6:
+        return f"{grid_type} repeating a meridian ({nx} columns of {dlon} degrees)", None
     span = (g["longitudeOfLastGridPointInDegrees"] - g["longitudeOfFirstGridPointInDegrees"]) % 360.0
     if abs(span - (nx - 1) * dlon) > 1e-3 or abs(g["latitudeOfLastGridPointInDegrees"]
                                                   - (g["latitudeOfFirstGridPointInDegrees"] + (ny - 1) * dlat)) > 1e-3:

@@ -1,6 +1,10 @@
 """Reading a request from tiles: from each tile the grid window and lead times the domain's selection rules
 pick (tiles read in parallel), assembled into one dataset; what selects nothing is named with the nearest
-data. A crc32c failure in what was read by byte range is an ``IntegrityError`` naming the tile and object."""
+data. Longitudes come back in the box's frame (``selection.frame``), ascending: -180..180 for a box that does
+not cross the antimeridian, west..east + 360 for one that does (170..190 for the box 170,-170), whatever the
+tile's grid (-180..180 or 0..360); each is the file's grid longitude plus a whole number of turns, and the
+values under it are the file's, bit for bit. Latitudes run north to south. A crc32c failure in what was read
+by byte range is an ``IntegrityError`` naming the tile and object."""
 
 from __future__ import annotations
 
@@ -71,19 +75,25 @@ def read_piece(open_tile: Opener, store: ObjectStore, tile: Tile, bbox: BBox, sp
             steps = select_steps(tile.reference_time, opened.steps, span)
             if steps is None:
                 return Miss(valid_times=[tile.reference_time + timedelta(hours=s) for s in opened.steps])
-            (k0, k1), (j0, j1), (i0, i1) = steps, win.rows, win.cols
-            if isinstance(opened.array, ShardedArray):
-                values = opened.array.read((k0, k1), (j0, j1), (i0, i1))
-            elif opened.array is not None:
-                values = opened.array[k0:k1, j0:j1, i0:i1]
-            else:
-                values = opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
+            (k0, k1), (j0, j1) = steps, win.rows
+            # one run of columns, or two (a box across 0 on a 0..360 grid, across 180 on a -180..180 one)
+            runs = [_columns(opened, tile, (k0, k1), (j0, j1), (r.i0, r.i1)) for r in win.runs]
+            values = runs[0] if len(runs) == 1 else np.concatenate(runs, axis=2)
     except NotFound as err:  # listed by the catalog, so never "nothing here"
         raise IntegrityError(f"tile {tile.key} is listed by the catalog but cannot be read: {err}") from err
     g = opened.grid
     return Piece(tile, opened.steps[k0:k1], np.array([g.lat(j) for j in range(j0, j1)]),
-                 np.array([g.lon(i) for i in range(i0, i1)]), np.asarray(values, dtype=np.float32),
-                 opened.attrs, opened.data_attrs)
+                 np.array(win.lons(g)), np.asarray(values, dtype=np.float32), opened.attrs, opened.data_attrs)
+
+
+def _columns(opened: OpenTile, tile: Tile, steps: tuple[int, int], rows: tuple[int, int],
+             cols: tuple[int, int]) -> np.ndarray:
+    (k0, k1), (j0, j1), (i0, i1) = steps, rows, cols
+    if isinstance(opened.array, ShardedArray):
+        return opened.array.read((k0, k1), (j0, j1), (i0, i1))
+    if opened.array is not None:
+        return opened.array[k0:k1, j0:j1, i0:i1]
+    return opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
 
 
 def read_tiles(open_tile: Opener, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,
