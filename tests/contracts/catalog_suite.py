@@ -722,6 +722,48 @@ class CatalogContract:
     def test_bbox_edges(self, seeded, cells, box, expected):
         assert self._ids(seeded, box) == expected
 
+    # -- boxes across the antimeridian (west > east): searched as BBox.search_parts, each tile once ------------
+    @pytest.fixture
+    def meridian(self, seeded):
+        r = run()
+        east_side, west_side, middle = (tile(r, west=w, south=40, first_h=6, last_h=30) for w in (170, -180, 0))
+        band = replace(tile(r, west=-10, south=0, first_h=6, last_h=30), cell_id="global",  # a global grid's
+                       bbox=BBox(-180, -90, 180, 90))  # extent (tiling.grid_extent) touches both parts
+        near = tile(r, west=150, south=40, first_h=6, last_h=30)  # 150..160
+        return {t.cell_id: t for t in self.published(seeded, r, [east_side, west_side, middle, band, near])}
+
+    @pytest.mark.parametrize("box, expected", [
+        (BBox(175, 42, -175, 45), ["global", "n40e170", "n40w180"]),  # both sides, not the middle, each once
+        (BBox(165, 42, -165, 45), ["global", "n40e170", "n40w180"]),
+        (BBox(155, 42, -175, 45), ["global", "n40e150", "n40e170", "n40w180"]),
+        (BBox(175, 42, 180, 45), ["global", "n40e170", "n40w180"]),  # 180 is -180: touches n40w180
+        (BBox(-180, 42, -175, 45), ["global", "n40e170", "n40w180"]),
+        (BBox(-180, 42, -180, 42), ["global", "n40e170", "n40w180"]),  # a point on the meridian
+        (BBox(172, 42, 178, 45), ["global", "n40e170"]),
+        (BBox(175, -5, -175, -1), ["global"]),
+        (BBox(175, 60, -175, 70), ["global"]),  # crossing, north of everything but the band
+        (BBox(-169.999999, 42, 169.999999, 45), ["global", "n40e000", "n40e150"]),  # nearly round, not crossing
+        (BBox(170.000001, 42, -170.000001, 45), ["global", "n40e170", "n40w180"]),  # a hair inside: float32
+        (BBox(-170.000001, 42, 169.999999, 45), ["global", "n40e000", "n40e150", "n40w180"]),
+        (BBox(0.5, 42, 0, 45), ["global", "n40e000", "n40e150", "n40e170", "n40w180"]),  # all but 0..0.5 (none)
+    ])
+    def test_a_box_across_the_antimeridian(self, seeded, meridian, box, expected):
+        found = seeded.find_tiles(box, ALL_TIME)
+        assert sorted(t.cell_id for t in found) == expected
+        assert len({t.key for t in found}) == len(found)  # a tile meeting both parts is listed once
+        assert found == sorted(found, key=lambda t: (t.variable, t.model, t.level_m, t.reference_time,
+                                                     t.cell_id, t.key))
+        assert all(t.selected_by(box, ALL_TIME) for t in found)  # the domain's rule, as memory applies it
+
+    def test_a_crossing_box_with_filters_history_and_as_of(self, seeded, meridian):
+        box = BBox(175, 42, -175, 45)
+        assert seeded.find_tiles(box, ALL_TIME, ["ozone"]) == []
+        assert [t.cell_id for t in seeded.find_tiles(box, day_range(31, 40))] == []
+        got = seeded.find_tiles(box, ALL_TIME, ["nitrogen_dioxide"], dataset=DATASET, model="ensemble", level_m=0,
+                                as_of=T0, history=True)
+        assert sorted(t.cell_id for t in got) == ["global", "n40e170", "n40w180"]
+        assert seeded.find_tiles(box, ALL_TIME, as_of=T0 - timedelta(seconds=1)) == []
+
     @pytest.mark.parametrize("start, end, hit", [
         (0, 6, False),  # ends exactly at valid_start: half-open query excludes it
         (0, 6 + 1 / 3.6e9, True),  # one microsecond later

@@ -477,12 +477,17 @@ class PostgresCatalog(RunModelOps):
         m = INDEX_MARGIN
         # candidates from the GiST index (extent && box, valid && window), then the exact predicates on the
         # float64 columns; BBox.intersects / TimeRange.overlaps in Python are the last word (see below)
+        # a box across the antimeridian is searched as its parts (BBox.search_parts), OR-ed: one scan of the
+        # index per part (a bitmap OR), each tile once
+        parts = bbox.search_parts()
         sql = [f"SELECT {_TILE_T} FROM tiles t",
-               "WHERE t.extent && ST_MakeEnvelope(%s, %s, %s, %s, 4326)",
+               "WHERE (" + " OR ".join(["t.extent && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"] * len(parts)) + ")",
                "AND t.valid && tstzrange(%s, %s, '[)')",
-               "AND %s <= t.east AND %s >= t.west AND %s <= t.north AND %s >= t.south"]
-        args: list[Any] = [bbox.west - m, bbox.south - m, bbox.east + m, bbox.north + m,
-                           time_range.start, time_range.end, bbox.west, bbox.east, bbox.south, bbox.north]
+               "AND (" + " OR ".join(["(%s <= t.east AND %s >= t.west)"] * len(parts)) + ")",
+               "AND %s <= t.north AND %s >= t.south"]
+        args: list[Any] = [v for p in parts for v in (p.west - m, p.south - m, p.east + m, p.north + m)]
+        args += [time_range.start, time_range.end] + [v for p in parts for v in (p.west, p.east)]
+        args += [bbox.south, bbox.north]
         if variables is not None:
             names = list(variables)
             if not names:

@@ -297,15 +297,19 @@ class SqliteCatalog(RunModelOps):
         # candidates from the R*Tree (space widened by the margin, time in whole hours: a tile starting before
         # ``end`` starts at or before the hour holding end - 1 us, and one ending at or after ``start`` ends at
         # or after the hour holding start), then the exact predicates
-        sql = [f"SELECT {_TILE_T} FROM tiles_rtree r JOIN tiles t ON t.id = r.id",
-               "WHERE r.west <= ? AND r.east >= ? AND r.south <= ? AND r.north >= ?",
-               "AND r.first_hour <= ? AND r.last_hour >= ?",
+        # a box across the antimeridian is searched as its parts (BBox.search_parts): one R*Tree search each,
+        # their ids united (a tile meeting two parts comes once)
+        parts = bbox.search_parts()
+        hours = [(end - 1) // HOUR_US, start // HOUR_US]
+        search = " UNION ".join(["SELECT id FROM tiles_rtree WHERE west <= ? AND east >= ? AND south <= ? "
+                                 "AND north >= ? AND first_hour <= ? AND last_hour >= ?"] * len(parts))
+        sql = [f"SELECT {_TILE_T} FROM ({search}) r JOIN tiles t ON t.id = r.id",
                # the exact BBox.intersects / TimeRange.overlaps predicates, on the float64 and integer columns
-               "AND ? <= t.east AND ? >= t.west AND ? <= t.north AND ? >= t.south",
+               "WHERE (" + " OR ".join(["(? <= t.east AND ? >= t.west)"] * len(parts)) + ")",
+               "AND ? <= t.north AND ? >= t.south",
                "AND t.valid_start < ? AND t.valid_end >= ?"]
-        args: list = [bbox.east + m, bbox.west - m, bbox.north + m, bbox.south - m,
-                      (end - 1) // HOUR_US, start // HOUR_US,
-                      bbox.west, bbox.east, bbox.south, bbox.north, end, start]
+        args: list = [v for p in parts for v in (p.east + m, p.west - m, p.north + m, p.south - m, *hours)]
+        args += [v for p in parts for v in (p.west, p.east)] + [bbox.south, bbox.north, end, start]
         if variables is not None:
             names = list(variables)
             if not names:
