@@ -59,12 +59,15 @@ def _values(spec: FieldSpec, lats: np.ndarray, lons: np.ndarray, missing_fractio
 
 
 def write_cams_grib(path: str | Path, specs: Sequence[FieldSpec], *, area: tuple[float, float, float, float] = FULL_AREA,
-                    bits: int = 16, missing_fraction: float = 0.0, template: Path = TEMPLATE) -> int:
-    """Write one message per spec; ``area`` is (N, W, S, E) of cell centres on the 0.1 degree grid. Returns bytes."""
+                    bits: int = 16, missing_fraction: float = 0.0, template: Path = TEMPLATE,
+                    step: float = 0.1) -> int:
+    """Write one message per spec; ``area`` is (N, W, S, E) of cell centres on a grid of ``step`` degrees (0.1:
+    CAMS Europe's). Longitudes run east from W to E as given: (90, 0, -90, 359.6) with ``step=0.4`` is a global
+    0..360 grid, (10, 170, -10, 190) one across the antimeridian. Returns bytes."""
     north, west, south, east = area
-    nj, ni = round((north - south) * 10) + 1, round((east - west) * 10) + 1
-    lats = np.round(north - 0.1 * np.arange(nj), 6)
-    lons = np.round(west + 0.1 * np.arange(ni), 6)
+    nj, ni = round((north - south) / step) + 1, round((east - west) / step) + 1
+    lats = np.round(north - step * np.arange(nj), 6)
+    lons = np.round(west + step * np.arange(ni), 6)
     with open(template, "rb") as f:
         base = eccodes.codes_grib_new_from_file(f)
     written = 0
@@ -74,6 +77,9 @@ def write_cams_grib(path: str | Path, specs: Sequence[FieldSpec], *, area: tuple
         for key, value in (("latitudeOfFirstGridPointInDegrees", north), ("latitudeOfLastGridPointInDegrees", south),
                            ("longitudeOfFirstGridPointInDegrees", west % 360), ("longitudeOfLastGridPointInDegrees", east % 360)):
             eccodes.codes_set_double(base, key, value)
+        if step != 0.1:
+            eccodes.codes_set_double(base, "iDirectionIncrementInDegrees", step)
+            eccodes.codes_set_double(base, "jDirectionIncrementInDegrees", step)
         eccodes.codes_set_long(base, "bitsPerValue", bits)
         with open(path, "wb") as out:
             for spec in specs:
