@@ -19,8 +19,10 @@ from jackfruit.synthetic.cams_grib import fields, write_cams_grib
 from ..helpers import bits, ecc_reference, memory_app
 
 CAMS = "cams-europe-air-quality-forecasts"
-D360, D180 = date(2024, 1, 10), date(2024, 1, 11)  # one day on each grid
-AREAS = {D360: (90.0, 0.0, -90.0, 359.0), D180: (90.0, -180.0, -90.0, 179.0)}  # N, W, S, E; 1 degree
+D360, D180, COARSE = date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 12)  # one day on each grid
+AREAS = {D360: (90.0, 0.0, -90.0, 359.0), D180: (90.0, -180.0, -90.0, 179.0),  # N, W, S, E; 1 degree
+         COARSE: (90.0, -180.0, -90.0, 170.0)}  # 10 degrees: 36 columns, fewer than one chunk is wide
+STEPS = {D360: 1.0, D180: 1.0, COARSE: 10.0}
 
 
 def _file_coordinates(path) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +43,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("longitudes")
     paths = {day: root / f"{day}.grib" for day in AREAS}
     for day, path in paths.items():
-        write_cams_grib(path, fields([day], ["ensemble"], ["ozone"], [0], [0, 1]), area=AREAS[day], step=1.0)
+        write_cams_grib(path, fields([day], ["ensemble"], ["ozone"], [0], [0, 1]), area=AREAS[day], step=STEPS[day])
     bodies = {day: p.read_bytes() for day, p in paths.items()}
     app = memory_app(lambda d, r: bodies[date.fromisoformat(str(r["date"][0] if isinstance(r["date"], list)
                                                                      else r["date"])[:10])])
@@ -113,10 +115,17 @@ def test_a_point_on_the_antimeridian(world, day):
     assert list(ds.longitude.values) == [180.0] and list(ds.latitude.values) == [0.0]
 
 
+def test_both_runs_of_columns_in_one_chunk(world):
+    box = BBox(165, -5, -165, 5)  # columns 35, then 0 and 1: one stored chunk holds all three
+    ds, values, lats, lons = _read(world, COARSE, box)
+    assert _check(ds, values, lats, lons, box) == [35, 0, 1]
+    assert list(ds.longitude.values) == [170.0, 180.0, 190.0] and list(ds.latitude.values) == [0.0]
+
+
 def test_the_catalog_finds_a_global_tile_for_any_box(world):
     app, _, _ = world
     t0 = datetime(2024, 1, 10, tzinfo=timezone.utc)
-    span = TimeRange(t0, t0 + timedelta(days=2))
+    span = TimeRange(t0, t0 + timedelta(days=2))  # the two 1 degree grids
     for box in (BBox(175, -3, -175, 3), BBox(-179, 89, -178, 90), BBox(100, -90, 100, -90)):
         assert {t.bbox.as_tuple() for t in app.find_tiles(box, span)} == {(-180.0, -90.0, 180.0, 90.0)}
     with pytest.raises(NotFound):  # a box on no grid point of either grid

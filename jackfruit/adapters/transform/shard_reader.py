@@ -17,10 +17,11 @@ from the tile's manifest; a failure is ``IntegrityError`` naming the tile and ob
 
 from __future__ import annotations
 
+import itertools
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import google_crc32c
 import numcodecs
@@ -100,30 +101,38 @@ class ShardedArray:
     # -- reading -------------------------------------------------------------------------------------------------
     def read(self, k: tuple[int, int], j: tuple[int, int], i: tuple[int, int]) -> np.ndarray:
         """Values ``[k0:k1, j0:j1, i0:i1]`` as float32, fetching only the chunks that hold them."""
-        window = (k, j, i)
-        out = np.full(tuple(b - a for a, b in window), self.fill, dtype=np.float32)
+        return self.read_columns(k, j, [i])
+
+    def read_columns(self, k: tuple[int, int], j: tuple[int, int], runs: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Values ``[k0:k1, j0:j1]`` of the column runs ``[(i0, i1), ...]`` side by side, as float32: a box
+        across the antimeridian on a -180..180 grid takes its last columns, then its first. Every chunk of
+        every run is fetched in one go (concurrently from a remote store), each chunk once."""
+        width = sum(b - a for a, b in runs)
+        out = np.full((k[1] - k[0], j[1] - j[0], width), self.fill, dtype=np.float32)
         if out.size == 0:
             return out
-        first = [a // c for (a, _), c in zip(window, self.chunk)]
-        last = [(b - 1) // c for (_, b), c in zip(window, self.chunk)]
-        wanted: dict[str, list[tuple[int, tuple[int, int, int]]]] = {}
-        for ck in range(first[0], last[0] + 1):
-            for cj in range(first[1], last[1] + 1):
-                for ci in range(first[2], last[2] + 1):
-                    chunk = (ck, cj, ci)
-                    shard = tuple(c // p for c, p in zip(chunk, self._per_shard))
-                    inner = tuple(c % p for c, p in zip(chunk, self._per_shard))
-                    flat = (inner[0] * self._per_shard[1] + inner[1]) * self._per_shard[2] + inner[2]
-                    rel = f"{self.path}/c/{shard[0]}/{shard[1]}/{shard[2]}"
-                    wanted.setdefault(rel, []).append((flat, chunk))
+        # relative key -> flat inner index -> (chunk, [(window, column offset in out)])
+        wanted: dict[str, dict[int, tuple[tuple[int, int, int], list]]] = {}
+        at = 0
+        for i in runs:
+            window = (k, j, i)
+            first = [a // c for (a, _), c in zip(window, self.chunk)]
+            last = [(b - 1) // c for (_, b), c in zip(window, self.chunk)]
+            for chunk in itertools.product(*(range(f, g + 1) for f, g in zip(first, last))):
+                shard = tuple(c // p for c, p in zip(chunk, self._per_shard))
+                inner = tuple(c % p for c, p in zip(chunk, self._per_shard))
+                flat = (inner[0] * self._per_shard[1] + inner[1]) * self._per_shard[2] + inner[2]
+                rel = f"{self.path}/c/{shard[0]}/{shard[1]}/{shard[2]}"
+                wanted.setdefault(rel, {}).setdefault(flat, (chunk, []))[1].append((window, at))
+            at += i[1] - i[0]
         shards = [rel for rel in wanted if rel in self.sizes]  # unlisted: never written, fill value
         self._map(self._index, [rel for rel in shards if rel not in self._indexes])
         requests = []
         for rel in shards:
             index = self._indexes[rel]
-            placed = sorted((int(index[flat, 0]), int(index[flat, 1]), chunk) for flat, chunk in wanted[rel]
+            placed = sorted((int(index[flat, 0]), int(index[flat, 1]), flat) for flat in wanted[rel]
                             if index[flat, 0] != _EMPTY)
-            group: list[tuple[int, int, tuple[int, int, int]]] = []
+            group: list[tuple[int, int, int]] = []
             for entry in placed:
                 if group and entry[0] - (group[-1][0] + group[-1][1]) > _GAP:
                     requests.append((rel, group))
@@ -133,8 +142,11 @@ class ShardedArray:
                 requests.append((rel, group))
         for rel, group, body in self._map(self._fetch, requests):
             start = group[0][0]
-            for offset, nbytes, chunk in group:
-                self._place(rel, body[offset - start:offset - start + nbytes], chunk, window, out)
+            for offset, nbytes, flat in group:
+                chunk, targets = wanted[rel][flat]
+                values = self._decode(rel, body[offset - start:offset - start + nbytes], chunk)
+                for window, column in targets:
+                    self._place(values, chunk, window, column, out)
         return out
 
     def _map(self, fn: Callable[[Any], Any], items: list) -> list:
@@ -168,15 +180,19 @@ class ShardedArray:
             raise IntegrityError(f"tile {self.tile_key}: object {rel}: its shard index points past the chunk data")
         self._indexes[rel] = index
 
-    def _place(self, rel: str, body: memoryview, chunk: tuple[int, int, int],
-               window: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
+    def _decode(self, rel: str, body: memoryview, chunk: tuple[int, int, int]) -> np.ndarray:
         if not _crc_ok(body):
             raise IntegrityError(f"tile {self.tile_key}: object {rel} failed its crc32c check: chunk {chunk} "
                                  "read by range is not what was written")
-        values = np.frombuffer(self._blosc.decode(body[:-4]), dtype="<f4").reshape(self.chunk)
+        return np.frombuffer(self._blosc.decode(body[:-4]), dtype="<f4").reshape(self.chunk)
+
+    def _place(self, values: np.ndarray, chunk: tuple[int, int, int], window: tuple[tuple[int, int], ...],
+               column: int, out: np.ndarray) -> None:
+        """Put the part of a decoded chunk inside ``window`` into ``out``, its columns from ``column`` on."""
         src, dst = [], []
-        for (a, b), c, n in zip(window, chunk, self.chunk):
+        for axis, ((a, b), c, n) in enumerate(zip(window, chunk, self.chunk)):
             lo, hi = max(a, c * n), min(b, (c + 1) * n)
+            shift = column if axis == 2 else 0
             src.append(slice(lo - c * n, hi - c * n))
-            dst.append(slice(lo - a, hi - a))
+            dst.append(slice(lo - a + shift, hi - a + shift))
         out[tuple(dst)] = values[tuple(src)]

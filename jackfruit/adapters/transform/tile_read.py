@@ -77,8 +77,7 @@ def read_piece(open_tile: Opener, store: ObjectStore, tile: Tile, bbox: BBox, sp
                 return Miss(valid_times=[tile.reference_time + timedelta(hours=s) for s in opened.steps])
             (k0, k1), (j0, j1) = steps, win.rows
             # one run of columns, or two (a box across 0 on a 0..360 grid, across 180 on a -180..180 one)
-            runs = [_columns(opened, tile, (k0, k1), (j0, j1), (r.i0, r.i1)) for r in win.runs]
-            values = runs[0] if len(runs) == 1 else np.concatenate(runs, axis=2)
+            values = _columns(opened, tile, (k0, k1), (j0, j1), [(r.i0, r.i1) for r in win.runs])
     except NotFound as err:  # listed by the catalog, so never "nothing here"
         raise IntegrityError(f"tile {tile.key} is listed by the catalog but cannot be read: {err}") from err
     g = opened.grid
@@ -87,13 +86,14 @@ def read_piece(open_tile: Opener, store: ObjectStore, tile: Tile, bbox: BBox, sp
 
 
 def _columns(opened: OpenTile, tile: Tile, steps: tuple[int, int], rows: tuple[int, int],
-             cols: tuple[int, int]) -> np.ndarray:
-    (k0, k1), (j0, j1), (i0, i1) = steps, rows, cols
+             runs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The values of the column runs side by side (sharded tiles: every chunk fetched in one go)."""
+    (k0, k1), (j0, j1) = steps, rows
     if isinstance(opened.array, ShardedArray):
-        return opened.array.read((k0, k1), (j0, j1), (i0, i1))
-    if opened.array is not None:
-        return opened.array[k0:k1, j0:j1, i0:i1]
-    return opened.legacy[tile.variable].values[k0:k1, j0:j1, i0:i1]
+        return opened.array.read_columns((k0, k1), (j0, j1), runs)
+    source = opened.array if opened.array is not None else opened.legacy[tile.variable].values
+    parts = [source[k0:k1, j0:j1, i0:i1] for i0, i1 in runs]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
 
 
 def read_tiles(open_tile: Opener, store: ObjectStore, tiles: Sequence[Tile], bbox: BBox, time_range: TimeRange,
