@@ -130,3 +130,21 @@ def test_the_catalog_finds_a_global_tile_for_any_box(world):
         assert {t.bbox.as_tuple() for t in app.find_tiles(box, span)} == {(-180.0, -90.0, 180.0, 90.0)}
     with pytest.raises(NotFound):  # a box on no grid point of either grid
         app.read(BBox(175.2, -3, 175.8, 3), TimeRange(t0, t0 + timedelta(hours=1)), ["ozone"])
+
+
+@pytest.mark.parametrize("area, step, grid", [
+    ((90.0, 0.0, -90.0, 359.6), 0.4, (0.0, 0.4, 900)),  # 0..360 as the file has it
+    ((10.0, 170.0, -10.0, 190.0), 1.0, (170.0, 1.0, 21)),  # across the antimeridian: 170..190
+    ((50.0, 335.0, 40.0, 345.0), 1.0, (-25.0, 1.0, 11)),  # within -180..180: brought there, as before
+    ((90.0, 0.0, -90.0, 360.0), 1.0, None),  # 361 columns: the meridian 0 twice, refused
+])
+def test_the_decoder_keeps_the_file_s_longitudes(tmp_path, area, step, grid):
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+
+    path = tmp_path / "grid.grib"
+    write_cams_grib(path, fields([D360], ["ensemble"], ["ozone"], [0], [0]), area=area, step=step)
+    (msg,) = EccodesGribDecoder().scan(str(path))
+    if grid is None:
+        assert msg.grid is None and "repeating a meridian" in msg.grid_type
+    else:
+        assert (msg.grid.lon0, msg.grid.dlon, msg.grid.nx) == grid
