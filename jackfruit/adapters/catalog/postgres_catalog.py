@@ -218,6 +218,11 @@ def _check(conn: psycopg.Connection) -> None:
         psycopg_pool.ConnectionPool.check_connection(conn)
 
 
+def _any(conditions: list[str]) -> str:
+    """One condition as is; several OR-ed (a box across the antimeridian: one per part of it)."""
+    return conditions[0] if len(conditions) == 1 else "(" + " OR ".join(f"({c})" for c in conditions) + ")"
+
+
 class PostgresCatalog(RunModelOps):
     """The catalog on a PostgreSQL + PostGIS server; see the module docstring for transactions and errors.
 
@@ -481,9 +486,9 @@ class PostgresCatalog(RunModelOps):
         # index per part (a bitmap OR), each tile once
         parts = bbox.search_parts()
         sql = [f"SELECT {_TILE_T} FROM tiles t",
-               "WHERE (" + " OR ".join(["t.extent && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"] * len(parts)) + ")",
+               "WHERE " + _any(["t.extent && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"] * len(parts)),
                "AND t.valid && tstzrange(%s, %s, '[)')",
-               "AND (" + " OR ".join(["(%s <= t.east AND %s >= t.west)"] * len(parts)) + ")",
+               "AND " + _any(["%s <= t.east AND %s >= t.west"] * len(parts)),
                "AND %s <= t.north AND %s >= t.south"]
         args: list[Any] = [v for p in parts for v in (p.west - m, p.south - m, p.east + m, p.north + m)]
         args += [time_range.start, time_range.end] + [v for p in parts for v in (p.west, p.east)]
