@@ -6,6 +6,7 @@ message, from ecCodes' own keys read here independently of the decoder."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections import Counter
@@ -145,15 +146,28 @@ def test_chemistry_ccsds_three_constituents_are_three_fields_bit_exact():
              for m in messages}
     assert len(names) == 3, "three constituents must stay three named fields"
     # a global 30 degree grid from 0 to 330 E: until the decoder reports 0..360 grids, read() is given it
-    grids = {m.grid for m in messages}
-    if grids == {None}:
-        import dataclasses
-        messages = [dataclasses.replace(m, grid=RegularGrid(90.0, 0.0, -30.0, 30.0, 7, 12)) for m in messages]
+    messages = [m if m.grid else dataclasses.replace(m, grid=RegularGrid(90.0, 0.0, -30.0, 30.0, 7, 12))
+                for m in messages]
     decoded = decoder.read(str(CHEM), messages)
     _bit_exact(decoded, ref)
     for a in range(3):
         for b in range(a + 1, 3):
             assert not np.array_equal(decoded[a], decoded[b]), "constituents collapsed into one field"
+
+
+def test_grib1_bitmap_decodes_bit_exact_with_nan_where_missing():
+    """GRIB1 goes through the same read path as GRIB2: its bitmap (not a magic value) says what is missing."""
+    path = DATA / "ecmwf_fields_with_missing_values.grib"
+    decoder = EccodesGribDecoder()
+    messages = decoder.scan(str(path))
+    ref = direct(path)
+    _agrees_with_ecc(messages, ref)
+    # a global 2 degree grid from 0 to 358 E: until the decoder reports 0..360 grids, read() is given it
+    messages = [m if m.grid else dataclasses.replace(m, grid=RegularGrid(90.0, 0.0, -2.0, 2.0, 91, 180))
+                for m in messages]
+    decoded = decoder.read(str(path), messages)
+    _bit_exact(decoded, ref)
+    assert [int(np.isnan(d).sum()) for d in decoded] == [10808, 10891]  # README: 21699 NaN in total
 
 
 @pytest.mark.parametrize("name, grid_types", [
@@ -186,3 +200,26 @@ def _keys_only(path) -> list[dict]:
             finally:
                 eccodes.codes_release(h)
     return out
+
+
+def test_names_are_looked_up_once_per_header_and_agree_with_eccodes_on_every_message():
+    """The decoder caches ecCodes' names under each header with its times blanked: every sample's messages get
+    exactly ecCodes' own answers (checked above per file, and here on all of them), in one lookup per header."""
+    from jackfruit.adapters.transform.eccodes_decoder import _get
+    from jackfruit.adapters.transform.grib_names import NAME_KEYS, HeaderNames
+
+    lookups = {}
+    for path in sorted(DATA.glob("*.grib*")):
+        with open(path, "rb") as f, HeaderNames(str(path), _get) as names:
+            n = 0
+            while (h := eccodes.codes_grib_new_from_file(f, headers_only=True)) is not None:
+                try:
+                    got = names.names(h, _get(h, "offset"))
+                    assert got == {k: _get(h, k, None) for k in NAME_KEYS}, (path.name, n)
+                    n += 1
+                finally:
+                    eccodes.codes_release(h)
+            lookups[path.name] = n - names.hits
+    assert lookups[EAC4.name] == 25  # one per pressure level, not per time
+    assert lookups[GLOBAL.name] <= 8  # pm2p5/pm10 (analysis and forecast steps), no2 on two levels
+    assert lookups[CHEM.name] == 3  # three constituents never share a lookup

@@ -22,6 +22,7 @@ from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes'
 import eccodes  # noqa: E402
 import numpy as np
 
+from jackfruit.adapters.transform.grib_names import HeaderNames
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.tiling import GribMessage, RegularGrid
 
@@ -129,7 +130,7 @@ class EccodesGribDecoder:
             head = f.read(16)
         if not head.startswith(b"GRIB"):
             raise InvalidInput(f"{os.path.basename(path)} is not a GRIB file: it starts with {head!r} ({size} bytes)")
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, HeaderNames(path, _get) as header_names:
             while True:
                 where = f"message {len(messages) + 1}"
                 try:
@@ -148,6 +149,7 @@ class EccodesGribDecoder:
                     grid_type, grid = _grid(h)
                     edition = _get(h, "edition")
                     level_type_key = "indicatorOfTypeOfLevel" if edition == 1 else "typeOfFirstFixedSurface"
+                    names = header_names.names(h, offset)
                     messages.append(GribMessage(
                         index=len(messages), offset=offset, length=length, edition=edition,
                         centre=_get(h, "centre"), sub_centre=_get(h, "subCentre", 0),
@@ -157,12 +159,12 @@ class EccodesGribDecoder:
                         level_type=_get(h, level_type_key, -1), level=_get(h, "level", 0),
                         reference_time=_reference_time(h, where), step_hours=_step_hours(h, edition, where),
                         grid_type=grid_type, grid=grid,
-                        param_id=_known(_get(h, "paramId", 0)),
+                        param_id=_known(names["paramId"] or 0),
                         table2_version=_get(h, "table2Version") if edition == 1 else None,
                         indicator_of_parameter=_get(h, "indicatorOfParameter") if edition == 1 else None,
-                        type_of_level=_get(h, "typeOfLevel", ""), packing=_get(h, "packingType", ""),
-                        data_type=_get(h, "dataType", ""), short_name=_get(h, "shortName", ""),
-                        step_type=_get(h, "stepType", "")))
+                        type_of_level=names["typeOfLevel"] or "", packing=_get(h, "packingType", ""),
+                        data_type=names["dataType"] or "", short_name=names["shortName"] or "",
+                        step_type=names["stepType"] or ""))
                 finally:
                     eccodes.codes_release(h)
         if not messages:
