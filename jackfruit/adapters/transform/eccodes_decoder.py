@@ -107,10 +107,6 @@ def _step_hours(h: Any, edition: int, where: str) -> int:
     return seconds // 3600
 
 
-def _known(value: Any, unknown: Any = 0) -> Any:
-    return None if value == unknown else value
-
-
 def _check_padding(path: str, start: int, stop: int, where: str) -> None:
     """GRIB1 writers pad messages with zero bytes; anything else between messages is refused."""
     with open(path, "rb") as f:
@@ -159,7 +155,7 @@ class EccodesGribDecoder:
                         level_type=_get(h, level_type_key, -1), level=_get(h, "level", 0),
                         reference_time=_reference_time(h, where), step_hours=_step_hours(h, edition, where),
                         grid_type=grid_type, grid=grid,
-                        param_id=_known(names["paramId"] or 0),
+                        param_id=names["paramId"] or None,  # 0: ecCodes cannot name it
                         table2_version=_get(h, "table2Version") if edition == 1 else None,
                         indicator_of_parameter=_get(h, "indicatorOfParameter") if edition == 1 else None,
                         type_of_level=names["typeOfLevel"] or "", packing=_get(h, "packingType", ""),
