@@ -72,3 +72,16 @@ def test_command_line(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["2003-01-01", "2003-01-02"]
     assert sum((tmp_path / line.split()[1].rsplit("/", 1)[1]).stat().st_size for line in lines) == EAC4.stat().st_size
+
+
+def test_a_rerun_after_a_kill_replaces_what_the_killed_split_left(tmp_path):
+    """A split killed mid-write leaves a ``.partial`` file (never a half day file under the final name); the re-run
+    writes every day file whole and leaves no partial behind."""
+    out = tmp_path / "days"
+    out.mkdir()
+    stale = out / f"{GLOBAL.stem}_2019-01-01{GLOBAL.suffix}.partial"
+    stale.write_bytes(GLOBAL.read_bytes()[:777])  # what a kill after a few writes leaves
+    (out / f"{GLOBAL.stem}_2019-01-02{GLOBAL.suffix}").write_bytes(b"an older, wrong day file")
+    parts = split_by_day(GLOBAL, out, EccodesGribDecoder())
+    assert b"".join(p.read_bytes() for _, p in parts) == GLOBAL.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for _, p in parts)

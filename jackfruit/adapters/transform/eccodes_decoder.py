@@ -107,6 +107,20 @@ def _step_hours(h: Any, edition: int, where: str) -> int:
     return seconds // 3600
 
 
+def _level(h: Any, names: dict, where: str) -> int:
+    """ecCodes' ``level``, refused when it is not a whole number: its integer key rounds (1.5 m reads as 2, the
+    level of 2 m), and two levels must never become one."""
+    level = _get(h, "level", 0)
+    try:
+        exact = eccodes.codes_get_double(h, "level")
+    except eccodes.GribInternalError:
+        return level
+    if exact != level:
+        raise InvalidInput(f"{where}: level {exact:g} ({names['typeOfLevel']}) is not a whole number; the file is "
+                           "refused whole")
+    return level
+
+
 def _check_padding(path: str, start: int, stop: int, where: str) -> None:
     """GRIB1 writers pad messages with zero bytes; anything else between messages is refused."""
     with open(path, "rb") as f:
@@ -152,7 +166,7 @@ class EccodesGribDecoder:
                         discipline=_get(h, "discipline", -1), category=_get(h, "parameterCategory", -1),
                         number=_get(h, "parameterNumber", -1), constituent_type=_get(h, "constituentType"),
                         template=_get(h, "productDefinitionTemplateNumber", -1),
-                        level_type=_get(h, level_type_key, -1), level=_get(h, "level", 0),
+                        level_type=_get(h, level_type_key, -1), level=_level(h, names, where),
                         reference_time=_reference_time(h, where), step_hours=_step_hours(h, edition, where),
                         grid_type=grid_type, grid=grid,
                         param_id=names["paramId"] or None,  # 0: ecCodes cannot name it

@@ -1,5 +1,5 @@
 """Lead times in every time unit GRIB1 and GRIB2 write: the decoder reports whole hours, from the edition's own
-keys, or refuses the file naming the message. Messages are a real GRIB1 message (the CAMS global forecast's first)
+keys, or refuses the file naming the message; levels likewise whole, never rounded into another level. Messages are a real GRIB1 message (the CAMS global forecast's first)
 and a real GRIB2 one (COSMO's second) with only their time keys changed by ecCodes; the expected hours are
 ecCodes' own ``endStep`` in hours, read here independently."""
 
@@ -80,3 +80,19 @@ def test_grib2_lead_time_in_hours(tmp_path, keys, hours):
     assert ecc_hours == hours
     (m,) = EccodesGribDecoder().scan(str(path))
     assert (m.edition, m.step_hours) == (2, hours)
+
+
+@pytest.mark.parametrize("factor, value, level", [(0, 2, 2), (1, 20, 2), (2, 1000, 10)])
+def test_grib2_scaled_whole_levels_are_read(tmp_path, factor, value, level):
+    path, _ = _variant(tmp_path, COSMO, 0, {"scaleFactorOfFirstFixedSurface": factor,
+                                            "scaledValueOfFirstFixedSurface": value})
+    (m,) = EccodesGribDecoder().scan(str(path))
+    assert (m.type_of_level, m.level) == ("heightAboveGround", level)
+
+
+def test_a_level_that_is_not_whole_is_refused_not_rounded_into_another(tmp_path):
+    """ecCodes' integer ``level`` of 1.5 m is 2: the level of 2 m. The scan refuses rather than merge them."""
+    path, _ = _variant(tmp_path, COSMO, 0, {"scaleFactorOfFirstFixedSurface": 1, "scaledValueOfFirstFixedSurface": 15})
+    with pytest.raises(InvalidInput, match=r"message 1 \(byte offset 0\): level 1.5 \(heightAboveGround\) is not a "
+                                           r"whole number"):
+        EccodesGribDecoder().scan(str(path))
