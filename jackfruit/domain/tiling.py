@@ -48,9 +48,9 @@ class GribMessage:
     ``level_type`` is edition-specific: GRIB2 typeOfFirstFixedSurface (code table 4.5), GRIB1
     indicatorOfTypeOfLevel (code table 3); ``level`` is ecCodes' ``level`` in the unit ``type_of_level`` implies
     (metres for heightAboveGround, hPa for isobaricInhPa, Pa for isobaricInPa, the model level number for
-    hybrid, 0 for surface). A profile types a level with ``type_of_level`` + ``level``, which mean the same in
-    both editions. The fields after ``grid`` default to "not reported" (None or ""), for records built by
-    hand; the ecCodes decoder fills every one.
+    hybrid, 0 for surface), always a whole number (the decoder refuses a file with any other). A profile types
+    a level with ``type_of_level`` + ``level``, which mean the same in both editions. The fields after ``grid``
+    default to "not reported" (None or ""), for records built by hand; the ecCodes decoder fills every one.
     """
 
     index: int  # 0-based position in the file
