@@ -1,7 +1,8 @@
 """Lead times in every time unit GRIB1 and GRIB2 write: the decoder reports whole hours, from the edition's own
-keys, or refuses the file naming the message; levels likewise whole, never rounded into another level. Messages are a real GRIB1 message (the CAMS global forecast's first)
-and a real GRIB2 one (COSMO's second) with only their time keys changed by ecCodes; the expected hours are
-ecCodes' own ``endStep`` in hours, read here independently."""
+keys, or refuses the file naming the message; levels likewise whole, never rounded into another level.
+Messages are a real GRIB1 message (the CAMS global forecast's first) and a real GRIB2 one (COSMO's) with only
+their time or level keys changed by ecCodes; the expected hours are ecCodes' own ``startStep`` in hours, read
+here independently."""
 
 from __future__ import annotations
 
