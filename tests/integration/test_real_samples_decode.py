@@ -212,3 +212,32 @@ def test_names_are_looked_up_once_per_header_and_agree_with_eccodes_on_every_mes
     assert lookups[EAC4.name] == 25  # one per pressure level, not per time
     assert lookups[GLOBAL.name] <= 8  # pm2p5/pm10 (analysis and forecast steps), no2 on two levels
     assert lookups[CHEM.name] == 3  # three constituents never share a lookup
+
+
+@pytest.mark.parametrize("tri, lookups", [(0, 1), (4, 2)])
+def test_p1_p2_are_blanked_only_where_they_hold_nothing_but_the_lead_time(tmp_path, tri, lookups):
+    """Two GRIB1 messages that differ only in P1/P2 share one lookup when timeRangeIndicator says those are the
+    lead time (0, 1, 10), and are looked up apart otherwise (an accumulation's range is part of what it is)."""
+    from jackfruit.adapters.transform.eccodes_decoder import _get
+    from jackfruit.adapters.transform.grib_names import HeaderNames
+
+    body = b""
+    with open(GLOBAL, "rb") as f:
+        h = eccodes.codes_grib_new_from_file(f)
+    for p1, p2 in ((0, 3), (3, 6)):
+        c = eccodes.codes_clone(h)
+        for key, value in (("timeRangeIndicator", tri), ("P1", p1), ("P2", p2)):
+            eccodes.codes_set(c, key, value)
+        body += eccodes.codes_get_message(c)
+        eccodes.codes_release(c)
+    eccodes.codes_release(h)
+    path = tmp_path / "two.grib"
+    path.write_bytes(body)
+    with open(path, "rb") as f, HeaderNames(str(path), _get) as names:
+        while (m := eccodes.codes_grib_new_from_file(f, headers_only=True)) is not None:
+            names.names(m, _get(m, "offset"))
+            eccodes.codes_release(m)
+        assert 2 - names.hits == lookups
+    messages = EccodesGribDecoder().scan(str(path))
+    assert [m.step_hours for m in messages] == [0, 3]
+    assert {m.step_type for m in messages} == {"instant" if tri == 0 else "accum"}
