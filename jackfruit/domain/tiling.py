@@ -40,7 +40,15 @@ class RegularGrid:
 
 @dataclass(frozen=True)
 class GribMessage:
-    """Metadata of one GRIB message, as the decoder port reports it."""
+    """Metadata of one GRIB message, as the decoder port reports it, for GRIB1 and GRIB2 alike.
+
+    ``level_type`` is edition-specific: GRIB2 typeOfFirstFixedSurface (code table 4.5), GRIB1
+    indicatorOfTypeOfLevel (code table 3); ``level`` is ecCodes' ``level`` in the unit ``type_of_level`` implies
+    (metres for heightAboveGround, hPa for isobaricInhPa, Pa for isobaricInPa, the model level number for
+    hybrid, 0 for surface), always a whole number (the decoder refuses a file with any other). A profile types
+    a level with ``type_of_level`` + ``level``, which mean the same in both editions. The fields after ``grid``
+    default to "not reported" (None or ""), for records built by hand; the ecCodes decoder fills every one.
+    """
 
     index: int  # 0-based position in the file
     offset: int
@@ -53,12 +61,20 @@ class GribMessage:
     number: int
     constituent_type: int | None
     template: int  # productDefinitionTemplateNumber
-    level_type: int  # typeOfFirstFixedSurface
-    level: int  # metres for heightAboveGround, 0 for surface
+    level_type: int  # GRIB2 typeOfFirstFixedSurface, GRIB1 indicatorOfTypeOfLevel (see above)
+    level: int  # in the unit of type_of_level: metres for heightAboveGround, 0 for surface (see above)
     reference_time: datetime
     step_hours: int
     grid_type: str
     grid: RegularGrid | None  # None when the grid is not regular lat/lon
+    param_id: int | None = None  # ecCodes paramId (e.g. 210073 pm2p5); None when ecCodes cannot name it (0)
+    table2_version: int | None = None  # GRIB1 only: the parameter table's version (None for GRIB2)
+    indicator_of_parameter: int | None = None  # GRIB1 only: the parameter's code in that table
+    type_of_level: str = ""  # ecCodes typeOfLevel: surface, heightAboveGround, isobaricInhPa, hybrid, ...
+    packing: str = ""  # ecCodes packingType: grid_simple, grid_ccsds, grid_complex_spatial_differencing, ...
+    data_type: str = ""  # ecCodes dataType: fc (forecast), an (analysis), ...
+    short_name: str = ""  # ecCodes shortName ("unknown" when ecCodes cannot name the parameter)
+    step_type: str = ""  # ecCodes stepType: instant, accum, avg, ... (``step_hours`` is the range's start)
 
     @property
     def where(self) -> str:
