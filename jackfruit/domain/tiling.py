@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 import hashlib
 
-from . import cams
 from .errors import InvalidInput
 from .geo import BBox
 
-SURFACE = 1  # typeOfFirstFixedSurface: ground or water surface
-HEIGHT_ABOVE_GROUND = 103
-CHEMICAL_TEMPLATE = 40  # productDefinitionTemplateNumber 4.40
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,15 @@ class RegularGrid:
 
 @dataclass(frozen=True)
 class GribMessage:
-    """Metadata of one GRIB message, as the decoder port reports it."""
+    """Metadata of one GRIB message, as the decoder port reports it, for GRIB1 and GRIB2 alike.
+
+    ``level_type`` is edition-specific: GRIB2 typeOfFirstFixedSurface (code table 4.5), GRIB1
+    indicatorOfTypeOfLevel (code table 3); ``level`` is ecCodes' ``level`` in the unit ``type_of_level`` implies
+    (metres for heightAboveGround, hPa for isobaricInhPa, Pa for isobaricInPa, the model level number for
+    hybrid, 0 for surface), always a whole number (the decoder refuses a file with any other). A profile types
+    a level with ``type_of_level`` + ``level``, which mean the same in both editions. The fields after ``grid``
+    default to "not reported" (None or ""), for records built by hand; the ecCodes decoder fills every one.
+    """
 
     index: int  # 0-based position in the file
     offset: int
@@ -59,12 +64,20 @@ class GribMessage:
     number: int
     constituent_type: int | None
     template: int  # productDefinitionTemplateNumber
-    level_type: int  # typeOfFirstFixedSurface
-    level: int  # metres for heightAboveGround, 0 for surface
+    level_type: int  # GRIB2 typeOfFirstFixedSurface, GRIB1 indicatorOfTypeOfLevel (see above)
+    level: int  # in the unit of type_of_level: metres for heightAboveGround, 0 for surface (see above)
     reference_time: datetime
     step_hours: int
     grid_type: str
     grid: RegularGrid | None  # None when the grid is not regular lat/lon
+    param_id: int | None = None  # ecCodes paramId (e.g. 210073 pm2p5); None when ecCodes cannot name it (0)
+    table2_version: int | None = None  # GRIB1 only: the parameter table's version (None for GRIB2)
+    indicator_of_parameter: int | None = None  # GRIB1 only: the parameter's code in that table
+    type_of_level: str = ""  # ecCodes typeOfLevel: surface, heightAboveGround, isobaricInhPa, hybrid, ...
+    packing: str = ""  # ecCodes packingType: grid_simple, grid_ccsds, grid_complex_spatial_differencing, ...
+    data_type: str = ""  # ecCodes dataType: fc (forecast), an (analysis), ...
+    short_name: str = ""  # ecCodes shortName ("unknown" when ecCodes cannot name the parameter)
+    step_type: str = ""  # ecCodes stepType: instant, accum, avg, ... (``step_hours`` is the range's start)
 
     @property
     def where(self) -> str:
@@ -79,34 +92,13 @@ class GribMessage:
 
 @dataclass(frozen=True)
 class MessageField:
-    """The field one message holds, named by the CAMS code table."""
+    """The field one message holds, as its dataset's profile names it (``SourceProfile.name_message``)."""
 
     model: str
     variable: str
     level_m: int
     reference_time: datetime
     step_hours: int
-
-
-def message_field(msg: GribMessage) -> MessageField:
-    """The one rule naming a CAMS message (acceptance and tile planning both apply it): GRIB2, product
-    definition template 4.40, a species and a model of the code table, surface or height above ground, a
-    reference time on the hour. ``InvalidInput`` naming the message and its first problem otherwise."""
-    if msg.edition != 2:
-        raise InvalidInput(f"{msg.where}: GRIB edition {msg.edition}; CAMS Europe is GRIB2")
-    if msg.template != CHEMICAL_TEMPLATE:
-        raise InvalidInput(f"{msg.where}: product definition template {msg.template}; CAMS Europe fields use "
-                           f"template {CHEMICAL_TEMPLATE} (instantaneous chemical constituent)")
-    species = cams.species_for(msg.where, msg.discipline, msg.category, msg.number, msg.constituent_type)
-    model = cams.model_for(msg.where, msg.centre, msg.sub_centre)
-    if msg.level_type not in (SURFACE, HEIGHT_ABOVE_GROUND):
-        raise InvalidInput(f"{msg.where}: level type {msg.level_type} is neither surface (1) nor height above "
-                           "ground (103)")
-    ref = msg.reference_time
-    if ref.minute or ref.second:
-        raise InvalidInput(f"{msg.where}: reference time {ref.isoformat()} is not on the hour")
-    level = 0 if msg.level_type == SURFACE else msg.level
-    return MessageField(model, species.name, level, ref, msg.step_hours)
 
 
 @dataclass(frozen=True)
@@ -181,15 +173,20 @@ def plan_cells(grid: RegularGrid) -> list[Cell]:
     return [Cell(grid_id(grid), grid_extent(grid), (0, grid.ny), (0, grid.nx))]
 
 
-def plan_tiles(messages: list[GribMessage]) -> list[TileGroup]:
-    """Group messages into tile groups; refuse the whole file if any message cannot be placed."""
+#: names one message (its dataset's ``SourceProfile.name_message``); ``InvalidInput`` naming it otherwise
+Namer = Callable[[GribMessage], MessageField]
+
+
+def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
+    """Group messages into tile groups, each named by ``name`` (the dataset's one naming rule); refuse the whole
+    file if any message cannot be named or placed."""
     if not messages:
         raise InvalidInput("the file holds no GRIB messages")
     problems: list[str] = []
     groups: dict[tuple, list[GribMessage]] = defaultdict(list)
     for msg in messages:
         try:
-            named = message_field(msg)
+            named = name(msg)
             if msg.grid is None:
                 raise InvalidInput(f"{msg.where}: grid type {msg.grid_type!r} is not a regular lat/lon grid "
                                    "this transformation can tile")

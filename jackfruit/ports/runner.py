@@ -81,6 +81,8 @@ class IngestJob:
     attempt_id: str = ""
     #: poll/download this upstream job instead of submitting; adopt an object already at ``raw_key``
     resume_job_id: str | None = None
+    #: the upstream's dataset id (None: the same as ``dataset``)
+    upstream_dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class JobQuery:
     dataset: str
     request: Mapping[str, Any]
     upstream: Upstream
+    #: the upstream's dataset id (None: the same as ``dataset``)
+    upstream_dataset: str | None = None
 
 
 E = TypeVar("E", bound=BaseException)
