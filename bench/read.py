@@ -207,7 +207,7 @@ def antimeridian(app, work: Path, a) -> None:
     import numpy as np
 
     from jackfruit.domain.geo import BBox, TimeRange
-    from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+    from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
     print(f"{'(c) box, 20x20 deg, all lead times':36s} {'crossing ms':>12s} {'plain ms':>8s} {'ratio':>7s}  "
           f"{'req/KiB x':>10s} {'req/KiB p':>10s}  goal")
