@@ -6,9 +6,9 @@ Pure: works on ``RegularGrid`` numbers and datetimes, never on arrays.
 * A box selects the grid points inside it, edges included, whatever the grid's longitude frame (-180..180 or
   0..360) and also when the box crosses the antimeridian (west > east). Longitudes come back in the box's
   frame (``frame``): ascending from its west edge, so -180..180 for a box that does not cross, and
-  west..east + 360 for one that does; each value is the file's grid longitude plus a whole number of turns. A box with zero width (or height) selects the
-  nearest column (row) instead, so a point selects the nearest grid point. A box with no grid point is
-  ``NotFound`` naming the nearest grid point.
+  west..east + 360 for one that does; each value is the file's grid longitude plus a whole number of turns.
+  A box with zero width (or height) selects the nearest column (row) instead, so a point selects the
+  nearest grid point. A box with no grid point is ``NotFound`` naming the nearest grid point.
 * A time window ``[start, end)`` selects the lead times whose valid time is inside it; none is ``NotFound``
   naming the nearest valid times.
 * Nothing is invented: where no source message exists, the result says so (``present`` is false).
