@@ -153,8 +153,12 @@ CASES = [
     case("tiles", "--bbox", "-10,40,20,60", *QUERY, code=0, says="2 tile(s)", id="tiles-negative-bbox"),
     case("tiles", "--bbox=-10,40,20,60", *QUERY, code=0, says="2 tile(s)", id="tiles-negative-bbox-equals"),
     case("tiles", "--bbox", "-25,30,-20,35", *QUERY, code=3, says="0 tile(s)", id="tiles-found-nothing"),
-    case("tiles", "--bbox", "10,40,5,50", *QUERY, code=2, says="inverted", id="tiles-bbox-west-east"),
-    case("tiles", "--bbox", "-10,40,-20,50", *QUERY, code=2, says="inverted", id="tiles-negative-bbox-inverted"),
+    # west > east is a box across the antimeridian (issue 19): 10..180 and -180..5 meet the data at 0..5
+    case("tiles", "--bbox", "10,40,5,50", *QUERY, code=0, says="2 tile(s)", id="tiles-bbox-west-east-crosses"),
+    case("tiles", "--bbox", "170,40,-170,50", *QUERY, code=3, says="0 tile(s)", id="tiles-bbox-across-nothing"),
+    case("tiles", "--bbox", "10,50,20,40", *QUERY, code=2, says="inverted: south", id="tiles-bbox-south-north"),
+    case("tiles", "--bbox", "-10,50,-20,40", *QUERY, code=2, says="inverted: south",
+         id="tiles-negative-bbox-inverted"),
     case("tiles", "--bbox", "0,0,5,200", *QUERY, code=2, says="outside", id="tiles-bbox-out-of-range"),
     case("tiles", "--bbox", "-190,0,5,5", *QUERY, code=2, says="outside", id="tiles-bbox-west-out-of-range"),
     case("tiles", "--bbox", "1,2,3", *QUERY, code=2, says="west,south,east,north", id="tiles-bbox-arity"),
@@ -205,7 +209,7 @@ CASES = [
     case("read", "--bbox", "-10,40,20,60", *QUERY, "--variable", "unobtainium", code=2, says="unobtainium",
          id="read-unknown-variable"),
     case("read", *HERE, "--dataset", "no-such-dataset", code=3, says="no-such-dataset", id="read-unknown-dataset"),
-    case("read", "--bbox", "5,40,1,50", *QUERY, code=2, says="inverted", id="read-bbox-inverted"),
+    case("read", "--bbox", "5,50,1,40", *QUERY, code=2, says="inverted: south", id="read-bbox-inverted"),
     # -- runs (finding 2)
     case("runs", "--limit", "100000000000000000000", code=2, says="--limit", id="runs-limit-huge"),
     case("runs", "--limit", "0", code=2, says="--limit", id="runs-limit-zero"),

@@ -76,7 +76,7 @@ def test_demo_runs_the_whole_path_and_the_cli_finds_its_tiles(tmp_path, stub_bin
 
 
 @pytest.mark.parametrize("args, code, words", [
-    (("tiles", "--bbox", "10,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "inverted"),
+    (("tiles", "--bbox", "0,5,5,0", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "inverted: south"),
     (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-13", "--end", "2025-03-12"), 2, "not before"),
     (("tiles", "--bbox", "0,0,5,200", "--start", "2025-03-12", "--end", "2025-03-13"), 2, "outside"),
     (("tiles", "--bbox", "0,0,5,5", "--start", "2025-03-12", "--end", "2025-03-13"), 3, "no jackfruit data directory"),
