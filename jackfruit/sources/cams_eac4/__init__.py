@@ -9,24 +9,22 @@ from pathlib import Path
 from jackfruit.sources.cams_global import CamsGlobalProfile, codes
 
 UPSTREAM = "cams-global-reanalysis-eac4"
-#: months between the end of the last half-year the upstream holds and now (see ``available_until``)
-LAG_MONTHS = 6
+#: days between the end of the last half-year the upstream holds and now, at least (see ``available_until``)
+LAG_DAYS = 183
 
 
 def available_until(now: datetime) -> date:
-    """The last day of the last half-year (30 June or 31 December) that ended at least ``LAG_MONTHS`` months before
-    ``now``. EAC4 is extended in batches, months after the fact: the ADS catalogue record of the EAC4 monthly
-    means (metadata of 2024-08-07) covered 2003-01-01 .. 2023-12-31, seven months behind; a four-month horizon would
-    have asked for days it did not have. See docs/adr/0013-partitioning-per-dataset.md."""
+    """The last day of the last half-year (30 June or 31 December) that ended at least ``LAG_DAYS`` (six months)
+    before ``now``. EAC4 is extended in batches, months after the fact: the ADS catalogue record of the EAC4
+    monthly means (metadata of 2024-08-07) covered 2003-01-01 .. 2023-12-31, seven months behind; a four-month
+    horizon would have asked for days it did not have. See docs/adr/0013-partitioning-per-dataset.md."""
     today = now.astimezone(timezone.utc).date()
-    months = today.year * 12 + today.month - 1 - LAG_MONTHS
-    year, month = divmod(months, 12)
-    cutoff = date(year, month + 1, min(today.day, 28))
-    if cutoff >= date(cutoff.year, 12, 31):
-        return date(cutoff.year, 12, 31)
-    if cutoff >= date(cutoff.year, 6, 30):
-        return date(cutoff.year, 6, 30)
-    return date(cutoff.year - 1, 12, 31)
+    year = today.year
+    while True:
+        for end in (date(year, 12, 31), date(year, 6, 30)):
+            if (today - end).days >= LAG_DAYS:
+                return end
+        year -= 1
 
 
 PROFILE = CamsGlobalProfile(
