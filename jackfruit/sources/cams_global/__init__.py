@@ -23,7 +23,7 @@ PROFILE = CamsGlobalProfile(
     name=UPSTREAM,
     upstream_dataset=UPSTREAM,
     template={
-        "variable": ["particulate_matter_2.5um", "particulate_matter_10um", "nitrogen_dioxide", "ozone"],
+        "variable": ["nitrogen_dioxide", "ozone", "particulate_matter_2.5um", "particulate_matter_10um"],
         "pressure_level": ["1000"],
         "type": ["forecast"],
         "time": ["00:00", "12:00"],
