@@ -146,3 +146,22 @@ def test_the_chemistry_sample_names_three_distinct_fields_never_one():
     assert [(f.variable, f.level_type, f.level_m) for f in named] == [
         ("carbon_monoxide", "model", 1), ("formaldehyde", "model", 1), ("ozone", "model", 1)]  # constituents 4, 7, 0
     assert len({acceptance.field_key(f) for f in named}) == 3
+
+
+def test_the_chemistry_sample_decodes_as_three_fields_bit_exact_against_eccodes():
+    headers = DECODER.scan(str(CHEM_SAMPLE))
+    decoded = DECODER.read(str(CHEM_SAMPLE), headers)  # CCSDS packing, through the decoder port
+    direct = {}
+    with open(CHEM_SAMPLE, "rb") as f:
+        while (h := eccodes.codes_grib_new_from_file(f)) is not None:
+            try:
+                direct[eccodes.codes_get(h, "constituentType")] = eccodes.codes_get_values(h).astype("float32")
+            finally:
+                eccodes.codes_release(h)
+    by_variable = {GLOBAL.name_message(m).variable: (m.constituent_type, decoded[i]) for i, m in enumerate(headers)}
+    assert sorted(by_variable) == ["carbon_monoxide", "formaldehyde", "ozone"]
+    for variable, (constituent, values) in by_variable.items():
+        assert values.shape == (7, 12)
+        assert (values.ravel().view("uint32") == direct[constituent].view("uint32")).all(), variable
+    arrays = [v.tobytes() for _, v in by_variable.values()]
+    assert len(set(arrays)) == 3  # three different fields, none a copy of another
