@@ -114,3 +114,23 @@ def test_a_synthetic_request_for_nothing_is_refused():
     with pytest.raises(InvalidInput, match="no field"):
         GLOBAL.synthetic_product({"variable": ["ozone"], "time": ["00:00"], "leadtime_hour": ["0"],
                                   "date": ["2025-03-12/2025-03-12"], "area": BERLIN})  # ozone without a level
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"centre": 85}, "centre 85"),
+    ({"table2_version": 128, "indicator_of_parameter": 167}, "paramId 167) is not in the CAMS global variable table"),
+    ({"level_type": 100, "type_of_level": "isobaricInhPa", "level": 1000}, "single-level variable"),
+    ({"level_type": 100, "type_of_level": "isobaricInPa", "level": 50}, "level type 100 (isobaricInPa)"),
+    ({"level_type": 103, "type_of_level": "heightAboveGround", "level": 2}, "level type 103"),
+    ({"step_type": "accum"}, "step type 'accum'"),
+    ({"reference_time": datetime(2025, 3, 12, 0, 30, tzinfo=timezone.utc)}, "not on the hour"),
+])
+def test_a_message_the_table_does_not_name_is_refused_naming_it_and_why(change, problem):
+    from dataclasses import replace
+    request = {"variable": ["particulate_matter_2.5um"], "time": ["00:00"], "leadtime_hour": ["0"],
+               "type": ["forecast"], "date": ["2025-03-12/2025-03-12"], "area": BERLIN}
+    message = scan(GLOBAL.synthetic_product(request))[0]
+    assert GLOBAL.name_message(message).variable == "particulate_matter_2.5um"
+    with pytest.raises(InvalidInput, match=r"message 1 \(") as err:
+        GLOBAL.name_message(replace(message, **change))
+    assert problem in str(err.value)
