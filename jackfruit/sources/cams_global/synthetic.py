@@ -94,6 +94,7 @@ def grib_for_request(profile: "CamsGlobalProfile", request: Mapping[str, Any]) -
     """The answer to ``request`` (``InvalidInput`` for a request the dataset refuses or one that asks for nothing)."""
     profile.check_request({k: v for k, v in request.items() if k != "date"})
     keys, _ = profile.expected_fields(request)
+    keys.sort(key=lambda k: (k.day, k.hour, k.step))  # the upstream's order: step by step, every field of a step
     if not keys:
         raise InvalidInput(f"the request asks {profile.name} for no field (a date and variables the requested "
                            "levels have are needed)")
