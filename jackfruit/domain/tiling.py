@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 import hashlib
 
+from . import levels
 from .errors import InvalidInput
 from .geo import BBox
 
@@ -93,9 +94,10 @@ class MessageField:
 
     model: str
     variable: str
-    level_m: int
+    level_m: int  # the level's value, in the unit of its type (metres for heights, the name is historic)
     reference_time: datetime
     step_hours: int
+    level_type: str = "height"  # domain/levels.py
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class TileGroup:
     grid: RegularGrid
     steps: tuple[int, ...]
     message_indices: tuple[int, ...]
+    level_type: str = "height"  # domain/levels.py
 
     @property
     def valid_start(self) -> datetime:
@@ -166,24 +169,25 @@ def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
             if msg.grid is None:
                 raise InvalidInput(f"{msg.where}: grid type {msg.grid_type!r} is not a regular lat/lon grid "
                                    "this transformation can tile")
-            groups[(named.model, named.variable, named.level_m, named.reference_time)].append(msg)
+            groups[(named.model, named.variable, named.level_type, named.level_m, named.reference_time)].append(msg)
         except InvalidInput as err:
             problems.append(str(err))
     if problems:
         raise InvalidInput(_summary(problems, len(messages)))
     planned = []
-    for (model, variable, level, ref), members in sorted(groups.items(), key=lambda kv: kv[0]):
+    for (model, variable, level_type, level, ref), members in sorted(groups.items(), key=lambda kv: kv[0]):
+        where = f"{model}/{variable}/{levels.describe(level_type, level)}"
         members.sort(key=lambda m: m.step_hours)
         for a, b in zip(members, members[1:]):
             if a.step_hours == b.step_hours:
-                problems.append(f"{a.where} and {b.where} are both {model}/{variable}/{level} m at "
+                problems.append(f"{a.where} and {b.where} are both {where} at "
                                 f"{ref.isoformat()} step {a.step_hours} h (duplicate field)")
         grids = {m.grid for m in members}
         if len(grids) > 1:
-            problems.append(f"{model}/{variable}/{level} m at {ref.isoformat()} mixes grids across "
+            problems.append(f"{where} at {ref.isoformat()} mixes grids across "
                             f"{', '.join(m.where for m in members)}")
         planned.append(TileGroup(model, variable, level, ref, members[0].grid,  # type: ignore[arg-type]
-                                 tuple(m.step_hours for m in members), tuple(m.index for m in members)))
+                                 tuple(m.step_hours for m in members), tuple(m.index for m in members), level_type))
     if problems:
         raise InvalidInput(_summary(problems, len(messages)))
     return planned
