@@ -631,9 +631,10 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
+def _fail(args: argparse.Namespace, kind: str, message: str, code: int, problems: tuple[str, ...] = ()) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"error": {"kind": kind, "message": message}}))
+        print(json.dumps({"error": {"kind": kind, "message": message, **({"problems": list(problems)}
+                                                                            if problems else {})}}))
     print(f"jackfruit: {kind}: {message}", file=sys.stderr)
     return code
 
@@ -701,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for app in args.__dict__.pop("_apps", []):
                 app.close()  # the catalog's connections (a PostgreSQL pool) end with the command
     except JackfruitError as err:
-        return _fail(args, err.kind, str(err), err.exit_code)
+        return _fail(args, err.kind, str(err), err.exit_code, getattr(err, "problems", ()))
     except KeyboardInterrupt:
         print("jackfruit: terminated" if _TERMINATED else "jackfruit: interrupted", file=sys.stderr)
         return 143 if _TERMINATED else 130

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from . import levels
 from .errors import InvalidInput
-from .tiling import GribMessage, MessageField, RegularGrid
+from .tiling import GribMessage, MessageField, RegularGrid, summarize
 
 #: How many fields each list of the stored result names (counts are always complete).
 LISTED = 100
@@ -279,8 +279,8 @@ def request_from_headers(headers: Sequence[GribMessage], scheme: FieldScheme) ->
         raise InvalidInput("the file holds no GRIB messages")
     named, problems = _named(headers, scheme)
     if problems:
-        raise InvalidInput(f"{len(problems)} of {len(headers)} messages cannot be named by the dataset's profile: "
-                           + "; ".join(problems))
+        raise InvalidInput(summarize(f"{len(problems)} of {len(headers)} messages cannot be named by the dataset's "
+                                     "profile: ", problems), problems=problems)
     keys = [k for _, k in named]
     days = sorted({k.day for k in keys})
     if len(days) > 1:

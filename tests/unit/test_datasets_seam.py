@@ -113,3 +113,27 @@ def test_a_day_after_the_profiles_horizon_is_refused_naming_the_dataset():
     late = app.clock.now().date() + timedelta(days=2)
     with pytest.raises(InvalidInput, match=f"after .* the last day of {ANALYSES.name}"):
         app.ingest(ANALYSES.name, late, SMALL)
+
+
+def test_a_refusal_of_hundreds_of_messages_is_one_line_per_reason_with_every_message_in_the_error():
+    """The global forecast sample (512 messages, GRIB1 and GRIB2) is not CAMS Europe: every message is refused with
+    its reason, summarised on one line (count per reason, first messages named); the error keeps the whole list."""
+    from pathlib import Path
+
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+    from jackfruit.domain import acceptance
+    from jackfruit.domain.tiling import plan_tiles
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "grib" / \
+        "cams-global-forecast_berlin_pm2p5-pm10-no2_2019-01-01to02_mixed-edition.grib"
+    headers = EccodesGribDecoder().scan(str(sample))
+    assert len(headers) == 512
+    for refuse in (lambda: plan_tiles(headers, FORECASTS.name_message),
+                   lambda: acceptance.request_from_headers(headers, FORECASTS)):
+        with pytest.raises(InvalidInput) as err:
+            refuse()
+        text = str(err.value)
+        assert len(err.value.problems) == 512 and len(text) < 1200 and "\n" not in text
+        assert "448 x GRIB edition 1; CAMS Europe is GRIB2 (message 1, message 2, message 4 and 445 more)" in text
+        assert "64 x product definition template" in text and "--json" in text
+        assert all(p.startswith(f"message {i + 1} ") for i, p in enumerate(err.value.problems))
