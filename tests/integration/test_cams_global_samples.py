@@ -77,8 +77,8 @@ def test_each_forecast_day_is_accepted_against_the_request_read_from_it(tmp_path
 
 @pytest.mark.parametrize("change, missing", [
     ({"variable": ["nitrogen_dioxide", "ozone", "particulate_matter_10um", "particulate_matter_2.5um"]},
-     "ozone/ifs/1000"),
-    ({"pressure_level": ["850", "1000"]}, "nitrogen_dioxide/ifs/850"),
+     "ozone/ifs/1000 hPa"),
+    ({"pressure_level": ["850", "1000"]}, "nitrogen_dioxide/ifs/850 hPa"),
     ({"leadtime_hour": [str(h) for h in range(120)]}, "at +96 h"),
     ({"time": ["00:00", "12:00"]}, "T12Z"),
 ])
@@ -117,7 +117,7 @@ def test_each_eac4_day_is_accepted_and_a_request_for_more_is_not(tmp_path):
         verdict = acceptance.check(request, headers, EAC4)
         assert verdict.ok and verdict.expected == 200, verdict.reason
         more = acceptance.check({**request, "model_level": ["60"]}, headers, EAC4)
-        assert not more.ok and len(more.missing) == 8 and "ozone/ifs/60" in more.missing[0]
+        assert not more.ok and len(more.missing) == 8 and "ozone/ifs/model level 60" in more.missing[0]
 
 
 @pytest.mark.parametrize("sample", [
@@ -129,11 +129,9 @@ def test_files_of_other_datasets_are_refused_naming_every_message_and_why(sample
     headers = DECODER.scan(str(DATA / sample))
     with pytest.raises(InvalidInput) as err:
         acceptance.request_from_headers(headers, profile)
-    text = str(err.value)
-    assert f"{len(headers)} of {len(headers)} messages cannot be named" in text
-    for m in headers:
-        assert f"message {m.index + 1} (" in text
-    problems = [p for p in acceptance.check(profile.definition().request_for(m.reference_time.date()), headers,
+    assert f"{len(headers)} of {len(headers)} messages cannot be named" in str(err.value)  # one line, by reason
+    assert [p.split(" (")[0] for p in err.value.problems] == [f"message {m.index + 1}" for m in headers]  # each one
+    problems = [p for p in acceptance.check(profile.definition().request_for(headers[0].reference_time.date()), headers,
                                             profile).problems if p.startswith("message ")]
     assert len({p.split(" (")[0] for p in problems}) == len(headers)
     assert all(("centre" in p) or ("not in the CAMS global variable table" in p) or ("level type" in p)
@@ -149,6 +147,8 @@ def test_the_chemistry_sample_names_three_distinct_fields_never_one():
 
 
 def test_the_chemistry_sample_decodes_as_three_fields_bit_exact_against_eccodes():
+    """NEEDS the 0..360 grids of branch ``geo``: the sample's 30-degree grid runs 0..330 degrees east, which the
+    decoder on main still reports as no regular grid (``read()`` refuses it)."""
     headers = DECODER.scan(str(CHEM_SAMPLE))
     decoded = DECODER.read(str(CHEM_SAMPLE), headers)  # CCSDS packing, through the decoder port
     direct = {}

@@ -1,7 +1,7 @@
 """CAMS global reanalysis EAC4 (ADS ``cams-global-reanalysis-eac4``): ECMWF's fourth atmospheric-composition
 reanalysis, analyses every 3 hours (00..21 UTC, no lead time), pressure levels and 60 model levels, 0.75 degree
 global grid, GRIB1. Published months late: the horizon keeps schedules off days the upstream cannot have yet. One
-partition is one day, its eight analysis times (docs/adr/0013-partitioning-per-dataset.md)."""
+partition is one day, its eight analysis times (docs/adr/0014-partitioning-per-dataset.md)."""
 
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -17,7 +17,7 @@ def available_until(now: datetime) -> date:
     """The last day of the last half-year (30 June or 31 December) that ended at least ``LAG_DAYS`` (six months)
     before ``now``. EAC4 is extended in batches, months after the fact: the ADS catalogue record of the EAC4
     monthly means (metadata of 2024-08-07) covered 2003-01-01 .. 2023-12-31, seven months behind; a four-month
-    horizon would have asked for days it did not have. See docs/adr/0013-partitioning-per-dataset.md."""
+    horizon would have asked for days it did not have. See docs/adr/0014-partitioning-per-dataset.md."""
     today = now.astimezone(timezone.utc).date()
     year = today.year
     while True:
@@ -45,6 +45,7 @@ PROFILE = CamsGlobalProfile(
     variables=tuple(codes.VARIABLES),
     max_model_level=60,
     horizon=available_until,
+    default_level=("pressure", 1000),
     synthetic_templates={"grib1": Path(__file__).resolve().parent / "data" / "cams-eac4-template.grib"},
 )
 

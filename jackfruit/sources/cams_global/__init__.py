@@ -1,7 +1,7 @@
 """CAMS global atmospheric composition forecasts (ADS ``cams-global-atmospheric-composition-forecasts``): ECMWF's
 IFS-COMPO, two cycles a day (00 and 12 UTC) with lead times 0..120 h, 0.4 degree global grid; single-level fields
 hourly, pressure- and model-level fields 3-hourly; GRIB1 and GRIB2 mixed in one file. One partition is one day
-with both cycles (docs/adr/0013-partitioning-per-dataset.md)."""
+with both cycles (docs/adr/0014-partitioning-per-dataset.md)."""
 
 from datetime import date, datetime, timezone
 from pathlib import Path

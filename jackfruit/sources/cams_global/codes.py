@@ -1,7 +1,7 @@
 """The code table of ECMWF's global CAMS products (IFS-COMPO forecasts, the EAC4 reanalysis): each variable by its
 ADS request name, its ECMWF parameter id and, where one exists, its GRIB2 template 4.40 constituent.
 
-Sources (docs/adr/0014-cams-global-code-table.md): ECMWF's parameter database as ecCodes 2.50 ships it (every
+Sources (docs/adr/0015-cams-global-code-table.md): ECMWF's parameter database as ecCodes 2.50 ships it (every
 paramId, shortName, units and CF name below is checked against the installed ecCodes by
 tests/integration/test_cams_global_samples.py), the ADS request names of the two datasets' forms (as third-party
 scripts use them, e.g. ``nitrogen_dioxide``, ``particulate_matter_2.5um``) and WMO GRIB2 code table 4.230

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from jackfruit.domain import levels
 from jackfruit.domain.acceptance import FieldKey, request_dates, request_hours, request_ints, request_items
 
 from . import codes
@@ -21,9 +22,9 @@ from . import codes
 def levels_of(variable: codes.Variable, request: Mapping[str, Any]) -> list[tuple[str, int]]:
     """The (level type, value) pairs the upstream answers ``variable`` on."""
     if variable.kind == codes.SINGLE:
-        return [("surface", 0)]
-    return ([("pressure", p) for p in request_ints(request, "pressure_level", [])] if "pressure_level" in request
-            else []) + ([("model", m) for m in request_ints(request, "model_level", [])] if "model_level" in request
+        return [(levels.SURFACE, 0)]
+    return ([(levels.PRESSURE, p) for p in request_ints(request, "pressure_level", [])] if "pressure_level" in request
+            else []) + ([(levels.MODEL, m) for m in request_ints(request, "model_level", [])] if "model_level" in request
                         else [])
 
 
@@ -47,10 +48,10 @@ def expected_fields(request: Mapping[str, Any], forecast: bool, multi_level_step
 def request_from_fields(fields: Sequence[FieldKey], forecast: bool) -> dict[str, Any]:
     """The request (without date and area) whose answer holds ``fields``."""
     out: dict[str, Any] = {"variable": sorted({k.variable for k in fields})}
-    for kind, key in (("pressure", "pressure_level"), ("model", "model_level")):
-        levels = sorted({k.level_m for k in fields if k.level_type == kind})
-        if levels:
-            out[key] = [str(v) for v in levels]
+    for kind, key in ((levels.PRESSURE, "pressure_level"), (levels.MODEL, "model_level")):
+        values = sorted({k.level_m for k in fields if k.level_type == kind})
+        if values:
+            out[key] = [str(v) for v in values]
     out["time"] = [f"{h:02d}:00" for h in sorted({k.hour for k in fields})]
     if forecast:
         out["leadtime_hour"] = [str(v) for v in sorted({k.step for k in fields})]

@@ -4,6 +4,7 @@ an instantaneous field. Acceptance and tile planning both apply it, through the 
 
 from __future__ import annotations
 
+from jackfruit.domain import levels
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.tiling import GribMessage, MessageField
 
@@ -13,9 +14,9 @@ from . import codes
 #: (1 surface, 100 isobaric, 109 hybrid) and GRIB2 code table 4.5 (1, 100, 105); ecCodes' ``level`` is in hPa
 #: only for typeOfLevel isobaricInhPa (isobaricInPa levels, below 1 hPa, are none of these datasets').
 LEVEL_TYPES = {
-    (1, 1, "surface"): "surface", (2, 1, "surface"): "surface",
-    (1, 100, "isobaricInhPa"): "pressure", (2, 100, "isobaricInhPa"): "pressure",
-    (1, 109, "hybrid"): "model", (2, 105, "hybrid"): "model",
+    (1, 1, "surface"): levels.SURFACE, (2, 1, "surface"): levels.SURFACE,
+    (1, 100, "isobaricInhPa"): levels.PRESSURE, (2, 100, "isobaricInhPa"): levels.PRESSURE,
+    (1, 109, "hybrid"): levels.MODEL, (2, 105, "hybrid"): levels.MODEL,
 }
 
 
@@ -25,7 +26,7 @@ def level_of(msg: GribMessage) -> tuple[str, int]:
     if kind is None:
         raise InvalidInput(f"{msg.where}: GRIB{msg.edition} level type {msg.level_type} "
                            f"({msg.type_of_level or 'not named'}) is not surface, isobaric (hPa) or hybrid")
-    return kind, (0 if kind == "surface" else msg.level)
+    return kind, (0 if kind == levels.SURFACE else msg.level)
 
 
 def name_message(msg: GribMessage) -> MessageField:
@@ -37,7 +38,7 @@ def name_message(msg: GribMessage) -> MessageField:
     if msg.step_type not in ("", "instant"):
         raise InvalidInput(f"{msg.where}: step type {msg.step_type!r}; {variable.name} is an instantaneous field")
     kind, level = level_of(msg)
-    if (kind == "surface") != (variable.kind == codes.SINGLE):
+    if (kind == levels.SURFACE) != (variable.kind == codes.SINGLE):
         raise InvalidInput(f"{msg.where}: {variable.name} is a "
                            f"{'single-level' if variable.kind == codes.SINGLE else 'multi-level'} variable, "
                            f"the message is on a {kind} level")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from jackfruit.domain.acceptance import FieldKey
+from jackfruit.domain import levels
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.model import Dataset
 from jackfruit.domain.tiling import GribMessage, MessageField
@@ -36,6 +37,9 @@ class CamsGlobalProfile:
     #: real messages the synthetic product is written from: "grib1" (surface and pressure levels, and model
     #: levels without a "grib2"), "grib2" (model levels)
     synthetic_templates: Mapping[str, Path] = field(default_factory=dict)
+    #: what a read selects when the caller names no level (the template's first species' level)
+    default_level: tuple[str, int] = (levels.SURFACE, 0)
+    default_model: str = codes.MODEL
     definition_version: int = 1
     source: str = "ads"
     licence: str = codes.LICENCE
