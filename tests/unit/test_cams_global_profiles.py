@@ -134,3 +134,13 @@ def test_a_message_the_table_does_not_name_is_refused_naming_it_and_why(change, 
     with pytest.raises(InvalidInput, match=r"message 1 \(") as err:
         GLOBAL.name_message(replace(message, **change))
     assert problem in str(err.value)
+
+
+def test_licence_attribution_and_cf_attributes_name_the_cams_products_licence():
+    for profile in (GLOBAL, EAC4):
+        assert profile.licence.startswith("Licence to use Copernicus Products")
+        assert profile.attribution(2003) == "Contains modified Copernicus Atmosphere Monitoring Service information 2003"
+    assert GLOBAL.data_attributes("nitrogen_dioxide") == {
+        "units": "kg kg-1", "long_name": "Nitrogen dioxide mass mixing ratio",
+        "standard_name": "mass_fraction_of_nitrogen_dioxide_in_air"}
+    assert "standard_name" not in EAC4.data_attributes("total_aerosol_optical_depth_550nm")
