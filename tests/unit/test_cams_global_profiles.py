@@ -110,6 +110,12 @@ def test_the_synthetic_eac4_is_grib1_analyses():
     assert acceptance.check(request, headers, EAC4).ok
 
 
+def test_an_unknown_variable_in_a_request_is_refused_not_ignored():
+    with pytest.raises(InvalidInput, match="'no2_typo'"):
+        GLOBAL.expected_fields({"variable": ["ozone", "no2_typo"], "pressure_level": ["1000"],
+                                "date": ["2025-03-12/2025-03-12"]})
+
+
 def test_a_synthetic_request_for_nothing_is_refused():
     with pytest.raises(InvalidInput, match="no field"):
         GLOBAL.synthetic_product({"variable": ["ozone"], "time": ["00:00"], "leadtime_hour": ["0"],

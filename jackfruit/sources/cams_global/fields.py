@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from jackfruit.domain import levels
+from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.acceptance import FieldKey, request_dates, request_hours, request_ints, request_items
 
 from . import codes
@@ -37,7 +38,8 @@ def expected_fields(request: Mapping[str, Any], forecast: bool, multi_level_step
             for name in request_items(request, "variable", []):
                 variable = codes.VARIABLES.get(name)
                 if variable is None:
-                    continue  # check_request refuses it; acceptance then names every message unexpected
+                    raise InvalidInput(f"request field 'variable': {name!r} is not a variable of the CAMS global "
+                                       "products")
                 for kind, level in levels_of(variable, request):
                     for step in steps:
                         if variable.kind == codes.SINGLE or step % multi_level_step == 0:
