@@ -52,6 +52,7 @@ func (s *Server) commandProduct(id, dataset string, inputs map[string]any) (*Ass
 	cmd := exec.CommandContext(s.ctx, argv[0], argv[1:]...)
 	cmd.Stdin = bytes.NewReader(append(line, '\n'))
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, h, n), stderr
+	cmd.WaitDelay = 5 * time.Second // once killed (the stub stops), a grandchild holding the pipes does not hold us
 	runErr := cmd.Run()
 	if cerr := f.Close(); runErr == nil && cerr != nil {
 		runErr = cerr
