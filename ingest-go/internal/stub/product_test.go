@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,77 @@ func TestDatasetsAndLicences(t *testing.T) {
 		t.Fatalf("licence refused: %d %s", resp.StatusCode, b)
 	}
 	submitTo(t, api, global, inputs) // its licence is accepted
+}
+
+// pollUntil polls a job until its status (as the stub records it) is want.
+func pollUntil(t *testing.T, s *Server, api, id, want string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		do(t, "GET", api+"/jobs/"+id, "", nil)
+		for _, j := range s.Jobs() {
+			if j.JobID == id && j.Status == want {
+				return
+			}
+		}
+	}
+	t.Fatalf("job %s not %s within %s: %+v", id, want, within, s.Jobs())
+}
+
+func workFiles(t *testing.T, s *Server) []string {
+	t.Helper()
+	ents, err := os.ReadDir(s.opts.WorkDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// A command killed while it writes fails the job and leaves no part of its product behind.
+func TestAKilledProductCommandLeavesNothing(t *testing.T) {
+	s, ts := newTest(t, Options{Datasets: []string{global}, ProductCommand: []string{"sh", "-c", "cat >/dev/null; printf GRIB; kill -9 $$"}})
+	api := ts.URL + "/api/retrieve/v1"
+	id := submitTo(t, api, global, inputs)
+	if st := untilEnded(t, api, id); st["status"] != "failed" {
+		t.Fatalf("status %v", st)
+	}
+	_, b := do(t, "GET", api+"/jobs/"+id+"/results", "", nil)
+	if !strings.Contains(string(b), "signal: killed") {
+		t.Fatalf("results %s", b)
+	}
+	if files := workFiles(t, s); len(files) != 0 {
+		t.Fatalf("left in the work dir: %v", files)
+	}
+}
+
+// The stub stopping kills the commands still running (their jobs fail), and a job dismissed while its command runs
+// stays dismissed, its product dropped.
+func TestCloseKillsRunningCommandsAndADismissedJobStaysDismissed(t *testing.T) {
+	s, ts := newTest(t, Options{Datasets: []string{global}, ProductCommand: []string{"sh", "-c", "cat >/dev/null; sleep 1; echo GRIB"}})
+	api := ts.URL + "/api/retrieve/v1"
+	id := submitTo(t, api, global, inputs)
+	pollUntil(t, s, api, id, "running", 5*time.Second)
+	do(t, "GET", api+"/jobs/"+id, "", nil) // the poll that starts the command
+	if resp, b := do(t, "DELETE", api+"/jobs/"+id, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("delete %d %s", resp.StatusCode, b)
+	}
+	time.Sleep(1500 * time.Millisecond) // the command ends meanwhile
+	if j := s.Jobs()[0]; j.Status != "dismissed" || j.Asset != nil || len(workFiles(t, s)) != 0 {
+		t.Fatalf("dismissed job %+v, files %v", j, workFiles(t, s))
+	}
+
+	slow, ts2 := newTest(t, Options{Datasets: []string{global}, ProductCommand: []string{"sh", "-c", "exec sleep 30"}})
+	api = ts2.URL + "/api/retrieve/v1"
+	id = submitTo(t, api, global, inputs)
+	pollUntil(t, slow, api, id, "running", 5*time.Second)
+	do(t, "GET", api+"/jobs/"+id, "", nil) // starts the command
+	start := time.Now()
+	slow.Close()
+	pollUntil(t, slow, api, id, "failed", 5*time.Second)
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("Close did not stop the command")
+	}
 }
