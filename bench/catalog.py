@@ -83,7 +83,7 @@ def _cells():
 
 
 def _series():
-    from jackfruit.domain.cams import MAIN_SPECIES, MODELS
+    from jackfruit.sources.cams_europe.codes import MAIN_SPECIES, MODELS
 
     return [(v, m, 0) for m in MODELS for v in MAIN_SPECIES]
 
@@ -126,7 +126,8 @@ def _run_ids(day: int) -> tuple[str, str, datetime]:
 def make_tile(day: int, series: tuple, cell: tuple):
     from jackfruit.domain.keys import tile_key
     from jackfruit.domain.model import TRANSFORMATION_VERSION, Tile
-    from jackfruit.usecases.datasets import CAMS_EUROPE
+    from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+    CAMS_EUROPE = CAMS_PROFILE.definition()
 
     run_id, attempt, ref = _run_ids(day)
     (variable, model, level), (cid, ext, ny, nx) = series, cell
@@ -141,7 +142,8 @@ def populate(catalog, layout: Layout, progress: str) -> None:
     """Every run through the Catalog API: claim, land, claim the transformation, publish its tiles + lineage."""
     from jackfruit.domain.keys import RawKey
     from jackfruit.domain.model import IngestionRun, LineageEdge, RunStatus
-    from jackfruit.usecases.datasets import CAMS_EUROPE
+    from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+    CAMS_EUROPE = CAMS_PROFILE.definition()
 
     catalog.add_dataset(CAMS_EUROPE)
     cells, series = _cells(), _series()[:layout.nseries]

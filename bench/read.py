@@ -97,10 +97,10 @@ def main() -> None:
     from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
     from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
     from jackfruit.app import Jackfruit
-    from jackfruit.domain.cams import MAIN_SPECIES, SPECIES_BY_CODE
+    from jackfruit.sources.cams_europe.codes import MAIN_SPECIES, SPECIES_BY_CODE
     from jackfruit.domain.geo import BBox, TimeRange
     from jackfruit.settings import Settings
-    from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+    from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
     with tempfile.TemporaryDirectory(prefix="bench-read-") as work:
         grib = Path(work) / "day.grib"

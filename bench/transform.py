@@ -47,10 +47,11 @@ def _cpu_mark() -> None:
 def _decode_all(grib: Path):
     from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
     from jackfruit.domain.tiling import plan_tiles
+    from jackfruit.sources.cams_europe import PROFILE
 
     decoder = EccodesGribDecoder()
     messages = decoder.scan(str(grib))
-    groups = plan_tiles(messages)
+    groups = plan_tiles(messages, PROFILE.name_message)
     return decoder, messages, groups
 
 
@@ -132,7 +133,7 @@ def child_jackfruit(grib: Path, work: Path) -> dict:
                 ny, nx = eccodes.codes_get(h, "Nj"), eccodes.codes_get(h, "Ni")
             finally:
                 eccodes.codes_release(h)
-            from jackfruit.domain.cams import SPECIES_BY_CODE
+            from jackfruit.sources.cams_europe.codes import SPECIES_BY_CODE
 
             name = SPECIES_BY_CODE[(number, ctype)].name
             ds = by_var[name]
@@ -190,8 +191,8 @@ def main() -> None:
                                   + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
         print(json.dumps(result))
         return
-    from jackfruit.domain.cams import MAIN_SPECIES
-    from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+    from jackfruit.sources.cams_europe.codes import MAIN_SPECIES
+    from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)

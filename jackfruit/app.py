@@ -14,6 +14,8 @@ from .domain.geo import BBox, TimeRange
 from .domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile
 from .ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, Runner, TileFormat, Upstream
 from .ports.runner import RunnerEvent
+from .ports.source import Profiles, SourceProfile
+from .registry import default_registry
 from .settings import Settings
 from . import usecases
 from .usecases.land import land_file
@@ -37,6 +39,8 @@ class Jackfruit:
     #: at most this many ingestions of one source in flight at once, across processes (ADS_MAX_JOBS_IN_FLIGHT)
     max_ingest_in_flight: int | None = None
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    #: the source profiles, by dataset name (default: those installed, ``jackfruit.registry``)
+    profiles: Profiles = field(default_factory=default_registry)
     #: releases what the container opened for this app (the catalog's connections); set by ``from_settings``
     closer: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
@@ -75,11 +79,16 @@ class Jackfruit:
         self.close()
 
     def register_builtin_datasets(self) -> None:
-        for dataset in usecases.BUILTIN_DATASETS:
-            usecases.register_dataset(self.catalog, dataset)
+        """Record every registered profile's definition in the catalog (``jackfruit datasets`` lists them)."""
+        usecases.register_profiles(self.catalog, self.profiles)
 
-    def register_dataset(self, dataset: Dataset) -> Dataset:
-        return usecases.register_dataset(self.catalog, dataset)
+    def profile(self, dataset: str) -> SourceProfile:
+        """The source profile of ``dataset`` (``NotFound`` naming the registered ones)."""
+        return self.profiles.get(dataset)
+
+    def datasets(self) -> list[Dataset]:
+        """The catalog's datasets (each definition with its version)."""
+        return self.catalog.list_datasets()
 
     def ingest(self, dataset: str, day: date, overrides: Mapping[str, Any] | None = None, *,
                orchestrator_run_id: str | None = None, upstream: Upstream | None = None, supersede: bool = False,
@@ -92,7 +101,7 @@ class Jackfruit:
         order = usecases.IngestOrder(dataset, day, overrides, supersede=supersede, fresh=fresh,
                                      orchestrator_run_id=orchestrator_run_id)
         ports = usecases.IngestPorts(self.catalog, self.runner, self.raw_store, self.decoder, self.clock, self.ids,
-                                     upstream or self.upstream)
+                                     upstream or self.upstream, self.profiles)
         return usecases.ingest_partition(ports, self.claimant, order, on_event=on_event,
                                          max_in_flight=self.max_ingest_in_flight)
 
@@ -107,7 +116,8 @@ class Jackfruit:
         under a new run whose request is read from the file's own headers, then the acceptance check; the file
         is never changed (``jackfruit land``)."""
         return land_file(catalog=self.catalog, raw_store=self.raw_store, decoder=self.decoder, clock=self.clock,
-                         ids=self.ids, path=os.fspath(path), dataset=dataset, day=partition_date, owner=self.owner,
+                         ids=self.ids, path=os.fspath(path), dataset=dataset, profile=self.profiles.get(dataset),
+                         day=partition_date, owner=self.owner,
                          lease_ttl=self.lease_ttl, work_dir=self.work_dir, supersede=supersede)
 
     def transform(self, run_id: str, progress: Callable[[int, int], None] | None = None,
@@ -115,7 +125,7 @@ class Jackfruit:
         """Transform a succeeded run; ``version`` (this jackfruit's ``TRANSFORMATION_VERSION``) re-derives a run
         already transformed under an older version, its new tiles next to the old ones."""
         ports = usecases.TransformPorts(self.catalog, self.raw_store, self.curated_store, self.decoder,
-                                        self.tile_format, self.clock, self.ids)
+                                        self.tile_format, self.clock, self.ids, self.profiles)
         return usecases.transform_run(ports, self.claimant, run_id, progress=progress, on_phase=on_phase,
                                       version=version)
 
@@ -142,7 +152,7 @@ class Jackfruit:
         version (``jackfruit repair``); each rewritten tile must hash as the catalog recorded it."""
         return usecases.repair_run(catalog=self.catalog, raw_store=self.raw_store, curated_store=self.curated_store,
                                    decoder=self.decoder, tile_format=self.tile_format, ids=self.ids,
-                                   work_dir=self.work_dir, run_id=run_id)
+                                   work_dir=self.work_dir, run_id=run_id, profiles=self.profiles)
 
     def verify(self, run_id: str | None = None) -> "usecases.VerifyReport":
         """Re-hash raw objects and tiles against the catalog; report every mismatch."""
@@ -151,14 +161,15 @@ class Jackfruit:
 
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    **filters: Any) -> list[Tile]:
-        return usecases.find_tiles(self.catalog, bbox, time_range, variables, **filters)
+        return usecases.find_tiles(self.catalog, self.profiles, bbox, time_range, variables, **filters)
 
     def read(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None, *,
              layout: str = "forecast", **filters: Any) -> Any:
         """The grid points in ``bbox`` at valid times in ``time_range`` as one ``xarray.Dataset``: ``layout``
         ``"forecast"`` (forecast_reference_time, step, latitude, longitude) or ``"valid_time"`` (valid_time,
         latitude, longitude), each with ``present`` (README "Reading"). ``NotFound`` names what is missing."""
-        return usecases.read(self.catalog, self.curated_store, self.tile_format, bbox, time_range, variables,
+        return usecases.read(self.catalog, self.profiles, self.curated_store, self.tile_format, bbox, time_range,
+                             variables,
                              layout=layout, **filters)
 
     def coverage(self, dataset: str, start: date, end: date) -> list[DayCoverage]:

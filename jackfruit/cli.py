@@ -26,8 +26,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .domain import cams
-from .domain.cams_request import check_level, check_model, check_partition_day, check_request
+from .domain.model import check_partition_day
+from .registry import default_registry
+from .usecases.search import check_filters
 from .domain.errors import Conflict, IntegrityError, InvalidInput, JackfruitError, NotFound
 from .domain.geo import BBox, TimeRange, parse_time
 from .domain.keys import RawKey, check_run_id
@@ -36,7 +37,7 @@ from .domain.model import TRANSFORMATION_VERSION, IngestionRun, RunStatus
 
 #: ``runs --limit`` bounds (an unbounded limit overflows the catalog's integers).
 MAX_LIMIT = 10_000
-CAMS_EUROPE_NAME = "cams-europe-air-quality-forecasts"
+DEFAULT_DATASET = "cams-europe-air-quality-forecasts"  # --dataset of ingest/land when none is given
 #: Options whose value may start with '-' (``--bbox -10,40,20,60``, ``--bbox -inf,…``, ``--grace -1d``): argparse
 #: would take such a value for an option, so ``normalize_argv`` joins it to the option (``--bbox=-10,40,20,60``)
 #: and the option's own check refuses it with a reason.
@@ -131,7 +132,7 @@ def _limit(text: str) -> int:
 
 
 def parse_request(text: str | None, dataset: str) -> dict[str, Any] | None:
-    """``--request``: a JSON object of request fields (checked field by field for CAMS Europe)."""
+    """``--request``: a JSON object of request fields (checked field by field by the dataset's profile)."""
     if text is None:
         return None
     try:
@@ -140,7 +141,7 @@ def parse_request(text: str | None, dataset: str) -> dict[str, Any] | None:
         raise InvalidInput(f"--request is not JSON: {err}") from None
     if not isinstance(value, dict):
         raise InvalidInput(f"--request must be a JSON object of request fields, got {json.dumps(value)[:80]}")
-    return check_request(value) if dataset == CAMS_EUROPE_NAME else value
+    return default_registry().get(dataset).check_request(value)
 
 
 def _check_out(path: str) -> None:
@@ -152,8 +153,8 @@ def _check_out(path: str) -> None:
 
 def check_ingest(args: argparse.Namespace) -> None:
     """``ingest``: a day the upstream cannot have yet is refused before anything is opened or stored."""
-    if args.dataset == CAMS_EUROPE_NAME:
-        check_partition_day(_day(args.date), datetime.now(timezone.utc))
+    profile = default_registry().get(args.dataset)
+    check_partition_day(args.dataset, _day(args.date), profile.available_until(datetime.now(timezone.utc)))
 
 
 def check_gc(args: argparse.Namespace) -> None:
@@ -254,12 +255,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
-    if args.variable:
-        cams.check_variables(args.variable)
-    if args.model is not None:
-        check_model(args.model)
-    if args.level is not None:
-        check_level(args.level)
+    check_filters(default_registry(), args.variable, args.dataset, args.model, args.level)
     filters: dict[str, Any] = dict(model=args.model, level_m=args.level, dataset=args.dataset)
     if args.as_of:
         filters["as_of"] = parse_time(args.as_of)
@@ -429,8 +425,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    datasets = _app(args).catalog.list_datasets()
-    emit(args, datasets, "\n".join(f"{d.source}/{d.name}: {d.description}" for d in datasets))
+    datasets = _app(args).datasets()
+    emit(args, datasets, "\n".join(
+        f"{d.name} v{d.version} (upstream {d.source}/{d.upstream_dataset}"
+        + (f", schedule {d.schedule}" if d.schedule else "") + f"): {d.description}" for d in datasets))
     return 0
 
 
@@ -475,7 +473,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     summary = run_demo(data_dir=args.data_dir, day=_day(args.date), lead_hours=args.lead_hours,
-                       progress=not args.json or sys.stderr.isatty())
+                       progress=not args.json or sys.stderr.isatty(), dataset=args.dataset)
     emit(args, summary, summary["text"])
     return 0 if summary["search"]["tiles"] else 3
 
@@ -504,10 +502,11 @@ def parser() -> argparse.ArgumentParser:
                  needs_data=False)
     d.add_argument("--date", default="2025-03-12")
     d.add_argument("--lead-hours", type=_integer, default=24, help="lead times 0..N hourly (max 96)")
+    d.add_argument("--dataset", default=DEFAULT_DATASET, help="a registered dataset (`jackfruit datasets`)")
 
     i = _command(sub, common, "ingest", cmd_ingest, "land one day of a dataset in the raw store", needs_data=False,
                  check=check_ingest)
-    i.add_argument("--dataset", default=CAMS_EUROPE_NAME)
+    i.add_argument("--dataset", default=DEFAULT_DATASET)
     i.add_argument("--date", required=True)
     i.add_argument("--request", help="JSON object of request fields overriding the dataset template")
     i.add_argument("--supersede", action="store_true",
@@ -519,7 +518,7 @@ def parser() -> argparse.ArgumentParser:
     ld = _command(sub, common, "land", cmd_land, "land a GRIB file you already have as one partition (its "
                   "request read from the file; write-once; checked like an ingest)", needs_data=False)
     ld.add_argument("file", help="the GRIB file (never changed)")
-    ld.add_argument("--dataset", default=CAMS_EUROPE_NAME)
+    ld.add_argument("--dataset", default=DEFAULT_DATASET)
     ld.add_argument("--date", required=True, help="the partition day: must be the file's date")
     ld.add_argument("--supersede", action="store_true",
                     help="land a new version even if this partition already succeeded (docs/runs.md)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from dependency_injector import containers, providers
 
@@ -22,7 +22,7 @@ from .ports import Catalog, Clock, Secret, SinkTarget, Upstream
 from .ports.runner import AdsTuning
 from .settings import Settings, bucket_dir
 from .usecases.housekeeping import attempt_liveness
-from .synthetic.cams_grib import grib_for_request
+from .registry import default_registry
 
 
 def _bucket_dir(data_dir: str, bucket: str) -> str:
@@ -145,6 +145,11 @@ def _upstream(base_url: str, api_key: object) -> Upstream:
     return Upstream(base_url=base_url, api_key=Secret(value))
 
 
+def _synthetic_products() -> Any:
+    """The in-memory runner's product source: the synthetic product of the request's dataset profile."""
+    return default_registry().synthetic_product
+
+
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
@@ -209,8 +214,8 @@ class Container(containers.DeclarativeContainer):
         docker=providers.Singleton(_docker_runner, raw_target, config.ingest_image, config.docker_network,
                                    config.docker_memory, config.docker_cpus, config.ingest_timeout_s, ads_tuning,
                                    providers.Callable(_attempt_liveness, catalog.provider, clock.provider)),
-        # generates the product a CAMS request would return, in process: for tests and offline trials
-        memory=providers.Singleton(InMemoryRunner, raw_store, grib_for_request),
+        # generates the product a request would return (its dataset's profile), in process: tests, offline trials
+        memory=providers.Singleton(InMemoryRunner, raw_store, providers.Callable(_synthetic_products)),
     )
 
 

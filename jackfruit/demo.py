@@ -10,13 +10,12 @@ from typing import Any
 
 from .app import Jackfruit
 from .container import init_storage
-from .domain import cams
 from .domain.errors import InvalidInput
 from .domain.geo import BBox, TimeRange
 from .ports import RunnerEvent, Secret, Upstream
 from .settings import load_settings
+from .registry import default_registry
 from .synthetic.ads_stub import AdsStub
-from .usecases.datasets import CAMS_EUROPE
 
 SEARCH_BBOX = BBox(2.0, 48.0, 3.0, 49.5)  # around Paris
 DEMO_KEY = "jackfruit-demo-key"
@@ -55,9 +54,20 @@ def _say(enabled: bool, text: str) -> None:
         print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
-def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress: bool = True) -> dict[str, Any]:
+def demo_overrides(template: Any, lead_hours: int) -> dict[str, Any]:
+    """The demo's request: the dataset's template, its lead times cut to ``lead_hours`` when it has several."""
+    leads = template.get("leadtime_hour")
+    if isinstance(leads, list) and len(leads) > 1:
+        return {"leadtime_hour": [v for v in leads if int(v) <= lead_hours]}
+    return {}
+
+
+def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress: bool = True,
+             dataset: str = "cams-europe-air-quality-forecasts") -> dict[str, Any]:
     if not 0 <= lead_hours <= 96:
         raise InvalidInput(f"--lead-hours must be 0..96, got {lead_hours}")
+    profile = default_registry().get(dataset)  # NotFound names the registered datasets
+    definition = profile.definition()
     settings = load_settings(data_dir)
     timings: dict[str, float] = {}
     for line in init_storage(settings):  # buckets exist before anything is written (idempotent)
@@ -73,8 +83,7 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
 
             t0 = time.perf_counter()
             # a re-run of the demo lands a new version of the same partition (docs/runs.md: supersede)
-            run = app.ingest(CAMS_EUROPE.name, day, {"variable": list(cams.MAIN_SPECIES),
-                                                     "leadtime_hour": [str(h) for h in range(lead_hours + 1)]},
+            run = app.ingest(dataset, day, demo_overrides(definition.request_template, lead_hours),
                              supersede=True, on_event=on_event)
             timings["ingest_s"] = time.perf_counter() - t0
             _say(progress, f"landed {run.raw_key} ({run.raw_size} bytes)")
@@ -83,10 +92,10 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
                                                                          f"transform {d}/{n} messages"))
             timings["transform_s"] = time.perf_counter() - t0
         span = search_window(day, lead_hours)
-        variables = ["nitrogen_dioxide", "ozone"]
+        variables = list(definition.request_template.get("variable", definition.variables))[:2]
         t0 = time.perf_counter()
-        found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name)
-        ds = app.read(SEARCH_BBOX, span, variables, dataset=CAMS_EUROPE.name) if found else None
+        found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=dataset)
+        ds = app.read(SEARCH_BBOX, span, variables, dataset=dataset) if found else None
         timings["search_s"] = time.perf_counter() - t0
         means = {name: float(ds[name].mean()) for name in variables} if ds is not None else {}
     finally:
@@ -97,7 +106,8 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
         f"run id      {run.run_id}",
         f"raw key     {run.raw_key}",
         f"raw sha256  {run.raw_sha256}",
-        f"raw size    {run.raw_size} bytes ({len(cams.MAIN_SPECIES)} species x {lead_hours + 1} lead times)",
+        f"dataset     {dataset} (upstream {profile.upstream_dataset})",
+        f"raw size    {run.raw_size} bytes",
         f"tiles       {len(tiles)} published, {sum(t.size for t in tiles)} bytes",
         f"search      {', '.join(variables)} in {SEARCH_BBOX.as_tuple()} during [{span.start:%Y-%m-%dT%H:%MZ}, "
         f"{span.end:%Y-%m-%dT%H:%MZ}) -> {len(found)} tile(s)",

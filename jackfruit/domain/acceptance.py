@@ -1,10 +1,12 @@
 """Acceptance of a landed raw file: its GRIB headers hold exactly the fields its request asked for.
 
-Pure rules over the decoder port's headers (``GribMessage``), written once: ``check(request, headers)``
-compares the request's fields (dates x times x models x variables x levels x lead times, once per requested
-type) with the file's, and its area with the file's grid; ``request_from_headers(headers)`` is the inverse,
-the request a file answers (``jackfruit land``). A message that cannot be named by the CAMS code table is a
-problem of the file, never skipped.
+Pure rules over the decoder port's headers (``GribMessage``), written once for every dataset:
+``check(request, headers, scheme)`` compares the request's fields (dates x times x models x variables x levels x
+lead times, once per requested type) with the file's, and its area with the file's grid;
+``request_from_headers(headers, scheme)`` is the inverse, the request a file answers (``jackfruit land``). What
+is dataset-specific (how a request expands into fields, how a message is named, the dataset's whole area) is the
+``scheme``: the dataset's source profile. A message the profile cannot name is a problem of the file, never
+skipped. The ADS request readers (``request_items``, ``request_dates``...) are shared by the profiles.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from .errors import InvalidInput
-from .tiling import GribMessage, RegularGrid, message_field
+from .tiling import GribMessage, MessageField, RegularGrid
 
-#: The CAMS Europe domain's cell edges (N, W, S, E): what a request without ``area`` asks for.
-DOMAIN = (72.0, -25.0, 30.0, 45.0)
 #: How many fields each list of the stored result names (counts are always complete).
 LISTED = 100
 _EPS = 1e-6
@@ -78,8 +78,20 @@ def unreadable(problem: str) -> AcceptanceResult:
     return AcceptanceResult(False, 0, 0, {}, {}, problems=(problem,), reason=f"the file cannot be read: {problem}")
 
 
+class FieldScheme(Protocol):
+    """What acceptance needs of a dataset (its ``SourceProfile`` provides it)."""
+
+    def name_message(self, msg: GribMessage) -> MessageField: ...
+
+    def expected_fields(self, request: Mapping[str, Any]) -> tuple[list["FieldKey"], int]: ...
+
+    def full_area(self) -> tuple[float, float, float, float]: ...
+
+    def request_from_fields(self, fields: Sequence["FieldKey"]) -> dict[str, Any]: ...
+
+
 # -- the request side --------------------------------------------------------------------------------------------
-def _items(request: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+def request_items(request: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
     value = request.get(key, default)
     values = value if isinstance(value, (list, tuple)) else [value]
     if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
@@ -87,16 +99,16 @@ def _items(request: Mapping[str, Any], key: str, default: list[str]) -> list[str
     return list(dict.fromkeys(str(v) for v in values))  # de-duplicated as the ADS does, order kept
 
 
-def _ints(request: Mapping[str, Any], key: str, default: list[str]) -> list[int]:
+def request_ints(request: Mapping[str, Any], key: str, default: list[str]) -> list[int]:
     try:
-        return [int(v) for v in _items(request, key, default)]
+        return [int(v) for v in request_items(request, key, default)]
     except ValueError as err:
         raise InvalidInput(f"request field {key!r}: {err}") from None
 
 
-def _dates(request: Mapping[str, Any]) -> list[date]:
+def request_dates(request: Mapping[str, Any]) -> list[date]:
     out: list[date] = []
-    for item in _items(request, "date", []):
+    for item in request_items(request, "date", []):
         first, _, last = item.partition("/")
         try:
             start, end = date.fromisoformat(first), date.fromisoformat(last or first)
@@ -108,9 +120,9 @@ def _dates(request: Mapping[str, Any]) -> list[date]:
     return list(dict.fromkeys(out))
 
 
-def _hours(request: Mapping[str, Any]) -> list[int]:
+def request_hours(request: Mapping[str, Any]) -> list[int]:
     out = []
-    for item in _items(request, "time", ["00:00"]):
+    for item in request_items(request, "time", ["00:00"]):
         hh, _, mm = item.partition(":")
         if not (hh.isdigit() and mm in ("", "00") and 0 <= int(hh) <= 23):
             raise InvalidInput(f"request field 'time': {item!r} is not HH:00")
@@ -118,39 +130,28 @@ def _hours(request: Mapping[str, Any]) -> list[int]:
     return out
 
 
-def _area(request: Mapping[str, Any]) -> tuple[float, float, float, float]:
+def _area(request: Mapping[str, Any], domain: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     area = request.get("area")
     if area is None:
-        return DOMAIN
+        return domain
     if not isinstance(area, (list, tuple)) or len(area) != 4 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in area):
         raise InvalidInput(f"request field 'area' must be [north, west, south, east], got {area!r}")
     return tuple(float(v) for v in area)  # type: ignore[return-value]
 
 
-def expected_fields(request: Mapping[str, Any]) -> tuple[list[FieldKey], int]:
-    """The fields a request asks for (ADS defaults where a list is absent) and how many times each (one message
-    per requested type: forecast and analysis messages carry the same field key here)."""
-    axes = (_dates(request), _hours(request), _items(request, "model", ["ensemble"]),
-            _items(request, "variable", []), _ints(request, "level", ["0"]), _ints(request, "leadtime_hour", ["0"]))
-    keys = [FieldKey(d, h, m, v, lv, s) for d in axes[0] for h in axes[1] for m in axes[2] for v in axes[3]
-            for lv in axes[4] for s in axes[5]]
-    return keys, len(_items(request, "type", ["forecast"]))
-
-
 # -- the file side -----------------------------------------------------------------------------------------------
-def name_message(msg: GribMessage) -> FieldKey:
-    """The field one message holds (``tiling.message_field``, the one naming rule), as a request names it."""
-    f = message_field(msg)
+def field_key(f: MessageField) -> FieldKey:
+    """A named message's field as a request names it."""
     ref = f.reference_time
     return FieldKey(ref.date(), ref.hour, f.model, f.variable, f.level_m, f.step_hours)
 
 
-def _named(headers: Sequence[GribMessage]) -> tuple[list[tuple[GribMessage, FieldKey]], list[str]]:
+def _named(headers: Sequence[GribMessage], scheme: FieldScheme) -> tuple[list[tuple[GribMessage, FieldKey]], list[str]]:
     named, problems = [], []
     for msg in headers:
         try:
-            named.append((msg, name_message(msg)))
+            named.append((msg, field_key(scheme.name_message(msg))))
         except InvalidInput as err:
             problems.append(str(err))
     return named, problems
@@ -167,7 +168,8 @@ def _describe(grid: RegularGrid) -> str:
     return f"{grid.ny}x{grid.nx} points {s:g}..{n:g}N {w:g}..{e:g}E step {abs(grid.dlat):g}x{abs(grid.dlon):g}"
 
 
-def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, float, float]) -> list[str]:
+def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, float, float],
+                   domain: tuple[float, float, float, float]) -> list[str]:
     """Every message on a regular grid, one grid for the file, its points within ``area`` (half a grid step of
     tolerance) and reaching each edge of it within one grid step (the ADS snaps an area inward to points)."""
     problems = [f"{m.where}: grid {m.grid_type!r} is not a regular lat/lon grid" for m in headers if m.grid is None]
@@ -182,8 +184,8 @@ def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, flo
         if n > north + hy + _EPS or s < south - hy - _EPS or w < west - hx - _EPS or e > east + hx + _EPS:
             problems.append(f"grid {_describe(grid)} is not within the requested area {asked} "
                             f"(tolerance half a grid step)")
-        elif (n < min(north, DOMAIN[0]) - 2 * hy - _EPS or s > max(south, DOMAIN[2]) + 2 * hy + _EPS
-              or w > max(west, DOMAIN[1]) + 2 * hx + _EPS or e < min(east, DOMAIN[3]) - 2 * hx - _EPS):
+        elif (n < min(north, domain[0]) - 2 * hy - _EPS or s > max(south, domain[2]) + 2 * hy + _EPS
+              or w > max(west, domain[1]) + 2 * hx + _EPS or e < min(east, domain[3]) - 2 * hx - _EPS):
             problems.append(f"grid {_describe(grid)} does not cover the requested area {asked} "
                             f"(it stops more than a grid step inside)")
     return problems
@@ -220,14 +222,15 @@ def _listing(what: str, items: list[str]) -> str:
     return f"{what} {len(items)}: {shown}"
 
 
-def check(request: Mapping[str, Any], headers: Sequence[GribMessage]) -> AcceptanceResult:
+def check(request: Mapping[str, Any], headers: Sequence[GribMessage], scheme: FieldScheme) -> AcceptanceResult:
     """Do ``headers`` (every message of a landed file, as the decoder port reads them) hold exactly the fields
     ``request`` asks for: each once per requested type, nothing else, on one regular grid within the requested
     area? ``InvalidInput`` only for a malformed request; every difference of the file is in the result."""
-    keys, per_key = expected_fields(request)
-    area = _area(request)
-    named, problems = _named(headers)
-    problems += _grid_problems(headers, area)
+    keys, per_key = scheme.expected_fields(request)
+    domain = scheme.full_area()
+    area = _area(request, domain)
+    named, problems = _named(headers, scheme)
+    problems += _grid_problems(headers, area, domain)
     want = Counter({k: per_key for k in keys})
     got = Counter(k for _, k in named)
     with_time = len({(k.day, k.hour) for k in (*want, *got)}) > 1
@@ -256,36 +259,27 @@ def check(request: Mapping[str, Any], headers: Sequence[GribMessage]) -> Accepta
         tuple(f"{k.label(with_time)} x{got[k]}" for k in duplicates), mismatches, tuple(problems), reason)
 
 
-def request_from_headers(headers: Sequence[GribMessage]) -> dict[str, Any]:
-    """The request a file answers, read from its headers (the inverse of ``check``): its variables, models,
-    levels, lead times, date, time and area, in the shape of the dataset's requests (``jackfruit land``).
+def request_from_headers(headers: Sequence[GribMessage], scheme: FieldScheme) -> dict[str, Any]:
+    """The request a file answers, read from its headers (the inverse of ``check``): the profile's request for
+    its fields (``request_from_fields``), its date, and its area when not the dataset's whole one (``jackfruit
+    land``).
 
-    ``InvalidInput`` naming every message the code table cannot name, and naming the dates of a file that
-    spans several (one file holds one partition). A ragged file (not every combination present) still gets
-    the request of all its values: ``check`` then names what is missing."""
+    ``InvalidInput`` naming every message the profile cannot name, and naming the dates of a file that spans
+    several (one file holds one partition). A ragged file (not every combination present) still gets the
+    request of all its values: ``check`` then names what is missing."""
     if not headers:
         raise InvalidInput("the file holds no GRIB messages")
-    named, problems = _named(headers)
+    named, problems = _named(headers, scheme)
     if problems:
-        raise InvalidInput(f"{len(problems)} of {len(headers)} messages cannot be named by the CAMS Europe code "
-                           "table: " + "; ".join(problems))
+        raise InvalidInput(f"{len(problems)} of {len(headers)} messages cannot be named by the dataset's profile: "
+                           + "; ".join(problems))
     keys = [k for _, k in named]
     days = sorted({k.day for k in keys})
     if len(days) > 1:
         raise InvalidInput(f"the file spans {len(days)} dates ({', '.join(d.isoformat() for d in days)}); one file "
                            "lands one partition (one date): split it by date first")
-    hours = sorted({k.hour for k in keys})
-    analysis = any(hours) and not any(k.step for k in keys)
-    request: dict[str, Any] = {
-        "variable": sorted({k.variable for k in keys}),
-        "model": sorted({k.model for k in keys}),
-        "level": [str(v) for v in sorted({k.level_m for k in keys})],
-        "type": ["analysis" if analysis else "forecast"],
-        "time": [f"{h:02d}:00" for h in hours],
-        "leadtime_hour": [str(v) for v in sorted({k.step for k in keys})],
-        "data_format": "grib",
-        "date": [f"{days[0].isoformat()}/{days[0].isoformat()}"],
-    }
+    request = scheme.request_from_fields(keys)
+    request["date"] = [f"{days[0].isoformat()}/{days[0].isoformat()}"]
     grids = [m.grid for m in headers if m.grid is not None]
     if grids:
         extents = [_extent(g) for g in grids]
@@ -293,6 +287,6 @@ def request_from_headers(headers: Sequence[GribMessage]) -> dict[str, Any]:
         s, e = min(x[2] for x in extents), max(x[3] for x in extents)
         hy, hx = abs(grids[0].dlat) / 2, abs(grids[0].dlon) / 2
         edges = (n + hy, w - hx, s - hy, e + hx)
-        if any(abs(a - b) > _EPS for a, b in zip(edges, DOMAIN)):
+        if any(abs(a - b) > _EPS for a, b in zip(edges, scheme.full_area())):
             request["area"] = [round(v, 6) for v in (n, w, s, e)]
     return request

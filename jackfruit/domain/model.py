@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Mapping
 
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 from .geo import BBox, TimeRange, utc
 from .keys import RawKey, check_name, check_run_id
 
@@ -37,10 +37,16 @@ class Dataset:
     ext: str = "grib"
     description: str = ""
     schedule: str | None = None  # cron expression of the refresh, if any
+    upstream_dataset: str = ""  # the upstream's id ("" = the same as ``name``)
+    version: int = 1  # the version of this definition (``registration``)
 
     def __post_init__(self) -> None:
         check_name("source", self.source)
         check_name("dataset", self.name)
+        object.__setattr__(self, "upstream_dataset", self.upstream_dataset or self.name)
+        check_name("upstream dataset", self.upstream_dataset)
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            raise InvalidInput(f"dataset {self.name!r}: definition version {self.version!r} must be an integer >= 1")
         if not self.variables:
             raise InvalidInput(f"dataset {self.name!r} declares no variables")
         object.__setattr__(self, "variables", tuple(self.variables))
@@ -55,6 +61,32 @@ class Dataset:
                 raise InvalidInput("the request date comes from the partition day; do not override it")
             request[key] = copy.deepcopy(value)
         return request
+
+
+def check_partition_day(dataset: str, day: date, last: date) -> date:
+    """``InvalidInput`` for a day after ``last``, the last day the dataset's upstream can have now (its profile's
+    ``available_until``): refused before anything is recorded."""
+    if day > last:
+        raise InvalidInput(f"partition day {day.isoformat()} is after {last.isoformat()}, the last day of {dataset} "
+                           "the upstream can have now (UTC); nothing was stored")
+    return day
+
+
+def registration(stored: Dataset | None, new: Dataset) -> str:
+    """What registering ``new`` does over the ``stored`` definition of the same name, the one rule of every catalog:
+    ``"insert"`` (none stored), ``"same"`` (identical), ``"replace"`` (a newer version), ``"keep"`` (the catalog
+    holds a newer version: an older jackfruit leaves it). ``Conflict`` for a different definition under the same
+    version."""
+    if stored is None:
+        return "insert"
+    if stored == new:
+        return "same"
+    if new.version > stored.version:
+        return "replace"
+    if new.version < stored.version:
+        return "keep"
+    raise Conflict(f"dataset {new.name!r} is already registered with a different definition under the same version "
+                   f"{new.version}; a changed definition needs a new version")
 
 
 class RunStatus(str, Enum):

@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 import hashlib
 
-from . import cams
 from .errors import InvalidInput
 from .geo import BBox
 
-SURFACE = 1  # typeOfFirstFixedSurface: ground or water surface
-HEIGHT_ABOVE_GROUND = 103
-CHEMICAL_TEMPLATE = 40  # productDefinitionTemplateNumber 4.40
 
 
 @dataclass(frozen=True)
@@ -76,34 +73,13 @@ class GribMessage:
 
 @dataclass(frozen=True)
 class MessageField:
-    """The field one message holds, named by the CAMS code table."""
+    """The field one message holds, as its dataset's profile names it (``SourceProfile.name_message``)."""
 
     model: str
     variable: str
     level_m: int
     reference_time: datetime
     step_hours: int
-
-
-def message_field(msg: GribMessage) -> MessageField:
-    """The one rule naming a CAMS message (acceptance and tile planning both apply it): GRIB2, product
-    definition template 4.40, a species and a model of the code table, surface or height above ground, a
-    reference time on the hour. ``InvalidInput`` naming the message and its first problem otherwise."""
-    if msg.edition != 2:
-        raise InvalidInput(f"{msg.where}: GRIB edition {msg.edition}; CAMS Europe is GRIB2")
-    if msg.template != CHEMICAL_TEMPLATE:
-        raise InvalidInput(f"{msg.where}: product definition template {msg.template}; CAMS Europe fields use "
-                           f"template {CHEMICAL_TEMPLATE} (instantaneous chemical constituent)")
-    species = cams.species_for(msg.where, msg.discipline, msg.category, msg.number, msg.constituent_type)
-    model = cams.model_for(msg.where, msg.centre, msg.sub_centre)
-    if msg.level_type not in (SURFACE, HEIGHT_ABOVE_GROUND):
-        raise InvalidInput(f"{msg.where}: level type {msg.level_type} is neither surface (1) nor height above "
-                           "ground (103)")
-    ref = msg.reference_time
-    if ref.minute or ref.second:
-        raise InvalidInput(f"{msg.where}: reference time {ref.isoformat()} is not on the hour")
-    level = 0 if msg.level_type == SURFACE else msg.level
-    return MessageField(model, species.name, level, ref, msg.step_hours)
 
 
 @dataclass(frozen=True)
@@ -157,15 +133,20 @@ def plan_cells(grid: RegularGrid) -> list[Cell]:
     return [Cell(grid_id(grid), grid_extent(grid), (0, grid.ny), (0, grid.nx))]
 
 
-def plan_tiles(messages: list[GribMessage]) -> list[TileGroup]:
-    """Group messages into tile groups; refuse the whole file if any message cannot be placed."""
+#: names one message (its dataset's ``SourceProfile.name_message``); ``InvalidInput`` naming it otherwise
+Namer = Callable[[GribMessage], MessageField]
+
+
+def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
+    """Group messages into tile groups, each named by ``name`` (the dataset's one naming rule); refuse the whole
+    file if any message cannot be named or placed."""
     if not messages:
         raise InvalidInput("the file holds no GRIB messages")
     problems: list[str] = []
     groups: dict[tuple, list[GribMessage]] = defaultdict(list)
     for msg in messages:
         try:
-            named = message_field(msg)
+            named = name(msg)
             if msg.grid is None:
                 raise InvalidInput(f"{msg.where}: grid type {msg.grid_type!r} is not a regular lat/lon grid "
                                    "this transformation can tile")

@@ -5,14 +5,14 @@ For each job the stub runs this once with one JSON line on stdin, ``{"dataset": 
 refuses exits 1 with one line on stderr (``invalid request: ...``, which the stub makes the failed job's error); a
 malformed stdin line exits 2.
 
-The product comes from ``producer()``: ``PRODUCER`` when a caller set it, else ``jackfruit.sources.synthetic_product``
-(the dataset profiles' synthetic products, once that module provides it), else the CAMS Europe generator
-``jackfruit.synthetic.cams_grib.grib_for_request``. All take ``(upstream_dataset, request)`` and return the bytes.
+The product comes from ``producer()``: ``PRODUCER`` when a caller set it, else the registered source profiles'
+(``jackfruit.registry.default_registry().synthetic_product``: the profile whose upstream id and fixed request fields
+answer the request makes it). Both take ``(upstream_dataset, request)`` and return the bytes. A request no profile
+answers is refused like any other (``NotFound`` is a domain error).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from typing import Any, Callable, Mapping
@@ -21,7 +21,7 @@ from jackfruit.domain.errors import JackfruitError
 
 Producer = Callable[[str, Mapping[str, Any]], bytes]
 
-#: set to override what makes the products (None: ``jackfruit.sources.synthetic_product``, else CAMS Europe's)
+#: set to override what makes the products (None: the registered source profiles')
 PRODUCER: Producer | None = None
 
 #: the longest stdin line read (the stub sends one request: small)
@@ -29,21 +29,12 @@ MAX_LINE = 1 << 20
 
 
 def producer() -> Producer:
-    """What makes the products: ``PRODUCER``, else ``jackfruit.sources.synthetic_product``, else CAMS Europe's."""
+    """What makes the products: ``PRODUCER``, else the registered source profiles'."""
     if PRODUCER is not None:
         return PRODUCER
-    try:
-        sources = importlib.import_module("jackfruit.sources")
-    except ModuleNotFoundError as err:
-        if err.name != "jackfruit.sources":  # the module exists but something it imports is missing: say so
-            raise
-        sources = None
-    made = getattr(sources, "synthetic_product", None)
-    if callable(made):
-        return made
-    from jackfruit.synthetic.cams_grib import grib_for_request
+    from jackfruit.registry import default_registry  # discovered only when a product is asked for
 
-    return grib_for_request
+    return default_registry().synthetic_product
 
 
 def parse_line(line: bytes) -> tuple[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any, Mapping
 
 from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore, Runner, TileFormat, Upstream
+from jackfruit.ports.source import Profiles
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Claimant:
 @dataclass(frozen=True)
 class IngestPorts:
     """The driven side of an ingestion: the catalog, the runner that lands the product, the raw store it lands in,
-    the decoder of the acceptance check, the clock, the id generator, and the upstream to ask."""
+    the decoder of the acceptance check, the clock, the id generator, the upstream to ask, and the source profiles."""
 
     catalog: Catalog
     runner: Runner
@@ -31,6 +32,7 @@ class IngestPorts:
     clock: Clock
     ids: IdGenerator
     upstream: Upstream
+    profiles: Profiles  # the dataset's source profile (request rules, naming, horizon)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class TransformPorts:
     tile_format: TileFormat
     clock: Clock
     ids: IdGenerator
+    profiles: Profiles  # the dataset's source profile (message naming, tile attributes)
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,19 @@
-"""Use case: register a dataset; and the built-in definition of CAMS Europe."""
+"""Use case: register the datasets of the source profiles in the catalog (each definition with its version)."""
 
 from __future__ import annotations
 
-from jackfruit.domain import cams
 from jackfruit.domain.model import Dataset
 from jackfruit.ports import Catalog
-
-CAMS_EUROPE = Dataset(
-    source="ads",
-    name="cams-europe-air-quality-forecasts",
-    request_template={
-        "variable": list(cams.MAIN_SPECIES),
-        "model": ["ensemble"],
-        "level": ["0"],
-        "type": ["forecast"],
-        "time": ["00:00"],
-        "leadtime_hour": [str(h) for h in range(97)],
-        "data_format": "grib",
-    },
-    variables=tuple(cams.SPECIES_BY_NAME),
-    ext="grib",
-    description="CAMS European air quality forecasts (ensemble and models), GRIB2 from the Atmosphere Data Store",
-    schedule="0 12 * * *",
-)
-
-BUILTIN_DATASETS = (CAMS_EUROPE,)
+from jackfruit.ports.source import Profiles
 
 
 def register_dataset(catalog: Catalog, dataset: Dataset) -> Dataset:
-    """Register ``dataset`` (idempotent for an identical definition; ``Conflict`` otherwise)."""
+    """Register ``dataset``: idempotent for an identical definition, a newer version replaces the stored one, an
+    older one leaves it (``Conflict`` for a different definition under the same version)."""
     catalog.add_dataset(dataset)
     return dataset
+
+
+def register_profiles(catalog: Catalog, profiles: Profiles) -> list[Dataset]:
+    """Every registered profile's definition, so ``jackfruit datasets`` lists them before anything was ingested."""
+    return [register_dataset(catalog, p.definition()) for p in profiles.all()]

@@ -13,16 +13,15 @@ import os
 import shutil
 from typing import Any, Callable, Mapping
 
-from jackfruit.domain import acceptance, cams, runs
-from jackfruit.domain.cams_request import check_partition_day, check_request
+from jackfruit.domain import acceptance, runs
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import RawKey
-from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
+from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus, check_partition_day
 from jackfruit.ports import Catalog, Clock, GribDecoder, IngestJob, ObjectStore, Runner, Upstream
 from jackfruit.ports.runner import JobQuery, RunnerEvent
+from jackfruit.ports.source import SourceProfile
 
 from .context import Claimant, IngestOrder, IngestPorts
-from .datasets import CAMS_EUROPE
 from .leases import Heartbeat
 from .objects import hash_object
 from .transform import raw_file, scratch_dir
@@ -30,7 +29,7 @@ from .transform import raw_file, scratch_dir
 EventSink = Callable[[RunnerEvent], None]
 
 
-def _check_variables(dataset_variables: tuple[str, ...], request: Mapping[str, Any]) -> None:
+def _check_variables(profile: SourceProfile, dataset_variables: tuple[str, ...], request: Mapping[str, Any]) -> None:
     variables = request.get("variable")
     if isinstance(variables, str):
         variables = [variables]
@@ -41,7 +40,7 @@ def _check_variables(dataset_variables: tuple[str, ...], request: Mapping[str, A
     unknown = [v for v in variables if v not in dataset_variables]
     if unknown:
         raise InvalidInput(f"variable(s) {unknown} are not produced by this dataset")
-    cams.check_variables(list(variables))
+    profile.check_variables(list(variables))
 
 
 def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder, *,
@@ -59,21 +58,22 @@ def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder,
     owner, lease_ttl, work_dir = claimant.owner, claimant.lease_ttl, claimant.work_dir
     dataset, day, overrides, fresh = order.dataset, order.day, order.overrides, order.fresh
     supersede, orchestrator_run_id = order.supersede, order.orchestrator_run_id
+    profile = ports.profiles.get(dataset)
     definition = catalog.get_dataset(dataset)
-    if definition.name == CAMS_EUROPE.name:
-        check_partition_day(day, clock.now())  # a day the upstream cannot have yet: refused, nothing recorded
-    if overrides is not None and definition.name == CAMS_EUROPE.name:
-        overrides = check_request(dict(overrides))
+    # a day the upstream cannot have yet: refused, nothing recorded
+    check_partition_day(dataset, day, profile.available_until(clock.now()))
+    if overrides is not None:
+        overrides = profile.check_request(dict(overrides))
     if not upstream.api_key:
         raise InvalidInput(f"no API key for {upstream.base_url}: set ADS_API_KEY (it is never logged or stored)")
     request = definition.request_for(day, overrides)
-    _check_variables(definition.variables, request)
+    _check_variables(profile, definition.variables, request)
     run_id, attempt_id = ids.new_run_id(), ids.new_run_id()
     key = str(RawKey(definition.source, definition.name, day, run_id, definition.ext))
     candidate = IngestionRun(run_id=run_id, source=definition.source, dataset=definition.name, partition_date=day,
                              request=request, status=RunStatus.PENDING, created_at=clock.now(), raw_key=key,
                              orchestrator_run_id=orchestrator_run_id)
-    query = JobQuery(definition.name, request, upstream)
+    query = JobQuery(definition.name, request, upstream, upstream_dataset=profile.upstream_dataset)
     resume = None if fresh else _resumable_run(catalog, runner, query, candidate.partition)
     now = clock.now()
     run = catalog.claim_ingest(candidate, attempt_id=attempt_id, owner=owner, now=now, expires_at=now + lease_ttl,
@@ -88,7 +88,8 @@ def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder,
             raise
     with Heartbeat(catalog, clock, run.run_id, AttemptKind.INGEST, epoch, lease_ttl) as beat:
         try:
-            manifest = _land(catalog, runner, raw_store, clock, run, epoch, attempt_id, upstream, beat, on_event)
+            manifest = _land(catalog, runner, raw_store, clock, run, epoch, attempt_id, upstream, beat, on_event,
+                             profile.upstream_dataset)
         except JackfruitError as err:
             beat.stop()
             if isinstance(err, Conflict) and beat.lost.is_set():
@@ -107,7 +108,8 @@ def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder,
         if on_event is not None:
             on_event(RunnerEvent("phase", phase="accept"))  # observable like the ingester's phases
         verdict = check_landed(catalog, raw_store, decoder, clock, run, epoch, beat, work_dir, attempt_id,
-                               size=manifest["size"], sha256=manifest["sha256"], job_id=manifest["job"])
+                               size=manifest["size"], sha256=manifest["sha256"], job_id=manifest["job"],
+                               scheme=profile)
         return finish_landed(catalog, clock, run, epoch, beat, verdict, size=manifest["size"],
                              sha256=manifest["sha256"], job_id=manifest["job"], details=manifest["details"])
 
@@ -149,7 +151,7 @@ def _adopt_lost_job(catalog: Catalog, runner: Runner, clock: Clock, query: JobQu
 
 def check_landed(catalog: Catalog, raw_store: ObjectStore, decoder: GribDecoder, clock: Clock, run: IngestionRun,
                  epoch: int, beat: Heartbeat, work_dir: str, attempt_id: str, *, size: int, sha256: str,
-                 job_id: str | None) -> acceptance.AcceptanceResult:
+                 job_id: str | None, scheme: acceptance.FieldScheme) -> acceptance.AcceptanceResult:
     """The acceptance check of the object landed at the run's raw key: its headers read through the decoder port
     (the transformation's scan), compared with the run's request. A file that is not GRIB or is truncated is a
     mismatch naming the problem. The claim is held throughout: an I/O failure (``BackendUnavailable``, an OS
@@ -161,7 +163,7 @@ def check_landed(catalog: Catalog, raw_store: ObjectStore, decoder: GribDecoder,
             os.makedirs(scratch, exist_ok=True)
             path, hashing = raw_file(raw_store, run.raw_key, sha256, size, scratch)
             try:
-                verdict = acceptance.check(run.request, decoder.scan(path))
+                verdict = acceptance.check(run.request, decoder.scan(path), scheme)
             except InvalidInput as err:
                 verdict = acceptance.unreadable(str(err))
             if hashing is not None:
@@ -204,7 +206,8 @@ def finish_landed(catalog: Catalog, clock: Clock, run: IngestionRun, epoch: int,
 
 
 def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock, run: IngestionRun, epoch: int,
-          attempt_id: str, upstream: Upstream, beat: Heartbeat, on_event: EventSink | None) -> dict[str, Any]:
+          attempt_id: str, upstream: Upstream, beat: Heartbeat, on_event: EventSink | None,
+          upstream_dataset: str) -> dict[str, Any]:
     key = run.raw_key
     if run.upstream_job_id is None and epoch > 1 and raw_store.exists(key):
         # taken over after the object was committed but before any job id was recorded: adopt it by hash
@@ -227,7 +230,7 @@ def _land(catalog: Catalog, runner: Runner, raw_store: ObjectStore, clock: Clock
             on_event(event)
 
     job = IngestJob(run.run_id, run.dataset, run.request, key, upstream, attempt_id=attempt_id,
-                    resume_job_id=run.upstream_job_id)
+                    resume_job_id=run.upstream_job_id, upstream_dataset=upstream_dataset)
     manifest = runner.run(job, handle)
     beat.check()
     if manifest.key != key:

@@ -21,6 +21,7 @@ from jackfruit.domain.errors import Conflict, IntegrityError, InvalidInput, Jack
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus
 from jackfruit.ports import Catalog, Clock, GribDecoder, IdGenerator, ObjectStore
+from jackfruit.ports.source import SourceProfile
 
 from .ingest import _quietly, check_landed, finish_landed
 from .leases import Heartbeat
@@ -49,6 +50,7 @@ def land_file(
     ids: IdGenerator,
     path: str,
     dataset: str,
+    profile: SourceProfile,
     day: date,
     owner: str,
     lease_ttl: timedelta,
@@ -60,10 +62,12 @@ def land_file(
     today = clock.now().date()
     if day > today:
         raise InvalidInput(f"date {day.isoformat()} is in the future (today is {today.isoformat()} UTC)")
+    if profile.name != definition.name:
+        raise InvalidInput(f"profile {profile.name!r} is not the profile of dataset {definition.name!r}")
     _check_path(path)
     name = os.path.basename(path)
     size, sha256 = _hash_file(path)
-    request = acceptance.request_from_headers(decoder.scan(path))  # InvalidInput: not GRIB, truncated, unnamed
+    request = acceptance.request_from_headers(decoder.scan(path), profile)  # InvalidInput: not GRIB, truncated, unnamed
     file_day = date.fromisoformat(request["date"][0][:10])
     if file_day != day:
         raise InvalidInput(f"date {day.isoformat()} is not the date of {name}: it holds {file_day.isoformat()}")
@@ -92,7 +96,7 @@ def land_file(
             beat.release()  # interrupted: the next land of this file takes the run over at once
             raise
         verdict = check_landed(catalog, raw_store, decoder, clock, run, epoch, beat, work_dir, attempt_id,
-                               size=stored_size, sha256=stored_sha, job_id=run.upstream_job_id)
+                               size=stored_size, sha256=stored_sha, job_id=run.upstream_job_id, scheme=profile)
         details: dict[str, Any] = dict(run.details)
         if adopted:
             details["adopted"] = True

@@ -18,6 +18,7 @@ from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.model import TRANSFORMATION_VERSION, RunStatus, Tile
 from jackfruit.domain.tiling import plan_tiles
 from jackfruit.ports import Catalog, GribDecoder, IdGenerator, ObjectStore, TileFormat
+from jackfruit.ports.source import Profiles
 
 from .transform import _write_tiles, raw_file, scratch_dir
 
@@ -40,7 +41,8 @@ def damaged_tiles(catalog: Catalog, curated_store: ObjectStore, tile_format: Til
 
 
 def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: ObjectStore, decoder: GribDecoder,
-               tile_format: TileFormat, ids: IdGenerator, work_dir: str, run_id: str) -> RepairReport:
+               tile_format: TileFormat, ids: IdGenerator, work_dir: str, run_id: str,
+               profiles: Profiles) -> RepairReport:
     """Rewrite the run's damaged current tiles from raw at their recorded keys; every rewritten tile verified.
     Raises ``NotFound`` (run), ``Conflict`` (nothing published under this jackfruit's version to repair),
     ``IntegrityError`` (raw bytes differ from the catalog's; or a rewritten tile does not hash as recorded)."""
@@ -63,7 +65,8 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
         messages = decoder.scan(path)
         if check is not None:
             check.result()
-        groups = plan_tiles(messages)
+        profile = profiles.get(run.dataset)
+        groups = plan_tiles(messages, profile.name_message)
 
         def key_of(group, cell):
             tile = by_slot.get((group.model, group.variable, group.level_m, group.reference_time, cell.cell_id))
@@ -72,7 +75,7 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
         for key in by_slot.values():
             for info in list(curated_store.list(key.key + "/")):  # what is left of it: rewritten whole
                 curated_store.delete(info.key)
-        written = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, [], None,
+        written = _write_tiles(run, profile, groups, messages, path, decoder, tile_format, curated_store, [], None,
                                attempt_id, None, scratch, key_of=key_of)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

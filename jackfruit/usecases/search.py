@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from jackfruit.domain import cams
-from jackfruit.domain.cams_request import check_level, check_model
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
@@ -18,33 +16,66 @@ _LOOKAROUND = tuple(timedelta(days=d) for d in (2, 30, 400, 4000))
 _EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
 _LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
 from jackfruit.ports import Catalog, ObjectStore, TileFormat
+from jackfruit.ports.source import Profiles, SourceProfile
 
 
-def find_tiles(catalog: Catalog, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None, *,
-               dataset: str | None = None, model: str | None = None, level_m: int | None = None,
-               as_of: datetime | None = None, history: bool = False) -> list[Tile]:
-    """The current tiles (``jackfruit.domain.currency``) that meet ``bbox`` and ``time_range``; ``as_of``: those
-    current at that instant (what a consumer saw then); ``history``: every tile published by then."""
-    if variables is not None:
-        cams.check_variables(list(variables))
+def _first_accepting(profiles: list[SourceProfile], check: str, value: Any) -> None:
+    """``value`` passes ``check`` of at least one of ``profiles``; else the first profile's error."""
+    errors = []
+    for p in profiles:
+        try:
+            getattr(p, check)(value)
+            return
+        except InvalidInput as err:
+            errors.append(err)
+    if errors:
+        raise errors[0]
+
+
+def check_filters(profiles: Profiles, variables: Sequence[str] | None, dataset: str | None, model: str | None,
+                  level_m: int | None) -> None:
+    """The filters of a search, checked by the dataset's profile (by every profile when no dataset is named: a
+    variable, model or level no dataset has is ``InvalidInput`` naming it)."""
+    candidates = [profiles.get(dataset)] if dataset is not None else profiles.all()
+    for variable in variables or ():
+        if not any(p in candidates for p in profiles.for_variable(variable)):
+            where = f"dataset {dataset!r}" if dataset else "any registered dataset"
+            raise InvalidInput(f"unknown variable {variable!r}: not a variable of {where}")
     if model is not None:
-        check_model(model)
+        _first_accepting(candidates, "check_model", model)
     if level_m is not None:
-        check_level(level_m)
+        _first_accepting(candidates, "check_level", level_m)
+
+
+def find_tiles(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: TimeRange,
+               variables: Sequence[str] | None = None, *, dataset: str | None = None, model: str | None = None,
+               level_m: int | None = None, as_of: datetime | None = None, history: bool = False) -> list[Tile]:
+    """The current tiles (``jackfruit.domain.currency``) that meet ``bbox`` and ``time_range``; ``as_of``: those
+    current at that instant (what a consumer saw then); ``history``: every tile published by then. Tiles of
+    several datasets may come back when no ``dataset`` is named."""
+    check_filters(profiles, variables, dataset, model, level_m)
     return catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
                               as_of=as_of, history=history)
 
 
-def read(catalog: Catalog, curated_store: ObjectStore, tile_format: TileFormat, bbox: BBox,
+def read(catalog: Catalog, profiles: Profiles, curated_store: ObjectStore, tile_format: TileFormat, bbox: BBox,
          time_range: TimeRange, variables: Sequence[str] | None = None, *, dataset: str | None = None,
          model: str = "ensemble", level_m: int = 0, layout: str = "forecast",
          as_of: datetime | None = None) -> Any:
     """An ``xarray.Dataset`` from the matching current tiles only (``jackfruit.domain.currency``). ``NotFound`` when nothing
-    matches, and when a requested variable has no data in the window (naming it)."""
+    matches, and when a requested variable has no data in the window (naming it). One dataset per read: without
+    ``dataset``, tiles of a variable that several datasets hold here are ``InvalidInput`` naming those datasets."""
     if layout not in LAYOUTS:
         raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
-    tiles = find_tiles(catalog, bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
-                       as_of=as_of)
+    tiles = find_tiles(catalog, profiles, bbox, time_range, variables, dataset=dataset, model=model,
+                       level_m=level_m, as_of=as_of)
+    if dataset is None:
+        holders = sorted({t.dataset for t in tiles})
+        if len(holders) > 1:
+            shared = sorted({t.variable for t in tiles if t.dataset == holders[0]}
+                            & {t.variable for t in tiles if t.dataset == holders[1]})
+            raise InvalidInput(f"variable(s) {shared or sorted({t.variable for t in tiles})} are held here by "
+                               f"datasets {holders}: name one (dataset=..., --dataset)")
     where = (f"{model} at {level_m} m in {bbox.as_tuple()} between {time_range.start.isoformat()} and "
              f"{time_range.end.isoformat()}")
     if not tiles:

@@ -9,14 +9,13 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from jackfruit.domain import cams
-from jackfruit.domain.cams import ATTRIBUTION
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
 from jackfruit.domain.keys import check_run_id, tile_key
 from jackfruit.domain.model import (TRANSFORMATION, TRANSFORMATION_VERSION, AttemptKind, LineageEdge, Tile,
                                     TransformStatus, version_number)
 from jackfruit.domain.tiling import plan_cells, plan_tiles
 from jackfruit.ports import Catalog, Clock, GribDecoder, ObjectStore, TileFormat
+from jackfruit.ports.source import SourceProfile
 
 from .context import Claimant, TransformPorts
 from .leases import Heartbeat
@@ -87,6 +86,7 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
                                   version=TRANSFORMATION_VERSION)
     epoch = run.lease(AttemptKind.TRANSFORM).epoch
     phase = on_phase or (lambda name: None)
+    profile = ports.profiles.get(run.dataset)
     scratch = scratch_dir(work_dir, attempt_id)
     started: list[str] = []  # tile keys whose objects may exist, for clean-up if we do not publish
     with Heartbeat(catalog, clock, run_id, AttemptKind.TRANSFORM, epoch, lease_ttl) as beat:
@@ -100,7 +100,7 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
             phase("decode")
             try:
                 messages = decoder.scan(path)
-                groups = plan_tiles(messages)
+                groups = plan_tiles(messages, profile.name_message)
             except InvalidInput as err:
                 if check is not None:
                     check.result()  # bytes that are not the recorded ones are an integrity error, not a refusal
@@ -111,7 +111,7 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
             if check is not None:
                 check.result()
             phase("tile write")
-            tiles = _write_tiles(run, groups, messages, path, decoder, tile_format, curated_store, started,
+            tiles = _write_tiles(run, profile, groups, messages, path, decoder, tile_format, curated_store, started,
                                  progress, attempt_id, beat, scratch)
             lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id,
                                    transformation_version=TRANSFORMATION_VERSION) for t in tiles]
@@ -156,7 +156,8 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
 KeyOf = Callable[[Any, Any], "str | None"]
 
 
-def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: GribDecoder, tile_format: TileFormat,
+def _write_tiles(run: Any, profile: SourceProfile, groups: list, messages: list, path: str, decoder: GribDecoder,
+                 tile_format: TileFormat,
                  curated_store: ObjectStore, started: list[str], progress: Progress | None, attempt_id: str,
                  beat: Heartbeat | None, scratch: str, key_of: KeyOf | None = None) -> list[Tile]:
     """Write every tile of every group, two groups at a time (one group's start and end, a decode with nothing
@@ -176,7 +177,7 @@ def _write_tiles(run: Any, groups: list, messages: list, path: str, decoder: Gri
         def values(k0: int, k1: int, out: Any = None) -> Any:
             return decoder.read(path, members[k0:k1], out=out)
 
-        attrs = _attrs(run.raw_key, run.raw_sha256, run.run_id, group.variable, group.reference_time.year)
+        attrs = _attrs(profile, run.raw_key, run.raw_sha256, run.run_id, group)
         attrs.update(_grib_identity(members))
         tiles = []
         for cell in plan_cells(group.grid):
@@ -236,19 +237,18 @@ def _grib_identity(members: list) -> dict[str, Any]:
     }
 
 
-def _attrs(raw_key: str, raw_sha256: str, run_id: str, variable: str, year: int) -> dict[str, Any]:
-    species = cams.SPECIES_BY_NAME[variable]
-    attrs: dict[str, Any] = {
-        "units": species.units,
-        "long_name": species.long_name,
-        "jackfruit_variable": variable,
+def _attrs(profile: SourceProfile, raw_key: str, raw_sha256: str, run_id: str, group: Any) -> dict[str, Any]:
+    """The tile's attributes: the variable's CF attributes, institution, licence and attribution (the dataset's
+    profile), provenance and the transformation."""
+    return {
+        **profile.data_attributes(group.variable),
+        "jackfruit_variable": group.variable,
+        "institution": profile.institution(group.model),
+        "license": profile.licence,
         "source_raw_key": raw_key,
         "source_raw_sha256": raw_sha256,
         "source_run_id": run_id,
         "transformation": TRANSFORMATION,
         "transformation_version": TRANSFORMATION_VERSION,
-        "attribution": ATTRIBUTION.format(year=year),
+        "attribution": profile.attribution(group.reference_time.year),
     }
-    if species.standard_name:
-        attrs["standard_name"] = species.standard_name
-    return attrs

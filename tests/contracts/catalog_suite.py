@@ -159,6 +159,28 @@ class CatalogContract:
             catalog.add_dataset(dataset(variables=("ozone",)))
         assert catalog.get_dataset(DATASET).variables == ("nitrogen_dioxide", "ozone")
 
+    def test_a_newer_definition_version_replaces_an_older_one_is_kept_out(self, catalog):
+        """One registration rule (``model.registration``) in every catalog: a newer version of a definition replaces
+        the stored one; an older jackfruit registering its older version leaves the newer one; each records its
+        upstream dataset id."""
+        from dataclasses import replace
+
+        v1 = replace(dataset(), upstream_dataset="cams-europe-air-quality-forecasts")
+        catalog.add_dataset(v1)
+        assert catalog.get_dataset(DATASET).version == 1
+        v2 = replace(v1, variables=("ozone",), version=2, upstream_dataset="another-upstream-id")
+        catalog.add_dataset(v2)
+        assert catalog.get_dataset(DATASET) == v2 and catalog.list_datasets() == [v2]
+        catalog.add_dataset(v1)  # an older jackfruit: the newer definition stays
+        assert catalog.get_dataset(DATASET) == v2
+        with pytest.raises(Conflict, match="same version 2"):
+            catalog.add_dataset(replace(v2, description="changed without a new version"))
+        assert catalog.get_dataset(DATASET) == v2
+
+    def test_upstream_dataset_defaults_to_the_name(self, catalog):
+        catalog.add_dataset(dataset())
+        assert catalog.get_dataset(DATASET).upstream_dataset == DATASET
+
     def test_unknown_dataset_not_found(self, catalog):
         with pytest.raises(NotFound):
             catalog.get_dataset(DATASET)

@@ -143,7 +143,7 @@ class TestSqliteCatalog(CatalogContract):
         SqliteCatalog(path).close()
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"datasets", "ingestion_runs", "tiles", "lineage", "tiles_rtree"} <= names
@@ -244,7 +244,7 @@ class TestSqliteCatalog(CatalogContract):
         db.execute("PRAGMA user_version = 1")
         d = dataset()
         from jackfruit.adapters.catalog import _rows
-        db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(d))
+        db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(d)[:7])
         published, running = run(), run(offset_ms=1)
         for r, status, sha in ((published, "succeeded", "ab" * 32), (running, "running", None)):
             db.execute("INSERT INTO ingestion_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -271,16 +271,16 @@ class TestSqliteCatalog(CatalogContract):
         finally:
             c.close()
         check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 6
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
         # schema 1 was recorded as there (adopted), the later migrations were applied, in the tool's table
         assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
             == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",),
-                ("0004.sqlite-tile-versions",), ("0005.sqlite-run-states",)]
+                ("0004.sqlite-tile-versions",), ("0005.sqlite-run-states",), ("0006.sqlite-dataset-definitions",)]
         assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
             .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply"),
                             ("0003.sqlite-time-index", "apply"), ("0004.sqlite-tile-versions", "apply"),
-                            ("0005.sqlite-run-states", "apply")]
+                            ("0005.sqlite-run-states", "apply"), ("0006.sqlite-dataset-definitions", "apply")]
         check.close()
         assert _shape(path) == _shape(_fresh(tmp_path))
 
@@ -300,11 +300,11 @@ class TestSqliteCatalog(CatalogContract):
         # schema 2 as that code made it differs from a new catalog in the R*Tree's time dimension (0003) and in the
         # versions and times of runs and tiles (0004)
         old, new = _shape(path), _shape(_fresh(tmp_path))
-        assert {n for n in old if old[n] != new[n]} == {"tiles_rtree", "tiles", "ingestion_runs"}
+        assert {n for n in old if old[n] != new[n]} == {"tiles_rtree", "tiles", "ingestion_runs", "datasets"}
         assert old.keys() == new.keys()
         # rows written by the schema-2 code (the same rows the catalog writes today)
         with sqlite3.connect(path) as db:
-            db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(dataset()))
+            db.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)", _rows.dataset_row(dataset())[:7])
         memory = InMemoryCatalog()
         memory.add_dataset(dataset())
         r = run()
@@ -326,7 +326,7 @@ class TestSqliteCatalog(CatalogContract):
         c = SqliteCatalog(path)
         try:
             assert c.upgrade_report.applied == ("0003.sqlite-time-index", "0004.sqlite-tile-versions",
-                                                "0005.sqlite-run-states")
+                                                "0005.sqlite-run-states", "0006.sqlite-dataset-definitions")
             assert c.upgrade_report.adopted == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
             assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
             # version and publish time were filled from the lineage and the run's publishing attempt
@@ -346,12 +346,12 @@ class TestSqliteCatalog(CatalogContract):
         first.close()
         assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model",
                                                 "0003.sqlite-time-index", "0004.sqlite-tile-versions",
-                                                "0005.sqlite-run-states")
+                                                "0005.sqlite-run-states", "0006.sqlite-dataset-definitions")
         from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
 
         for _ in range(2):
             report = upgrade_schema(path)
-            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 5, 5)
+            assert (report.applied, report.adopted, report.from_version, report.to_version) == ((), (), 6, 6)
             assert report.lines() == [f"catalog {path}: schema {SCHEMA_VERSION}, up to date"]
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT count(*) FROM jackfruit_schema_log").fetchone()[0] == SCHEMA_VERSION
@@ -409,10 +409,11 @@ class TestSqliteCatalog(CatalogContract):
         assert capsys.readouterr().out.splitlines() == [
             "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model", "applied 0003.sqlite-time-index",
             "applied 0004.sqlite-tile-versions", "applied 0005.sqlite-run-states",
-            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 5"]
+            "applied 0006.sqlite-dataset-definitions",
+            f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 6"]
         assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 5, 5)
+        assert (report["applied"], report["from_version"], report["to_version"]) == ([], 6, 6)
         monkeypatch.setenv("JACKFRUIT_CATALOG", "memory")
         assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
         assert capsys.readouterr().out == "in-memory catalog: no schema to upgrade\n"

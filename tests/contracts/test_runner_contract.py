@@ -21,7 +21,7 @@ from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.domain.errors import BackendUnavailable
 from jackfruit.ports import RunnerEvent, Secret, SinkTarget, Upstream, upstream_job_of
 from jackfruit.synthetic.ads_stub import AdsStub
-from jackfruit.synthetic.cams_grib import grib_for_request
+from jackfruit.sources.cams_europe.synthetic import grib_for_request
 
 from .runner_suite import RunnerContract, job
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from jackfruit import cli
-from jackfruit.domain.cams_request import check_request
+from jackfruit.sources.cams_europe.request import check_request
 
 CAMS = "cams-europe-air-quality-forecasts"
 UNKNOWN_RUN = "01890c24-905b-7122-b170-b60814e6ee06"  # a valid UUIDv7 no catalog holds

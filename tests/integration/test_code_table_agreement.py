@@ -13,7 +13,7 @@ from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 from jackfruit.adapters.runner.subprocess_runner import SubprocessRunner
 from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.app import Jackfruit
-from jackfruit.domain import cams
+from jackfruit.sources.cams_europe import codes as cams
 from jackfruit.ports import Secret, Upstream
 
 

@@ -25,7 +25,8 @@ from jackfruit.orchestration.defs import JackfruitResource, build_definitions
 from jackfruit.orchestration.defs.partitions import RUN_ID_TAG, plan
 from jackfruit.settings import Settings
 from jackfruit.synthetic.ads_stub import AdsStub
-from jackfruit.usecases import CAMS_EUROPE
+from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+CAMS_EUROPE = CAMS_PROFILE.definition()
 
 from ..conftest import ROOT, catalog_environment, clean_environ, go_binary
 
@@ -35,7 +36,7 @@ KEY = "dagster-test-key"
 DAY = date(2025, 3, 12)  # lands and is curated
 BAD_DAY = DAY + timedelta(days=1)  # the stub serves bytes that are not GRIB: quarantined
 FAILED_DAY = DAY - timedelta(days=30)  # the stub fails the job upstream
-PLAN = plan(CAMS_EUROPE)
+PLAN = plan(CAMS_EUROPE.name)
 JOB = PLAN.job_name
 
 

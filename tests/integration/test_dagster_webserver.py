@@ -30,7 +30,8 @@ from jackfruit.domain.model import RunStatus
 from jackfruit.orchestration.defs.partitions import RUN_ID_TAG, plan
 from jackfruit.settings import Settings
 from jackfruit.synthetic.ads_stub import AdsStub
-from jackfruit.usecases import CAMS_EUROPE
+from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+CAMS_EUROPE = CAMS_PROFILE.definition()
 
 from ..conftest import ROOT, clean_environ, go_binary
 
@@ -38,7 +39,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.service("postgres")]
 
 KEY = "dagster-webserver-test-key"
 DAY = date(2025, 3, 12)
-JOB = plan(CAMS_EUROPE).job_name
+JOB = plan(CAMS_EUROPE.name).job_name
 CODE_LOCATION = "jackfruit.orchestration.definitions"
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 120  # the webserver answers 3-6 s after start on an idle machine; CI shares two cores

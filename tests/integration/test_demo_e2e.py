@@ -15,7 +15,7 @@ import xarray as xr
 
 from jackfruit.app import Jackfruit
 from jackfruit.demo import run_demo, search_window
-from jackfruit.domain import cams
+from jackfruit.sources.cams_europe import codes as cams
 from jackfruit.settings import Settings
 
 from ..helpers import assemble, bits, ecc_reference

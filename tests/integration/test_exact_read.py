@@ -12,7 +12,7 @@ import pytest
 
 from jackfruit.domain.errors import NotFound
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import bits, ecc_reference, memory_app
 

@@ -16,7 +16,7 @@ import pytest
 
 from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
 from jackfruit.synthetic.ads_stub import AdsStub
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..conftest import REAL_CAMS, clean_environ
 

@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from jackfruit.domain import cams
+from jackfruit.sources.cams_europe import codes as cams
 from jackfruit.domain.errors import IntegrityError, InvalidInput
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..conftest import DATA, REAL_CAMS
 from ..helpers import assemble, bits, ecc_reference, file_source, landed_unchecked, memory_app

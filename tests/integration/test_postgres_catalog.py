@@ -30,7 +30,7 @@ from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, data
 pytestmark = pytest.mark.service("postgres")
 LATEST = max(_migrations.version_of(m) for m in _migrations.migration_ids("postgres"))
 MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index", "0003.postgres-tile-versions",
-              "0004.postgres-run-states")
+              "0004.postgres-run-states", "0005.postgres-dataset-definitions")
 
 
 @pytest.fixture

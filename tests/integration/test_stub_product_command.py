@@ -19,7 +19,7 @@ from jackfruit.domain.errors import UpstreamRefused
 from jackfruit.domain.keys import RawKey, new_uuid7
 from jackfruit.ports import IngestJob, Secret, Upstream, upstream_job_of
 from jackfruit.synthetic.ads_stub import CAMS, PRODUCT_COMMAND, AdsStub
-from jackfruit.synthetic.cams_grib import grib_for_request
+from jackfruit.sources.cams_europe.synthetic import grib_for_request
 
 from ..conftest import clean_environ
 

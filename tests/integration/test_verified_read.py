@@ -19,7 +19,7 @@ from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.domain.errors import BackendUnavailable, IntegrityError, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import TileObjects, V1TileFormat, V2TileFormat, V3TileFormat, bits, ecc_reference, file_source, memory_app, shard_index
 

@@ -12,8 +12,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jackfruit.domain import acceptance, cams
-from jackfruit.domain.acceptance import check, request_from_headers
+from jackfruit.domain import acceptance
+from jackfruit.sources.cams_europe import PROFILE
+from jackfruit.sources.cams_europe import codes as cams
+
+
+def check(request, headers):
+    return acceptance.check(request, headers, PROFILE)
+
+
+def request_from_headers(headers):
+    return acceptance.request_from_headers(headers, PROFILE)
+
+
+def name_message(msg):
+    return acceptance.field_key(PROFILE.name_message(msg))
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.model import canonical_request
 from jackfruit.domain.tiling import GribMessage, RegularGrid
@@ -128,7 +141,8 @@ def test_a_malformed_request_is_invalid_input():
 
 
 def test_the_derived_request_of_a_full_template_file_is_the_ingest_partition():
-    from jackfruit.usecases.datasets import CAMS_EUROPE
+    from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+    CAMS_EUROPE = CAMS_PROFILE.definition()
 
     ingest = CAMS_EUROPE.request_for(DAY)
     derived = request_from_headers(product(ingest))
@@ -176,7 +190,7 @@ def test_property_the_product_in_any_order_is_accepted_and_derives_its_request(r
 def test_property_dropping_or_doubling_any_message_is_named(req, data):
     headers = product(req)
     k = data.draw(st.integers(0, len(headers) - 1))
-    gone = acceptance.name_message(headers[k]).label(False)
+    gone = name_message(headers[k]).label(False)
     dropped = check(req, headers[:k] + headers[k + 1:])
     assert not dropped.ok and dropped.missing == (gone,) and gone in dropped.reason
     doubled = check(req, headers + [headers[k]])
@@ -187,10 +201,10 @@ def test_property_dropping_or_doubling_any_message_is_named(req, data):
 @given(requests, st.integers(0, 96), st.sampled_from(sorted(cams.SPECIES_BY_NAME)))
 def test_property_a_field_outside_the_request_is_unexpected(req, step, variable):
     extra = message(variable, req["model"][0], int(req["level"][0]), step)
-    key = acceptance.name_message(extra)
+    key = name_message(extra)
     headers = product(req) + [extra]
     result = check(req, headers)
-    if key in set(acceptance.expected_fields(req)[0]):
+    if key in set(PROFILE.expected_fields(req)[0]):
         assert result.duplicates and not result.ok
     else:
         assert result.unexpected == (key.label(False),) and not result.ok
@@ -207,9 +221,9 @@ def test_property_a_ragged_file_derives_a_request_whose_check_names_every_hole(r
     kept = [h for i, h in enumerate(headers) if i not in holes]
     derived = request_from_headers(kept)
     result = check(derived, kept)
-    want = {acceptance.name_message(h) for h in headers}
-    have = {acceptance.name_message(h) for h in kept}
-    expected = set(acceptance.expected_fields(derived)[0])
+    want = {name_message(h) for h in headers}
+    have = {name_message(h) for h in kept}
+    expected = set(PROFILE.expected_fields(derived)[0])
     assert have <= expected <= want
     assert set(result.missing) == {k.label(False) for k in expected - have}
     assert result.ok == (expected == have)

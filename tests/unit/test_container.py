@@ -31,7 +31,8 @@ def test_embedded_defaults_are_filesystem_sqlite_subprocess(tmp_path, monkeypatc
     assert isinstance(app.catalog, SqliteCatalog)
     assert (tmp_path / ".jackfruit" / "catalog.sqlite").is_file()
     assert isinstance(app.runner, SubprocessRunner)
-    assert [d.name for d in app.catalog.list_datasets()] == [CAMS]
+    assert [d.name for d in app.catalog.list_datasets()] == [p.name for p in app.profiles.all()] and CAMS in [
+        d.name for d in app.catalog.list_datasets()]
 
 
 def test_environment_selects_in_memory_adapters_and_the_whole_path_runs(monkeypatch, tmp_path):

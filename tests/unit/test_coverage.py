@@ -10,8 +10,9 @@ import pytest
 
 from jackfruit.domain.coverage import expected_fields
 from jackfruit.domain.errors import InvalidInput, NotFound, UpstreamRefused
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
-from jackfruit.usecases.datasets import CAMS_EUROPE
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
+from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+CAMS_EUROPE = CAMS_PROFILE.definition()
 
 from ..helpers import memory_app
 

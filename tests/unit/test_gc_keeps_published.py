@@ -11,7 +11,7 @@ import pytest
 
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import TransformStatus
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
 

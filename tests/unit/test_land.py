@@ -14,7 +14,7 @@ from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, NotFound
 from jackfruit.domain.model import AttemptKind, RunStatus
-from jackfruit.synthetic.cams_grib import fields, grib_for_request, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, grib_for_request, write_cams_grib
 
 from ..conftest import REAL_CAMS
 from ..helpers import memory_app

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jackfruit.domain.errors import NotFound
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
 

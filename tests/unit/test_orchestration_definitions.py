@@ -17,13 +17,15 @@ from jackfruit.domain.coverage import DayCoverage
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.orchestration.defs import JackfruitResource, build_definitions
 from jackfruit.orchestration.defs.assets import event_text
-from jackfruit.orchestration.defs.partitions import ADS_POOL, FIRST_DAYS, MAX_RUNTIME_S, day_of, plan
+from jackfruit.orchestration.defs.partitions import ADS_POOL, MAX_RUNTIME_S, day_of, plan, plans
+from jackfruit.registry import default_registry
 from jackfruit.orchestration.defs.sensors import look_back, partitions_to_request
 from jackfruit.ports.runner import RunnerEvent
-from jackfruit.usecases import CAMS_EUROPE
+from jackfruit.sources.cams_europe import PROFILE as CAMS_PROFILE
+CAMS_EUROPE = CAMS_PROFILE.definition()
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAN = plan(CAMS_EUROPE)
+PLAN = plan(CAMS_EUROPE.name)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +35,15 @@ def defs() -> dg.Definitions:
     return defs
 
 
-def test_the_definitions_load(defs):
+def test_the_definitions_load_with_one_group_per_registered_dataset(defs):
     dg.Definitions.validate_loadable(defs)
-    assert set(defs.resolve_all_asset_keys()) == {PLAN.raw_key, PLAN.tiles_key}
-    assert defs.resolve_job_def(PLAN.job_name) is not None
+    registered = default_registry().all()
+    assert len(registered) >= 2 and len(plans()) == len(registered)
+    assert set(defs.resolve_all_asset_keys()) == {k for p in plans() for k in (p.raw_key, p.tiles_key)}
+    for p in plans():
+        assert defs.resolve_job_def(p.job_name) is not None
+        assert {defs.resolve_assets_def(k).group_names_by_key[k] for k in (p.raw_key, p.tiles_key)} == {p.slug}
+        assert defs.resolve_schedule_def(f"{p.slug}_schedule").cron_schedule == p.dataset.schedule
 
 
 def test_dagster_validates_the_definitions_module_from_the_command_line(tmp_path):
@@ -52,7 +59,7 @@ def test_raw_and_tiles_are_daily_partitions_from_the_first_day_and_ingestion_use
     for asset in (raw, tiles):
         partitions = asset.partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition)
-        assert partitions.start.date() == FIRST_DAYS[CAMS_EUROPE.name] and partitions.timezone == "UTC"
+        assert partitions.start.date() == CAMS_PROFILE.first_day and partitions.timezone == "UTC"
     assert raw.op.pool == ADS_POOL and tiles.op.pool is None
     assert {d.asset_key for d in tiles.specs_by_key[PLAN.tiles_key].deps} == {PLAN.raw_key}
 
@@ -63,9 +70,12 @@ def test_the_acceptance_check_blocks_the_transformation_and_every_check_is_there
                for k in [s.key])}
     assert set(checks) == {"raw_checksum_verified", "raw_matches_request", "expected_fields_present",
                            "tiles_registered_and_readable"}
-    assert checks["raw_matches_request"].blocking and checks["raw_matches_request"].asset_key == PLAN.raw_key
-    assert not checks["raw_checksum_verified"].blocking
-    assert checks["tiles_registered_and_readable"].asset_key == PLAN.tiles_key
+    by_asset = {(k.asset_key, k.name): s for c in defs.asset_checks for s in c.check_specs_by_output_name.values()
+                for k in [s.key]}
+    for p in plans():
+        assert by_asset[(p.raw_key, "raw_matches_request")].blocking
+        assert not by_asset[(p.raw_key, "raw_checksum_verified")].blocking
+        assert (p.tiles_key, "tiles_registered_and_readable") in by_asset
 
 
 def test_the_daily_job_carries_a_maximum_runtime(defs):

@@ -1,18 +1,19 @@
 """The stub's product command: one JSON line in, the product's bytes out; a refusal is one stderr line and exit 1, a
-malformed line exit 2; the product comes from the dataset profiles' ``jackfruit.sources.synthetic_product`` when
-that exists, else from CAMS Europe's generator."""
+malformed line exit 2; by default the registered source profiles make the product (the one whose upstream id and
+fixed fields answer the request)."""
 
 from __future__ import annotations
 
 import io
+import json
 import sys
-import types
 
 import pytest
 
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.synthetic import product_command
-from jackfruit.synthetic.cams_grib import grib_for_request
+from jackfruit.registry import default_registry
+from jackfruit.sources.cams_europe.synthetic import grib_for_request
 
 
 class Pipe(io.TextIOWrapper):
@@ -56,10 +57,16 @@ def test_a_malformed_line_exits_2(monkeypatch, line):
     assert code == 2 and out == b"" and err.startswith("product_command: the stdin line")
 
 
-def test_the_profiles_product_is_preferred_then_cams_europe(monkeypatch):
+REQUEST = {"variable": ["ozone"], "date": ["2025-03-12"], "time": ["00:00"], "leadtime_hour": ["0"],
+           "area": [50.05, 0.05, 49.05, 1.05]}
+
+
+def test_by_default_the_registered_profiles_make_the_product(monkeypatch):
     monkeypatch.setattr(product_command, "PRODUCER", None)
-    fake = types.ModuleType("jackfruit.sources")
-    monkeypatch.setitem(sys.modules, "jackfruit.sources", fake)
-    assert product_command.producer() is grib_for_request  # the module without the function
-    fake.synthetic_product = lambda dataset, request: b"profile"
-    assert product_command.producer()("d", {}) == b"profile"
+    assert product_command.producer() == default_registry().synthetic_product
+    analysis = {**REQUEST, "type": ["analysis"]}  # the analyses' profile answers: same upstream id, type analysis
+    line = json.dumps({"dataset": "cams-europe-air-quality-forecasts", "request": analysis}).encode() + b"\n"
+    code, out, err = run(monkeypatch, line)
+    assert (code, err) == (0, "") and out == grib_for_request("cams-europe-air-quality-forecasts", analysis)
+    code, out, err = run(monkeypatch, b'{"dataset": "no-such-upstream", "request": {}}\n')
+    assert code == 1 and out == b"" and "no-such-upstream" in err and err.count("\n") == 1

@@ -9,7 +9,7 @@ import pytest
 
 from jackfruit.domain.errors import IntegrityError
 from jackfruit.domain.model import AttemptKind, TransformStatus
-from jackfruit.synthetic.cams_grib import fields, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.tiling import GribMessage, RegularGrid, grid_id, plan_cells, plan_tiles
+from jackfruit.sources.cams_europe import PROFILE
 
 CAMS_GRID = RegularGrid(71.95, -24.95, -0.1, 0.1, 420, 700)
 REF = datetime(2025, 3, 12, tzinfo=timezone.utc)
@@ -58,14 +59,14 @@ def test_the_extent_holds_every_point_with_half_a_step_to_spare_and_no_more(grid
                           st.sampled_from([(0, 0), (0, 5), (0, 40009), (59, 62201)]),
                           st.sampled_from([0, 50]), st.integers(0, 96)), min_size=1, max_size=40, unique=True))
 def test_each_message_lands_in_exactly_one_group_at_its_step(fields):
-    from jackfruit.domain.cams import MODELS
+    from jackfruit.sources.cams_europe.codes import MODELS
 
     messages = []
     for n, (model, (number, ctype), level, step) in enumerate(fields):
         centre, sub = MODELS[model]
         messages.append(msg(n, centre=centre, sub_centre=sub, number=number, constituent_type=ctype,
                             level_type=1 if level == 0 else 103, level=level, step_hours=step))
-    groups = plan_tiles(messages)
+    groups = plan_tiles(messages, PROFILE.name_message)
     placed = sorted(i for g in groups for i in g.message_indices)
     assert placed == list(range(len(messages)))
     for g in groups:
@@ -75,12 +76,12 @@ def test_each_message_lands_in_exactly_one_group_at_its_step(fields):
 
 def test_duplicate_fields_are_refused_naming_both_messages():
     with pytest.raises(InvalidInput, match=r"message 1 .* and message 2 .*duplicate"):
-        plan_tiles([msg(0, step_hours=3), msg(1, step_hours=3)])
+        plan_tiles([msg(0, step_hours=3), msg(1, step_hours=3)], PROFILE.name_message)
 
 
 def test_unknown_species_and_model_are_named_never_unknown():
     with pytest.raises(InvalidInput) as err:
-        plan_tiles([msg(0), msg(1, constituent_type=99999), msg(2, centre=7, sub_centre=0)])
+        plan_tiles([msg(0), msg(1, constituent_type=99999), msg(2, centre=7, sub_centre=0)], PROFILE.name_message)
     text = str(err.value)
     assert "message 2" in text and "constituentType 99999" in text
     assert "message 3" in text and "centre 7" in text
@@ -91,24 +92,27 @@ def test_other_grids_levels_and_editions_are_refused():
     for bad, words in ((dict(grid=None, grid_type="lambert"), "lambert"), (dict(level_type=105), "level type 105"),
                        (dict(edition=1), "edition 1"), (dict(template=0), "template 0")):
         with pytest.raises(InvalidInput, match=words):
-            plan_tiles([msg(0, **bad)])
+            plan_tiles([msg(0, **bad)], PROFILE.name_message)
 
 
 def test_mixed_grids_within_one_tile_are_refused():
     other = replace(CAMS_GRID, ny=10)
     with pytest.raises(InvalidInput, match="mixes grids"):
-        plan_tiles([msg(0), msg(1, grid=other)])
+        plan_tiles([msg(0), msg(1, grid=other)], PROFILE.name_message)
 
 
 @pytest.mark.parametrize("bad", [dict(edition=1), dict(template=0), dict(number=99), dict(centre=7),
                                  dict(level_type=105), dict(reference_time=REF.replace(minute=30))])
 def test_planning_and_acceptance_name_messages_by_one_rule(bad):
-    """A message acceptance cannot name is refused by planning for the same reason (tiling.message_field)."""
+    """A message acceptance cannot name is refused by planning for the same reason (the profile's name_message)."""
     from jackfruit.domain import acceptance
 
     m = msg(0, **bad)
     with pytest.raises(InvalidInput) as named:
-        acceptance.name_message(m)
+        PROFILE.name_message(m)
+    with pytest.raises(InvalidInput) as accepted:
+        acceptance.request_from_headers([m], PROFILE)
+    assert str(named.value) in str(accepted.value)
     with pytest.raises(InvalidInput) as planned:
-        plan_tiles([m])
+        plan_tiles([m], PROFILE.name_message)
     assert str(named.value) in str(planned.value)

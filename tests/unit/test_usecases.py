@@ -14,7 +14,7 @@ from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import RunStatus
 from jackfruit.ports import Secret, Upstream
-from jackfruit.synthetic.cams_grib import fields, grib_for_request, write_cams_grib
+from jackfruit.sources.cams_europe.synthetic import fields, grib_for_request, write_cams_grib
 
 from ..helpers import file_source, memory_app
 

@@ -13,7 +13,8 @@ from jackfruit.domain.model import Attempt, Dataset, IngestionRun, LineageEdge, 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
-DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "description", "schedule")
+DATASET_COLUMNS = ("name", "source", "request_template", "variables", "ext", "description", "schedule",
+                   "upstream_dataset", "definition_version")
 RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "status", "created_at", "raw_key",
                "started_at", "finished_at", "failure_reason", "raw_size", "raw_sha256", "upstream_job_id",
                "orchestrator_run_id", "details", "partition_key", "supersedes", "transform_status",
@@ -81,13 +82,14 @@ def to_json(what: str, value: Any) -> str:
 
 def dataset_row(d: Dataset) -> tuple:
     return (d.name, d.source, to_json("request template", d.request_template),
-            to_json("variables", list(d.variables)), d.ext, d.description, d.schedule)
+            to_json("variables", list(d.variables)), d.ext, d.description, d.schedule, d.upstream_dataset, d.version)
 
 
 def dataset_of(row: tuple) -> Dataset:
-    name, source, template, variables, ext, description, schedule = row
+    name, source, template, variables, ext, description, schedule, upstream, version = row
     return Dataset(source=source, name=name, request_template=json.loads(template),
-                   variables=tuple(json.loads(variables)), ext=ext, description=description, schedule=schedule)
+                   variables=tuple(json.loads(variables)), ext=ext, description=description, schedule=schedule,
+                   upstream_dataset=upstream, version=int(version))
 
 
 def _attempt_json(a: Attempt) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from jackfruit.domain import currency, runs
 from jackfruit.domain.errors import Conflict, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
+from jackfruit.domain.model import registration, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
 
 from . import _rows
 from ._run_model import RunModelOps, check_limit
@@ -40,9 +40,8 @@ class InMemoryCatalog(RunModelOps):
         row = _rows.dataset_row(dataset)
         with self._lock:
             old = self._datasets.get(dataset.name)
-            if old is not None and old != row:
-                raise Conflict(f"dataset {dataset.name!r} is already registered with a different definition")
-            self._datasets[dataset.name] = row
+            if registration(None if old is None else _rows.dataset_of(old), dataset) in ("insert", "replace"):
+                self._datasets[dataset.name] = row
 
     def get_dataset(self, name: str) -> Dataset:
         with self._lock:

@@ -68,7 +68,7 @@ from jackfruit.domain import runs
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, JackfruitError, NotFound
 from jackfruit.domain.geo import BBox, TimeRange, utc
 from jackfruit.domain.keys import check_run_id
-from jackfruit.domain.model import (NEXT_STATUS, NEXT_TRANSFORM, Dataset, IngestionRun, LineageEdge, RunStatus,
+from jackfruit.domain.model import (registration, NEXT_STATUS, NEXT_TRANSFORM, Dataset, IngestionRun, LineageEdge, RunStatus,
                                     Tile)
 
 from . import _migrations, _rows
@@ -313,9 +313,11 @@ class PostgresCatalog(RunModelOps):
             # insert-or-nothing first: two processes registering the same dataset at once both succeed
             conn.execute(f"INSERT INTO datasets ({_DATASET_SQL}) VALUES ({_marks(len(row))}) "
                          "ON CONFLICT (name) DO NOTHING", row)
-            old = conn.execute(f"SELECT {_DATASET_SQL} FROM datasets WHERE name = %s", (dataset.name,)).fetchone()
-            if tuple(old) != row:
-                raise Conflict(f"dataset {dataset.name!r} is already registered with a different definition")
+            old = conn.execute(f"SELECT {_DATASET_SQL} FROM datasets WHERE name = %s FOR UPDATE",
+                               (dataset.name,)).fetchone()
+            if registration(_rows.dataset_of(tuple(old)), dataset) == "replace":
+                conn.execute(f"UPDATE datasets SET ({_DATASET_SQL}) = ({_marks(len(row))}) WHERE name = %s",
+                             (*row, dataset.name))
 
         self._run(body)
 

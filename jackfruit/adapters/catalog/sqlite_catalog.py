@@ -16,7 +16,7 @@ from jackfruit.domain import runs
 from jackfruit.domain.errors import BackendUnavailable, Conflict, NotFound
 from jackfruit.domain.keys import check_run_id
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
+from jackfruit.domain.model import registration, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, partition_key
 
 from . import _migrations, _rows
 from ._run_model import RunModelOps, check_limit
@@ -176,10 +176,12 @@ class SqliteCatalog(RunModelOps):
         row = _rows.dataset_row(dataset)
         with self._tx(write=True) as db:
             old = db.execute(f"SELECT {_DATASET_SQL} FROM datasets WHERE name = ?", (dataset.name,)).fetchone()
-            if old is None:
+            change = registration(None if old is None else _rows.dataset_of(tuple(old)), dataset)
+            if change == "insert":
                 db.execute(f"INSERT INTO datasets ({_DATASET_SQL}) VALUES ({_marks(len(row))})", row)
-            elif tuple(old) != row:
-                raise Conflict(f"dataset {dataset.name!r} is already registered with a different definition")
+            elif change == "replace":
+                db.execute(f"UPDATE datasets SET ({_DATASET_SQL}) = ({_marks(len(row))}) WHERE name = ?",
+                           (*row, dataset.name))
 
     def get_dataset(self, name: str) -> Dataset:
         with self._tx() as db:

@@ -1,13 +1,13 @@
 """The CF attributes and the licence of tiles and reads: a tile group's attributes and its data array's
-(written), and what a read's dataset carries (each variable's, and the provenance of the result: every
-source run, raw object and tile, the licence with the attribution of every year it covers)."""
+(written; the dataset-specific ones -- CF names, institution, licence, attribution -- come from the source profile
+through the transformation's ``attrs``), and what a read's dataset carries (each variable's, and the provenance of the
+result: every source run, raw object and tile, the licence and the attribution of every year it covers, as the
+tiles recorded them)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from jackfruit.domain import cams
-from jackfruit.domain.cams import ATTRIBUTION, LICENCE
 from jackfruit.domain.tiling import Cell, RegularGrid, TileGroup
 
 if TYPE_CHECKING:
@@ -30,10 +30,10 @@ def root_attrs(group: TileGroup, cell: Cell, attrs: Mapping[str, Any]) -> dict[s
     return {
         "Conventions": "CF-1.10",
         "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
-        "institution": cams.INSTITUTIONS.get(group.model, group.model),
+        "institution": attrs.get("institution", group.model),
         "source": attrs.get("source_raw_key", ""),
         "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
-        "license": LICENCE,
+        "license": attrs.get("license", ""),
         "jackfruit_model": group.model,
         "jackfruit_variable": group.variable,
         "jackfruit_level_m": group.level_m,
@@ -59,7 +59,7 @@ def variable_attrs(pieces: list["Piece"]) -> dict[str, dict[str, Any]]:
         attrs = out.setdefault(p.tile.variable, {k: p.data_attrs[k] for k in _CF_DATA if k in p.data_attrs})
         attrs["jackfruit_model"] = p.tile.model
         attrs["jackfruit_level_m"] = p.tile.level_m
-        attrs["institution"] = cams.INSTITUTIONS.get(p.tile.model, p.tile.model)
+        attrs["institution"] = p.attrs.get("institution", p.tile.model)
     return out
 
 
@@ -67,20 +67,22 @@ def provenance(pieces: list["Piece"], layout: str) -> dict[str, Any]:
     """Every source run, raw object and tile the result was assembled from, and the licence with the
     attribution of every year it covers (attributes never dropped when sources differ)."""
     sources: dict[str, dict[str, Any]] = {}
-    years = set()
+    licences: set[str] = set()
+    attributions: set[str] = set()
     versions = set()
     for p in sorted(pieces, key=lambda p: p.tile.key):
         entry = sources.setdefault(p.tile.run_id, {
             "run_id": p.tile.run_id, "raw_key": p.attrs.get("source_raw_key", ""),
             "raw_sha256": p.attrs.get("source_raw_sha256", ""), "tiles": []})
         entry["tiles"].append({"key": p.tile.key, "sha256": p.tile.sha256})
-        years.add(p.tile.reference_time.year)
+        licences.add(str(p.attrs.get("license", "")))
+        attributions.add(str(p.attrs.get("attribution", "")))
         versions.add(str(p.attrs.get("transformation_version", "")))
     return {
         "Conventions": "CF-1.10",
         "jackfruit_layout": layout,
-        "license": LICENCE,
-        "attribution": "; ".join(ATTRIBUTION.format(year=y) for y in sorted(years)),
+        "license": "; ".join(sorted(x for x in licences if x)),
+        "attribution": "; ".join(sorted(x for x in attributions if x)),
         "source": "; ".join(sorted({s["raw_key"] for s in sources.values()})),
         "jackfruit_sources": [sources[k] for k in sorted(sources)],
         "jackfruit_transformation_versions": sorted(versions),

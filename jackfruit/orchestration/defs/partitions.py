@@ -1,4 +1,5 @@
-"""Per dataset: asset keys, daily partitions from the dataset's first day, the job's name and run tags."""
+"""Per dataset (every registered source profile): asset keys, daily partitions from the profile's first day, the
+job's name and run tags. No dataset is named here: the registry lists them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,9 @@ from typing import Iterable, Sequence
 
 import dagster as dg
 
-from jackfruit.domain.errors import InvalidInput
+from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.model import Dataset
-from jackfruit.usecases import BUILTIN_DATASETS, CAMS_EUROPE
-
-#: The first partition day of a dataset that does not name its own (``Dataset.first_day``, when it has one).
-#: The ADS keeps CAMS Europe forecasts in a rolling archive of about three years: older days cannot be asked for.
-FIRST_DAYS = {CAMS_EUROPE.name: date(2023, 1, 1)}
+from jackfruit.registry import default_registry
 #: the ADS-bound steps share this Dagster concurrency pool, sized to the account's queue limit (dagster.yaml)
 ADS_POOL = "ads"
 #: a run longer than this is canceled by the daemon's run monitoring: the ingester's own time-out
@@ -53,21 +50,20 @@ class DatasetPlan:
         return dg.DailyPartitionsDefinition(start_date=self.first_day.isoformat(), timezone="UTC", end_offset=1)
 
 
-def plan(dataset: Dataset | str) -> DatasetPlan:
-    """The plan of a built-in dataset (by name or definition); an unknown one is ``InvalidInput`` naming it."""
-    known = {d.name: d for d in BUILTIN_DATASETS}
-    name = dataset if isinstance(dataset, str) else dataset.name
-    definition = dataset if isinstance(dataset, Dataset) else known.get(name)
-    if definition is None:
-        raise InvalidInput(f"unknown dataset {name!r}: jackfruit's datasets are {sorted(known)}")
-    first_day = getattr(definition, "first_day", None) or FIRST_DAYS.get(name)
-    if first_day is None:
-        raise InvalidInput(f"dataset {name!r} names no first day: its daily partitions cannot start")
-    return DatasetPlan(definition, first_day)
+def plan(dataset: str) -> DatasetPlan:
+    """The plan of a registered dataset (its profile's definition and first day); an unknown one is
+    ``InvalidInput`` naming the registered ones."""
+    try:
+        profile = default_registry().get(dataset)
+    except NotFound as err:
+        raise InvalidInput(str(err)) from None
+    return DatasetPlan(profile.definition(), profile.first_day)
 
 
-def plans(datasets: Iterable[Dataset | str] | None = None) -> Sequence[DatasetPlan]:
-    return [plan(d) for d in (BUILTIN_DATASETS if datasets is None else datasets)]
+def plans(datasets: Iterable[str] | None = None) -> Sequence[DatasetPlan]:
+    """One plan per registered dataset (or per name given)."""
+    names = [p.name for p in default_registry().all()] if datasets is None else list(datasets)
+    return [plan(d) for d in names]
 
 
 def day_of(partition_key: str) -> date:

@@ -1,6 +1,6 @@
 """The CAMS Europe request, field by field, as the ADS checks it: refused before any run is recorded. Also the
-dataset's other input rules, each behind one function a per-dataset profile can take over: the last partition day
-the ADS can have (``available_until``), its models (``check_model``) and levels (``check_level``)."""
+dataset's other input rules: the last partition day the ADS can have (``available_until``), its models
+(``check_model``) and levels (``check_level``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from . import cams
-from .errors import InvalidInput
+from . import codes as cams
+from jackfruit.domain.errors import InvalidInput
 
 
 def _show(value: Any) -> str:
@@ -44,7 +44,7 @@ def _check_hour_list(key: str, items: list[str], allowed: Callable[[int], bool],
 _CAMS_LIST_FIELDS = ("variable", "model", "level", "type", "time", "leadtime_hour")
 
 
-def check_request(overrides: dict[str, Any]) -> dict[str, Any]:
+def check_request(overrides: dict[str, Any], default_type: str = "forecast") -> dict[str, Any]:
     """Types and values of a CAMS Europe request's fields, as the ADS checks them, before any run is recorded.
 
     Returns the overrides with integer levels and lead times written as the strings the ADS expects.
@@ -87,7 +87,7 @@ def check_request(overrides: dict[str, Any]) -> dict[str, Any]:
     unknown = [m for m in lists.get("model", []) if m not in cams.MODELS]
     if unknown:
         raise InvalidInput(f"request field 'model': unknown model(s) {unknown}; known: {sorted(cams.MODELS)}")
-    types = lists.get("type", ["forecast"])
+    types = lists.get("type", [default_type])
     bad = [t for t in types if t not in ("forecast", "analysis")]
     if bad:
         raise InvalidInput(f"request field 'type': {bad} (allowed: forecast, analysis)")
@@ -106,15 +106,6 @@ def available_until(now: datetime) -> date:
     """The last partition day the ADS can have at ``now``: the forecast of a day starts at 00 UTC of that day, so
     no day after today (UTC) exists yet (today's may not be published yet either: the ingester waits for it)."""
     return now.astimezone(timezone.utc).date()
-
-
-def check_partition_day(day: date, now: datetime) -> date:
-    """``InvalidInput`` for a day the upstream cannot have yet at ``now`` (``available_until``)."""
-    last = available_until(now)
-    if day > last:
-        raise InvalidInput(f"partition day {day.isoformat()} is after {last.isoformat()}, the last day whose forecast "
-                           "the ADS can have now (UTC); nothing was stored")
-    return day
 
 
 def check_model(model: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import InvalidInput
+from jackfruit.domain.errors import InvalidInput
 
 #: GRIB2 discipline / parameterCategory of atmospheric chemical constituents.
 DISCIPLINE = 0

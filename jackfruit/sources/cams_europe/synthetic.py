@@ -21,7 +21,7 @@ from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes'
 import eccodes  # noqa: E402
 import numpy as np
 
-from jackfruit.domain import cams
+from . import codes as cams
 from jackfruit.domain.errors import InvalidInput
 
 TEMPLATE = Path(__file__).resolve().parent / "data" / "cams-europe-template.grib"  # provenance: data/README.md
@@ -35,18 +35,25 @@ class FieldSpec:
     variable: str
     level_m: int
     step: int
+    hour: int = 0  # reference hour (analyses: every hour of the day, lead time 0)
+    analysis: bool = False
 
 
 def fields(days: Sequence[date], models: Sequence[str], variables: Sequence[str], levels: Sequence[int],
-           steps: Iterable[int]) -> list[FieldSpec]:
-    """ADS order: date, model, variable, level, lead time (innermost)."""
+           steps: Iterable[int], hours: Sequence[int] = (0,), analysis: bool = False) -> list[FieldSpec]:
+    """ADS order: date, time, model, variable, level, lead time (innermost)."""
     steps = list(steps)
-    return [FieldSpec(d, m, v, lv, s) for d in days for m in models for v in variables for lv in levels for s in steps]
+    return [FieldSpec(d, m, v, lv, s, h, analysis) for d in days for h in hours for m in models for v in variables
+            for lv in levels for s in steps]
 
 
 def _values(spec: FieldSpec, lats: np.ndarray, lons: np.ndarray, missing_fraction: float) -> np.ndarray:
     sp = cams.SPECIES_BY_NAME[spec.variable]
-    seed = int.from_bytes(hashlib.sha256(repr(spec).encode()).digest()[:8], "little")
+    seed_text = (f"FieldSpec(day={spec.day!r}, model={spec.model!r}, variable={spec.variable!r}, "
+                 f"level_m={spec.level_m!r}, step={spec.step!r})")  # the values of earlier releases, unchanged
+    if spec.hour or spec.analysis:
+        seed_text += f" hour={spec.hour} analysis={spec.analysis}"
+    seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "little")
     rng = np.random.default_rng(seed)
     scale = 40.0 if sp.parameter_number == cams.POLLEN_COUNT else 2e-8 * (1 + sp.constituent_type % 7)
     lat2, lon2 = np.meshgrid(np.radians(lats), np.radians(lons), indexing="ij")
@@ -93,7 +100,9 @@ def write_cams_grib(path: str | Path, specs: Sequence[FieldSpec], *, area: tuple
                         eccodes.codes_set_long(h, "scaleFactorOfFirstFixedSurface", 0)
                         eccodes.codes_set_long(h, "scaledValueOfFirstFixedSurface", spec.level_m)
                     eccodes.codes_set_long(h, "dataDate", int(spec.day.strftime("%Y%m%d")))
-                    eccodes.codes_set_long(h, "dataTime", 0)
+                    eccodes.codes_set_long(h, "dataTime", spec.hour * 100)
+                    if spec.analysis:
+                        eccodes.codes_set_long(h, "typeOfGeneratingProcess", 0)
                     eccodes.codes_set_long(h, "forecastTime", spec.step)
                     values = _values(spec, lats, lons, missing_fraction)
                     if missing_fraction:
@@ -144,7 +153,8 @@ def _snap_area(area: Sequence[float]) -> tuple[float, float, float, float]:
 
 
 def grib_for_request(dataset: str, request: Mapping[str, Any]) -> bytes:
-    """What the ADS would serve for a ``cams-europe-air-quality-forecasts`` request, generated here.
+    """What the ADS would serve for a ``cams-europe-air-quality-forecasts`` request (forecast or analysis),
+    generated here.
 
     The product source of the in-memory runner (``JACKFRUIT_RUNNER=memory``): validates like the stub
     (unknown dataset, variable, model or level is ``InvalidInput``) and honours dates, lead times and area.
@@ -164,7 +174,15 @@ def grib_for_request(dataset: str, request: Mapping[str, Any]) -> bytes:
     if any(lv not in cams.LEVELS_M for lv in levels) or any(not 0 <= h <= 96 for h in steps):
         raise InvalidInput(f"invalid request: levels {levels} / lead times {steps} outside the dataset's")
     area = _snap_area(request["area"]) if request.get("area") else FULL_AREA
-    specs = fields(_days(_list(request, "date", [])), models, variables, levels, steps)
+    types = _list(request, "type", ["forecast"])
+    if len(types) != 1 or types[0] not in ("forecast", "analysis"):
+        raise InvalidInput(f"invalid request: type {types} (one of forecast, analysis)")
+    try:
+        hours = [int(str(t).partition(":")[0]) for t in _list(request, "time", ["00:00"])]
+    except ValueError as err:
+        raise InvalidInput(f"invalid time in request: {err}") from err
+    specs = fields(_days(_list(request, "date", [])), models, variables, levels, steps, hours,
+                   analysis=types[0] == "analysis")
     if not specs:
         raise InvalidInput("invalid request: no date")
     with tempfile.NamedTemporaryFile(suffix=".grib") as out:
