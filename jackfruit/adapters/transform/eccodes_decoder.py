@@ -2,6 +2,12 @@
 
 cfgrib is not used here on purpose: it merges messages into hypercubes and can drop fields
 silently (docs/adr/0001-decode-with-eccodes.md). Here every message is accounted for.
+
+GRIB1 and GRIB2 messages (also mixed in one file) are both scanned and decoded, whatever their packing
+(simple, CCSDS, ...): ``GribMessage`` reports each with the keys a source profile names it by (paramId, the
+GRIB1 table and parameter, the GRIB2 discipline/category/number/constituent, ecCodes' typeOfLevel and level,
+dataType, stepType, packingType). ``level_type`` is the edition's own code (GRIB2 typeOfFirstFixedSurface,
+GRIB1 indicatorOfTypeOfLevel); profiles type a level with ``type_of_level`` + ``level``, the same in both.
 """
 
 from __future__ import annotations
@@ -16,10 +22,17 @@ from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes'
 import eccodes  # noqa: E402
 import numpy as np
 
+from jackfruit.adapters.transform.grib_names import HeaderNames
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.tiling import GribMessage, RegularGrid
 
-_HOURS_PER_UNIT = {0: 1 / 60, 1: 1, 2: 24, 10: 3, 11: 6, 12: 12}  # GRIB2 code table 4.4
+#: Seconds per time unit, for the units a whole number of hours can be written in: GRIB2 code table 4.4
+#: (indicatorOfUnitOfTimeRange) and GRIB1 code table 4 (unitOfTimeRange); they differ from 13 on.
+_SECONDS_PER_UNIT = {
+    2: {0: 60, 1: 3600, 2: 86400, 10: 3 * 3600, 11: 6 * 3600, 12: 12 * 3600, 13: 1},
+    1: {0: 60, 1: 3600, 2: 86400, 10: 3 * 3600, 11: 6 * 3600, 12: 12 * 3600, 13: 900, 14: 1800, 254: 1},
+}
+_GRIB1_TWO_OCTET_P1 = 10  # GRIB1 timeRangeIndicator 10: P1 spans octets 19-20 (P1 * 256 + P2)
 
 
 def _get(h: Any, key: str, default: Any = None) -> Any:
@@ -39,7 +52,7 @@ def _get(h: Any, key: str, default: Any = None) -> Any:
 _MISSING_LONG = eccodes.CODES_MISSING_LONG
 
 
-_STR_KEYS = {"gridType"}
+_STR_KEYS = {"gridType", "typeOfLevel", "packingType", "dataType", "shortName", "stepType"}
 
 
 def _grid(h: Any) -> tuple[str, RegularGrid | None]:
@@ -75,14 +88,37 @@ def _reference_time(h: Any, where: str) -> datetime:
         raise InvalidInput(f"{where}: invalid reference date/time {d} {t}") from err
 
 
-def _step_hours(h: Any, where: str) -> int:
-    unit, value = _get(h, "indicatorOfUnitOfTimeRange", 1), _get(h, "forecastTime")
-    if value is None:  # GRIB1 or templates without forecastTime
-        value, unit = _get(h, "endStep", 0), 1
-    hours = value * _HOURS_PER_UNIT.get(unit, float("nan"))
-    if hours != hours or hours != int(hours):
-        raise InvalidInput(f"{where}: lead time {value} in time unit {unit} is not a whole number of hours")
-    return int(hours)
+def _step_hours(h: Any, edition: int, where: str) -> int:
+    """The lead time in whole hours: the start of the message's time range (the forecast time of an
+    instantaneous field), read from the edition's own keys (GRIB2 forecastTime in indicatorOfUnitOfTimeRange;
+    GRIB1 P1 in unitOfTimeRange) rather than ecCodes' ``step``, whose unit follows ``stepUnits``."""
+    if edition == 1:
+        unit, value = _get(h, "unitOfTimeRange", 1), _get(h, "P1", 0)
+        if _get(h, "timeRangeIndicator") == _GRIB1_TWO_OCTET_P1:
+            value = value * 256 + _get(h, "P2", 0)
+    else:
+        unit, value = _get(h, "indicatorOfUnitOfTimeRange", 1), _get(h, "forecastTime")
+        if value is None:  # templates without forecastTime
+            value, unit = _get(h, "endStep", 0), 1
+    seconds = value * _SECONDS_PER_UNIT.get(edition, {}).get(unit, 0)
+    if seconds % 3600 or (value and not seconds):
+        raise InvalidInput(f"{where}: lead time {value} in GRIB{edition} time unit {unit} is not a whole number "
+                           "of hours")
+    return seconds // 3600
+
+
+def _level(h: Any, names: dict, where: str) -> int:
+    """ecCodes' ``level``, refused when it is not a whole number: its integer key rounds (1.5 m reads as 2, the
+    level of 2 m), and two levels must never become one."""
+    level = _get(h, "level", 0)
+    try:
+        exact = eccodes.codes_get_double(h, "level")
+    except eccodes.GribInternalError:
+        return level
+    if exact != level:
+        raise InvalidInput(f"{where}: level {exact:g} ({names['typeOfLevel']}) is not a whole number; the file is "
+                           "refused whole")
+    return level
 
 
 def _check_padding(path: str, start: int, stop: int, where: str) -> None:
@@ -104,7 +140,7 @@ class EccodesGribDecoder:
             head = f.read(16)
         if not head.startswith(b"GRIB"):
             raise InvalidInput(f"{os.path.basename(path)} is not a GRIB file: it starts with {head!r} ({size} bytes)")
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, HeaderNames(path, _get) as header_names:
             while True:
                 where = f"message {len(messages) + 1}"
                 try:
@@ -121,15 +157,24 @@ class EccodesGribDecoder:
                         _check_padding(path, expected_offset, offset, where)
                     expected_offset = offset + length
                     grid_type, grid = _grid(h)
+                    edition = _get(h, "edition")
+                    level_type_key = "indicatorOfTypeOfLevel" if edition == 1 else "typeOfFirstFixedSurface"
+                    names = header_names.names(h, offset)
                     messages.append(GribMessage(
-                        index=len(messages), offset=offset, length=length, edition=_get(h, "edition"),
+                        index=len(messages), offset=offset, length=length, edition=edition,
                         centre=_get(h, "centre"), sub_centre=_get(h, "subCentre", 0),
                         discipline=_get(h, "discipline", -1), category=_get(h, "parameterCategory", -1),
                         number=_get(h, "parameterNumber", -1), constituent_type=_get(h, "constituentType"),
                         template=_get(h, "productDefinitionTemplateNumber", -1),
-                        level_type=_get(h, "typeOfFirstFixedSurface", -1), level=_get(h, "level", 0),
-                        reference_time=_reference_time(h, where), step_hours=_step_hours(h, where),
-                        grid_type=grid_type, grid=grid))
+                        level_type=_get(h, level_type_key, -1), level=_level(h, names, where),
+                        reference_time=_reference_time(h, where), step_hours=_step_hours(h, edition, where),
+                        grid_type=grid_type, grid=grid,
+                        param_id=names["paramId"] or None,  # 0: ecCodes cannot name it
+                        table2_version=_get(h, "table2Version") if edition == 1 else None,
+                        indicator_of_parameter=_get(h, "indicatorOfParameter") if edition == 1 else None,
+                        type_of_level=names["typeOfLevel"] or "", packing=_get(h, "packingType", ""),
+                        data_type=names["dataType"] or "", short_name=names["shortName"] or "",
+                        step_type=names["stepType"] or ""))
                 finally:
                     eccodes.codes_release(h)
         if not messages:
