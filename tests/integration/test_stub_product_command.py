@@ -64,6 +64,25 @@ def test_a_partition_ingested_through_the_cli_is_the_product_commands(stub, tmp_
     assert run["raw_sha256"] == sha(landed.read_bytes()) == job["asset"]["sha256"]
 
 
+def test_the_analysis_dataset_lands_through_the_cli_from_its_upstream_id(stub, tmp_path):
+    """The use case names the profile's upstream id; the Go ingester asks the stub with it (``--upstream-dataset``), the
+    product command's registry answers with the analyses' profile, and the raw key names the analysis dataset."""
+    env = clean_environ()
+    env.update(JACKFRUIT_DATA_DIR=str(tmp_path / "data"), ADS_BASE_URL=stub.url, ADS_API_KEY=KEY,
+               JACKFRUIT_INGEST_POLL_INITIAL_S="0.1")
+    request = {"variable": ["ozone"], "time": ["00:00", "01:00"], "area": REQUEST["area"]}
+    done = subprocess.run([sys.executable, "-m", "jackfruit.cli", "ingest", "--dataset", ANALYSIS, "--date",
+                           DAY.isoformat(), "--request", json.dumps(request), "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert run["status"] == "succeeded" and run["raw_key"].startswith(f"ads/{ANALYSIS}/{DAY.isoformat()}/"), run
+    assert run["details"]["acceptance"]["ok"] is True, run
+    (job,) = stub.jobs()
+    assert job["processID"] == CAMS and job["inputs"]["type"] == ["analysis"] and job["status"] == "successful"
+    assert run["raw_sha256"] == job["asset"]["sha256"] == sha(grib_for_request(CAMS, job["inputs"]))
+
+
 def test_a_dataset_with_another_upstream_id_lands_the_product_of_its_upstream_id(stub, ingest_binary, tmp_path):
     store = FilesystemObjectStore(tmp_path / "raw", write_once=True)
     runner = SubprocessRunner(store.root, binary=ingest_binary, timeout_s=120, extra_args=FAST_POLLS)
