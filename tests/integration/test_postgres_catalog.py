@@ -487,7 +487,7 @@ def test_container_closes_the_pool(postgres_server, migrated, tmp_path, monkeypa
     catalog = app.catalog
     assert isinstance(catalog, PostgresCatalog) and not catalog.closed
     assert postgres_server.password not in repr(catalog) + repr(app)
-    assert [d.name for d in catalog.list_datasets()] == ["cams-europe-air-quality-forecasts"]
+    assert [d.name for d in catalog.list_datasets()] == [p.name for p in app.profiles.all()]
 
     def sessions() -> int:
         with sql(postgres_server, "postgres") as admin:

@@ -66,11 +66,14 @@ def test_upstream_failure_marks_the_run_failed_and_stores_nothing():
         raise UpstreamRefused("licence not accepted (403)")
 
     app = memory_app(refuse)
-    with pytest.raises(UpstreamRefused):
+    with pytest.raises(UpstreamRefused) as err:
         app.ingest(CAMS, DAY, SMALL)
     (run,) = app.runs()
     assert run.status is RunStatus.FAILED and "licence" in (run.failure_reason or "")
     assert list(app.raw_store.list()) == []
+    # the dataset's own licence is named, in the error and in the run's reason
+    for text in (str(err.value), run.failure_reason or ""):
+        assert f"dataset {CAMS} " in text and "Licence to use Copernicus Products" in text
 
 
 def test_an_existing_raw_key_is_never_overwritten(small_grib):
