@@ -42,6 +42,7 @@ def test_the_analysis_dataset_lands_under_its_own_name_asks_the_upstream_for_ana
     assert run.status.value == "succeeded", run.failure_reason
     assert run.raw_key.startswith(f"ads/{ANALYSES.name}/2025-03-12/")
     assert run.request["type"] == ["analysis"] and run.request["leadtime_hour"] == ["0"]
+    assert [j.upstream_id for j in app.runner.jobs] == ["cams-europe-air-quality-forecasts"]  # the upstream's id
     tiles = app.transform(run.run_id)
     assert sorted(t.reference_time.hour for t in tiles) == [0, 1, 2] and {t.shape[0] for t in tiles} == {1}
     span = TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc), datetime(2025, 3, 12, 3, tzinfo=timezone.utc))
