@@ -74,8 +74,14 @@ def test_a_variable_two_datasets_hold_needs_the_dataset_and_the_error_names_both
     assert forecast.sizes["valid_time"] == analysis.sizes["valid_time"] == 2
     # the two synthetic products differ (analyses are seeded apart): each read comes from its own dataset's tiles
     assert not np.array_equal(forecast["ozone"].values, analysis["ozone"].values)
-    # find_tiles may span datasets; each tile names its own
-    assert {t.dataset for t in app.find_tiles(BOX, span, ["ozone"])} == {FORECASTS.name, ANALYSES.name}
+    # so does a search that names the variable; without a variable it lists every dataset's tiles, each named
+    with pytest.raises(InvalidInput, match=f"datasets \\['{FORECASTS.name}', '{ANALYSES.name}'\\]"):
+        app.find_tiles(BOX, span, ["ozone"])
+    assert {t.dataset for t in app.find_tiles(BOX, span)} == {FORECASTS.name, ANALYSES.name}
+    assert {t.dataset for t in app.find_tiles(BOX, span, ["ozone"], dataset=ANALYSES.name)} == {ANALYSES.name}
+    # analyses read in the forecast layout too: one reference time per analysis, lead time 0
+    fc = app.read(BOX, span, ["ozone"], dataset=ANALYSES.name)
+    assert fc.sizes["forecast_reference_time"] == 2 and [int(s) for s in fc["step"].values] == [0]
 
 
 def test_a_teams_own_profile_is_used_without_any_change_to_the_core():
