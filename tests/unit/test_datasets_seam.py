@@ -144,3 +144,24 @@ def test_a_refusal_of_hundreds_of_messages_is_one_line_per_reason_with_every_mes
         assert "448 x GRIB edition 1; CAMS Europe is GRIB2 (message 1, message 2, message 4 and 445 more)" in text
         assert "64 x product definition template" in text and "--json" in text
         assert all(p.startswith(f"message {i + 1} ") for i, p in enumerate(err.value.problems))
+
+
+def test_jackfruit_datasets_lists_every_profile_with_its_upstream_and_version_before_any_ingest(tmp_path, capsys,
+                                                                                             monkeypatch):
+    import json
+
+    from jackfruit import cli
+
+    for name in [k for k in __import__("os").environ if k.startswith(("JACKFRUIT_", "POSTGRES_", "MINIO_"))]:
+        monkeypatch.delenv(name)
+    data = str(tmp_path / "data")
+    assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
+    capsys.readouterr()
+    assert cli.main(["datasets", "--data-dir", data, "--json"]) == 0
+    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {p.name for p in default_registry().all()}
+    assert listed[ANALYSES.name]["upstream_dataset"] == ANALYSES.upstream_dataset
+    assert listed[ANALYSES.name]["version"] == ANALYSES.definition_version
+    assert cli.main(["datasets", "--data-dir", data]) == 0
+    text = capsys.readouterr().out
+    assert f"{ANALYSES.name} v{ANALYSES.definition_version} (upstream ads/{ANALYSES.upstream_dataset}" in text
