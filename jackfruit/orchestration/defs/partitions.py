@@ -3,9 +3,9 @@ job's name and run tags. No dataset is named here: the registry lists them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Callable, Iterable, Sequence
 
 import dagster as dg
 
@@ -27,6 +27,14 @@ class DatasetPlan:
 
     dataset: Dataset
     first_day: date
+    #: the profile's availability horizon: the last day the upstream can have at an instant
+    available_until: Callable[[datetime], date] = field(default=lambda now: now.astimezone(timezone.utc).date(),
+                                                        compare=False)
+
+    def newest_day(self, now: datetime) -> date:
+        """The newest partition to ask for at ``now``: today (UTC), or the profile's horizon when it is earlier
+        (a dataset published months late asks only for days the upstream has)."""
+        return min(now.astimezone(timezone.utc).date(), self.available_until(now))
 
     @property
     def slug(self) -> str:
@@ -57,7 +65,7 @@ def plan(dataset: str) -> DatasetPlan:
         profile = default_registry().get(dataset)
     except NotFound as err:
         raise InvalidInput(str(err)) from None
-    return DatasetPlan(profile.definition(), profile.first_day)
+    return DatasetPlan(profile.definition(), profile.first_day, profile.available_until)
 
 
 def plans(datasets: Iterable[str] | None = None) -> Sequence[DatasetPlan]:
