@@ -60,7 +60,8 @@ def test_raw_and_tiles_are_daily_partitions_from_the_first_day_and_ingestion_use
         partitions = asset.partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition)
         assert partitions.start.date() == CAMS_PROFILE.first_day and partitions.timezone == "UTC"
-    assert raw.op.pool == ADS_POOL and tiles.op.pool is None
+    assert raw.op.pool == ADS_POOL == PLAN.pool and tiles.op.pool is None
+    assert {p.pool for p in plans()} == {ADS_POOL}  # every ADS dataset in the one pool of the account
     assert {d.asset_key for d in tiles.specs_by_key[PLAN.tiles_key].deps} == {PLAN.raw_key}
 
 

@@ -12,7 +12,8 @@ import dagster as dg
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.model import Dataset
 from jackfruit.registry import default_registry
-#: the ADS-bound steps share this Dagster concurrency pool, sized to the account's queue limit (dagster.yaml)
+#: the upstream-bound steps of one source (upstream account) share a Dagster concurrency pool named after the
+#: source, sized to the account's queue limit (dagster.yaml): the ADS's is "ads", whatever the dataset
 ADS_POOL = "ads"
 #: a run longer than this is canceled by the daemon's run monitoring: the ingester's own time-out
 #: (JACKFRUIT_INGEST_TIMEOUT_S, 1 h) plus the transformation, with room
@@ -39,6 +40,12 @@ class DatasetPlan:
     @property
     def slug(self) -> str:
         return self.dataset.name.replace("-", "_")
+
+    @property
+    def pool(self) -> str:
+        """The Dagster concurrency pool of the dataset's upstream account (its source): datasets of one source share
+        it."""
+        return self.dataset.source
 
     @property
     def raw_key(self) -> dg.AssetKey:
