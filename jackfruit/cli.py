@@ -436,7 +436,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    datasets = _app(args).datasets()
+    try:
+        datasets = _app(args).datasets()
+    except NotFound as err:  # no catalog yet: the registered profiles' definitions, which it will record
+        print(f"jackfruit: {err}; listing the registered datasets", file=sys.stderr)
+        datasets = [p.definition() for p in default_registry().all()]
     emit(args, datasets, "\n".join(
         f"{d.name} v{d.version} (upstream {d.source}/{d.upstream_dataset}"
         + (f", schedule {d.schedule}" if d.schedule else "") + f"): {d.description}" for d in datasets))

@@ -58,8 +58,23 @@ def find_tiles(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: Tim
     check_filters(profiles, variables, dataset, model, level_m)
     if level_type is not None:
         levels.check_level_type(level_type)
-    return catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
-                              level_type=level_type, as_of=as_of, history=history)
+    tiles = catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
+                               level_type=level_type, as_of=as_of, history=history)
+    if dataset is None and variables:
+        _one_dataset_per_name(tiles)
+    return tiles
+
+
+def _one_dataset_per_name(tiles: Sequence[Tile]) -> None:
+    """A variable named without a dataset must be one dataset's here; else ``InvalidInput`` naming them."""
+    holders: dict[str, set[str]] = {}
+    for t in tiles:
+        holders.setdefault(t.variable, set()).add(t.dataset)
+    shared = {v: sorted(d) for v, d in sorted(holders.items()) if len(d) > 1}
+    if shared:
+        datasets = sorted({d for ds in shared.values() for d in ds})
+        raise InvalidInput(f"variable(s) {sorted(shared)} are held here by datasets {datasets}: name one "
+                           "(dataset=..., --dataset)")
 
 
 def _selection(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: TimeRange,
@@ -72,9 +87,8 @@ def _selection(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: Tim
                                    as_of=as_of)
         holders = sorted({t.dataset for t in found})
         if len(holders) > 1:
-            shared = sorted(set.intersection(*({t.variable for t in found if t.dataset == h} for h in holders)))
-            raise InvalidInput(f"variable(s) {shared or sorted({t.variable for t in found})} are held here by "
-                               f"datasets {holders}: name one (dataset=..., --dataset)")
+            _one_dataset_per_name(found)
+            raise InvalidInput(f"the tiles here are of datasets {holders}: name one (dataset=..., --dataset)")
         if not holders:
             owners = {p.name for v in variables or () for p in profiles.for_variable(v)}
             holders = sorted(owners) if len(owners) == 1 else []

@@ -42,6 +42,7 @@ def test_the_analysis_dataset_lands_under_its_own_name_asks_the_upstream_for_ana
     assert run.status.value == "succeeded", run.failure_reason
     assert run.raw_key.startswith(f"ads/{ANALYSES.name}/2025-03-12/")
     assert run.request["type"] == ["analysis"] and run.request["leadtime_hour"] == ["0"]
+    assert [j.upstream_id for j in app.runner.jobs] == ["cams-europe-air-quality-forecasts"]  # the upstream's id
     tiles = app.transform(run.run_id)
     assert sorted(t.reference_time.hour for t in tiles) == [0, 1, 2] and {t.shape[0] for t in tiles} == {1}
     span = TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc), datetime(2025, 3, 12, 3, tzinfo=timezone.utc))
@@ -73,8 +74,14 @@ def test_a_variable_two_datasets_hold_needs_the_dataset_and_the_error_names_both
     assert forecast.sizes["valid_time"] == analysis.sizes["valid_time"] == 2
     # the two synthetic products differ (analyses are seeded apart): each read comes from its own dataset's tiles
     assert not np.array_equal(forecast["ozone"].values, analysis["ozone"].values)
-    # find_tiles may span datasets; each tile names its own
-    assert {t.dataset for t in app.find_tiles(BOX, span, ["ozone"])} == {FORECASTS.name, ANALYSES.name}
+    # so does a search that names the variable; without a variable it lists every dataset's tiles, each named
+    with pytest.raises(InvalidInput, match=f"datasets \\['{FORECASTS.name}', '{ANALYSES.name}'\\]"):
+        app.find_tiles(BOX, span, ["ozone"])
+    assert {t.dataset for t in app.find_tiles(BOX, span)} == {FORECASTS.name, ANALYSES.name}
+    assert {t.dataset for t in app.find_tiles(BOX, span, ["ozone"], dataset=ANALYSES.name)} == {ANALYSES.name}
+    # analyses read in the forecast layout too: one reference time per analysis, lead time 0
+    fc = app.read(BOX, span, ["ozone"], dataset=ANALYSES.name)
+    assert fc.sizes["forecast_reference_time"] == 2 and [int(s) for s in fc["step"].values] == [0]
 
 
 def test_a_teams_own_profile_is_used_without_any_change_to_the_core():
@@ -137,3 +144,24 @@ def test_a_refusal_of_hundreds_of_messages_is_one_line_per_reason_with_every_mes
         assert "448 x GRIB edition 1; CAMS Europe is GRIB2 (message 1, message 2, message 4 and 445 more)" in text
         assert "64 x product definition template" in text and "--json" in text
         assert all(p.startswith(f"message {i + 1} ") for i, p in enumerate(err.value.problems))
+
+
+def test_jackfruit_datasets_lists_every_profile_with_its_upstream_and_version_before_any_ingest(tmp_path, capsys,
+                                                                                             monkeypatch):
+    import json
+
+    from jackfruit import cli
+
+    for name in [k for k in __import__("os").environ if k.startswith(("JACKFRUIT_", "POSTGRES_", "MINIO_"))]:
+        monkeypatch.delenv(name)
+    data = str(tmp_path / "data")
+    assert cli.main(["db", "upgrade", "--data-dir", data]) == 0
+    capsys.readouterr()
+    assert cli.main(["datasets", "--data-dir", data, "--json"]) == 0
+    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {p.name for p in default_registry().all()}
+    assert listed[ANALYSES.name]["upstream_dataset"] == ANALYSES.upstream_dataset
+    assert listed[ANALYSES.name]["version"] == ANALYSES.definition_version
+    assert cli.main(["datasets", "--data-dir", data]) == 0
+    text = capsys.readouterr().out
+    assert f"{ANALYSES.name} v{ANALYSES.definition_version} (upstream ads/{ANALYSES.upstream_dataset}" in text
