@@ -1,7 +1,8 @@
 """Benchmark: jackfruit's GRIB -> Zarr tiles transformation beside its floor and a naive path, same run, same file.
 
-Generates one CAMS Europe day (4 species x STEPS lead times, 700x420, 16-bit) once, then measures, each in
-its own child process:
+Generates one day of a dataset (``--dataset``, default CAMS Europe forecasts: 4 species x STEPS lead times,
+700x420, 16-bit) once, from the dataset's profile (its synthetic product of the template's request, lead times
+or analysis times cut to STEPS), then measures, each in its own child process:
   (a) ecCodes decode of every message to float32, both cores (threads; ecCodes releases the GIL);
   (b) encoding every decoded array with the tiles' codec (Blosc zstd-1 + shuffle, the zarrs pipeline, both
       cores) into a scratch folder;
@@ -12,6 +13,7 @@ It prints (c) / ((a)+(b)), and checks that the tiles hold every field bit for bi
 
     .venv/bin/python bench/transform.py            # full day (97 lead times)
     .venv/bin/python bench/transform.py --steps 3  # quick (CI smoke)
+    .venv/bin/python bench/transform.py --dataset cams-europe-air-quality-forecasts-analysis   # 24 analyses
 """
 
 from __future__ import annotations
@@ -44,14 +46,31 @@ def _cpu_mark() -> None:
     _CPU_MARK[0] = now.user + now.system
 
 
+def _profile():
+    from jackfruit.registry import default_registry
+
+    return default_registry().get(os.environ["BENCH_DATASET"])
+
+
+def bench_request(profile, steps: int) -> dict:
+    """The dataset's template request for the bench day, its lead times (or, with one lead time, its analysis
+    times) cut to the first ``steps``."""
+    request = profile.definition().request_for(DAY)
+    for axis in ("leadtime_hour", "time"):
+        values = request.get(axis)
+        if isinstance(values, list) and len(values) > 1:
+            request[axis] = values[:steps]
+            break
+    return request
+
+
 def _decode_all(grib: Path):
     from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
     from jackfruit.domain.tiling import plan_tiles
-    from jackfruit.sources.cams_europe import PROFILE
 
     decoder = EccodesGribDecoder()
     messages = decoder.scan(str(grib))
-    groups = plan_tiles(messages, PROFILE.name_message)
+    groups = plan_tiles(messages, _profile().name_message)
     return decoder, messages, groups
 
 
@@ -103,7 +122,7 @@ def _app(work: Path, grib: Path):
 def child_ingest(grib: Path, work: Path) -> dict:
     """Lands the file in the raw bucket of ``work`` (its own process: its memory is not the transform's)."""
     # the file's own request, read from its headers and checked (the same write-once path as an ingest)
-    run = _app(work, grib).land(grib, dataset="cams-europe-air-quality-forecasts", partition_date=DAY)
+    run = _app(work, grib).land(grib, dataset=os.environ["BENCH_DATASET"], partition_date=DAY)
     return {"run_id": run.run_id}
 
 
@@ -122,23 +141,26 @@ def child_jackfruit(grib: Path, work: Path) -> dict:
     import eccodes
     import numpy as np
 
-    by_var = {t.variable: app.tile_format.open(app.curated_store, t) for t in tiles}
-    exact = 0
-    with open(grib, "rb") as f:
-        while (h := eccodes.codes_grib_new_from_file(f)) is not None:
-            try:
-                values = eccodes.codes_get_values(h).astype(np.float32)
-                number, step = eccodes.codes_get(h, "parameterNumber"), eccodes.codes_get(h, "forecastTime")
-                ctype = eccodes.codes_get(h, "constituentType")
-                ny, nx = eccodes.codes_get(h, "Nj"), eccodes.codes_get(h, "Ni")
-            finally:
-                eccodes.codes_release(h)
-            from jackfruit.sources.cams_europe.codes import SPECIES_BY_CODE
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
 
-            name = SPECIES_BY_CODE[(number, ctype)].name
-            ds = by_var[name]
-            got = ds[name].sel(step=step).values[0]
-            exact += bool(np.array_equal(got.view(np.uint32), values.reshape(ny, nx).view(np.uint32)))
+    profile = _profile()
+    by_slot = {(t.model, t.variable, t.level_type, t.level_m, t.reference_time): app.tile_format.open(
+        app.curated_store, t) for t in tiles}
+    body = grib.read_bytes()
+    exact = 0
+    for m in EccodesGribDecoder().scan(str(grib)):  # each message named by the dataset's profile
+        f = profile.name_message(m)
+        h = eccodes.codes_new_from_message(body[m.offset:m.offset + m.length])
+        try:
+            values = eccodes.codes_get_values(h).astype(np.float32)
+            if eccodes.codes_get(h, "bitmapPresent"):
+                values[eccodes.codes_get_array(h, "bitmap") == 0] = np.nan
+            ny, nx = eccodes.codes_get(h, "Nj"), eccodes.codes_get(h, "Ni")
+        finally:
+            eccodes.codes_release(h)
+        ds = by_slot[(f.model, f.variable, f.level_type, f.level_m, f.reference_time)]
+        got = ds[f.variable].sel(step=f.step_hours).values[0]
+        exact += bool(np.array_equal(got.view(np.uint32), values.reshape(ny, nx).view(np.uint32)))
     return {"seconds": elapsed, "tiles": len(tiles), "bytes_out": sum(t.size for t in tiles),
             "fields_kept": exact, "phases": phases, "transform_peak_rss_mib": peak, **cpu}
 
@@ -180,6 +202,7 @@ def run_child(kind: str, grib: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=97)
+    p.add_argument("--dataset", default="cams-europe-air-quality-forecasts", help="a registered dataset")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "jackfruit-bench"))
     p.add_argument("--child", nargs=3, metavar=("KIND", "GRIB", "WORK"))
     a = p.parse_args()
@@ -191,17 +214,21 @@ def main() -> None:
                                   + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
         print(json.dumps(result))
         return
-    from jackfruit.sources.cams_europe.codes import MAIN_SPECIES
-    from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
-
+    os.environ["BENCH_DATASET"] = a.dataset  # the children's dataset
+    profile = _profile()
+    request = bench_request(profile, a.steps)
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    grib = cache / f"cams-europe-{DAY}-4x{a.steps}.grib"
-    specs = fields([DAY], ["ensemble"], list(MAIN_SPECIES), [0], range(a.steps))
+    grib = cache / f"{a.dataset}-{DAY}-{a.steps}.grib"
     if not grib.exists():
-        write_cams_grib(grib, specs)
+        partial = grib.with_suffix(".partial")
+        partial.write_bytes(profile.synthetic_product(request))
+        partial.rename(grib)
+    from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
+
+    specs = EccodesGribDecoder().scan(str(grib))  # one per message
     size_mb = grib.stat().st_size / 1e6
-    print(f"input: {grib.name}, {len(specs)} messages, {size_mb:.1f} MB; cores: {os.cpu_count()}")
+    print(f"input: {grib.name} ({a.dataset}), {len(specs)} messages, {size_mb:.1f} MB; cores: {os.cpu_count()}")
     r = {k: run_child(k, grib) for k in ("decode", "encode", "jackfruit", "naive")}
     floor = r["decode"]["seconds"] + r["encode"]["seconds"]
     print(f"{'step':44s} {'seconds':>8s} {'CPU s':>6s} {'peak RSS MiB':>12s} {'fields kept':>11s} {'MB out':>7s}")

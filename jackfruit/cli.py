@@ -26,6 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .domain import levels
 from .domain.model import check_partition_day
 from .registry import default_registry
 from .usecases.search import check_filters
@@ -254,9 +255,18 @@ def cmd_transform(args: argparse.Namespace) -> int:
     return 0
 
 
+def _level(text: str) -> tuple[str, int]:
+    """``--level``: a typed level (domain/levels.py)."""
+    try:
+        return levels.parse(text)
+    except InvalidInput as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
-    check_filters(default_registry(), args.variable, args.dataset, args.model, args.level)
-    filters: dict[str, Any] = dict(model=args.model, level_m=args.level, dataset=args.dataset)
+    level_type, level_m = args.level if args.level is not None else (None, None)
+    check_filters(default_registry(), args.variable, args.dataset, args.model, level_m)
+    filters: dict[str, Any] = dict(model=args.model, level_m=level_m, level_type=level_type, dataset=args.dataset)
     if args.as_of:
         filters["as_of"] = parse_time(args.as_of)
     if getattr(args, "history", False):
@@ -270,7 +280,8 @@ def cmd_tiles(args: argparse.Namespace) -> int:
     app = _app(args)
     _check_dataset(app, args.dataset)
     tiles = app.find_tiles(bbox, span, args.variable or None, **filters)
-    lines = [f"{t.variable:28s} {t.model:9s} {t.level_m:5d}m {t.reference_time:%Y-%m-%dT%HZ} {t.cell_id} "
+    lines = [f"{t.variable:28s} {t.model:9s} {levels.segment(t.level_type, t.level_m):>7s} "
+             f"{t.reference_time:%Y-%m-%dT%HZ} {t.cell_id} "
              f"v{t.transformation_version} {t.key}" + (f" (removed {t.removed_at:%Y-%m-%dT%H:%MZ})" if t.removed_at
                                                         else "") for t in tiles]
     emit(args, tiles, "\n".join(lines + [f"{len(tiles)} tile(s)"]))
@@ -425,7 +436,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    datasets = _app(args).datasets()
+    try:
+        datasets = _app(args).datasets()
+    except NotFound as err:  # no catalog yet: the registered profiles' definitions, which it will record
+        print(f"jackfruit: {err}; listing the registered datasets", file=sys.stderr)
+        datasets = [p.definition() for p in default_registry().all()]
     emit(args, datasets, "\n".join(
         f"{d.name} v{d.version} (upstream {d.source}/{d.upstream_dataset}"
         + (f", schedule {d.schedule}" if d.schedule else "") + f"): {d.description}" for d in datasets))
@@ -538,8 +553,9 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--end", required=True, help="ISO time (UTC if no zone), exclusive")
         q.add_argument("--variable", action="append", help="ADS variable name (repeatable)")
         q.add_argument("--dataset")
-        q.add_argument("--model", default="ensemble" if name == "read" else None)
-        q.add_argument("--level", type=_integer, default=0 if name == "read" else None, help="metres above ground")
+        q.add_argument("--model", help="default for read: the dataset's (e.g. ensemble)")
+        q.add_argument("--level", type=_level, help="50 or 50m (height above ground), surface, 1000hPa, ml60 (model "
+                                                    "level); default for read: the dataset's (e.g. 0 m)")
         q.add_argument("--as-of", help="ISO time: the tiles that were current then (what a consumer saw), "
                        "default now")
         if name == "tiles":
@@ -619,9 +635,10 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _fail(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
+def _fail(args: argparse.Namespace, kind: str, message: str, code: int, problems: tuple[str, ...] = ()) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"error": {"kind": kind, "message": message}}))
+        print(json.dumps({"error": {"kind": kind, "message": message, **({"problems": list(problems)}
+                                                                            if problems else {})}}))
     print(f"jackfruit: {kind}: {message}", file=sys.stderr)
     return code
 
@@ -689,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for app in args.__dict__.pop("_apps", []):
                 app.close()  # the catalog's connections (a PostgreSQL pool) end with the command
     except JackfruitError as err:
-        return _fail(args, err.kind, str(err), err.exit_code)
+        return _fail(args, err.kind, str(err), err.exit_code, getattr(err, "problems", ()))
     except KeyboardInterrupt:
         print("jackfruit: terminated" if _TERMINATED else "jackfruit: interrupted", file=sys.stderr)
         return 143 if _TERMINATED else 130

@@ -15,7 +15,7 @@ from .domain.geo import BBox, TimeRange
 from .ports import RunnerEvent, Secret, Upstream
 from .settings import load_settings
 from .registry import default_registry
-from .synthetic.ads_stub import AdsStub
+from .synthetic.ads_stub import PRODUCT_COMMAND, AdsStub
 
 SEARCH_BBOX = BBox(2.0, 48.0, 3.0, 49.5)  # around Paris
 DEMO_KEY = "jackfruit-demo-key"
@@ -74,7 +74,8 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
         _say(progress, f"storage: {line}")
     app = None
     try:
-        with AdsStub(api_key=DEMO_KEY) as stub:
+        # the stub serves the dataset's own synthetic product (its profile, through jackfruit's product command)
+        with AdsStub(api_key=DEMO_KEY, datasets=(profile.upstream_dataset,), product_command=PRODUCT_COMMAND) as stub:
             _say(progress, f"ADS stub listening at {stub.url}")
             app = Jackfruit.from_settings(settings, upstream=Upstream(stub.url, Secret(DEMO_KEY)))
             def on_event(event: RunnerEvent) -> None:

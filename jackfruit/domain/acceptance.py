@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
+from . import levels
 from .errors import InvalidInput
-from .tiling import GribMessage, MessageField, RegularGrid
+from .tiling import GribMessage, MessageField, RegularGrid, summarize
 
 #: How many fields each list of the stored result names (counts are always complete).
 LISTED = 100
@@ -34,14 +35,16 @@ class FieldKey:
     hour: int
     model: str
     variable: str
-    level_m: int
+    level_m: int  # the level's value in its type's unit (domain/levels.py)
     step: int
+    level_type: str = "height"
 
     def axes(self) -> tuple:
-        return (self.day, self.hour, self.model, self.variable, self.level_m, self.step)
+        level = self.level_m if self.level_type == levels.HEIGHT else levels.segment(self.level_type, self.level_m)
+        return (self.day, self.hour, self.model, self.variable, level, self.step)
 
     def label(self, with_time: bool) -> str:
-        text = f"{self.variable}/{self.model}/{self.level_m} m at +{self.step} h"
+        text = f"{self.variable}/{self.model}/{levels.describe(self.level_type, self.level_m)} at +{self.step} h"
         return text + (f" of {self.day.isoformat()}T{self.hour:02d}Z" if with_time else "")
 
 
@@ -144,7 +147,7 @@ def _area(request: Mapping[str, Any], domain: tuple[float, float, float, float])
 def field_key(f: MessageField) -> FieldKey:
     """A named message's field as a request names it."""
     ref = f.reference_time
-    return FieldKey(ref.date(), ref.hour, f.model, f.variable, f.level_m, f.step_hours)
+    return FieldKey(ref.date(), ref.hour, f.model, f.variable, f.level_m, f.step_hours, f.level_type)
 
 
 def _named(headers: Sequence[GribMessage], scheme: FieldScheme) -> tuple[list[tuple[GribMessage, FieldKey]], list[str]]:
@@ -202,10 +205,15 @@ def _ranges(values: Iterable[int]) -> str:
     return ", ".join(f"{a}..{b}" if b > a + 1 else (f"{a}, {b}" if b > a else f"{a}") for a, b in out)
 
 
+def _numeric(index: int, values: set) -> bool:
+    """Hours, lead times, and levels when all are heights (ints) are shown as ranges."""
+    return index in (1, 4, 5) and all(isinstance(v, int) for v in values)
+
+
 def _show_axis(index: int, values: set) -> str:
-    if index in (1, 4, 5):
+    if _numeric(index, values):
         return _ranges(values) or "none"
-    return ", ".join(str(v) for v in sorted(values)) or "none"
+    return ", ".join(str(v) for v in sorted(values, key=str)) or "none"
 
 
 def _axes_json(keys: Iterable[FieldKey]) -> dict[str, Any]:
@@ -213,7 +221,7 @@ def _axes_json(keys: Iterable[FieldKey]) -> dict[str, Any]:
     for k in keys:
         for i, v in enumerate(k.axes()):
             sets[i].add(v)
-    return {name.replace(" ", "_"): (_ranges(s) if i in (1, 4, 5) else sorted(str(v) for v in s))
+    return {name.replace(" ", "_"): (_ranges(s) if _numeric(i, s) else sorted(str(v) for v in s))
             for i, ((name, _), s) in enumerate(zip(_AXES, sets))}
 
 
@@ -271,8 +279,8 @@ def request_from_headers(headers: Sequence[GribMessage], scheme: FieldScheme) ->
         raise InvalidInput("the file holds no GRIB messages")
     named, problems = _named(headers, scheme)
     if problems:
-        raise InvalidInput(f"{len(problems)} of {len(headers)} messages cannot be named by the dataset's profile: "
-                           + "; ".join(problems))
+        raise InvalidInput(summarize(f"{len(problems)} of {len(headers)} messages cannot be named by the dataset's "
+                                     "profile: ", problems), problems=problems)
     keys = [k for _, k in named]
     days = sorted({k.day for k in keys})
     if len(days) > 1:

@@ -30,7 +30,7 @@ from .model import Tile, version_number
 
 
 def product(tile: Tile) -> tuple:
-    return (tile.dataset, tile.model, tile.variable, tile.level_m, tile.reference_time)
+    return (tile.dataset, tile.model, tile.variable, tile.level_type, tile.level_m, tile.reference_time)
 
 
 def outranks(u: Tile, t: Tile) -> bool:

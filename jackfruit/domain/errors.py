@@ -11,6 +11,11 @@ class JackfruitError(Exception):
     #: Exit code the CLI uses for this family (documented in README).
     exit_code = 1
 
+    def __init__(self, *args: object, problems: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(*args)
+        #: every problem, when the message summarises many (the CLI's ``--json`` error lists them all)
+        self.problems = tuple(problems)
+
 
 class InvalidInput(JackfruitError):
     """The caller asked for something malformed or impossible (bad bbox, bad key, bad GRIB...)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from .errors import InvalidInput
+from . import levels
 from .geo import utc
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
@@ -98,7 +99,7 @@ def new_uuid7(unix_ms: int, rand: bytes) -> str:
 
 def tile_key(
     dataset: str, variable: str, model: str, level_m: int, reference_time: datetime, cell_id: str, run_id: str,
-    version: str, attempt_id: str,
+    version: str, attempt_id: str, level_type: str = "height",
 ) -> str:
     """Curated key of one tile (a Zarr group, i.e. a prefix of several objects).
 
@@ -112,7 +113,7 @@ def tile_key(
     if not isinstance(version, str) or not re.fullmatch(r"[0-9]{1,4}", version):
         raise InvalidInput(f"transformation version {version!r} must be 1-4 digits")
     return (
-        f"tiles/{dataset}/{variable}/{model}/{int(level_m)}m/"
+        f"tiles/{dataset}/{variable}/{model}/{levels.segment(level_type, level_m)}/"
         f"{utc(reference_time).strftime('%Y%m%dT%H%MZ')}/{cell_id}/{run_id}/v{version}-{attempt_id}.zarr"
     )
 

@@ -13,10 +13,11 @@ from typing import Any, Mapping
 from .errors import Conflict, InvalidInput
 from .geo import BBox, TimeRange, utc
 from .keys import RawKey, check_name, check_run_id
+from .levels import check_level_type
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
-TRANSFORMATION_VERSION = "4"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4
+TRANSFORMATION_VERSION = "5"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4; 5: typed levels (level type in the key and attributes), dataset-specific attributes from the source profile
 
 
 def version_number(version: str) -> int:
@@ -293,9 +294,12 @@ class Tile:
     #: removed its objects (the record stays: history and lineage); not part of the tile's identity
     published_at: datetime | None = field(default=None, compare=False)
     removed_at: datetime | None = field(default=None, compare=False)
+    #: the kind of ``level_m`` (domain/levels.py: height in m, surface, pressure in hPa, model level)
+    level_type: str = "height"
 
     def __post_init__(self) -> None:
         version_number(self.transformation_version)
+        check_level_type(self.level_type)
         for name in ("published_at", "removed_at"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, utc(getattr(self, name)))

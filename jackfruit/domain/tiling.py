@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 import hashlib
 
+from . import levels
 from .errors import InvalidInput
 from .geo import BBox
 
@@ -96,9 +97,10 @@ class MessageField:
 
     model: str
     variable: str
-    level_m: int
+    level_m: int  # the level's value, in the unit of its type (metres for heights, the name is historic)
     reference_time: datetime
     step_hours: int
+    level_type: str = "height"  # domain/levels.py
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class TileGroup:
     grid: RegularGrid
     steps: tuple[int, ...]
     message_indices: tuple[int, ...]
+    level_type: str = "height"  # domain/levels.py
 
     @property
     def valid_start(self) -> datetime:
@@ -190,30 +193,55 @@ def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
             if msg.grid is None:
                 raise InvalidInput(f"{msg.where}: grid type {msg.grid_type!r} is not a regular lat/lon grid "
                                    "this transformation can tile")
-            groups[(named.model, named.variable, named.level_m, named.reference_time)].append(msg)
+            groups[(named.model, named.variable, named.level_type, named.level_m, named.reference_time)].append(msg)
         except InvalidInput as err:
             problems.append(str(err))
     if problems:
-        raise InvalidInput(_summary(problems, len(messages)))
+        raise InvalidInput(_summary(problems, len(messages)), problems=problems)
     planned = []
-    for (model, variable, level, ref), members in sorted(groups.items(), key=lambda kv: kv[0]):
+    for (model, variable, level_type, level, ref), members in sorted(groups.items(), key=lambda kv: kv[0]):
+        where = f"{model}/{variable}/{levels.describe(level_type, level)}"
         members.sort(key=lambda m: m.step_hours)
         for a, b in zip(members, members[1:]):
             if a.step_hours == b.step_hours:
-                problems.append(f"{a.where} and {b.where} are both {model}/{variable}/{level} m at "
+                problems.append(f"{a.where} and {b.where} are both {where} at "
                                 f"{ref.isoformat()} step {a.step_hours} h (duplicate field)")
         grids = {m.grid for m in members}
         if len(grids) > 1:
-            problems.append(f"{model}/{variable}/{level} m at {ref.isoformat()} mixes grids across "
+            problems.append(f"{where} at {ref.isoformat()} mixes grids across "
                             f"{', '.join(m.where for m in members)}")
         planned.append(TileGroup(model, variable, level, ref, members[0].grid,  # type: ignore[arg-type]
-                                 tuple(m.step_hours for m in members), tuple(m.index for m in members)))
+                                 tuple(m.step_hours for m in members), tuple(m.index for m in members), level_type))
     if problems:
-        raise InvalidInput(_summary(problems, len(messages)))
+        raise InvalidInput(_summary(problems, len(messages)), problems=problems)
     return planned
 
 
+#: up to this many problems are listed whole; more are summarised per reason (the error's ``problems`` has all)
+LISTED_WHOLE = 12
+_NAMED_PER_REASON = 3
+
+
 def _summary(problems: list[str], total: int) -> str:
-    """Every problem, none elided: the refusal is recorded in the run and must name each message."""
-    return (f"refusing the file ({len(problems)} problem(s) in {total} messages, nothing converted): "
-            + "; ".join(problems))
+    return summarize(f"refusing the file ({len(problems)} problem(s) in {total} messages, nothing converted): ",
+                     problems)
+
+
+def summarize(head: str, problems: list[str]) -> str:
+    """A refusal on one line: every problem when few; else the count of each reason with its first messages
+    named (the error's ``problems`` and the CLI's ``--json`` carry the full list)."""
+    if len(problems) <= LISTED_WHOLE:
+        return head + "; ".join(problems)
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for problem in problems:
+        where, sep, reason = problem.partition("): ")
+        if sep and where.startswith("message "):
+            by_reason[reason].append(where.split(" (", 1)[0])
+        else:
+            by_reason[problem].append("")
+    parts = []
+    for reason, named in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = [n for n in named if n][:_NAMED_PER_REASON]
+        more = f" and {len(named) - len(shown)} more" if shown and len(named) > len(shown) else ""
+        parts.append(f"{len(named)} x {reason}" + (f" ({', '.join(shown)}{more})" if shown else ""))
+    return head + "; ".join(parts) + " (every message: --json)"

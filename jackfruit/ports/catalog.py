@@ -112,11 +112,12 @@ class Catalog(Protocol):
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None, *, as_of: datetime | None = None,
-                   history: bool = False) -> list[Tile]:
+                   history: bool = False, level_type: str | None = None) -> list[Tile]:
         """Tiles whose extent (``Tile.bbox``: its points plus half a grid step) meets ``bbox``
         (``BBox.intersects``; a box across the antimeridian is searched as ``BBox.search_parts``, each tile
         listed once) and whose valid times overlap ``time_range`` (``TimeRange.overlaps``), ordered by
-        (variable, model, level, reference time, cell, key). Only the tiles current at ``as_of`` (default: now)
+        (variable, model, level, reference time, cell, key); ``level_m`` and ``level_type`` (domain/levels.py) filter
+        by level. Only the tiles current at ``as_of`` (default: now)
         by the rule of ``jackfruit.domain.currency``; with ``history``, every tile published by ``as_of``,
         current or not (removed ones included: ``Tile.removed_at`` says so)."""
         ...

@@ -81,8 +81,14 @@ class IngestJob:
     attempt_id: str = ""
     #: poll/download this upstream job instead of submitting; adopt an object already at ``raw_key``
     resume_job_id: str | None = None
-    #: the upstream's dataset id (None: the same as ``dataset``)
+    #: the upstream's id of the dataset (the ADS process id) when it is not ``dataset`` (jackfruit's name, the raw
+    #: key's ``{dataset}``); None = the same
     upstream_dataset: str | None = None
+
+    @property
+    def upstream_id(self) -> str:
+        """The dataset id every upstream call uses: ``upstream_dataset``, else ``dataset``."""
+        return self.dataset if self.upstream_dataset is None else self.upstream_dataset
 
 
 @dataclass(frozen=True)
@@ -133,13 +139,18 @@ class UpstreamJob:
 
 @dataclass(frozen=True)
 class JobQuery:
-    """A question about the upstream's jobs for one request: which dataset, which request, which upstream."""
+    """A question about the upstream's jobs for one request: which dataset, which request, which upstream;
+    ``upstream_dataset`` is the upstream's id of the dataset when it is not ``dataset`` (None = the same)."""
 
     dataset: str
     request: Mapping[str, Any]
     upstream: Upstream
-    #: the upstream's dataset id (None: the same as ``dataset``)
     upstream_dataset: str | None = None
+
+    @property
+    def upstream_id(self) -> str:
+        """The dataset id the upstream is asked about: ``upstream_dataset``, else ``dataset``."""
+        return self.dataset if self.upstream_dataset is None else self.upstream_dataset
 
 
 E = TypeVar("E", bound=BaseException)
@@ -167,6 +178,8 @@ class Runner(Protocol):
 
     Semantics:
 
+    * Every upstream call (submit, follow, the questions) names the upstream's dataset id ``job.upstream_id``
+      (``query.upstream_id``); the raw key names jackfruit's ``job.dataset``.
     * Without ``job.resume_job_id`` the runner submits a new upstream job; an object already at
       ``job.raw_key`` is a ``Conflict`` raised before anything is submitted.
     * With ``job.resume_job_id`` it submits nothing: it follows that upstream job (poll, download,
@@ -197,7 +210,7 @@ class Runner(Protocol):
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest: ...
 
     def find_job(self, query: JobQuery) -> UpstreamJob | None:
-        """The upstream's job for ``query.request`` of ``query.dataset`` -- the same request as canonical JSON
+        """The upstream's job for ``query.request`` of ``query.upstream_id`` (the upstream's dataset id) -- the same request as canonical JSON
         (object keys sorted, numbers and spacing normalised), among the account's 100 newest jobs, as the ingester's
         lost-submit search matches them -- the newest *held* one, else the newest one (``failed`` or ``expired``: never
         ``unknown``, jobs the upstream dropped are no candidates); None when the upstream has none. Submits nothing and stores nothing. Raises ``UpstreamRefused`` (auth, licence),
@@ -207,7 +220,7 @@ class Runner(Protocol):
 
     def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
         """Job ``job_id`` as the upstream answers it now; status ``unknown`` when the upstream does not know it (or
-        it is another dataset's than ``query.dataset``). Submits nothing and stores nothing. Raises
+        it is another dataset's than ``query.upstream_id``). Submits nothing and stores nothing. Raises
         ``UpstreamRefused`` (auth, licence), ``BackendUnavailable`` (the upstream or the runtime unreachable,
         time-out), ``InvalidInput`` (a malformed job id or query)."""
         ...

@@ -40,6 +40,9 @@ class SourceProfile(Protocol):
     #: UTC hours of the cycles one partition day holds (``(0,)`` for one daily run)
     cycles: tuple[int, ...]
     licence: str
+    #: what a read of this dataset selects when the caller names no model or level: (model, level type, value)
+    default_model: str
+    default_level: tuple[str, int]
 
     def definition(self) -> Dataset:
         """The catalog's record of this dataset (template, variables, schedule, version)."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import urllib.request
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from jackfruit.adapters.runner.subprocess_runner import find_binary
 from jackfruit.domain.errors import BackendUnavailable
 
 STUB_BINARY = "ads-stub"
 CAMS = "cams-europe-air-quality-forecasts"
+#: jackfruit's product command (``product_command=PRODUCT_COMMAND``): the Python interpreter running this
+PRODUCT_COMMAND = (sys.executable, "-m", "jackfruit.synthetic.product_command")
 
 
 class AdsStub:
@@ -21,18 +24,26 @@ class AdsStub:
     ``stall_submit_replies=N``: the first N submits make their job upstream, then their reply is held until the
     client goes away -- a test waits for ``job_count(request) == 1`` and kills the ingester between "the upstream
     accepted the job" and "its id reached Python". ``drop_submit_replies=N``: the first N replies are dropped at once
-    (the ingester's lost-submit search then finds the job). Test control (ingest-go/README.md): ``jobs()``,
+    (the ingester's lost-submit search then finds the job). ``datasets``: the upstream dataset ids served (default:
+    CAMS Europe's); ``product_command``: the argv that makes every job's product (one JSON line ``{"dataset",
+    "request"}`` on its stdin, the product on its stdout, a non-zero exit fails the job with its stderr), e.g.
+    ``PRODUCT_COMMAND``; without it the stub's built-in CAMS Europe generator does, and serves CAMS Europe only.
+    ``require_licence_for``: the dataset ids whose submits are refused for a licence not accepted. Test control (ingest-go/README.md): ``jobs()``,
     ``job_counts()`` / ``job_count(request)`` (jobs made per request, counted where they are made), ``make_job``
     (a job in a given state, as another process would have made it), ``expire`` (purge a job's results)."""
 
     def __init__(self, api_key: str = "jackfruit-demo-key", *, binary: str | None = None,
                  extra_args: tuple[str, ...] = (), start_timeout_s: float = 10, stall_submit_replies: int = 0,
-                 drop_submit_replies: int = 0) -> None:
+                 drop_submit_replies: int = 0, datasets: Sequence[str] = (),
+                 product_command: Sequence[str] | None = None, require_licence_for: Sequence[str] = ()) -> None:
         self.api_key = api_key
         faults = [*(("--stall-submit-replies", str(stall_submit_replies)) if stall_submit_replies else ()),
-                  *(("--drop-submit-replies", str(drop_submit_replies)) if drop_submit_replies else ())]
+                  *(("--drop-submit-replies", str(drop_submit_replies)) if drop_submit_replies else ()),
+                  *(("--require-licence-for", ",".join(require_licence_for)) if require_licence_for else ())]
+        served = [*(("--datasets", ",".join(datasets)) if datasets else ()),
+                  *(("--product-command", json.dumps(list(product_command))) if product_command is not None else ())]
         self._args = [find_binary(STUB_BINARY, binary), "--listen", "127.0.0.1:0", "--api-key", api_key,
-                      *faults, *extra_args]
+                      *served, *faults, *extra_args]
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""

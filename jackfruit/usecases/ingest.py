@@ -14,11 +14,12 @@ import shutil
 from typing import Any, Callable, Mapping
 
 from jackfruit.domain import acceptance, runs
-from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError
+from jackfruit.domain.errors import (BackendUnavailable, Conflict, IntegrityError, InvalidInput, JackfruitError,
+                                     UpstreamRefused)
 from jackfruit.domain.keys import RawKey
 from jackfruit.domain.model import AttemptKind, IngestionRun, RunStatus, check_partition_day
 from jackfruit.ports import Catalog, Clock, GribDecoder, IngestJob, ObjectStore, Runner, Upstream
-from jackfruit.ports.runner import JobQuery, RunnerEvent
+from jackfruit.ports.runner import JobQuery, RunnerEvent, with_upstream_job
 from jackfruit.ports.source import SourceProfile
 
 from .context import Claimant, IngestOrder, IngestPorts
@@ -97,8 +98,11 @@ def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder,
             job_id = getattr(err, "upstream_job_id", None)
             _quietly(lambda: catalog.record_upstream_job(run.run_id, epoch, job_id, now=clock.now())
                      if job_id else None)
-            reason = f"{err.kind}: {err}"
+            named = _naming_the_licence(err, profile)
+            reason = f"{named.kind}: {named}"
             _quietly(lambda: catalog.fail(run.run_id, epoch, now=clock.now(), reason=reason))
+            if named is not err:
+                raise named from err
             raise
         except BaseException:
             # interrupted (SIGINT/SIGTERM) or a bug: release the claim so the next ingest takes it over at
@@ -112,6 +116,16 @@ def ingest_partition(ports: IngestPorts, claimant: Claimant, order: IngestOrder,
                                scheme=profile)
         return finish_landed(catalog, clock, run, epoch, beat, verdict, size=manifest["size"],
                              sha256=manifest["sha256"], job_id=manifest["job"], details=manifest["details"])
+
+
+def _naming_the_licence(err: JackfruitError, profile: SourceProfile) -> JackfruitError:
+    """An upstream refusal for a licence not accepted, with the dataset's licence named (the upstream's message
+    names a page; the user needs to know which licence of which dataset to accept)."""
+    if not isinstance(err, UpstreamRefused) or "licen" not in str(err).lower():
+        return err
+    named = type(err)(f"{err} [dataset {profile.name} (upstream {profile.upstream_dataset}) needs its licence "
+                      f"accepted: {profile.licence}]")
+    return with_upstream_job(named, getattr(err, "upstream_job_id", None))
 
 
 def _resumable_run(catalog: Catalog, runner: Runner, query: JobQuery, partition: str) -> str | None:

@@ -55,7 +55,7 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
         raise Conflict(f"run {run.run_id}: its damaged tiles are of transformation version {run.transform_version}, "
                        f"this jackfruit writes {TRANSFORMATION_VERSION}: re-derive it with `jackfruit transform "
                        f"--version {TRANSFORMATION_VERSION} {run.run_id}`")
-    by_slot = {(t.model, t.variable, t.level_m, t.reference_time, t.cell_id): t
+    by_slot = {(t.model, t.variable, t.level_type, t.level_m, t.reference_time, t.cell_id): t
                for t in tiles if t.key in problems}
     attempt_id = ids.new_run_id()  # names the scratch folder only: no claim, no catalog write
     scratch = scratch_dir(work_dir, attempt_id)
@@ -69,7 +69,8 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
         groups = plan_tiles(messages, profile.name_message)
 
         def key_of(group, cell):
-            tile = by_slot.get((group.model, group.variable, group.level_m, group.reference_time, cell.cell_id))
+            tile = by_slot.get((group.model, group.variable, group.level_type, group.level_m, group.reference_time,
+                                cell.cell_id))
             return None if tile is None else tile.key
 
         for key in by_slot.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
+from jackfruit.domain import levels
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
@@ -49,38 +50,86 @@ def check_filters(profiles: Profiles, variables: Sequence[str] | None, dataset: 
 
 def find_tiles(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: TimeRange,
                variables: Sequence[str] | None = None, *, dataset: str | None = None, model: str | None = None,
-               level_m: int | None = None, as_of: datetime | None = None, history: bool = False) -> list[Tile]:
+               level_m: int | None = None, level_type: str | None = None, as_of: datetime | None = None,
+               history: bool = False) -> list[Tile]:
     """The current tiles (``jackfruit.domain.currency``) that meet ``bbox`` and ``time_range``; ``as_of``: those
     current at that instant (what a consumer saw then); ``history``: every tile published by then. Tiles of
     several datasets may come back when no ``dataset`` is named."""
     check_filters(profiles, variables, dataset, model, level_m)
-    return catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
-                              as_of=as_of, history=history)
+    if level_type is not None:
+        levels.check_level_type(level_type)
+    tiles = catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
+                               level_type=level_type, as_of=as_of, history=history)
+    if dataset is None and variables:
+        _one_dataset_per_name(tiles)
+    return tiles
+
+
+def _one_dataset_per_name(tiles: Sequence[Tile]) -> None:
+    """A variable named without a dataset must be one dataset's here; else ``InvalidInput`` naming them."""
+    holders: dict[str, set[str]] = {}
+    for t in tiles:
+        holders.setdefault(t.variable, set()).add(t.dataset)
+    shared = {v: sorted(d) for v, d in sorted(holders.items()) if len(d) > 1}
+    if shared:
+        datasets = sorted({d for ds in shared.values() for d in ds})
+        raise InvalidInput(f"variable(s) {sorted(shared)} are held here by datasets {datasets}: name one "
+                           "(dataset=..., --dataset)")
+
+
+def _selection(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: TimeRange,
+               variables: Sequence[str] | None, dataset: str | None, model: str | None, level_type: str | None,
+               level_m: int | None, as_of: datetime | None) -> tuple[str | None, str | None, str | None, int | None]:
+    """The dataset, model and level a read selects: those named, else the dataset holding the variables here (one:
+    several are ``InvalidInput`` naming them) and its profile's default model and level."""
+    if dataset is None:
+        found = catalog.find_tiles(bbox, time_range, variables, model=model, level_m=level_m, level_type=level_type,
+                                   as_of=as_of)
+        holders = sorted({t.dataset for t in found})
+        if len(holders) > 1:
+            _one_dataset_per_name(found)
+            raise InvalidInput(f"the tiles here are of datasets {holders}: name one (dataset=..., --dataset)")
+        if not holders:
+            owners = {p.name for v in variables or () for p in profiles.for_variable(v)}
+            holders = sorted(owners) if len(owners) == 1 else []
+        dataset = holders[0] if holders else None
+    if dataset is not None:
+        profile = profiles.get(dataset)
+        model = profile.default_model if model is None else model
+        if level_m is None and level_type is None:
+            level_type, level_m = profile.default_level
+    return dataset, model, level_type, level_m
 
 
 def read(catalog: Catalog, profiles: Profiles, curated_store: ObjectStore, tile_format: TileFormat, bbox: BBox,
          time_range: TimeRange, variables: Sequence[str] | None = None, *, dataset: str | None = None,
-         model: str = "ensemble", level_m: int = 0, layout: str = "forecast",
-         as_of: datetime | None = None) -> Any:
-    """An ``xarray.Dataset`` from the matching current tiles only (``jackfruit.domain.currency``). ``NotFound`` when nothing
-    matches, and when a requested variable has no data in the window (naming it). One dataset per read: without
-    ``dataset``, tiles of a variable that several datasets hold here are ``InvalidInput`` naming those datasets."""
+         model: str | None = None, level_m: int | None = None, level_type: str | None = None,
+         layout: str = "forecast", as_of: datetime | None = None) -> Any:
+    """An ``xarray.Dataset`` from the matching current tiles only (``jackfruit.domain.currency``), of one dataset,
+    one model and one level: those named, else the dataset holding the variables here (several are
+    ``InvalidInput`` naming them: pass ``dataset``) and its profile's default model and level (``default_model``,
+    ``default_level``). ``NotFound`` when nothing matches, and when a requested variable has no data in the window
+    (naming it)."""
     if layout not in LAYOUTS:
         raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
-    tiles = find_tiles(catalog, profiles, bbox, time_range, variables, dataset=dataset, model=model,
-                       level_m=level_m, as_of=as_of)
-    if dataset is None:
-        holders = sorted({t.dataset for t in tiles})
-        if len(holders) > 1:
-            shared = sorted({t.variable for t in tiles if t.dataset == holders[0]}
-                            & {t.variable for t in tiles if t.dataset == holders[1]})
-            raise InvalidInput(f"variable(s) {shared or sorted({t.variable for t in tiles})} are held here by "
-                               f"datasets {holders}: name one (dataset=..., --dataset)")
-    where = (f"{model} at {level_m} m in {bbox.as_tuple()} between {time_range.start.isoformat()} and "
+    check_filters(profiles, variables, dataset, model, level_m)
+    if level_type is not None:
+        levels.check_level_type(level_type)
+    dataset, model, level_type, level_m = _selection(catalog, profiles, bbox, time_range, variables, dataset, model,
+                                                     level_type, level_m, as_of)
+    tiles = catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
+                               level_type=level_type, as_of=as_of)
+    kinds = sorted({(t.model, t.level_type, t.level_m) for t in tiles})
+    if len(kinds) > 1:
+        raise InvalidInput(f"the tiles here are of {len(kinds)} models/levels "
+                           f"{[f'{m} {levels.describe(k, v)}' for m, k, v in kinds]}: name the model and level")
+    level = "any level" if level_m is None else levels.describe(level_type or levels.HEIGHT, level_m)
+    where = (f"{model or 'any model'} at {level} in {bbox.as_tuple()} between {time_range.start.isoformat()} and "
              f"{time_range.end.isoformat()}")
     if not tiles:
         raise NotFound(f"no tiles for {list(variables or [])} {where}; " + nearest_data(
-            catalog, bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m, as_of=as_of))
+            catalog, bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
+            level_type=level_type, as_of=as_of))
     missing = sorted(set(variables or ()) - {t.variable for t in tiles})
     if missing:
         raise NotFound(f"no tiles for variable(s) {missing} {where} (found tiles for "
@@ -128,12 +177,14 @@ def _nearest(catalog: Catalog, bbox: BBox, span: TimeRange, variables: Sequence[
 
 
 def nearest_data(catalog: Catalog, bbox: BBox, span: TimeRange, variables: Sequence[str] | None, *,
-                 dataset: str | None, model: str, level_m: int, as_of: datetime | None) -> str:
+                 dataset: str | None, model: str | None, level_m: int | None, as_of: datetime | None,
+                 level_type: str | None = None) -> str:
     """What the catalog has nearest to a read that found no tile, for its variables (model, level): the extent
     the tiles in its time range cover elsewhere, and the nearest valid times before and after it in its bbox
     (else anywhere, with the extent of those tiles)."""
-    filters: dict[str, Any] = dict(dataset=dataset, model=model, level_m=level_m, as_of=as_of)
-    what = f"{list(variables) if variables else 'any variable'} {model} at {level_m} m"
+    filters: dict[str, Any] = dict(dataset=dataset, model=model, level_m=level_m, level_type=level_type, as_of=as_of)
+    level = "any level" if level_m is None else levels.describe(level_type or levels.HEIGHT, level_m)
+    what = f"{list(variables) if variables else 'any variable'} {model or 'any model'} at {level}"
     parts = []
     elsewhere = catalog.find_tiles(WORLD, span, variables, **filters)
     if elsewhere:

@@ -167,7 +167,7 @@ def _write_tiles(run: Any, profile: SourceProfile, groups: list, messages: list,
     if key_of is None:
         def key_of(group: Any, cell: Any) -> str:
             return tile_key(run.dataset, group.variable, group.model, group.level_m, group.reference_time,
-                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id)
+                            cell.cell_id, run.run_id, TRANSFORMATION_VERSION, attempt_id, group.level_type)
     lock = threading.Lock()
     done = [0]
 
@@ -194,7 +194,7 @@ def _write_tiles(run: Any, profile: SourceProfile, groups: list, messages: list,
                               valid_start=group.valid_start, valid_end=group.valid_end, cell_id=cell.cell_id,
                               bbox=cell.bbox, shape=(len(group.steps), cell.rows[1] - cell.rows[0],
                                                      cell.cols[1] - cell.cols[0]), size=size, sha256=sha,
-                              transformation_version=TRANSFORMATION_VERSION))
+                              transformation_version=TRANSFORMATION_VERSION, level_type=group.level_type))
         with lock:
             done[0] += len(group.message_indices)
             if progress:

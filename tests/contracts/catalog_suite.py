@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 from jackfruit.domain.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey, new_uuid7, tile_key
-from jackfruit.domain.model import AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus, Tile, TransformStatus
+from jackfruit.domain.model import (TRANSFORMATION_VERSION, AttemptKind, Dataset, IngestionRun, LineageEdge, RunStatus,
+                                    Tile, TransformStatus)
+
+CUR = TRANSFORMATION_VERSION
+NEXT, PREV = str(int(CUR) + 1), str(int(CUR) - 1)
 from jackfruit.ports import Catalog
 
 DATASET = "cams-europe-air-quality-forecasts"
@@ -908,14 +912,14 @@ class CatalogContract:
     def test_retransform_publishes_next_to_the_old_version(self, seeded):
         r = run()
         old = self.published(seeded, r, [tile(r, west=0), tile(r, west=10)])
-        assert seeded.get_run(r.run_id).transform_version == "4"
+        assert seeded.get_run(r.run_id).transform_version == CUR
         t1 = T0 + timedelta(hours=1)
-        # version 5 cuts the grid differently (one cell): both old cells stop being current
-        new = [replace(tile(r, west=0, key="tiles/v5/a.zarr"), transformation_version="5",
-                       cell_id="grid-5", bbox=BBox(0, 40, 20, 50))]
-        self.retransformed(seeded, r, new, "5", t1)
+        # the next version cuts the grid differently (one cell): both old cells stop being current
+        new = [replace(tile(r, west=0, key=f"tiles/v{NEXT}/a.zarr"), transformation_version=NEXT,
+                       cell_id=f"grid-{NEXT}", bbox=BBox(0, 40, 20, 50))]
+        self.retransformed(seeded, r, new, NEXT, t1)
         done = seeded.get_run(r.run_id)
-        assert (done.transform_status, done.transform_version) == (TransformStatus.PUBLISHED, "5")
+        assert (done.transform_status, done.transform_version) == (TransformStatus.PUBLISHED, NEXT)
         assert seeded.find_tiles(WORLD, ALL_TIME) == new
         assert [t.published_at for t in seeded.find_tiles(WORLD, ALL_TIME)] == [t1]
         assert sorted(t.key for t in seeded.find_tiles(WORLD, ALL_TIME, history=True)) == sorted(
@@ -924,10 +928,10 @@ class CatalogContract:
         assert seeded.find_tiles(WORLD, ALL_TIME, as_of=T0 - timedelta(microseconds=1)) == []
         assert sorted(t.key for t in seeded.tiles_of_run(r.run_id)) == sorted(t.key for t in old + new)
         # lineage is kept for every version
-        assert {e.transformation_version for e in seeded.lineage(raw_key=r.raw_key)} == {"4", "5"}
+        assert {e.transformation_version for e in seeded.lineage(raw_key=r.raw_key)} == {CUR, NEXT}
         # published once per version: not again under 5, never under an older one
-        for version in ("5", "4", "3"):
-            with pytest.raises(Conflict, match="already transformed under version 5"):
+        for version in (NEXT, CUR, PREV):
+            with pytest.raises(Conflict, match=f"already transformed under version {NEXT}"):
                 seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=t1, expires_at=t1 + TTL,
                                        version=version)
         with pytest.raises(InvalidInput, match="transformation version"):
@@ -937,9 +941,9 @@ class CatalogContract:
     def test_publish_of_another_version_than_claimed_conflicts(self, seeded):
         r = run()
         transforming(seeded, r)
-        t = replace(tile(r), transformation_version="5")
+        t = replace(tile(r), transformation_version=NEXT)
         with pytest.raises(Conflict, match="version"):
-            seeded.publish(r.run_id, 1, [t], [replace(e, transformation_version="5") for e in edges(r, [t])],
+            seeded.publish(r.run_id, 1, [t], [replace(e, transformation_version=NEXT) for e in edges(r, [t])],
                            now=T0)
         assert seeded.tiles_of_run(r.run_id) == [] and seeded.get_run(r.run_id).transform_status is \
             TransformStatus.TRANSFORMING
@@ -950,8 +954,8 @@ class CatalogContract:
         seeded.refuse_transform(r.run_id, 1, now=T0, reason="holds an unknown parameter 999")
         with pytest.raises(Conflict, match="refused"):
             seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=T0, expires_at=T0 + TTL)
-        new = [replace(tile(r), transformation_version="5")]
-        self.retransformed(seeded, r, new, "5", T0)
+        new = [replace(tile(r), transformation_version=NEXT)]
+        self.retransformed(seeded, r, new, NEXT, T0)
         assert seeded.find_tiles(WORLD, ALL_TIME) == new
 
     def test_newer_run_supersedes_per_slot(self, seeded):

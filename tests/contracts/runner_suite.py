@@ -21,11 +21,17 @@ REQUEST = {"variable": ["ozone", "nitrogen_dioxide"], "model": ["ensemble"], "le
            "leadtime_hour": ["0", "1", "2"], "data_format": "grib", "area": [50, 0, 45, 5]}
 
 
-def job(upstream: Upstream, request: dict | None = None, key: str | None = None, **kw) -> IngestJob:
+#: a jackfruit dataset whose upstream id is another one's (CAMS Europe's analyses: same process, ``type: analysis``)
+ANALYSIS = "cams-europe-air-quality-forecasts-analysis"
+ANALYSIS_REQUEST = {**REQUEST, "type": ["analysis"], "leadtime_hour": ["0"]}
+
+
+def job(upstream: Upstream, request: dict | None = None, key: str | None = None, dataset: str = CAMS,
+        **kw) -> IngestJob:
     run_id = new_uuid7(1741780800000, os.urandom(10))
     attempt = new_uuid7(1741780800000, os.urandom(10))
-    return IngestJob(run_id, CAMS, request or REQUEST, key or str(RawKey("ads", CAMS, DAY, run_id, "grib")), upstream,
-                     attempt_id=attempt, **kw)
+    return IngestJob(run_id, dataset, request or REQUEST, key or str(RawKey("ads", dataset, DAY, run_id, "grib")),
+                     upstream, attempt_id=attempt, **kw)
 
 
 def steps(events: list[RunnerEvent]) -> list[str]:
@@ -41,7 +47,8 @@ class RunnerContract:
     """Subclasses provide fixtures ``env`` -> (runner, raw_store, upstream), ``submits`` -> a callable
     returning how many jobs were submitted upstream so far, and ``upstream_jobs`` -> an object whose
     ``make(request, status)`` makes a job of the upstream in a state (queued, running, successful, failed, expired:
-    as another process would have left it) and returns its id, and whose ``expire(job_id)`` purges a successful job's results."""
+    as another process would have left it) and returns its id, whose ``expire(job_id)`` purges a successful job's results,
+    and whose ``datasets()`` lists the upstream dataset id each upstream job was made for, oldest first."""
 
     def test_lands_the_product_under_the_key_with_its_checksum(self, env):
         runner, store, upstream = env
@@ -141,6 +148,31 @@ class RunnerContract:
             runner.run(j)
         assert upstream_job_of(err.value) == j.resume_job_id
         assert not store.exists(j.raw_key) and submits() == 0
+
+    # -- a dataset whose upstream id is another name -----------------------------------------------------------------
+    def test_a_dataset_with_another_upstream_id_lands_under_its_key_and_the_upstream_sees_its_id(
+            self, env, submits, upstream_jobs):
+        runner, store, upstream = env
+        j = job(upstream, ANALYSIS_REQUEST, dataset=ANALYSIS, upstream_dataset=CAMS)
+        manifest = runner.run(j)
+        assert manifest.key == j.raw_key and RawKey.parse(j.raw_key).dataset == ANALYSIS
+        assert store.get(j.raw_key)[:4] == b"GRIB" and [o for o in store.list() if f"/{CAMS}/" in o.key] == []
+        assert upstream_jobs.datasets() == [CAMS]
+        query = JobQuery(ANALYSIS, ANALYSIS_REQUEST, upstream, upstream_dataset=CAMS)
+        found = UpstreamJob(manifest.upstream_job_id, "successful")
+        assert runner.find_job(query) == found and runner.job_status(query, manifest.upstream_job_id) == found
+        # asked under the dataset's own name, the upstream knows no such job
+        assert runner.find_job(replace(query, upstream_dataset=None)) is None
+        assert runner.job_status(replace(query, upstream_dataset=None), manifest.upstream_job_id).status == "unknown"
+        again = runner.run(replace(j, resume_job_id=manifest.upstream_job_id))
+        assert again.adopted and again.upstream_job_id == manifest.upstream_job_id and submits() == 1
+
+    def test_the_key_names_the_dataset_not_its_upstream_id(self, env, submits):
+        runner, store, upstream = env
+        j = job(upstream, ANALYSIS_REQUEST, dataset=ANALYSIS, upstream_dataset=CAMS)
+        with pytest.raises(InvalidInput):
+            runner.run(replace(j, raw_key=str(RawKey("ads", CAMS, DAY, j.run_id, "grib"))))
+        assert list(store.list()) == [] and submits() == 0
 
     # -- questions about the upstream's jobs ---------------------------------------------------------------------------
     def test_a_submitted_job_is_found_held_and_its_status_answered_without_a_new_job(self, env, submits):

@@ -16,7 +16,7 @@ from .catalog_suite import (ALL_TIME, DATASET, T0, WORLD, CatalogContract, datas
 from jackfruit.adapters.catalog.memory_catalog import InMemoryCatalog  # noqa: E402
 from jackfruit.adapters.catalog.sqlite_catalog import SCHEMA_VERSION, SqliteCatalog  # noqa: E402
 from jackfruit.domain.errors import BackendUnavailable  # noqa: E402
-from jackfruit.domain.model import AttemptKind, RunStatus, TransformStatus  # noqa: E402
+from jackfruit.domain.model import TRANSFORMATION_VERSION, AttemptKind, RunStatus, TransformStatus  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 
@@ -276,11 +276,11 @@ class TestSqliteCatalog(CatalogContract):
         # schema 1 was recorded as there (adopted), the later migrations were applied, in the tool's table
         assert check.execute("SELECT migration_id FROM jackfruit_schema_migrations ORDER BY migration_id").fetchall() \
             == [("0001.sqlite-schema-1",), ("0002.sqlite-run-model",), ("0003.sqlite-time-index",),
-                ("0004.sqlite-tile-versions",), ("0005.sqlite-run-states",), ("0006.sqlite-dataset-definitions",)]
+                ("0004.sqlite-tile-versions",), ("0005.sqlite-run-states",), ("0006.sqlite-datasets-and-levels",)]
         assert check.execute("SELECT migration_id, operation FROM jackfruit_schema_log ORDER BY migration_id") \
             .fetchall() == [("0001.sqlite-schema-1", "mark"), ("0002.sqlite-run-model", "apply"),
                             ("0003.sqlite-time-index", "apply"), ("0004.sqlite-tile-versions", "apply"),
-                            ("0005.sqlite-run-states", "apply"), ("0006.sqlite-dataset-definitions", "apply")]
+                            ("0005.sqlite-run-states", "apply"), ("0006.sqlite-datasets-and-levels", "apply")]
         check.close()
         assert _shape(path) == _shape(_fresh(tmp_path))
 
@@ -326,11 +326,11 @@ class TestSqliteCatalog(CatalogContract):
         c = SqliteCatalog(path)
         try:
             assert c.upgrade_report.applied == ("0003.sqlite-time-index", "0004.sqlite-tile-versions",
-                                                "0005.sqlite-run-states", "0006.sqlite-dataset-definitions")
+                                                "0005.sqlite-run-states", "0006.sqlite-datasets-and-levels")
             assert c.upgrade_report.adopted == ("0001.sqlite-schema-1", "0002.sqlite-run-model")
             assert c.get_run(r.run_id) == done and c.find_tiles(WORLD, ALL_TIME) == tiles
             # version and publish time were filled from the lineage and the run's publishing attempt
-            assert {(t.transformation_version, t.published_at) for t in c.find_tiles(WORLD, ALL_TIME)} == {("4", T0)}
+            assert {(t.transformation_version, t.published_at) for t in c.find_tiles(WORLD, ALL_TIME)} == {(TRANSFORMATION_VERSION, T0)}
             # the time dimension was filled from the tiles: valid [T0, T0 + 24 h], both ends closed
             assert c.find_tiles(WORLD, day_range(24, 25)) == tiles
             assert c.find_tiles(WORLD, day_range(24 + 1 / 3.6e9, 25)) == [] == c.find_tiles(WORLD, day_range(-1, 0))
@@ -346,7 +346,7 @@ class TestSqliteCatalog(CatalogContract):
         first.close()
         assert first.upgrade_report.applied == ("0001.sqlite-schema-1", "0002.sqlite-run-model",
                                                 "0003.sqlite-time-index", "0004.sqlite-tile-versions",
-                                                "0005.sqlite-run-states", "0006.sqlite-dataset-definitions")
+                                                "0005.sqlite-run-states", "0006.sqlite-datasets-and-levels")
         from jackfruit.adapters.catalog.sqlite_catalog import upgrade_schema
 
         for _ in range(2):
@@ -409,7 +409,7 @@ class TestSqliteCatalog(CatalogContract):
         assert capsys.readouterr().out.splitlines() == [
             "applied 0001.sqlite-schema-1", "applied 0002.sqlite-run-model", "applied 0003.sqlite-time-index",
             "applied 0004.sqlite-tile-versions", "applied 0005.sqlite-run-states",
-            "applied 0006.sqlite-dataset-definitions",
+            "applied 0006.sqlite-datasets-and-levels",
             f"catalog {tmp_path / 'data' / 'catalog.sqlite'}: schema 0 -> 6"]
         assert cli.main(["db", "upgrade", "--data-dir", data, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)

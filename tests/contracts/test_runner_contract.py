@@ -40,6 +40,9 @@ class StubJobs:
     def expire(self, job_id: str) -> None:
         self.stub.expire(job_id)
 
+    def datasets(self) -> list[str]:
+        return [j["processID"] for j in self.stub.jobs()]
+
 
 class MemoryJobs:
     def __init__(self, runner: InMemoryRunner) -> None:
@@ -50,6 +53,9 @@ class MemoryJobs:
 
     def expire(self, job_id: str) -> None:
         self.runner.set_status(job_id, "expired")
+
+    def datasets(self) -> list[str]:
+        return [j.upstream_dataset for j in self.runner.upstream_jobs.values()]
 
 
 @pytest.fixture

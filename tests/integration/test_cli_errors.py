@@ -233,8 +233,11 @@ CASES = [
          id="lineage-unknown-raw-key"),
     # -- query-only commands never create a data directory (finding 6)
     *(case(*argv, "--data-dir", "{root}/typo", code=3, says="no jackfruit data directory", id=f"{argv[0]}-no-data-dir")
-      for argv in (("runs",), ("datasets",), ("tiles", *HERE), ("read", *HERE), ("lineage", "--tile-key", "x"),
+      for argv in (("runs",), ("tiles", *HERE), ("read", *HERE), ("lineage", "--tile-key", "x"),
                    ("transform", UNKNOWN_RUN))),
+    # ... `datasets` lists the registered datasets then (what the catalog will record), creating nothing
+    case("datasets", "--data-dir", "{root}/typo", code=0, says="listing the registered datasets",
+         id="datasets-no-data-dir-lists-the-registered-ones"),
     case("runs", "--data-dir", "{root}/existing.zarr", code=3, says="no jackfruit catalog", id="runs-dir-without-catalog"),
     # -- demo (finding 9's bounds; the search window itself: test_demo_e2e)
     case("demo", "--lead-hours", "97", code=2, says="--lead-hours", id="demo-lead-hours-97"),

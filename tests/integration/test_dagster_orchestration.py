@@ -242,3 +242,36 @@ def test_a_partition_materializes_on_a_postgres_backed_dagster_instance(request,
                 assert db.execute("SELECT to_regclass('runs')").fetchone()[0] is None
     finally:
         postgres_server.drop_database(dagster_db)
+
+
+def test_a_partition_of_every_registered_dataset_materializes_through_its_own_group(tmp_path, instance, monkeypatch):
+    """One asset group per registered dataset, no per-dataset code in orchestration: each dataset's daily job lands
+    and curates one partition from a stub that serves that dataset's synthetic product (its profile's, through the
+    product command), the blocking acceptance check passing."""
+    from jackfruit.orchestration.defs.partitions import plans
+    from jackfruit.synthetic.ads_stub import PRODUCT_COMMAND
+
+    for name in set(os.environ) - set(clean_environ()):
+        if not name.startswith("JACKFRUIT_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("JACKFRUIT_INGEST_POLL_INITIAL_S", "0.1")
+    go_binary("jackfruit-ingest")
+    every = plans()
+    assert len(every) >= 2
+    upstreams = tuple(sorted({p.dataset.upstream_dataset for p in every}))
+    with AdsStub(api_key=KEY, binary=go_binary("ads-stub"), datasets=upstreams,
+                 product_command=PRODUCT_COMMAND) as stub:
+        resource = JackfruitResource(data_dir=str(tmp_path / "data"), ads_base_url=stub.url, ads_api_key=KEY)
+        defs = build_definitions(jackfruit=resource)
+        for p in every:
+            result = defs.resolve_job_def(p.job_name).execute_in_process(
+                partition_key=DAY.isoformat(), instance=instance, raise_on_error=False)
+            assert result.success, (p.dataset.name, [e.message for e in result.all_events if e.is_failure])
+            meta = materializations(result)
+            with app_of(tmp_path / "data") as app:
+                run = app.run(meta["raw"]["jackfruit_run_id"])
+            assert run.dataset == p.dataset.name and run.raw_key.startswith(f"ads/{p.dataset.name}/")
+            assert run.transform_status is TransformStatus.PUBLISHED and meta["tiles"]["tile_count"] > 0
+            checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+            assert checks["raw_matches_request"] and checks["tiles_registered_and_readable"], checks
+        assert {c["dataset"] for c in stub.job_counts()} == set(upstreams)  # each asked for by its upstream id

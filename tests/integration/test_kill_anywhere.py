@@ -68,7 +68,7 @@ PARTITIONS = [{"variable": ["ozone"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["ozone"], "leadtime_hour": ["3", "4", "5"]}]
 #: a newer jackfruit, for re-derivations (`transform --version 5`): the same code with the version constant raised
 #: before anything reads it
-NEWER = ("import sys, jackfruit.domain.model as m; m.TRANSFORMATION_VERSION = '5'; "
+NEWER = ("import sys, jackfruit.domain.model as m; m.TRANSFORMATION_VERSION = '6'; "
          "from jackfruit.cli import main; sys.exit(main(sys.argv[1:]))")
 EVERYWHERE = BBox(-180, -90, 180, 90)
 ALWAYS = TimeRange(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
@@ -247,8 +247,8 @@ def recover(app: Jackfruit, env: dict[str, str], rng: random.Random) -> list[str
                 pass  # the partition succeeded since, or is not this run's any more
     for run in app.runs(limit=None):
         if run.transform_status in (TransformStatus.TRANSFORMING, TransformStatus.FAILED):
-            if run.transform_version == "5":  # a re-derivation: finished by the newer jackfruit
-                proc = Proc(["transform", "--version", "5", run.run_id], env, newer=True)
+            if run.transform_version == "6":  # a re-derivation: finished by the newer jackfruit
+                proc = Proc(["transform", "--version", "6", run.run_id], env, newer=True)
                 if proc.wait() != 0:
                     problems.append(f"re-running the re-derivation of {run.run_id} exited {proc.p.returncode}: "
                                     f"{proc.lines[-3:]}")
@@ -391,10 +391,10 @@ def test_kill_anywhere(world, capsys):
         else:
             runs = app.runs(limit=None)
             ready = [r for r in runs if r.status is RunStatus.SUCCEEDED and r.transform_status is TransformStatus.NONE]
-            again = [r for r in runs if r.transform_status is TransformStatus.PUBLISHED and r.transform_version == "4"]
+            again = [r for r in runs if r.transform_status is TransformStatus.PUBLISHED and r.transform_version == "5"]
             if again and (not ready or rng.random() < 0.35):  # re-derive a published run under a newer version
                 newer, rederivations = True, rederivations + 1
-                argv = ["transform", "--version", "5", rng.choice(again).run_id]
+                argv = ["transform", "--version", "6", rng.choice(again).run_id]
             elif ready:
                 argv = ["transform", rng.choice(ready).run_id]
             else:

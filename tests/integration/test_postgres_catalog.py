@@ -30,7 +30,7 @@ from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, data
 pytestmark = pytest.mark.service("postgres")
 LATEST = max(_migrations.version_of(m) for m in _migrations.migration_ids("postgres"))
 MIGRATIONS = ("0001.postgres-catalog", "0002.postgres-tile-series-index", "0003.postgres-tile-versions",
-              "0004.postgres-run-states", "0005.postgres-dataset-definitions")
+              "0004.postgres-run-states", "0005.postgres-datasets-and-levels")
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server,
                 "UPDATE tiles SET removed_at = NULL WHERE key = %(k)s",
                 "UPDATE ingestion_runs SET transform_version = '3' WHERE run_id = %(r)s",
                 "UPDATE ingestion_runs SET transform_version = NULL WHERE run_id = %(r)s",
-                "UPDATE ingestion_runs SET transform_version = '5' WHERE run_id = %(r)s",
+                "UPDATE ingestion_runs SET transform_version = '6' WHERE run_id = %(r)s",
                 "UPDATE ingestion_runs SET transform_version = '05' WHERE run_id = %(r)s",
                 # published again without a newer version
                 "UPDATE ingestion_runs SET transform_status = 'transforming' WHERE run_id = %(r)s"):
@@ -224,7 +224,7 @@ def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server,
         db.execute("UPDATE tiles SET removed_at = published_at + interval '1 hour' WHERE key = %s", (t.key,))
         with pytest.raises(psycopg.errors.CheckViolation):
             db.execute("UPDATE tiles SET removed_at = removed_at + interval '1 hour' WHERE key = %s", (t.key,))
-        db.execute("UPDATE ingestion_runs SET transform_status = 'transforming', transform_version = '5' "
+        db.execute("UPDATE ingestion_runs SET transform_status = 'transforming', transform_version = '6' "
                    "WHERE run_id = %s", (r.run_id,))
         # a second tile for the same slot of the same version cannot be inserted
         with pytest.raises(psycopg.errors.UniqueViolation):
@@ -487,7 +487,7 @@ def test_container_closes_the_pool(postgres_server, migrated, tmp_path, monkeypa
     catalog = app.catalog
     assert isinstance(catalog, PostgresCatalog) and not catalog.closed
     assert postgres_server.password not in repr(catalog) + repr(app)
-    assert [d.name for d in catalog.list_datasets()] == ["cams-europe-air-quality-forecasts"]
+    assert [d.name for d in catalog.list_datasets()] == [p.name for p in app.profiles.all()]
 
     def sessions() -> int:
         with sql(postgres_server, "postgres") as admin:

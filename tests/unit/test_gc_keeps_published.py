@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from jackfruit.domain.geo import BBox, TimeRange
-from jackfruit.domain.model import TransformStatus
+from jackfruit.domain.model import TRANSFORMATION_VERSION, TransformStatus
 from jackfruit.sources.cams_europe.synthetic import fields, write_cams_grib
 
 from ..helpers import file_source, memory_app
@@ -43,7 +43,7 @@ def test_gc_during_or_after_a_re_derivation_keeps_the_current_tiles(grib, tmp_pa
     # a re-derivation claims the run again (what `transform --version N` does first): the run is transforming
     now = app.clock.now()
     claimed = app.catalog.claim_transform(run.run_id, attempt_id=app.ids.new_run_id(), owner="rederive:1", now=now,
-                                          expires_at=now + timedelta(seconds=30), version="5")
+                                          expires_at=now + timedelta(seconds=30), version=str(int(TRANSFORMATION_VERSION) + 1))
     assert claimed.transform_status is TransformStatus.TRANSFORMING
     if re_derivation == "killed":
         app.clock.advance(timedelta(seconds=31))  # the re-deriving process died: its lease ran out
@@ -105,7 +105,7 @@ def test_gc_dry_run_lists_what_it_would_remove_and_changes_nothing(grib, tmp_pat
                                           expires_at=now + timedelta(seconds=30))
     dead = claimed.lease(AttemptKind.TRANSFORM).attempt_id
     (tmp_path / "work" / dead).mkdir(parents=True)
-    leftover = tile.key.replace(run.run_id, other.run_id).rsplit("/", 1)[0] + f"/v4-{dead}.zarr/zarr.json"
+    leftover = tile.key.replace(run.run_id, other.run_id).rsplit("/", 1)[0] + f"/v{TRANSFORMATION_VERSION}-{dead}.zarr/zarr.json"
     curated.put(leftover, b"{}")
     app.clock.advance(timedelta(seconds=31))
     before = (app.run(other.run_id), sorted(i.key for i in curated.list()))

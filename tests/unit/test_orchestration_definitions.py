@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,8 @@ def test_raw_and_tiles_are_daily_partitions_from_the_first_day_and_ingestion_use
         partitions = asset.partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition)
         assert partitions.start.date() == CAMS_PROFILE.first_day and partitions.timezone == "UTC"
-    assert raw.op.pool == ADS_POOL and tiles.op.pool is None
+    assert raw.op.pool == ADS_POOL == PLAN.pool and tiles.op.pool is None
+    assert {p.pool for p in plans()} == {ADS_POOL}  # every ADS dataset in the one pool of the account
     assert {d.asset_key for d in tiles.specs_by_key[PLAN.tiles_key].deps} == {PLAN.raw_key}
 
 
@@ -92,6 +93,29 @@ def test_the_schedule_is_the_datasets_cron_and_requests_that_days_partition(defs
     with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def()) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2025-03-12"
+
+
+def test_a_dataset_published_late_is_asked_only_for_days_its_upstream_has():
+    """The schedule asks for the newest day the profile's horizon allows (today for CAMS Europe), and the sensor's
+    look-back ends the day before it: a dataset published months late never asks for a day the upstream lacks."""
+    from dataclasses import replace
+
+    from jackfruit.orchestration.defs import JackfruitResource
+    from jackfruit.orchestration.defs.assets import raw_asset, tiles_asset
+    from jackfruit.orchestration.defs.schedules import daily_job, daily_schedule
+    from jackfruit.orchestration.defs.sensors import look_back
+
+    late = replace(PLAN, available_until=lambda now: date(now.year, now.month, 1) - timedelta(days=90))
+    tick = datetime(2025, 3, 12, 12, 0, tzinfo=timezone.utc)
+    assert PLAN.newest_day(tick) == date(2025, 3, 12) and late.newest_day(tick) == date(2024, 12, 1)
+    job = daily_job(late)
+    schedule = daily_schedule(late, job)
+    repository = dg.Definitions(assets=[raw_asset(late), tiles_asset(late)], jobs=[job], schedules=[schedule],
+                                resources={"jackfruit": JackfruitResource()}).get_repository_def()
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2024-12-01"
+    assert look_back(late.newest_day(tick), 14, late.first_day) == (date(2024, 11, 17), date(2024, 11, 30))
 
 
 def test_an_unknown_dataset_is_a_named_error():

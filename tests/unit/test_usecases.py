@@ -66,11 +66,14 @@ def test_upstream_failure_marks_the_run_failed_and_stores_nothing():
         raise UpstreamRefused("licence not accepted (403)")
 
     app = memory_app(refuse)
-    with pytest.raises(UpstreamRefused):
+    with pytest.raises(UpstreamRefused) as err:
         app.ingest(CAMS, DAY, SMALL)
     (run,) = app.runs()
     assert run.status is RunStatus.FAILED and "licence" in (run.failure_reason or "")
     assert list(app.raw_store.list()) == []
+    # the dataset's own licence is named, in the error and in the run's reason
+    for text in (str(err.value), run.failure_reason or ""):
+        assert f"dataset {CAMS} " in text and "Licence to use Copernicus Products" in text
 
 
 def test_an_existing_raw_key_is_never_overwritten(small_grib):
@@ -114,7 +117,7 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
     app.tile_format = ZarrTileFormat()
     tiles = app.transform(run.run_id)
     assert len(tiles) == 2  # 2 species, one whole-grid tile each
-    with pytest.raises(Conflict, match="is published under transformation version 4"):
+    with pytest.raises(Conflict, match="is published under transformation version 5"):
         app.transform(run.run_id)
 
 
@@ -380,19 +383,19 @@ def test_retransform_under_a_newer_version_then_gc_superseded(small_grib, monkey
     box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
                                                       datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
     before = app.read(box, span, ["ozone"])
-    with pytest.raises(Conflict, match="--version 4"):
+    with pytest.raises(Conflict, match="--version 5"):
         app.transform(run.run_id)  # already transformed: re-deriving is asked for by naming the version
-    with pytest.raises(InvalidInput, match="writes transformation version 4, not 5"):
-        app.transform(run.run_id, version="5")
+    with pytest.raises(InvalidInput, match="writes transformation version 5, not 6"):
+        app.transform(run.run_id, version="6")
     app.clock.advance(timedelta(hours=1))
-    monkeypatch.setattr(transform_module, "TRANSFORMATION_VERSION", "5")
-    new = app.transform(run.run_id, version="5")
-    assert {t.transformation_version for t in new} == {"5"} and not {t.key for t in new} & {t.key for t in old}
-    assert app.catalog.get_run(run.run_id).transform_version == "5"
+    monkeypatch.setattr(transform_module, "TRANSFORMATION_VERSION", "6")
+    new = app.transform(run.run_id, version="6")
+    assert {t.transformation_version for t in new} == {"6"} and not {t.key for t in new} & {t.key for t in old}
+    assert app.catalog.get_run(run.run_id).transform_version == "6"
     assert {t.key for t in app.find_tiles(box, span)} == {t.key for t in new}
     assert {t.key for t in app.find_tiles(box, span, as_of=app.clock.now() - timedelta(minutes=1))} == {
         t.key for t in old}
-    assert {e.transformation_version for e in app.lineage(raw_key=run.raw_key)} == {"4", "5"}
+    assert {e.transformation_version for e in app.lineage(raw_key=run.raw_key)} == {"5", "6"}
     after = app.read(box, span, ["ozone"])
     np.testing.assert_array_equal(after["ozone"].values, before["ozone"].values)  # same bytes in, same values out
     # within the grace period nothing goes; after it, the old tiles' objects do, and only those

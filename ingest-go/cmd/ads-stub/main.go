@@ -1,4 +1,5 @@
-// Command ads-stub serves an ADS-compatible retrieve API for cams-europe-air-quality-forecasts on loopback.
+// Command ads-stub serves an ADS-compatible retrieve API on loopback: cams-europe-air-quality-forecasts from its built-in
+// generator, or the process ids of --datasets with products made by --product-command.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,7 +29,9 @@ func run() int {
 
 Serves the ADS retrieve API (root URL printed on stdout as one JSON line
 {"url":"http://127.0.0.1:PORT/api","pid":N}) for cams-europe-air-quality-forecasts,
-generating GRIB2 on the fly. Logs are JSON on stderr. Test control (no auth): GET /_stub/jobs lists jobs,
+generating GRIB2 on the fly; or for the process ids of --datasets, each job's product made by
+--product-command (one JSON line {"dataset","request"} on its stdin, the product on its stdout, a non-zero
+exit = the job failed with its stderr). Logs are JSON on stderr. Test control (no auth): GET /_stub/jobs lists jobs,
 GET /_stub/job-counts counts the jobs made per request, POST /_stub/jobs makes a job in a given state,
 POST /_stub/jobs/{id}/expire purges a successful job's results (ingest-go/README.md).
 
@@ -49,6 +53,9 @@ Flags:
 	fs.Int64Var(&o.SizeDelta, "misreport-size", 0, "fault: add DELTA to the advertised file:size")
 	fs.BoolVar(&o.FailJobs, "fail-jobs", false, "fault: jobs end 'failed' (results 400 with traceback)")
 	fs.BoolVar(&o.RequireLicence, "require-licence", false, "fault: submits get 403 'required licences not accepted'")
+	licenceFor := fs.String("require-licence-for", "", "fault: submits to these process ids (comma-separated) get 403 'required licences not accepted'")
+	datasets := fs.String("datasets", "cams-europe-air-quality-forecasts", "the process ids served, comma-separated (others: 404); other than the default need --product-command")
+	productCommand := fs.String("product-command", "", `argv as a JSON array of strings, e.g. '["python","-m","jackfruit.synthetic.product_command"]': makes every job's product instead of the built-in generator`)
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
 	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the results of the first N successful jobs asked for answer 404 'results expired' (for good)")
 	fs.IntVar(&o.ExpireDownloads, "expire-downloads", 0, "fault: the first N download GETs (counted across jobs) answer 404 (an expired link; the results stay available)")
@@ -71,6 +78,13 @@ Flags:
 		return 2
 	}
 	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))
+	o.Datasets, o.RequireLicenceFor = commaList(*datasets), commaList(*licenceFor)
+	if *productCommand != "" {
+		if err := json.Unmarshal([]byte(*productCommand), &o.ProductCommand); err != nil || len(o.ProductCommand) == 0 || o.ProductCommand[0] == "" {
+			fmt.Fprintln(os.Stderr, `ads-stub: --product-command must be a JSON array of strings, the program first, e.g. '["python","-m","jackfruit.synthetic.product_command"]'`)
+			return 2
+		}
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	o.Logger = log
 	if o.WorkDir == "" {
@@ -119,4 +133,15 @@ Flags:
 		log.Warn("shutdown", "err", err)
 	}
 	return 0
+}
+
+// commaList splits a comma-separated flag value; empty items are dropped.
+func commaList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

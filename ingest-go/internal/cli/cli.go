@@ -86,7 +86,7 @@ func configure(o *options, stdin io.Reader, getenv func(string) string) (cfg ing
 		return cfg, nil, usagef(`no API key: give "api_key" in the --input line or set $ADS_API_KEY (never a flag)`)
 	}
 	cfg = ingest.Config{
-		BaseURL: o.baseURL, Dataset: o.dataset, Key: o.key, APIKey: in.apiKey, Inputs: in.request,
+		BaseURL: o.baseURL, ProcessID: o.upstream, Key: o.key, APIKey: in.apiKey, Inputs: in.request,
 		Timeout: o.timeout, PollInitial: o.pollInitial, PollMax: o.pollMax, MaxTries: o.maxTries,
 		RetryAfterMax: o.retry, QueueDeadline: o.queueDeadline,
 	}

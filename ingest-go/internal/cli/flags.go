@@ -21,12 +21,15 @@ const (
 var (
 	attemptRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	jobIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	// processIDRe is an ADS process id (the upstream dataset): one safe URL path segment.
+	processIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 )
 
 // options are the parsed and checked flags.
 type options struct {
 	mode                                                string
 	baseURL, dataset, input, reqFile, key, attempt, job string // job: --resume-job (ingest) or --job-status ID
+	upstream                                            string // the ADS process id: --upstream-dataset, else --dataset
 	sink                                                sinkSpec
 	timeout, pollInitial, pollMax, queueDeadline, retry time.Duration
 	maxTries                                            int
@@ -42,7 +45,8 @@ func newFlagSet() (*flag.FlagSet, *rawFlags) {
 	fs.SetOutput(io.Discard) // errors are reported as the JSON line; --help prints to stdout
 	f := &rawFlags{}
 	fs.StringVar(&f.baseURL, "base-url", "", "ADS API root URL, e.g. https://ads.atmosphere.copernicus.eu/api (required)")
-	fs.StringVar(&f.dataset, "dataset", "", "dataset (process id), e.g. cams-europe-air-quality-forecasts (required)")
+	fs.StringVar(&f.dataset, "dataset", "", "jackfruit's dataset name: the {dataset} part of --key, e.g. cams-europe-air-quality-forecasts-analysis (required)")
+	fs.StringVar(&f.upstream, "upstream-dataset", "", "the ADS process id of every upstream call (submit, --resume-job, --find-job, --job-status), e.g. cams-europe-air-quality-forecasts (default: --dataset)")
 	fs.StringVar(&f.input, "input", "", "'-': read {\"request\":…,\"api_key\":…} as the first stdin line, then watch stdin (EOF = parent gone → cancel)")
 	fs.StringVar(&f.reqFile, "request-file", "", "JSON object of ADS inputs; '-' reads all of stdin (alternative to --input)")
 	fs.StringVar(&f.key, "key", "", "sink object key (required for an ingest; see KEY above)")
@@ -63,10 +67,10 @@ func newFlagSet() (*flag.FlagSet, *rawFlags) {
 }
 
 type rawFlags struct {
-	baseURL, dataset, input, reqFile, key, sinkURL, sinkDir, attempt, resumeJob, jobStatus string
-	findJob                                                                                bool
-	timeout, pollInitial, pollMax, queueDeadline, retryAfter                               time.Duration
-	maxTries, maxRetries                                                                   int
+	baseURL, dataset, upstream, input, reqFile, key, sinkURL, sinkDir, attempt, resumeJob, jobStatus string
+	findJob                                                                                          bool
+	timeout, pollInitial, pollMax, queueDeadline, retryAfter                                         time.Duration
+	maxTries, maxRetries                                                                             int
 }
 
 // check validates the parsed flags of fs (every check made before any network call).
@@ -76,7 +80,7 @@ func (f *rawFlags) check(fs *flag.FlagSet) (*options, error) {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
-	o := &options{mode: modeIngest, baseURL: f.baseURL, dataset: f.dataset, input: f.input, reqFile: f.reqFile,
+	o := &options{mode: modeIngest, baseURL: f.baseURL, dataset: f.dataset, upstream: f.upstream, input: f.input, reqFile: f.reqFile,
 		key: f.key, attempt: f.attempt, job: f.resumeJob, timeout: f.timeout, pollInitial: f.pollInitial,
 		pollMax: f.pollMax, queueDeadline: f.queueDeadline, retry: f.retryAfter, maxTries: f.maxTries}
 	switch {
@@ -102,6 +106,17 @@ func (f *rawFlags) check(fs *flag.FlagSet) (*options, error) {
 		if r.v == "" {
 			return nil, usagef("%s is required (see --help)", r.name)
 		}
+	}
+	if !given["upstream-dataset"] {
+		o.upstream = f.dataset // the dataset is its own upstream id (callers before --upstream-dataset)
+	}
+	if !processIDRe.MatchString(o.upstream) {
+		flagName := "--upstream-dataset"
+		if !given["upstream-dataset"] {
+			flagName = "--dataset (the upstream id when --upstream-dataset is not given)"
+		}
+		return nil, usagef("%s must be an ADS process id: one path segment of letters, digits, '.', '_', '-', "+
+			"starting with a letter or digit, at most 128 (got %q)", flagName, o.upstream)
 	}
 	switch {
 	case (f.input == "") == (f.reqFile == ""):

@@ -24,7 +24,7 @@ const Version = "0.1.0"
 // Config is one ingestion.
 type Config struct {
 	BaseURL       string          // API root, e.g. https://ads.atmosphere.copernicus.eu/api
-	Dataset       string          // process id
+	ProcessID     string          // the ADS process id (the upstream dataset) of every call; not jackfruit's dataset name
 	Key           string          // validated sink key
 	APIKey        string          // PRIVATE-TOKEN; never logged
 	Inputs        json.RawMessage // JSON object of ADS inputs
@@ -159,7 +159,7 @@ func newRun(cfg Config) *run {
 	if cfg.RetryAfterMax <= 0 {
 		cfg.RetryAfterMax = 120 * time.Second
 	}
-	log := cfg.Logger.With("dataset", cfg.Dataset)
+	log := cfg.Logger.With("process_id", cfg.ProcessID)
 	if cfg.Key != "" {
 		log = log.With("key", cfg.Key)
 	}
@@ -336,7 +336,7 @@ func (g *linkGone) Error() string { return fmt.Sprintf("download link answered H
 // (announced in the submitted event). A submit whose reply is lost (transport error, 408, 5xx: the ADS may have
 // created the job) is not blindly repeated: the account's recent jobs are searched first (findLostSubmit).
 func (r *run) submit(ctx context.Context, root, replaces string) (string, error) {
-	submitURL := root + "/processes/" + url.PathEscape(r.cfg.Dataset) + "/execution"
+	submitURL := root + "/processes/" + url.PathEscape(r.cfg.ProcessID) + "/execution"
 	body, err := json.Marshal(map[string]json.RawMessage{"inputs": r.cfg.Inputs})
 	if err != nil {
 		return "", errorf(KindUsage, "request: %v", err)

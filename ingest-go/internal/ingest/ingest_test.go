@@ -57,7 +57,7 @@ func newEnv(t *testing.T, o stub.Options) *env {
 
 func (e *env) config(sk sink.Sink) ingest.Config {
 	return ingest.Config{
-		BaseURL: e.srv.URL + "/api", Dataset: cams.Dataset, Key: key, APIKey: apiKey,
+		BaseURL: e.srv.URL + "/api", ProcessID: cams.Dataset, Key: key, APIKey: apiKey,
 		Inputs: json.RawMessage(request), Sink: sk, Timeout: 20 * time.Second,
 		PollInitial: time.Millisecond, PollMax: 4 * time.Millisecond, MaxTries: 4, RetryAfterMax: 30 * time.Second,
 		// Record instead of sleeping: keeps tests fast and lets them assert exact delays.
@@ -192,7 +192,7 @@ func TestRefusals(t *testing.T) {
 		}, ingest.KindInvalidRequest, 400, `invalid request: invalid value for "level": "42"`},
 		{"401 bad key", stub.Options{}, func(c *ingest.Config) { c.APIKey = "wrong" }, ingest.KindAuth, 401, "Authentication failed"},
 		{"403 licence", stub.Options{RequireLicence: true}, nil, ingest.KindAuth, 403, "required licences not accepted"},
-		{"404 dataset", stub.Options{}, func(c *ingest.Config) { c.Dataset = "no-such-dataset" }, ingest.KindNotFound, 404, "process no-such-dataset not found"},
+		{"404 dataset", stub.Options{}, func(c *ingest.Config) { c.ProcessID = "no-such-dataset" }, ingest.KindNotFound, 404, "process no-such-dataset not found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func answer(j *adsapi.StatusInfo, status string) *JobAnswer {
 }
 
 // FindJob answers the upstream's job for cfg's request: among the account's newest jobs (one page, as the lost-submit
-// search) those of cfg.Dataset submitted with cfg.Inputs (jobsOfRequest, the same matching), the newest held one, else
+// search) those of cfg.ProcessID submitted with cfg.Inputs (jobsOfRequest, the same matching), the newest held one, else
 // the newest one; nil when none matches. Jobs the ADS would answer unknown (dismissed, deleted, gone, an unknown
 // status) are skipped: the answer is never JobUnknown. Nothing is submitted. Errors: the listing refused (KindAuth for 401/403,
 // else classified as any refusal) or unavailable after the retries, or a job's results refused.
@@ -91,7 +91,7 @@ func FindJob(parent context.Context, cfg Config) (*JobAnswer, error) {
 
 // JobStatus answers the state of job jobID: GET /jobs/{id} (and, for a successful job, its results, to tell an
 // expired product). A job the ADS does not know (404), a dismissed or deleted one, or one of another dataset than
-// cfg.Dataset is JobUnknown. Nothing is submitted. Errors: refusals (401/403: KindAuth) and unavailability.
+// cfg.ProcessID is JobUnknown. Nothing is submitted. Errors: refusals (401/403: KindAuth) and unavailability.
 func JobStatus(parent context.Context, cfg Config, jobID string) (*JobAnswer, error) {
 	r := newRun(cfg)
 	ctx, cancel := r.deadline(parent)
@@ -112,7 +112,7 @@ func JobStatus(parent context.Context, cfg Config, jobID string) (*JobAnswer, er
 		return nil, withJobID(errorf(KindUnavailable, "job status: malformed job object"), jobID)
 	}
 	st.JobID = jobID
-	if st.ProcessID != "" && st.ProcessID != cfg.Dataset {
+	if st.ProcessID != "" && st.ProcessID != cfg.ProcessID {
 		r.log.Warn("the job belongs to another dataset", "ads_job_id", jobID, "process_id", st.ProcessID)
 		return answer(&st, JobUnknown), nil
 	}

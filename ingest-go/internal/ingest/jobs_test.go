@@ -89,7 +89,7 @@ func TestFindJobAnswersNoneForAnotherRequestOrDataset(t *testing.T) {
 		t.Fatalf("found %+v %v, want none", a, err)
 	}
 	c := e.queryConfig()
-	c.Dataset = "cams-global-reanalysis-eac4"
+	c.ProcessID = "cams-global-reanalysis-eac4"
 	e.makeJob(t, request, "successful")
 	if a, err := ingest.FindJob(context.Background(), c); err != nil || a != nil {
 		t.Fatalf("another dataset: found %+v %v", a, err)
@@ -157,7 +157,7 @@ func TestJobStatusOfADismissedJobOrOfAnotherDatasetIsUnknown(t *testing.T) {
 	e := newEnv(t, stub.Options{})
 	id := e.submitOnly(t)
 	c := e.queryConfig()
-	c.Dataset = "cams-global-reanalysis-eac4"
+	c.ProcessID = "cams-global-reanalysis-eac4"
 	if a, err := ingest.JobStatus(context.Background(), c, id); err != nil || a.Status != ingest.JobUnknown {
 		t.Fatalf("another dataset's job: %+v %v", a, err)
 	}

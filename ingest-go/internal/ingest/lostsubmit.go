@@ -82,7 +82,7 @@ func (r *run) listJobs(ctx context.Context, root string) (*adsapi.JobList, *resp
 }
 
 // jobsOfRequest returns the listed jobs, in listing order (newest first), that keep accepts and that were submitted
-// for this run's dataset with this run's request: processID = Dataset and metadata.request.ids equal to Inputs as
+// for this run's process id with this run's request: processID = ProcessID and metadata.request.ids equal to Inputs as
 // canonical JSON (a listing entry without the request is completed by GET /jobs/{id}?request=true). The one
 // matching rule of the lost-submit search and of the find-job mode.
 func (r *run) jobsOfRequest(ctx context.Context, root string, list *adsapi.JobList, keep func(*adsapi.StatusInfo) bool) ([]*adsapi.StatusInfo, error) {
@@ -93,7 +93,7 @@ func (r *run) jobsOfRequest(ctx context.Context, root string, list *adsapi.JobLi
 	var found []*adsapi.StatusInfo
 	for i := range list.Jobs {
 		j := &list.Jobs[i]
-		if j.JobID == "" || j.ProcessID != r.cfg.Dataset || !keep(j) {
+		if j.JobID == "" || j.ProcessID != r.cfg.ProcessID || !keep(j) {
 			continue
 		}
 		req, ok := requestOf(j)

@@ -87,19 +87,23 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.ProcessID == "" {
-		body.ProcessID = cams.Dataset
+		body.ProcessID = s.opts.Datasets[0]
 	}
 	if !slices.Contains(createStates, body.Status) {
 		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: fmt.Sprintf("status must be one of %v", createStates)})
 		return
 	}
-	req, err := cams.ParseRequest(body.Inputs)
+	req, err := s.parseRequest(body.Inputs)
 	if err != nil {
 		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: err.Error()})
 		return
 	}
 	j := s.newJob(body.ProcessID, body.Inputs, req, s.opts.APIKey)
 	j.pinned = true
+	var made error
+	if body.Status == adsapi.StatusSuccessful || body.Status == "expired" {
+		made = s.generate(j) // j is not listed yet: no lock (a product command may take seconds)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -112,8 +116,8 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		s.setStatus(j, adsapi.StatusFailed, now)
 	case adsapi.StatusSuccessful, "expired":
 		s.setStatus(j, adsapi.StatusRunning, now)
-		if err := s.generate(j); err != nil {
-			writeProblem(w, 500, adsapi.Problem{Type: "internal server error", Title: "generation failed", Detail: err.Error()})
+		if made != nil {
+			writeProblem(w, 500, adsapi.Problem{Type: "internal server error", Title: "generation failed", Detail: made.Error()})
 			return
 		}
 		s.setStatus(j, adsapi.StatusSuccessful, now)
@@ -137,5 +141,6 @@ func (s *Server) expireJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, j.JobView)
 }
 
-// Close releases the submit replies held by StallSubmitReplies (their connections are then closed unanswered).
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
+// Close releases the submit replies held by StallSubmitReplies (their connections are then closed unanswered) and
+// stops the product commands still running.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed); s.cancel() }) }

@@ -1,7 +1,10 @@
-// Package stub is an in-process ADS retrieve-API server for cams-europe-air-quality-forecasts, with fault injection for tests.
+// Package stub is an in-process ADS retrieve-API server, with fault injection for tests. It serves
+// cams-europe-air-quality-forecasts with its built-in GRIB generator, or any process ids whose products a command makes
+// (Options.ProductCommand, product.go).
 package stub
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -15,6 +18,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,7 +43,9 @@ type Options struct {
 	SizeDelta            int64 // added to the advertised file:size (makes the client see a mismatch)
 	FailJobs             bool  // jobs end "failed" instead of "successful"
 	RequireLicence       bool  // submits get 403 "required licences not accepted"
-	RelativeHref         bool  // results href is relative to the results URL
+	// RequireLicenceFor: submits to these process ids get that 403 (RequireLicence: to every one).
+	RequireLicenceFor []string
+	RelativeHref      bool // results href is relative to the results URL
 	// ExpireResults: the first N successful jobs whose results are asked for have their product purged: their
 	// results answer 404 "results expired", then and on every later GET: 1 = the first job's results expire, its
 	// resubmission's do not; 2 = both expire.
@@ -62,9 +69,21 @@ type Options struct {
 	DownloadBytesPerSec int64         // throttle each download to this rate (0 = unthrottled)
 	SubmitDelay         time.Duration // answer each submit after this long (a slow upstream; 0 = at once)
 
+	// Datasets are the process ids served (others: 404); default cams.Dataset alone. Without ProductCommand only
+	// cams.Dataset can be served (the built-in generator makes its products).
+	Datasets []string
+	// ProductCommand, when set, makes every job's product instead of the built-in generator: the argv is run once
+	// per job with one JSON line {"dataset": process id, "request": inputs} on stdin; its stdout is the asset; a
+	// non-zero exit (or no output) ends the job failed with the command's stderr as the error. The stub then checks
+	// no request itself (the command is the upstream's validation): a refusal shows as a failed job.
+	ProductCommand []string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+// processIDRe is a process id the stub can serve: one URL path segment.
+var processIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // Transition is one status change of a job.
 type Transition struct {
@@ -106,6 +125,8 @@ type job struct {
 	resultsExpired bool
 	// pinned: a job made by the test control (POST /_stub/jobs) keeps its status whatever the polls.
 	pinned bool
+	// generating: the product command runs for this job (it stays running until the command ends).
+	generating bool
 }
 
 // Server is the stub. Handler() serves the API under /api and the downloads under /download.
@@ -126,6 +147,8 @@ type Server struct {
 	stalled        int // submit replies held so far (StallSubmitReplies)
 	closed         chan struct{}
 	closeOnce      sync.Once
+	ctx            context.Context // ends product commands when the server closes
+	cancel         context.CancelFunc
 }
 
 // New validates opts and returns a server.
@@ -150,7 +173,30 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	return &Server{opts: opts, log: opts.Logger, jobs: map[string]*job{}, closed: make(chan struct{})}, nil
+	if len(opts.Datasets) == 0 {
+		opts.Datasets = []string{cams.Dataset}
+	}
+	for _, ds := range opts.Datasets {
+		if !processIDRe.MatchString(ds) {
+			return nil, fmt.Errorf("stub: dataset %q is not a process id (letters, digits, '.', '_', '-'; at most 128)", ds)
+		}
+		if ds != cams.Dataset && opts.ProductCommand == nil && opts.SyntheticSize == 0 {
+			return nil, fmt.Errorf("stub: dataset %q needs a product command (the built-in generator makes %s only)", ds, cams.Dataset)
+		}
+	}
+	if opts.ProductCommand != nil && (len(opts.ProductCommand) == 0 || opts.ProductCommand[0] == "") {
+		return nil, errors.New("stub: the product command needs a program")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{opts: opts, log: opts.Logger, jobs: map[string]*job{}, closed: make(chan struct{}), ctx: ctx, cancel: cancel}, nil
+}
+
+// serves tells whether ds is one of the process ids served.
+func (s *Server) serves(ds string) bool { return slices.Contains(s.opts.Datasets, ds) }
+
+// licenceRefused tells whether submits to ds are refused for a licence not accepted.
+func (s *Server) licenceRefused(ds string) bool {
+	return s.opts.RequireLicence || slices.Contains(s.opts.RequireLicenceFor, ds)
 }
 
 const apiRoot = "/api"
@@ -215,12 +261,16 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler {
 
 func (s *Server) getProcess(w http.ResponseWriter, r *http.Request) {
 	ds := r.PathValue("dataset")
-	if ds != cams.Dataset {
+	if !s.serves(ds) {
 		writeProblem(w, 404, noSuchProcess(ds))
 		return
 	}
+	title := ds + " (stub)"
+	if ds == cams.Dataset {
+		title = "CAMS European air quality forecasts (stub)"
+	}
 	writeJSON(w, 200, map[string]any{
-		"id": ds, "title": "CAMS European air quality forecasts (stub)", "version": "1.0.0",
+		"id": ds, "title": title, "version": "1.0.0",
 		"jobControlOptions":  []string{"async-execute"},
 		"outputTransmission": []string{"reference"},
 		"links":              []adsapi.Link{{Href: absURL(r, r.URL.Path), Rel: "self", Type: "application/json"}},
@@ -257,11 +307,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ds := r.PathValue("dataset")
-	if ds != cams.Dataset {
+	if !s.serves(ds) {
 		writeProblem(w, 404, noSuchProcess(ds))
 		return
 	}
-	if s.opts.RequireLicence {
+	if s.licenceRefused(ds) {
 		writeProblem(w, 403, adsapi.Problem{Type: "permission denied", Title: "required licences not accepted",
 			Detail: "Not all the required licences have been accepted; please visit https://ads.atmosphere.copernicus.eu/datasets/" + ds + "?tab=download#manage-licences to accept the required licence(s)."})
 		return
@@ -273,7 +323,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: "body must be a JSON object with an \"inputs\" object"})
 		return
 	}
-	req, err := cams.ParseRequest(body.Inputs)
+	req, err := s.parseRequest(body.Inputs)
 	if err != nil {
 		writeProblem(w, 400, adsapi.Problem{Type: "invalid request", Title: "invalid request", Detail: err.Error()})
 		return
@@ -293,7 +343,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.stalled++
 	}
 	s.mu.Unlock()
-	s.log.Info("job submitted", "job", j.JobID, "messages", req.Messages())
+	s.log.Info("job submitted", "job", j.JobID, "dataset", ds, "messages", j.messages())
 	if drop {
 		s.log.Warn("fault: dropping the submit reply; the job exists", "job", j.JobID)
 		panic(http.ErrAbortHandler) // net/http closes the connection: the client gets no reply
@@ -402,6 +452,13 @@ func (s *Server) advance(j *job) {
 		j.failure = "Error: injected failure (--fail-jobs): the adaptor raised an exception while retrieving fields"
 		s.setStatus(j, want, now)
 	case adsapi.StatusSuccessful:
+		if s.byCommand() {
+			if !j.generating {
+				j.generating = true
+				go s.finishByCommand(j)
+			}
+			return // running until the command ends
+		}
 		if err := s.generate(j); err != nil {
 			s.log.Error("generation failed", "job", j.JobID, "err", err)
 			j.failure = "Error: asset generation failed: " + err.Error()
@@ -425,11 +482,36 @@ func (s *Server) setStatus(j *job, st string, now time.Time) {
 	s.log.Info("job status", "job", j.JobID, "status", st)
 }
 
+// byCommand tells whether products are made by the product command (SyntheticSize wins: benchmarks).
+func (s *Server) byCommand() bool { return s.opts.ProductCommand != nil && s.opts.SyntheticSize == 0 }
+
+// parseRequest checks inputs for the built-in generator; with a product command the command checks them (nil, nil).
+func (s *Server) parseRequest(inputs map[string]any) (*cams.Request, error) {
+	if s.opts.ProductCommand != nil {
+		return nil, nil
+	}
+	return cams.ParseRequest(inputs)
+}
+
+// messages is the number of GRIB messages of the job's product when the built-in generator makes it, else 0.
+func (j *job) messages() int {
+	if j.req == nil {
+		return 0
+	}
+	return j.req.Messages()
+}
+
+// generate makes j's product now: synthetic bytes, the product command's output, or the built-in CAMS generator.
 func (s *Server) generate(j *job) error {
 	start := time.Now()
 	if s.opts.SyntheticSize > 0 {
 		j.Asset = &AssetInfo{Size: s.opts.SyntheticSize, GenMS: 0}
 		return nil
+	}
+	if s.byCommand() {
+		asset, err := s.commandProduct(j.JobID, j.ProcessID, j.Inputs)
+		j.Asset = asset
+		return err
 	}
 	path := filepath.Join(s.opts.WorkDir, j.JobID+".grib")
 	f, err := os.Create(path)
@@ -446,7 +528,7 @@ func (s *Server) generate(j *job) error {
 		return err
 	}
 	el := time.Since(start)
-	j.Asset = &AssetInfo{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Messages: j.req.Messages(), GenMS: el.Milliseconds(), path: path}
+	j.Asset = &AssetInfo{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Messages: j.messages(), GenMS: el.Milliseconds(), path: path}
 	s.log.Info("asset generated", "job", j.JobID, "bytes", n, "messages", j.req.Messages(),
 		"ms", el.Milliseconds(), "mb_per_s", float64(n)/1e6/max(el.Seconds(), 1e-9))
 	return nil

@@ -21,7 +21,7 @@ RUN_COLUMNS = ("run_id", "source", "dataset", "partition_date", "request", "stat
                "transform_reason", "transform_version", "replaced_upstream_jobs", "attempts")
 TILE_COLUMNS = ("key", "run_id", "dataset", "model", "variable", "level_m", "reference_time", "valid_start",
                 "valid_end", "cell_id", "west", "south", "east", "north", "steps", "ny", "nx", "size", "sha256",
-                "transformation_version", "published_at", "removed_at")
+                "transformation_version", "published_at", "removed_at", "level_type")
 LINEAGE_COLUMNS = ("raw_key", "raw_sha256", "tile_key", "run_id", "transformation", "transformation_version")
 #: Columns of an attempts table (databases that store attempts as rows rather than the ``attempts`` JSON).
 ATTEMPT_COLUMNS = ("attempt_id", "kind", "epoch", "owner", "started_at", "expires_at", "ended_at", "outcome")
@@ -156,16 +156,17 @@ def tile_row(t: Tile, published_at: datetime | None = None) -> tuple:
             to_micros(t.reference_time), to_micros(t.valid_start), to_micros(t.valid_end), t.cell_id,
             b.west, b.south, b.east, b.north,
             steps, ny, nx, _int64("tile size", t.size), t.sha256, t.transformation_version,
-            _opt_micros(published_at or t.published_at), _opt_micros(t.removed_at))
+            _opt_micros(published_at or t.published_at), _opt_micros(t.removed_at), t.level_type)
 
 
 def tile_of(row: tuple) -> Tile:
     (key, run_id, dataset, model, variable, level, ref, start, end, cell, w, s, e, n, steps, ny, nx, size,
-     sha, version, published, removed) = row
+     sha, version, published, removed, level_type) = row
     return Tile(key=key, run_id=run_id, dataset=dataset, model=model, variable=variable, level_m=level,
                 reference_time=_when(ref), valid_start=_when(start), valid_end=_when(end),
                 cell_id=cell, bbox=BBox(w, s, e, n), shape=(steps, ny, nx), size=size, sha256=sha,
-                transformation_version=version, published_at=_opt_dt(published), removed_at=_opt_dt(removed))
+                transformation_version=version, published_at=_opt_dt(published), removed_at=_opt_dt(removed),
+                level_type=level_type)
 
 
 def tile_order(row: tuple) -> tuple:
@@ -220,10 +221,11 @@ def currency_sql(known: str, as_int: Callable[[str], str]) -> tuple[str, str]:
     tiles_by_run_product); ``current`` is those two as ``NOT EXISTS`` probes that each read one index range.
     ``as_int(column)`` is the dialect's cast of a transformation version to an integer."""
     newer_run = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
-                 "AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
+                 "AND u.level_type = t.level_type AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
                  f"AND u.published_at <= {known}")
     newer_version = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable "
-                     "AND u.level_m = t.level_m AND u.reference_time = t.reference_time "
+                     "AND u.level_m = t.level_m AND u.level_type = t.level_type "
+                     "AND u.reference_time = t.reference_time "
                      f"AND u.published_at <= {known} "
                      f"AND {as_int('u.transformation_version')} > {as_int('t.transformation_version')}")
     return (f"(({newer_run}) OR ({newer_version}))",

@@ -152,13 +152,14 @@ class InMemoryCatalog(RunModelOps):
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None, *, as_of: datetime | None = None,
-                   history: bool = False) -> list[Tile]:
+                   history: bool = False, level_type: str | None = None) -> list[Tile]:
         known = _MAX_US if as_of is None else _rows.to_micros(as_of)
         names = None if variables is None else set(variables)
         with self._lock:
             rows = [t for t in self._tiles.values()
                     if t[20] <= known and (names is None or t[4] in names) and (dataset is None or t[2] == dataset)
                     and (model is None or t[3] == model) and (level_m is None or t[5] == level_m)
+                    and (level_type is None or t[22] == level_type)
                     and _rows.tile_of(t).selected_by(bbox, time_range)]  # the domain's rule, as every catalog
             if not history:
                 rows = self._current(rows, as_of)
@@ -197,7 +198,7 @@ class InMemoryCatalog(RunModelOps):
             stamps = [removal(_rows.tile_of(r), r[0] in current) for r in rows]  # every check before any change
             for r, when in zip(rows, stamps):
                 if when is not None:
-                    self._tiles[r[0]] = r[:21] + (_rows.to_micros(when),)
+                    self._tiles[r[0]] = r[:21] + (_rows.to_micros(when),) + r[22:]
             return [_rows.tile_of(self._tiles[k]) for k in keys]
 
     def lineage(self, *, raw_key: str | None = None, tile_key: str | None = None) -> list[LineageEdge]:

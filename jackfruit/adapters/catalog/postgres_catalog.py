@@ -91,7 +91,7 @@ _ATTEMPT_SQL = ", ".join(_rows.ATTEMPT_COLUMNS)
 _LINEAGE_SQL = ", ".join(_rows.LINEAGE_COLUMNS)
 _TILE_T = ("t.key, t.run_id, t.dataset, t.model, t.variable, t.level_m, t.reference_time, lower(t.valid), "
            "upper(t.valid), t.cell_id, t.west, t.south, t.east, t.north, t.steps, t.ny, t.nx, t.size, t.sha256, "
-           "t.transformation_version, t.published_at, t.removed_at")
+           "t.transformation_version, t.published_at, t.removed_at, t.level_type")
 _ORDER = "ORDER BY t.variable, t.model, t.level_m, t.reference_time, t.cell_id, t.key"
 #: the currency rule's SQL (``_rows.currency_sql``): the parameter ``%(known)s`` bounds publish time
 _OUTRANKS, _CURRENT = _rows.currency_sql("%(known)s", lambda column: f"{column}::bigint")
@@ -109,8 +109,8 @@ _ATTEMPT_INSERT = (f"INSERT INTO attempts (run_id, seq, {_ATTEMPT_SQL}) "
 _ATTEMPT_UPDATE = "UPDATE attempts SET expires_at = %s, ended_at = %s, outcome = %s WHERE run_id = %s AND seq = %s"
 _TILE_INSERT = ("INSERT INTO tiles (key, run_id, dataset, model, variable, level_m, reference_time, valid, cell_id, "
                 "west, south, east, north, steps, ny, nx, size, sha256, transformation_version, published_at, "
-                "removed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, tstzrange(%s, %s, '[]'), %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s, %s, %s)")
+                "removed_at, level_type) VALUES (%s, %s, %s, %s, %s, %s, %s, tstzrange(%s, %s, '[]'), %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 _OPEN = "status IN ('pending', 'running') OR transform_status = 'transforming'"
 
 
@@ -480,7 +480,7 @@ class PostgresCatalog(RunModelOps):
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None, *, as_of: datetime | None = None,
-                   history: bool = False) -> list[Tile]:
+                   history: bool = False, level_type: str | None = None) -> list[Tile]:
         m = INDEX_MARGIN
         # candidates from the GiST index (extent && box, valid && window), then the exact predicates on the
         # float64 columns; BBox.intersects / TimeRange.overlaps in Python are the last word (see below)
@@ -507,7 +507,8 @@ class PostgresCatalog(RunModelOps):
                 args.append(names)
         # level as bigint, the column's type: psycopg sends a small int as smallint, and btree_gist has no
         # bigint = smallint operator, so the index could not search by level
-        for column, value, cast in (("dataset", dataset, ""), ("model", model, ""), ("level_m", level_m, "::bigint")):
+        for column, value, cast in (("dataset", dataset, ""), ("model", model, ""), ("level_m", level_m, "::bigint"),
+                                    ("level_type", level_type, "")):
             if value is not None:
                 sql.append(f"AND t.{column} = %s{cast}")
                 args.append(value)

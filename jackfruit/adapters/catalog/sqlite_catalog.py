@@ -293,7 +293,7 @@ class SqliteCatalog(RunModelOps):
     def find_tiles(self, bbox: BBox, time_range: TimeRange, variables: Sequence[str] | None = None,
                    dataset: str | None = None, model: str | None = None,
                    level_m: int | None = None, *, as_of: datetime | None = None,
-                   history: bool = False) -> list[Tile]:
+                   history: bool = False, level_type: str | None = None) -> list[Tile]:
         m = RTREE_MARGIN
         start, end = _rows.to_micros(time_range.start), _rows.to_micros(time_range.end)
         # candidates from the R*Tree (space widened by the margin, time in whole hours: a tile starting before
@@ -318,7 +318,7 @@ class SqliteCatalog(RunModelOps):
                 return []
             sql.append(f"AND t.variable IN ({_marks(len(names))})")
             args += names
-        for column, value in (("dataset", dataset), ("model", model), ("level_m", level_m)):
+        for column, value in (("dataset", dataset), ("model", model), ("level_m", level_m), ("level_type", level_type)):
             if value is not None:
                 sql.append(f"AND t.{column} = ?")
                 args.append(value)

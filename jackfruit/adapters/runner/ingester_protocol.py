@@ -87,11 +87,21 @@ def tuning_args(tuning: AdsTuning) -> list[str]:
             "--retry-after", _duration(tuning.retry_after_cap_s)]
 
 
+def upstream_dataset_args(upstream_dataset: str | None) -> list[str]:
+    """``--upstream-dataset ID`` when the upstream's id of the dataset is given (else the binary uses ``--dataset``)."""
+    if upstream_dataset is None:
+        return []
+    if not isinstance(upstream_dataset, str) or not upstream_dataset:
+        raise InvalidInput(f"an upstream dataset id must be a non-empty string, not {upstream_dataset!r}")
+    return ["--upstream-dataset", upstream_dataset]
+
+
 def build_args(binary: str, job: IngestJob, sink: SinkTarget, timeout_s: float,
                extra: Iterable[str] = (), tuning: AdsTuning | None = None) -> list[str]:
     """The child's command line (no secret ever appears on it: the sink URL carries none). ``tuning`` None leaves
     the binary's defaults; ``extra`` comes last, so its flags win over the tuning's (the last value counts)."""
-    args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset, "--input", "-",
+    args = [binary, "--base-url", job.upstream.base_url, "--dataset", job.dataset,
+            *upstream_dataset_args(job.upstream_dataset), "--input", "-",
             "--key", job.raw_key, "--sink", sink.url, "--timeout", f"{max(1, int(timeout_s))}s"]
     if job.attempt_id:
         args += ["--attempt", job.attempt_id]
@@ -202,7 +212,8 @@ def query_args(binary: str, query: JobQuery, mode: list[str], timeout_s: float, 
                tuning: AdsTuning | None = None) -> list[str]:
     """The command line of a query (``mode``: ``find_job_args()`` or ``job_status_args(id)``): no key, no sink, no
     secret; the tuning's retry settings apply (its poll settings are unused), ``extra`` comes last."""
-    args = [binary, "--base-url", query.upstream.base_url, "--dataset", query.dataset, "--input", "-", *mode,
+    args = [binary, "--base-url", query.upstream.base_url, "--dataset", query.dataset,
+            *upstream_dataset_args(query.upstream_dataset), "--input", "-", *mode,
             "--timeout", f"{max(1, int(min(timeout_s, QUERY_TIMEOUT_S)))}s"]
     if tuning is not None:
         args += tuning_args(tuning)

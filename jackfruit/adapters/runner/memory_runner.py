@@ -1,5 +1,5 @@
-"""InMemoryRunner: a Runner for unit tests that 'downloads' bytes produced by a function of the request, from a
-synthetic upstream that remembers its jobs (so ``find_job`` and ``job_status`` answer truthfully)."""
+"""InMemoryRunner: a Runner for unit tests that 'downloads' bytes produced by a function of the upstream dataset id and
+the request, from a synthetic upstream that remembers its jobs (so ``find_job`` and ``job_status`` answer truthfully)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from jackfruit.ports.runner import (UPSTREAM_JOB_STATUSES, IngestJob, IngestMani
                                     UpstreamJob, with_upstream_job)
 from jackfruit.ports.storage import ObjectStore
 
+#: ``source(upstream_dataset, request)``: the product the upstream makes for a request of its dataset id
 Source = Callable[[str, Mapping[str, Any]], bytes]
 
 _ATTEMPT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -28,11 +29,11 @@ def canonical(request: Mapping[str, Any]) -> str:
 
 @dataclass
 class MemoryJob:
-    """One job of the in-memory upstream: what was asked, the product it made, and its state now (one of
-    ``UPSTREAM_JOB_STATUSES``; ``set_status`` changes it, as the upstream would)."""
+    """One job of the in-memory upstream: what was asked (of which upstream dataset id), the product it made, and its
+    state now (one of ``UPSTREAM_JOB_STATUSES``; ``set_status`` changes it, as the upstream would)."""
 
     job_id: str
-    dataset: str
+    upstream_dataset: str
     request_key: str
     body: bytes
     status: str = "successful"
@@ -51,7 +52,9 @@ class InMemoryRunner:
     """Same contract as the real runners: validates the key, never overwrites, stores nothing on error,
     emits the same events, resumes recorded jobs and adopts an object an earlier attempt committed.
 
-    ``source(dataset, request)`` returns the product bytes or raises a domain error (e.g. ``InvalidInput``).
+    ``source(upstream_dataset, request)`` returns the product bytes or raises a domain error (e.g. ``InvalidInput``):
+    it is asked with the upstream's dataset id (``job.upstream_id``), as the real upstream is, and the upstream's jobs
+    are matched by that id and the request; the raw key names jackfruit's ``job.dataset``.
     ``api_key``, when given, must match the job's key (else ``UpstreamRefused``, like a 401).
     ``jobs``: every ingest job that submitted upstream, in order; ``upstream_jobs``: job id -> ``MemoryJob``, newest
     last (``make_job`` adds one, as another process would; ``set_status`` moves one).
@@ -70,11 +73,12 @@ class InMemoryRunner:
         return []
 
     # -- the synthetic upstream ------------------------------------------------------------------------------------
-    def make_job(self, dataset: str, request: Mapping[str, Any], status: str = "successful") -> str:
-        """Adds a job of ``request`` upstream in ``status`` (not counted in ``jobs``: no ingest submitted it)."""
-        body = self._source(dataset, request)
+    def make_job(self, upstream_dataset: str, request: Mapping[str, Any], status: str = "successful") -> str:
+        """Adds a job of ``request`` of the upstream's dataset id ``upstream_dataset`` in ``status`` (not counted in
+        ``jobs``: no ingest submitted it)."""
+        body = self._source(upstream_dataset, request)
         with self._lock:
-            return self._add(dataset, request, body, status).job_id
+            return self._add(upstream_dataset, request, body, status).job_id
 
     def set_status(self, job_id: str, status: str) -> None:
         if status not in UPSTREAM_JOB_STATUSES:
@@ -82,9 +86,10 @@ class InMemoryRunner:
         with self._lock:
             self.upstream_jobs[job_id].status = status
 
-    def _add(self, dataset: str, request: Mapping[str, Any], body: bytes, status: str,
+    def _add(self, upstream_dataset: str, request: Mapping[str, Any], body: bytes, status: str,
              job: IngestJob | None = None) -> MemoryJob:
-        made = MemoryJob(f"memory-{len(self.upstream_jobs) + 1}", dataset, canonical(request), body, status, job)
+        made = MemoryJob(f"memory-{len(self.upstream_jobs) + 1}", upstream_dataset, canonical(request), body, status,
+                         job)
         self.upstream_jobs[made.job_id] = made
         return made
 
@@ -97,21 +102,22 @@ class InMemoryRunner:
         want = canonical(query.request)
         with self._lock:
             found = [UpstreamJob(j.job_id, j.status) for j in reversed(self.upstream_jobs.values())
-                     if j.dataset == query.dataset and j.request_key == want and j.status != "unknown"]
+                     if j.upstream_dataset == query.upstream_id and j.request_key == want and j.status != "unknown"]
         return next((j for j in found if j.held), found[0] if found else None)
 
     def job_status(self, query: JobQuery, job_id: str) -> UpstreamJob:
         self._authenticate(query.upstream.api_key.reveal())
         with self._lock:
             made = self.upstream_jobs.get(job_id)
-        if made is None or made.dataset != query.dataset:
+        if made is None or made.upstream_dataset != query.upstream_id:
             return UpstreamJob(job_id, "unknown")
         return UpstreamJob(job_id, made.status)
 
     # -- an ingest ---------------------------------------------------------------------------------------------------
     def run(self, job: IngestJob, on_event: Callable[[RunnerEvent], None] | None = None) -> IngestManifest:
         emit = on_event or (lambda event: None)
-        RawKey.parse(job.raw_key)
+        if (named := RawKey.parse(job.raw_key).dataset) != job.dataset:
+            raise InvalidInput(f"raw key {job.raw_key} names dataset {named!r}, not the job's {job.dataset!r}")
         if job.attempt_id and not _ATTEMPT.fullmatch(job.attempt_id):
             raise InvalidInput(f"attempt id {job.attempt_id!r} must be a lowercase canonical UUID")
         resuming = job.resume_job_id is not None
@@ -155,10 +161,10 @@ class InMemoryRunner:
 
     def _submit(self, job: IngestJob, emit: Callable[[RunnerEvent], None], replaces: str | None = None) -> MemoryJob:
         emit(RunnerEvent("phase", phase="submit"))
-        body = self._source(job.dataset, job.request)  # a malformed request is refused before a job exists
+        body = self._source(job.upstream_id, job.request)  # a malformed request is refused before a job exists
         with self._lock:
             self.jobs.append(job)
-            made = self._add(job.dataset, job.request, body, "successful", job)
+            made = self._add(job.upstream_id, job.request, body, "successful", job)
         emit(RunnerEvent("submitted", upstream_job_id=made.job_id, replaces=replaces))
         emit(RunnerEvent("phase", phase="poll"))
         return made

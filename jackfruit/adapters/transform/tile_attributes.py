@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
+from jackfruit.domain import levels
 from jackfruit.domain.tiling import Cell, RegularGrid, TileGroup
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def root_attrs(group: TileGroup, cell: Cell, attrs: Mapping[str, Any]) -> dict[s
     sub = RegularGrid(grid.lat(j0), grid.lon(i0), grid.dlat, grid.dlon, j1 - j0, i1 - i0)
     return {
         "Conventions": "CF-1.10",
-        "title": f"{attrs.get('long_name', group.variable)} ({group.model}, {group.level_m} m)",
+        "title": f"{attrs.get('long_name', group.variable)} ({group.model}, "
+                 f"{levels.describe(group.level_type, group.level_m)})",
         "institution": attrs.get("institution", group.model),
         "source": attrs.get("source_raw_key", ""),
         "history": f"{attrs.get('transformation')} v{attrs.get('transformation_version')}",
@@ -37,6 +39,7 @@ def root_attrs(group: TileGroup, cell: Cell, attrs: Mapping[str, Any]) -> dict[s
         "jackfruit_model": group.model,
         "jackfruit_variable": group.variable,
         "jackfruit_level_m": group.level_m,
+        "jackfruit_level_type": group.level_type,
         "jackfruit_reference_time": group.reference_time.isoformat(),
         "jackfruit_steps": list(group.steps),
         "jackfruit_grid": {"lat0": sub.lat0, "lon0": sub.lon0, "dlat": sub.dlat, "dlon": sub.dlon,
@@ -59,6 +62,7 @@ def variable_attrs(pieces: list["Piece"]) -> dict[str, dict[str, Any]]:
         attrs = out.setdefault(p.tile.variable, {k: p.data_attrs[k] for k in _CF_DATA if k in p.data_attrs})
         attrs["jackfruit_model"] = p.tile.model
         attrs["jackfruit_level_m"] = p.tile.level_m
+        attrs["jackfruit_level_type"] = p.tile.level_type
         attrs["institution"] = p.attrs.get("institution", p.tile.model)
     return out
 

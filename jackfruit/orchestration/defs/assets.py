@@ -12,7 +12,7 @@ from jackfruit.domain.errors import JackfruitError
 from jackfruit.domain.model import TRANSFORMATION_VERSION, IngestionRun, RunStatus, Tile, TransformStatus, partition_key
 from jackfruit.ports.runner import RunnerEvent
 
-from .partitions import ADS_POOL, RUN_ID_TAG, DatasetPlan, day_of
+from .partitions import RUN_ID_TAG, DatasetPlan, day_of
 from .resources import JackfruitResource
 
 
@@ -101,7 +101,7 @@ def _failure(context: dg.AssetExecutionContext, app: Jackfruit, plan: DatasetPla
 
 
 def raw_asset(plan: DatasetPlan) -> dg.AssetsDefinition:
-    @dg.asset(key=plan.raw_key, partitions_def=plan.partitions, pool=ADS_POOL, group_name=plan.slug,
+    @dg.asset(key=plan.raw_key, partitions_def=plan.partitions, pool=plan.pool, group_name=plan.slug,
               kinds={"grib"}, description=f"{plan.dataset.description}: one day landed unchanged in the raw "
               "bucket by the ingest use case (claim, Go ingester, acceptance check).")
     def raw(context: dg.AssetExecutionContext, config: RawConfig, jackfruit: JackfruitResource) -> dg.MaterializeResult:

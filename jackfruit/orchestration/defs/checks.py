@@ -115,7 +115,7 @@ def _checks(plan: DatasetPlan) -> list[dg.AssetChecksDefinition]:
             try:
                 ds = app.read(centre, TimeRange(sample.valid_start, sample.valid_start + timedelta(hours=1)),
                               [sample.variable], dataset=plan.dataset.name, model=sample.model,
-                              level_m=sample.level_m)
+                              level_m=sample.level_m, level_type=sample.level_type)
                 unreadable = "" if sample.variable in ds.data_vars and ds[sample.variable].size else "no values"
             except JackfruitError as err:
                 unreadable = f"{err.kind}: {err}"

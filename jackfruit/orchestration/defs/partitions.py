@@ -3,16 +3,17 @@ job's name and run tags. No dataset is named here: the registry lists them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Callable, Iterable, Sequence
 
 import dagster as dg
 
 from jackfruit.domain.errors import InvalidInput, NotFound
 from jackfruit.domain.model import Dataset
 from jackfruit.registry import default_registry
-#: the ADS-bound steps share this Dagster concurrency pool, sized to the account's queue limit (dagster.yaml)
+#: the upstream-bound steps of one source (upstream account) share a Dagster concurrency pool named after the
+#: source, sized to the account's queue limit (dagster.yaml): the ADS's is "ads", whatever the dataset
 ADS_POOL = "ads"
 #: a run longer than this is canceled by the daemon's run monitoring: the ingester's own time-out
 #: (JACKFRUIT_INGEST_TIMEOUT_S, 1 h) plus the transformation, with room
@@ -27,10 +28,24 @@ class DatasetPlan:
 
     dataset: Dataset
     first_day: date
+    #: the profile's availability horizon: the last day the upstream can have at an instant
+    available_until: Callable[[datetime], date] = field(default=lambda now: now.astimezone(timezone.utc).date(),
+                                                        compare=False)
+
+    def newest_day(self, now: datetime) -> date:
+        """The newest partition to ask for at ``now``: today (UTC), or the profile's horizon when it is earlier
+        (a dataset published months late asks only for days the upstream has)."""
+        return min(now.astimezone(timezone.utc).date(), self.available_until(now))
 
     @property
     def slug(self) -> str:
         return self.dataset.name.replace("-", "_")
+
+    @property
+    def pool(self) -> str:
+        """The Dagster concurrency pool of the dataset's upstream account (its source): datasets of one source share
+        it."""
+        return self.dataset.source
 
     @property
     def raw_key(self) -> dg.AssetKey:
@@ -57,7 +72,7 @@ def plan(dataset: str) -> DatasetPlan:
         profile = default_registry().get(dataset)
     except NotFound as err:
         raise InvalidInput(str(err)) from None
-    return DatasetPlan(profile.definition(), profile.first_day)
+    return DatasetPlan(profile.definition(), profile.first_day, profile.available_until)
 
 
 def plans(datasets: Iterable[str] | None = None) -> Sequence[DatasetPlan]:

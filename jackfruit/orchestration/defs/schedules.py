@@ -1,5 +1,6 @@
 """Per dataset: the daily job (raw + tiles + their checks, a maximum runtime) and its schedule, whose cron is the
-dataset's own (``Dataset.schedule``: when the ADS has published the day's forecast)."""
+dataset's own (``Dataset.schedule``: when the ADS has published the day's forecast); it asks for the newest day the
+upstream can have (``DatasetPlan.newest_day``: today, or the profile's horizon when that is earlier)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def daily_schedule(plan: DatasetPlan, job: UnresolvedAssetJobDefinition) -> dg.S
     @dg.schedule(name=f"{plan.slug}_schedule", cron_schedule=plan.dataset.schedule, job=job,
                  execution_timezone="UTC", description=f"{plan.dataset.name}: today's forecast, once the ADS has it.")
     def schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        day = context.scheduled_execution_time.astimezone(timezone.utc).date().isoformat()
+        day = plan.newest_day(context.scheduled_execution_time.astimezone(timezone.utc)).isoformat()
         return dg.RunRequest(run_key=day, partition_key=day, tags={"jackfruit/requested_by": "schedule"})
 
     return schedule

@@ -58,7 +58,9 @@ def coverage_sensor(plan: DatasetPlan, job: "UnresolvedAssetJobDefinition", *,
                description=f"{plan.dataset.name}: request the missing or late days of the look-back "
                "(JACKFRUIT_SENSOR_LOOKBACK_DAYS, default 14) from the catalog's coverage.")
     def sensor(context: dg.SensorEvaluationContext, jackfruit: JackfruitResource) -> dg.SensorResult | dg.SkipReason:
-        window = look_back(today(), jackfruit.lookback_days(), plan.first_day)
+        day = today()
+        newest = plan.newest_day(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc))
+        window = look_back(newest, jackfruit.lookback_days(), plan.first_day)  # days before the newest one
         if window is None:
             return dg.SkipReason(f"no day of {plan.dataset.name} in the look-back yet")
         with jackfruit.open() as app:

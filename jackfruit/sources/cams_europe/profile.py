@@ -31,6 +31,8 @@ class CamsEuropeProfile:
     source: str = "ads"
     upstream_dataset: str = UPSTREAM
     licence: str = codes.LICENCE
+    default_model: str = "ensemble"
+    default_level: tuple[str, int] = ("height", 0)
     fixed_fields: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
