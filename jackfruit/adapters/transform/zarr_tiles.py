@@ -69,12 +69,15 @@ class ZarrTileFormat:
         return read_tiles(self._open_tile, store, tiles, bbox, time_range, layout)
 
     def open(self, store: ObjectStore, tile: Tile) -> xr.Dataset:
-        """The whole tile as a dataset (verified), in the forecast layout of ``read``: for inspection and
-        tests; serving reads use ``read``."""
+        """The whole tile as a dataset (verified), in the forecast layout of ``read``, its columns in the file's
+        order (longitudes as the read gives them for that box): for inspection and tests; serving reads use
+        ``read``."""
         opened = self._open_tile(store, tile)
         g = opened.grid
-        bbox = BBox(min(g.lon(0), g.lon(g.nx - 1)), min(g.lat(0), g.lat(g.ny - 1)),
-                    max(g.lon(0), g.lon(g.nx - 1)), max(g.lat(0), g.lat(g.ny - 1)))
+        # the grid's own columns, first to last, as a box in -180..180: across the antimeridian when the grid
+        # runs past 180 (a 0..360 grid), so the read's frame (west..east+360) gives the file's column order
+        west, east = (_in_180(g.lon(0)), _in_180(g.lon(g.nx - 1)))
+        bbox = BBox(west, min(g.lat(0), g.lat(g.ny - 1)), east, max(g.lat(0), g.lat(g.ny - 1)))
         first = tile.reference_time + timedelta(hours=opened.steps[0])
         last = tile.reference_time + timedelta(hours=opened.steps[-1] + 1)
         return self.read(store, [tile], bbox, TimeRange(first, last))
@@ -89,3 +92,8 @@ class ZarrTileFormat:
 
     def verify(self, store: ObjectStore, tile: Tile) -> list[str]:
         return verify_tile(store, tile)
+
+
+def _in_180(lon: float) -> float:
+    """A longitude in -180..180 (180 itself as -180)."""
+    return round((lon + 180.0) % 360.0 - 180.0, 6)
