@@ -265,7 +265,7 @@ def _level(text: str) -> tuple[str, int]:
 
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
     level_type, level_m = args.level if args.level is not None else (None, None)
-    check_filters(default_registry(), args.variable, args.dataset, args.model, level_m)
+    check_filters(default_registry(), args.variable, args.dataset, args.model, level_m, level_type)
     filters: dict[str, Any] = dict(model=args.model, level_m=level_m, level_type=level_type, dataset=args.dataset)
     if args.as_of:
         filters["as_of"] = parse_time(args.as_of)

@@ -45,6 +45,8 @@ def describe(level_type: str, value: int) -> str:
 def parse(text: str) -> tuple[str, int]:
     """A level as users write it (``--level``): ``50`` or ``50m`` (height), ``surface``, ``1000hPa``, ``ml60``."""
     t = text.strip()
+    if not t.isascii():  # int() would read full-width or other scripts' digits
+        raise InvalidInput(f"level {text!r} must be written in ASCII: 50 or 50m (height), surface, 1000hPa, ml60")
     try:
         if t == "surface":
             return SURFACE, 0

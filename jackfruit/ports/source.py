@@ -61,7 +61,10 @@ class SourceProfile(Protocol):
 
     def check_model(self, model: str) -> str: ...
 
-    def check_level(self, level: int) -> int: ...
+    def check_level(self, level: int, level_type: str | None = None) -> int:
+        """A level the dataset has: its value, of ``level_type`` (domain/levels.py) when given, of any of the
+        dataset's level types otherwise; ``InvalidInput`` naming the dataset's levels."""
+        ...
 
     def name_message(self, msg: GribMessage) -> MessageField:
         """The one rule naming a message of this dataset (tiling and acceptance both apply it); ``InvalidInput``

@@ -20,12 +20,12 @@ from jackfruit.ports import Catalog, ObjectStore, TileFormat
 from jackfruit.ports.source import Profiles, SourceProfile
 
 
-def _first_accepting(profiles: list[SourceProfile], check: str, value: Any) -> None:
-    """``value`` passes ``check`` of at least one of ``profiles``; else the first profile's error."""
+def _first_accepting(profiles: list[SourceProfile], check: str, *values: Any) -> None:
+    """``values`` pass ``check`` of at least one of ``profiles``; else the first profile's error."""
     errors = []
     for p in profiles:
         try:
-            getattr(p, check)(value)
+            getattr(p, check)(*values)
             return
         except InvalidInput as err:
             errors.append(err)
@@ -34,7 +34,7 @@ def _first_accepting(profiles: list[SourceProfile], check: str, value: Any) -> N
 
 
 def check_filters(profiles: Profiles, variables: Sequence[str] | None, dataset: str | None, model: str | None,
-                  level_m: int | None) -> None:
+                  level_m: int | None, level_type: str | None = None) -> None:
     """The filters of a search, checked by the dataset's profile (by every profile when no dataset is named: a
     variable, model or level no dataset has is ``InvalidInput`` naming it)."""
     candidates = [profiles.get(dataset)] if dataset is not None else profiles.all()
@@ -45,7 +45,7 @@ def check_filters(profiles: Profiles, variables: Sequence[str] | None, dataset: 
     if model is not None:
         _first_accepting(candidates, "check_model", model)
     if level_m is not None:
-        _first_accepting(candidates, "check_level", level_m)
+        _first_accepting(candidates, "check_level", level_m, level_type)
 
 
 def find_tiles(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: TimeRange,
@@ -55,9 +55,9 @@ def find_tiles(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: Tim
     """The current tiles (``jackfruit.domain.currency``) that meet ``bbox`` and ``time_range``; ``as_of``: those
     current at that instant (what a consumer saw then); ``history``: every tile published by then. Tiles of
     several datasets may come back when no ``dataset`` is named."""
-    check_filters(profiles, variables, dataset, model, level_m)
     if level_type is not None:
         levels.check_level_type(level_type)
+    check_filters(profiles, variables, dataset, model, level_m, level_type)
     tiles = catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,
                                level_type=level_type, as_of=as_of, history=history)
     if dataset is None and variables:
@@ -89,10 +89,18 @@ def _selection(catalog: Catalog, profiles: Profiles, bbox: BBox, time_range: Tim
         if len(holders) > 1:
             _one_dataset_per_name(found)
             raise InvalidInput(f"the tiles here are of datasets {holders}: name one (dataset=..., --dataset)")
-        if not holders:
-            owners = {p.name for v in variables or () for p in profiles.for_variable(v)}
-            holders = sorted(owners) if len(owners) == 1 else []
-        dataset = holders[0] if holders else None
+        if not holders:  # none here: the dataset holding them elsewhere in this time range
+            holders = sorted({t.dataset for t in catalog.find_tiles(WORLD, time_range, variables, as_of=as_of)})
+        if len(holders) != 1:  # none anywhere, or several elsewhere: the defaults the candidates agree on
+            owners = holders or sorted({p.name for v in variables or () for p in profiles.for_variable(v)})
+            defaults = {(profiles.get(o).default_model, profiles.get(o).default_level) for o in owners}
+            if len(defaults) == 1:
+                ((default_model, (default_type, default_level)),) = defaults
+                model = default_model if model is None else model
+                if level_m is None and level_type is None:
+                    level_type, level_m = default_type, default_level
+            return None, model, level_type, level_m
+        dataset = holders[0]
     if dataset is not None:
         profile = profiles.get(dataset)
         model = profile.default_model if model is None else model
@@ -112,9 +120,9 @@ def read(catalog: Catalog, profiles: Profiles, curated_store: ObjectStore, tile_
     (naming it)."""
     if layout not in LAYOUTS:
         raise InvalidInput(f"layout {layout!r} is not one of {list(LAYOUTS)}")
-    check_filters(profiles, variables, dataset, model, level_m)
     if level_type is not None:
         levels.check_level_type(level_type)
+    check_filters(profiles, variables, dataset, model, level_m, level_type)
     dataset, model, level_type, level_m = _selection(catalog, profiles, bbox, time_range, variables, dataset, model,
                                                      level_type, level_m, as_of)
     tiles = catalog.find_tiles(bbox, time_range, variables, dataset=dataset, model=model, level_m=level_m,

@@ -67,7 +67,9 @@ class CamsEuropeProfile:
     def check_model(self, model: str) -> str:
         return request.check_model(model)
 
-    def check_level(self, level: int) -> int:
+    def check_level(self, level: int, level_type: str | None = None) -> int:
+        if level_type not in (None, "height"):
+            raise InvalidInput(f"level type {level_type!r}: the levels of {self.name} are heights above ground (m)")
         return request.check_level(level)
 
     def name_message(self, msg: GribMessage) -> MessageField:

@@ -75,8 +75,13 @@ class CamsGlobalProfile:
             raise InvalidInput(f"model {model!r} is not a model of {self.name}; known: [{codes.MODEL!r}]")
         return model
 
-    def check_level(self, level: int) -> int:
-        if not (level == 0 or level in codes.PRESSURE_LEVELS or 1 <= level <= self.max_model_level):
+    def check_level(self, level: int, level_type: str | None = None) -> int:
+        allowed = {"surface": level == 0, "pressure": level in codes.PRESSURE_LEVELS,
+                   "model": 1 <= level <= self.max_model_level}
+        if level_type is not None and level_type not in allowed:
+            raise InvalidInput(f"level type {level_type!r}: the levels of {self.name} are surface, pressure (hPa) "
+                               "and model levels")
+        if not (allowed[level_type] if level_type is not None else any(allowed.values())):
             raise InvalidInput(f"level {level} is not a level of {self.name}: 0 (surface), a pressure level "
                                f"{list(codes.PRESSURE_LEVELS)} (hPa) or a model level 1..{self.max_model_level}")
         return level
