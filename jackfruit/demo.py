@@ -62,6 +62,16 @@ def demo_overrides(template: Any, lead_hours: int) -> dict[str, Any]:
     return {}
 
 
+def demo_selection(tiles: Any, model: str, level: tuple[str, int]) -> dict[str, Any]:
+    """What the demo searches for: two variables of the tiles it made, at the dataset's default model and level
+    when they have it (else at the first tile's), so every dataset's demo finds its own tiles."""
+    pool = [t for t in tiles if t.model == model and (t.level_type, t.level_m) == tuple(level)] or list(tiles)
+    first = pool[0]
+    chosen = [t for t in pool if (t.model, t.level_type, t.level_m) == (first.model, first.level_type, first.level_m)]
+    return {"variables": list(dict.fromkeys(t.variable for t in chosen))[:2], "model": first.model,
+            "level_type": first.level_type, "level_m": first.level_m}
+
+
 def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress: bool = True,
              dataset: str = "cams-europe-air-quality-forecasts") -> dict[str, Any]:
     if not 0 <= lead_hours <= 96:
@@ -93,10 +103,11 @@ def run_demo(*, data_dir: str | None, day: date, lead_hours: int = 24, progress:
                                                                          f"transform {d}/{n} messages"))
             timings["transform_s"] = time.perf_counter() - t0
         span = search_window(day, lead_hours)
-        variables = list(definition.request_template.get("variable", definition.variables))[:2]
+        selection = demo_selection(tiles, profile.default_model, profile.default_level)
+        variables = selection.pop("variables")
         t0 = time.perf_counter()
-        found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=dataset)
-        ds = app.read(SEARCH_BBOX, span, variables, dataset=dataset) if found else None
+        found = app.find_tiles(SEARCH_BBOX, span, variables, dataset=dataset, **selection)
+        ds = app.read(SEARCH_BBOX, span, variables, dataset=dataset, **selection) if found else None
         timings["search_s"] = time.perf_counter() - t0
         means = {name: float(ds[name].mean()) for name in variables} if ds is not None else {}
     finally:
