@@ -11,6 +11,7 @@ skipped. The ADS request readers (``request_items``, ``request_dates``...) are s
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -94,6 +95,30 @@ class FieldScheme(Protocol):
 
 
 # -- the request side --------------------------------------------------------------------------------------------
+def show_value(value: Any) -> str:
+    """A request value as an error names it (JSON, cut to 80 characters)."""
+    return json.dumps(value)[:80]
+
+
+def request_strings(key: str, value: Any, numeric: bool) -> list[str]:
+    """A user's request field that is a string or a non-empty list of strings (integers too for ``numeric``
+    fields), as its strings; ``InvalidInput`` naming the field otherwise. The one reader of the profiles'
+    request checks."""
+    def one(item: Any) -> str:
+        if isinstance(item, str):
+            return item
+        if numeric and isinstance(item, int) and not isinstance(item, bool):
+            return str(item)
+        kind = "strings or integers" if numeric else "strings"
+        raise InvalidInput(f"request field {key!r} must be a string or a non-empty list of {kind}, "
+                           f"got {show_value(value)}")
+    if isinstance(value, list):
+        if not value:
+            raise InvalidInput(f"request field {key!r} is an empty list")
+        return [one(item) for item in value]
+    return [one(value)]
+
+
 def request_items(request: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
     value = request.get(key, default)
     values = value if isinstance(value, (list, tuple)) else [value]

@@ -4,35 +4,15 @@ dataset's other input rules: the last partition day the ADS can have (``availabl
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from . import codes as cams
+from jackfruit.domain.acceptance import request_strings, show_value
 from jackfruit.domain.errors import InvalidInput
 
-
-def _show(value: Any) -> str:
-    return json.dumps(value)[:80]
-
-
-def _strings(key: str, value: Any, numeric: bool) -> list[str]:
-    """A request field that is a string or a non-empty list of strings (integers too for numeric fields)."""
-    def one(item: Any) -> str:
-        if isinstance(item, str):
-            return item
-        if numeric and isinstance(item, int) and not isinstance(item, bool):
-            return str(item)
-        kind = "strings or integers" if numeric else "strings"
-        raise InvalidInput(f"request field {key!r} must be a string or a non-empty list of {kind}, "
-                           f"got {_show(value)}")
-    if isinstance(value, list):
-        if not value:
-            raise InvalidInput(f"request field {key!r} is an empty list")
-        return [one(item) for item in value]
-    return [one(value)]
 
 
 def _check_hour_list(key: str, items: list[str], allowed: Callable[[int], bool], what: str) -> None:
@@ -58,24 +38,24 @@ def check_request(overrides: dict[str, Any], default_type: str = "forecast") -> 
             raise InvalidInput("request field 'date': the date comes from the partition day (--date); do not put it "
                                "in the request")
         elif key in _CAMS_LIST_FIELDS:
-            items = _strings(key, value, numeric=key in ("level", "leadtime_hour"))
+            items = request_strings(key, value, numeric=key in ("level", "leadtime_hour"))
             lists[key] = items
             out[key] = items if isinstance(value, list) else items[0]
         elif key in ("data_format", "format"):
-            items = _strings(key, value, numeric=False)
+            items = request_strings(key, value, numeric=False)
             if items != ["grib"]:
                 raise InvalidInput(f"request field {key!r} must be \"grib\" (jackfruit transforms GRIB), "
-                                   f"got {_show(value)}")
+                                   f"got {show_value(value)}")
             out[key] = value
         elif key == "area":
             if (not isinstance(value, list) or len(value) != 4
                     or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                for v in value)):
                 raise InvalidInput(f"request field 'area' must be [north, west, south, east] in degrees, "
-                                   f"got {_show(value)}")
+                                   f"got {show_value(value)}")
             north, west, south, east = value
             if not (30 <= south < north <= 72 and -25 <= west < east <= 45):
-                raise InvalidInput(f"request field 'area' {_show(value)} must be [north, west, south, east] "
+                raise InvalidInput(f"request field 'area' {show_value(value)} must be [north, west, south, east] "
                                    "with south < north within 30..72 and west < east within -25..45")
             out[key] = value
         else:

@@ -9,12 +9,12 @@ may be integers; they come back as the strings the ADS expects.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from jackfruit.domain.acceptance import request_strings, show_value
 from jackfruit.domain.errors import InvalidInput
 
 from . import codes
@@ -33,24 +33,6 @@ class RequestRules:
         return lists + (("leadtime_hour", "type") if self.max_leadtime is not None else ())
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value)[:80]
-
-
-def _strings(key: str, value: Any, numeric: bool) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise InvalidInput(f"request field {key!r} is an empty list")
-    out = []
-    for item in items:
-        if numeric and isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if not isinstance(item, str):
-            raise InvalidInput(f"request field {key!r} must be a string or a non-empty list of strings"
-                               f"{' or integers' if numeric else ''}, got {_show(value)}")
-        out.append(item)
-    return out
-
 
 def _numbers(key: str, items: list[str], allowed: set[int], what: str) -> None:
     for item in items:
@@ -61,10 +43,10 @@ def _numbers(key: str, items: list[str], allowed: set[int], what: str) -> None:
 def _area(value: Any) -> list[float]:
     if (not isinstance(value, list) or len(value) != 4 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
-        raise InvalidInput(f"request field 'area' must be [north, west, south, east] in degrees, got {_show(value)}")
+        raise InvalidInput(f"request field 'area' must be [north, west, south, east] in degrees, got {show_value(value)}")
     north, west, south, east = value
     if not (-90 <= south < north <= 90 and -180 <= west < east <= 360 and east - west <= 360):
-        raise InvalidInput(f"request field 'area' {_show(value)} must be [north, west, south, east] with "
+        raise InvalidInput(f"request field 'area' {show_value(value)} must be [north, west, south, east] with "
                            "-90 <= south < north <= 90 and -180 <= west < east <= 360")
     return value
 
@@ -79,13 +61,13 @@ def check_request(overrides: Mapping[str, Any], rules: RequestRules) -> dict[str
             raise InvalidInput("request field 'date': the date comes from the partition day (--date); do not put it "
                                "in the request")
         elif key in rules.fields:
-            items = _strings(key, value, numeric=key in ("pressure_level", "model_level", "leadtime_hour"))
+            items = request_strings(key, value, numeric=key in ("pressure_level", "model_level", "leadtime_hour"))
             _check_list(key, items, rules)
             out[key] = items if isinstance(value, list) else items[0]
         elif key in ("data_format", "format"):
-            if _strings(key, value, numeric=False) != ["grib"]:
+            if request_strings(key, value, numeric=False) != ["grib"]:
                 raise InvalidInput(f"request field {key!r} must be \"grib\" (jackfruit transforms GRIB), "
-                                   f"got {_show(value)}")
+                                   f"got {show_value(value)}")
             out[key] = value
         elif key == "area":
             out[key] = _area(value)
