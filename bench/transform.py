@@ -70,7 +70,7 @@ def _decode_all(grib: Path):
 
     decoder = EccodesGribDecoder()
     messages = decoder.scan(str(grib))
-    groups = plan_tiles(messages, _profile().name_message)
+    groups = plan_tiles(messages, _profile().name_message, _profile().time_axis)
     return decoder, messages, groups
 
 
@@ -144,8 +144,13 @@ def child_jackfruit(grib: Path, work: Path) -> dict:
     from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
 
     profile = _profile()
-    by_slot = {(t.model, t.variable, t.level_type, t.level_m, t.reference_time): app.tile_format.open(
-        app.curated_store, t) for t in tiles}
+    # each tile's entries: (reference time, lead time) -> its dataset (a tile of analyses holds a day of them)
+    by_field: dict = {}
+    for t in tiles:
+        ds = app.tile_format.open(app.curated_store, t)
+        refs = [np.datetime64(v, "ns") for v in ds["forecast_reference_time"].values]
+        for r in refs:
+            by_field[(t.model, t.variable, t.level_type, t.level_m, r)] = ds
     body = grib.read_bytes()
     exact = 0
     for m in EccodesGribDecoder().scan(str(grib)):  # each message named by the dataset's profile
@@ -158,8 +163,9 @@ def child_jackfruit(grib: Path, work: Path) -> dict:
             ny, nx = eccodes.codes_get(h, "Nj"), eccodes.codes_get(h, "Ni")
         finally:
             eccodes.codes_release(h)
-        ds = by_slot[(f.model, f.variable, f.level_type, f.level_m, f.reference_time)]
-        got = ds[f.variable].sel(step=f.step_hours).values[0]
+        ref = np.datetime64(f.reference_time.replace(tzinfo=None), "ns")
+        ds = by_field[(f.model, f.variable, f.level_type, f.level_m, ref)]
+        got = ds[f.variable].sel(forecast_reference_time=ref, step=f.step_hours).values
         exact += bool(np.array_equal(got.view(np.uint32), values.reshape(ny, nx).view(np.uint32)))
     return {"seconds": elapsed, "tiles": len(tiles), "bytes_out": sum(t.size for t in tiles),
             "fields_kept": exact, "phases": phases, "transform_peak_rss_mib": peak, **cpu}

@@ -196,6 +196,30 @@ def _describe(grid: RegularGrid) -> str:
     return f"{grid.ny}x{grid.nx} points {s:g}..{n:g}N {w:g}..{e:g}E step {abs(grid.dlat):g}x{abs(grid.dlon):g}"
 
 
+def _eastwards(west: float, east: float) -> tuple[float, float]:
+    """A west..east span of longitudes with ``east >= west``: an ``east`` below ``west`` crosses the antimeridian
+    (170..-170 is 170..190); 360 degrees or more is the whole circle."""
+    return (west, east + 360.0 * -((east - west) // 360.0)) if east < west else (west, east)
+
+
+def _same_frame(area: tuple[float, float], domain: tuple[float, float], grid: tuple[float, float],
+                half_step: float) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """The requested area's, the domain's and the grid's longitudes (each a west..east span) compared modulo 360:
+    the area and the domain shifted by whole turns to the grid's frame (an area asked as -10..5 and a grid of
+    350..365 — or the other way round — are the same meridians); an area of the whole circle covers any grid."""
+    gw, ge = grid
+    out = []
+    for west, east in (area, domain):
+        west, east = _eastwards(west, east)
+        if east - west >= 360.0 - 2 * half_step - _EPS:  # the whole circle: the grid's frame, its width
+            out.append((min(gw, west + 360.0 * round((gw - west) / 360.0)),
+                        max(ge, west + 360.0 * round((gw - west) / 360.0) + (east - west))))
+            continue
+        turns = 360.0 * round(((gw + ge) / 2 - (west + east) / 2) / 360.0)
+        out.append((west + turns, east + turns))
+    return out[0], out[1], grid
+
+
 def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, float, float],
                    domain: tuple[float, float, float, float]) -> list[str]:
     """Every message on a regular grid, one grid for the file, its points within ``area`` (half a grid step of
@@ -205,15 +229,16 @@ def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, flo
     if len(grids) > 1:
         problems.append(f"the file mixes {len(grids)} grids: " + "; ".join(_describe(g) for g in grids))
     north, west, south, east = area
+    asked = f"[N {north:g}, W {west:g}, S {south:g}, E {east:g}]"
     for grid in grids:
         n, w, s, e = _extent(grid)
         hy, hx = abs(grid.dlat) / 2, abs(grid.dlon) / 2
-        asked = f"[N {north:g}, W {west:g}, S {south:g}, E {east:g}]"
-        if n > north + hy + _EPS or s < south - hy - _EPS or w < west - hx - _EPS or e > east + hx + _EPS:
+        (aw, ae), (dw, de), (w, e) = _same_frame((west, east), (domain[1], domain[3]), (w, e), hx)
+        if n > north + hy + _EPS or s < south - hy - _EPS or w < aw - hx - _EPS or e > ae + hx + _EPS:
             problems.append(f"grid {_describe(grid)} is not within the requested area {asked} "
                             f"(tolerance half a grid step)")
         elif (n < min(north, domain[0]) - 2 * hy - _EPS or s > max(south, domain[2]) + 2 * hy + _EPS
-              or w > max(west, domain[1]) + 2 * hx + _EPS or e < min(east, domain[3]) - 2 * hx - _EPS):
+              or w > max(aw, dw) + 2 * hx + _EPS or e < min(ae, de) - 2 * hx - _EPS):
             problems.append(f"grid {_describe(grid)} does not cover the requested area {asked} "
                             f"(it stops more than a grid step inside)")
     return problems

@@ -17,7 +17,7 @@ from .levels import check_level_type
 
 #: Version of the raw -> curated transformation; bump when tile bytes would change.
 TRANSFORMATION = "jackfruit.grib-to-zarr-tiles"
-TRANSFORMATION_VERSION = "5"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4; 5: typed levels (level type in the key and attributes), dataset-specific attributes from the source profile
+TRANSFORMATION_VERSION = "6"  # 2: manifest, crc32c, attempt in the key; 3: whole-grid tiles, grid in attributes; 4: one shard per 16 lead times, LZ4; 5: typed levels (level type in the key and attributes), dataset-specific attributes from the source profile; 6: a tile of analyses holds one UTC day of them (time axis in the attributes)
 
 
 def version_number(version: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Callable
 import hashlib
 
@@ -111,9 +111,25 @@ class Cell:
     cols: tuple[int, int]  # [i0, i1)
 
 
+#: a tile's time axis, the dataset's choice (``SourceProfile.time_axis``): the lead times of one forecast (one tile
+#: per reference time), or the analysis times of one UTC day (one tile per day, each analysis at lead time 0)
+LEAD_TIME, ANALYSIS_TIME = "lead_time", "analysis_time"
+TIME_AXES = (LEAD_TIME, ANALYSIS_TIME)
+
+
+def check_time_axis(value: str) -> str:
+    if value not in TIME_AXES:
+        raise InvalidInput(f"time axis {value!r} is not one of {list(TIME_AXES)}")
+    return value
+
+
 @dataclass(frozen=True)
 class TileGroup:
-    """All messages of one (model, variable, level, reference time), ordered by step."""
+    """All messages of one tile, ordered by ``steps``: the hours from ``reference_time`` of each one's valid time.
+
+    With the ``lead_time`` axis: one (model, variable, level, reference time), ``steps`` its lead times. With the
+    ``analysis_time`` axis (since transformation version 6): one (model, variable, level, UTC day) of analyses,
+    ``reference_time`` the day's 00 UTC and ``steps`` the hours of its analysis times (each at lead time 0)."""
 
     model: str
     variable: str
@@ -123,6 +139,11 @@ class TileGroup:
     steps: tuple[int, ...]
     message_indices: tuple[int, ...]
     level_type: str = "height"  # domain/levels.py
+    time_axis: str = LEAD_TIME
+
+    def entries(self) -> tuple[tuple[datetime, int], ...]:
+        """(reference time, lead time) of each message, in ``steps`` order (``time_entries``)."""
+        return time_entries(self.time_axis, self.reference_time, self.steps)
 
     @property
     def valid_start(self) -> datetime:
@@ -176,24 +197,44 @@ def plan_cells(grid: RegularGrid) -> list[Cell]:
     return [Cell(grid_id(grid), grid_extent(grid), (0, grid.ny), (0, grid.nx))]
 
 
+def time_entries(time_axis: str, reference_time: datetime, steps: tuple[int, ...]) -> tuple[tuple[datetime, int], ...]:
+    """The (reference time, lead time) of each entry of a tile's time axis: ``(reference_time, step)`` along lead
+    times, ``(reference_time + step hours, 0)`` along analysis times. Every entry's valid time is
+    ``reference_time + step`` either way."""
+    if check_time_axis(time_axis) == LEAD_TIME:
+        return tuple((reference_time, s) for s in steps)
+    return tuple((reference_time + timedelta(hours=s), 0) for s in steps)
+
+
 #: names one message (its dataset's ``SourceProfile.name_message``); ``InvalidInput`` naming it otherwise
 Namer = Callable[[GribMessage], MessageField]
 
 
-def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
-    """Group messages into tile groups, each named by ``name`` (the dataset's one naming rule); refuse the whole
-    file if any message cannot be named or placed."""
+def _day_start(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time(0), tzinfo=moment.tzinfo)
+
+
+def plan_tiles(messages: list[GribMessage], name: Namer, time_axis: str = LEAD_TIME) -> list[TileGroup]:
+    """Group messages into tile groups, each named by ``name`` (the dataset's one naming rule), along the dataset's
+    ``time_axis`` (``TileGroup``); refuse the whole file if any message cannot be named or placed."""
+    check_time_axis(time_axis)
     if not messages:
         raise InvalidInput("the file holds no GRIB messages")
     problems: list[str] = []
-    groups: dict[tuple, list[GribMessage]] = defaultdict(list)
+    groups: dict[tuple, list[tuple[int, GribMessage]]] = defaultdict(list)
     for msg in messages:
         try:
             named = name(msg)
             if msg.grid is None:
                 raise InvalidInput(f"{msg.where}: grid type {msg.grid_type!r} is not a regular lat/lon grid "
                                    "this transformation can tile")
-            groups[(named.model, named.variable, named.level_type, named.level_m, named.reference_time)].append(msg)
+            ref, step = named.reference_time, named.step_hours
+            if time_axis == ANALYSIS_TIME:
+                if step != 0:
+                    raise InvalidInput(f"{msg.where}: lead time {step} h in a dataset of analyses (lead time 0)")
+                ref = _day_start(named.reference_time)
+                step = int((named.reference_time - ref).total_seconds() // 3600)
+            groups[(named.model, named.variable, named.level_type, named.level_m, ref)].append((step, msg))
         except InvalidInput as err:
             problems.append(str(err))
     if problems:
@@ -201,17 +242,19 @@ def plan_tiles(messages: list[GribMessage], name: Namer) -> list[TileGroup]:
     planned = []
     for (model, variable, level_type, level, ref), members in sorted(groups.items(), key=lambda kv: kv[0]):
         where = f"{model}/{variable}/{levels.describe(level_type, level)}"
-        members.sort(key=lambda m: m.step_hours)
-        for a, b in zip(members, members[1:]):
-            if a.step_hours == b.step_hours:
-                problems.append(f"{a.where} and {b.where} are both {where} at "
-                                f"{ref.isoformat()} step {a.step_hours} h (duplicate field)")
-        grids = {m.grid for m in members}
+        members.sort(key=lambda sm: sm[0])
+        for (s, a), (t, b) in zip(members, members[1:]):
+            if s == t:
+                when = (f"{ref.isoformat()} step {s} h" if time_axis == LEAD_TIME
+                        else f"analysis time {(ref + timedelta(hours=s)).isoformat()}")
+                problems.append(f"{a.where} and {b.where} are both {where} at {when} (duplicate field)")
+        grids = {m.grid for _, m in members}
         if len(grids) > 1:
             problems.append(f"{where} at {ref.isoformat()} mixes grids across "
-                            f"{', '.join(m.where for m in members)}")
-        planned.append(TileGroup(model, variable, level, ref, members[0].grid,  # type: ignore[arg-type]
-                                 tuple(m.step_hours for m in members), tuple(m.index for m in members), level_type))
+                            f"{', '.join(m.where for _, m in members)}")
+        planned.append(TileGroup(model, variable, level, ref, members[0][1].grid,  # type: ignore[arg-type]
+                                 tuple(s for s, _ in members), tuple(m.index for _, m in members), level_type,
+                                 time_axis))
     if problems:
         raise InvalidInput(_summary(problems, len(messages)), problems=problems)
     return planned

@@ -43,6 +43,9 @@ class SourceProfile(Protocol):
     #: what a read of this dataset selects when the caller names no model or level: (model, level type, value)
     default_model: str
     default_level: tuple[str, int]
+    #: a tile's time axis (``jackfruit.domain.tiling.TIME_AXES``): ``lead_time`` (a tile per reference time, its
+    #: lead times) or ``analysis_time`` (a tile per UTC day, its analysis times, each at lead time 0)
+    time_axis: str
 
     def definition(self) -> Dataset:
         """The catalog's record of this dataset (template, variables, schedule, version)."""

@@ -66,7 +66,7 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
         if check is not None:
             check.result()
         profile = profiles.get(run.dataset)
-        groups = plan_tiles(messages, profile.name_message)
+        groups = plan_tiles(messages, profile.name_message, profile.time_axis)
 
         def key_of(group, cell):
             tile = by_slot.get((group.model, group.variable, group.level_type, group.level_m, group.reference_time,

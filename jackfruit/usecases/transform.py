@@ -100,7 +100,7 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
             phase("decode")
             try:
                 messages = decoder.scan(path)
-                groups = plan_tiles(messages, profile.name_message)
+                groups = plan_tiles(messages, profile.name_message, profile.time_axis)
             except InvalidInput as err:
                 if check is not None:
                     check.result()  # bytes that are not the recorded ones are an integrity error, not a refusal

@@ -938,6 +938,25 @@ class CatalogContract:
             seeded.claim_transform(r.run_id, attempt_id=aid(), owner="t", now=t1, expires_at=t1 + TTL,
                                    version="05")
 
+    def test_retransform_replaces_the_runs_tiles_of_every_reference_time_of_a_field(self, seeded):
+        """A new version may cut the time axis differently (version 6: one tile of a day of analyses where version
+        5 kept one per analysis time): the run's old tiles of the field stop being current whatever their
+        reference time; another field's and another run's stay."""
+        r, other = run(), run(offset_ms=5)
+        old = self.published(seeded, r, [tile(r, ref_h=h, first_h=0, last_h=0) for h in (0, 3, 6)]
+                             + [tile(r, ref_h=0, first_h=0, last_h=0, variable="ozone")])
+        kept = self.published(seeded, other, [tile(other, ref_h=9, first_h=0, last_h=0)])
+        t1 = T0 + timedelta(hours=1)
+        day = [replace(tile(r, ref_h=0, first_h=0, last_h=6, key=f"tiles/v{NEXT}/day.zarr"),
+                       transformation_version=NEXT)]
+        self.retransformed(seeded, r, day, NEXT, t1)
+        assert sorted(t.key for t in seeded.find_tiles(WORLD, ALL_TIME)) == sorted(
+            [day[0].key, old[3].key, kept[0].key])
+        assert sorted(t.key for t, when in seeded.superseded_tiles(before=t1)) == sorted(t.key for t in old[:3])
+        assert {when for _, when in seeded.superseded_tiles(before=t1)} == {t1}
+        assert sorted(t.key for t in seeded.find_tiles(WORLD, ALL_TIME, as_of=t1 - timedelta(microseconds=1))) \
+            == sorted(t.key for t in old + kept)
+
     def test_publish_of_another_version_than_claimed_conflicts(self, seeded):
         r = run()
         transforming(seeded, r)

@@ -100,7 +100,7 @@ class ProfileContract:
         assert verdict.ok, verdict.reason
         named = [profile.name_message(m) for m in headers]  # every message named, none skipped
         assert len(named) == len(headers) == verdict.expected
-        groups = plan_tiles(headers, profile.name_message)
+        groups = plan_tiles(headers, profile.name_message, profile.time_axis)
         assert sum(len(g.message_indices) for g in groups) == len(headers)
 
     def test_the_request_read_back_from_the_product_asks_for_exactly_it(self, profile, small_request):

@@ -45,7 +45,7 @@ from jackfruit.app import Jackfruit
 from jackfruit.domain.errors import Conflict
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import tile_prefix
-from jackfruit.domain.model import RunStatus, TransformStatus, canonical_request
+from jackfruit.domain.model import TRANSFORMATION_VERSION, RunStatus, TransformStatus, canonical_request
 from jackfruit.synthetic.ads_stub import AdsStub
 
 from ..conftest import app_from, catalog_environment, clean_environ, drop_bucket
@@ -66,9 +66,11 @@ KNOBS = {k: v for k, v in os.environ.items() if k.startswith("JACKFRUIT_KILL_")}
 PARTITIONS = [{"variable": ["ozone"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["nitrogen_dioxide"], "leadtime_hour": ["0", "1", "2"]},
               {"variable": ["ozone"], "leadtime_hour": ["3", "4", "5"]}]
-#: a newer jackfruit, for re-derivations (`transform --version 5`): the same code with the version constant raised
+#: a newer jackfruit, for re-derivations (`transform --version NEWER_VERSION`): the same code with the version constant raised
 #: before anything reads it
-NEWER = ("import sys, jackfruit.domain.model as m; m.TRANSFORMATION_VERSION = '6'; "
+CURRENT = TRANSFORMATION_VERSION
+NEWER_VERSION = str(int(CURRENT) + 1)
+NEWER = (f"import sys, jackfruit.domain.model as m; m.TRANSFORMATION_VERSION = '{NEWER_VERSION}'; "
          "from jackfruit.cli import main; sys.exit(main(sys.argv[1:]))")
 EVERYWHERE = BBox(-180, -90, 180, 90)
 ALWAYS = TimeRange(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
@@ -247,8 +249,8 @@ def recover(app: Jackfruit, env: dict[str, str], rng: random.Random) -> list[str
                 pass  # the partition succeeded since, or is not this run's any more
     for run in app.runs(limit=None):
         if run.transform_status in (TransformStatus.TRANSFORMING, TransformStatus.FAILED):
-            if run.transform_version == "6":  # a re-derivation: finished by the newer jackfruit
-                proc = Proc(["transform", "--version", "6", run.run_id], env, newer=True)
+            if run.transform_version == NEWER_VERSION:  # a re-derivation: finished by the newer jackfruit
+                proc = Proc(["transform", "--version", NEWER_VERSION, run.run_id], env, newer=True)
                 if proc.wait() != 0:
                     problems.append(f"re-running the re-derivation of {run.run_id} exited {proc.p.returncode}: "
                                     f"{proc.lines[-3:]}")
@@ -391,10 +393,10 @@ def test_kill_anywhere(world, capsys):
         else:
             runs = app.runs(limit=None)
             ready = [r for r in runs if r.status is RunStatus.SUCCEEDED and r.transform_status is TransformStatus.NONE]
-            again = [r for r in runs if r.transform_status is TransformStatus.PUBLISHED and r.transform_version == "5"]
+            again = [r for r in runs if r.transform_status is TransformStatus.PUBLISHED and r.transform_version == CURRENT]
             if again and (not ready or rng.random() < 0.35):  # re-derive a published run under a newer version
                 newer, rederivations = True, rederivations + 1
-                argv = ["transform", "--version", "6", rng.choice(again).run_id]
+                argv = ["transform", "--version", NEWER_VERSION, rng.choice(again).run_id]
             elif ready:
                 argv = ["transform", rng.choice(ready).run_id]
             else:

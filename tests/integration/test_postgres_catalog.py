@@ -23,7 +23,7 @@ from jackfruit.adapters.catalog import _migrations
 from jackfruit.adapters.catalog.postgres_catalog import PostgresCatalog, upgrade_schema
 from jackfruit.domain.errors import BackendUnavailable
 from jackfruit.domain.geo import BBox
-from jackfruit.domain.model import NEXT_STATUS, NEXT_TRANSFORM, AttemptKind, RunStatus
+from jackfruit.domain.model import NEXT_STATUS, NEXT_TRANSFORM, TRANSFORMATION_VERSION, AttemptKind, RunStatus
 from tests.contracts.catalog_suite import (ALL_TIME, T0, WORLD, aid, claim, dataset, edges, landed, run, tile,
                                            transforming)
 
@@ -200,6 +200,7 @@ def test_trigger_refuses_transitions_the_domain_refuses(catalog, postgres_server
 def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server, migrated):
     """Tiles are history (never deleted or rewritten; only a removal time, once) and a run's transformation
     version only grows with a new claim: raw SQL cannot break either."""
+    NEXT = str(int(TRANSFORMATION_VERSION) + 1)
     r = run()
     transforming(catalog, r)
     t = tile(r)
@@ -214,7 +215,7 @@ def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server,
                 "UPDATE tiles SET removed_at = NULL WHERE key = %(k)s",
                 "UPDATE ingestion_runs SET transform_version = '3' WHERE run_id = %(r)s",
                 "UPDATE ingestion_runs SET transform_version = NULL WHERE run_id = %(r)s",
-                "UPDATE ingestion_runs SET transform_version = '6' WHERE run_id = %(r)s",
+                f"UPDATE ingestion_runs SET transform_version = '{NEXT}' WHERE run_id = %(r)s",
                 "UPDATE ingestion_runs SET transform_version = '05' WHERE run_id = %(r)s",
                 # published again without a newer version
                 "UPDATE ingestion_runs SET transform_status = 'transforming' WHERE run_id = %(r)s"):
@@ -224,8 +225,8 @@ def test_database_refuses_rewriting_tiles_and_versions(catalog, postgres_server,
         db.execute("UPDATE tiles SET removed_at = published_at + interval '1 hour' WHERE key = %s", (t.key,))
         with pytest.raises(psycopg.errors.CheckViolation):
             db.execute("UPDATE tiles SET removed_at = removed_at + interval '1 hour' WHERE key = %s", (t.key,))
-        db.execute("UPDATE ingestion_runs SET transform_status = 'transforming', transform_version = '6' "
-                   "WHERE run_id = %s", (r.run_id,))
+        db.execute("UPDATE ingestion_runs SET transform_status = 'transforming', transform_version = %s "
+                   "WHERE run_id = %s", (NEXT, r.run_id))
         # a second tile for the same slot of the same version cannot be inserted
         with pytest.raises(psycopg.errors.UniqueViolation):
             db.execute("INSERT INTO tiles (key, run_id, dataset, model, variable, level_m, reference_time, valid, "

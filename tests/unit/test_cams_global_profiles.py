@@ -150,3 +150,29 @@ def test_licence_attribution_and_cf_attributes_name_the_cams_products_licence():
         "units": "kg kg-1", "long_name": "Nitrogen dioxide mass mixing ratio",
         "standard_name": "mass_fraction_of_nitrogen_dioxide_in_air"}
     assert "standard_name" not in EAC4.data_attributes("total_aerosol_optical_depth_550nm")
+
+
+@pytest.mark.parametrize("asked", [[60, 350, 50, 365], [60, -370, 50, -355]])
+def test_an_area_is_compared_modulo_360_an_area_asked_in_another_frame_is_the_same_area(asked):
+    request = {"variable": ["ozone"], "pressure_level": ["1000"], "time": ["00:00"], "data_format": "grib",
+               "date": ["2003-01-01/2003-01-01"], "area": [60, -10, 50, 5]}
+    headers = scan(EAC4.synthetic_product(request))
+    assert (headers[0].grid.lon0, headers[0].grid.nx) == (-10.0, 21)
+    assert acceptance.check({**request, "area": asked}, headers, EAC4).ok
+    # still refused when the meridians differ, in any frame
+    shifted = acceptance.check({**request, "area": [asked[0], asked[1] + 30, asked[2], asked[3] + 30]}, headers, EAC4)
+    assert not shifted.ok and "is not within the requested area" in shifted.reason
+
+
+def test_an_area_across_the_antimeridian_is_accepted_for_the_grid_that_crosses_it():
+    request = {"variable": ["ozone"], "pressure_level": ["1000"], "time": ["00:00"], "data_format": "grib",
+               "date": ["2003-01-01/2003-01-01"], "area": [60, 169.5, 50, 190.5]}  # points of the 0.75 grid
+    headers = scan(EAC4.synthetic_product(request))
+    g = headers[0].grid
+    assert (g.lon0, g.lon(g.nx - 1)) == (169.5, 190.5)
+    for area in ([60, 169.5, 50, -169.5], [60, -190.5, 50, -169.5], [60, 169.5, 50, 190.5]):
+        assert acceptance.check({**request, "area": area}, headers, EAC4).ok, area
+    short = acceptance.check({**request, "area": [60, 169.5, 50, -160]}, headers, EAC4)
+    assert not short.ok and "does not cover the requested area" in short.reason
+    whole = acceptance.check({**request, "area": [60, 0, 50, 360]}, headers, EAC4)
+    assert not whole.ok and "does not cover the requested area" in whole.reason

@@ -44,11 +44,24 @@ def test_the_analysis_dataset_lands_under_its_own_name_asks_the_upstream_for_ana
     assert run.request["type"] == ["analysis"] and run.request["leadtime_hour"] == ["0"]
     assert [j.upstream_id for j in app.runner.jobs] == ["cams-europe-air-quality-forecasts"]  # the upstream's id
     tiles = app.transform(run.run_id)
-    assert sorted(t.reference_time.hour for t in tiles) == [0, 1, 2] and {t.shape[0] for t in tiles} == {1}
+    # one tile per field and day (transformation version 6): its three analysis times along the time axis
+    assert [(t.reference_time.hour, t.shape[0]) for t in tiles] == [(0, 3)] * len(tiles)
+    assert {(t.valid_start.hour, t.valid_end.hour) for t in tiles} == {(0, 2)}
     span = TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc), datetime(2025, 3, 12, 3, tzinfo=timezone.utc))
     ds = app.read(BOX, span, ["ozone"], dataset=ANALYSES.name, layout="valid_time")
     assert [str(t)[:13] for t in ds["valid_time"].values] == ["2025-03-12T00", "2025-03-12T01", "2025-03-12T02"]
     assert np.isfinite(ds["ozone"].values).all()
+    # the forecast layout names each analysis as what it is: its own reference time, lead time 0
+    fc = app.read(BOX, span, ["ozone"], dataset=ANALYSES.name)
+    assert [str(t)[:13] for t in fc["forecast_reference_time"].values] == [
+        "2025-03-12T00", "2025-03-12T01", "2025-03-12T02"]
+    assert list(fc["step"].values) == [0] and fc["present"].values.all()
+    np.testing.assert_array_equal(fc["ozone"].values[:, 0], ds["ozone"].values)
+    # a window inside the day reads only its analyses
+    one = app.read(BOX, TimeRange(datetime(2025, 3, 12, 1, tzinfo=timezone.utc),
+                                  datetime(2025, 3, 12, 2, tzinfo=timezone.utc)), ["ozone"], dataset=ANALYSES.name)
+    assert [str(t)[:13] for t in one["forecast_reference_time"].values] == ["2025-03-12T01"]
+    np.testing.assert_array_equal(one["ozone"].values[0, 0], ds["ozone"].values[1])
 
 
 def test_a_fixed_field_of_a_dataset_is_refused_and_the_error_names_the_dataset_that_has_it():

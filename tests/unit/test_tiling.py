@@ -149,3 +149,46 @@ def test_every_point_of_any_grid_is_inside_its_extent_as_a_180_longitude(grid, d
     assert extent.contains_point(grid.lon(i), grid.lat(j))
     lon = (grid.lon(i) + 180) % 360 - 180
     assert BBox(lon, grid.lat(j), lon, grid.lat(j)).intersects(extent)  # a point box finds its tile
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ozone", "dust"]), st.integers(0, 71)), min_size=1, max_size=40,
+                unique=True))
+def test_analyses_make_one_tile_per_field_and_utc_day_each_message_once_at_its_time(fields):
+    """The ``analysis_time`` axis: analyses at lead time 0 of three days group per (field, day); each message is in
+    exactly one group, at the hour of its analysis time from the day's 00 UTC (``time_entries`` gives it back)."""
+    from datetime import timedelta
+
+    from jackfruit.domain.tiling import ANALYSIS_TIME
+    from jackfruit.sources.cams_europe.codes import SPECIES_BY_NAME
+    from jackfruit.sources.cams_europe_analysis import PROFILE as ANALYSES
+
+    messages = []
+    for n, (variable, hour) in enumerate(fields):
+        species = SPECIES_BY_NAME[variable]
+        number, ctype = species.parameter_number, species.constituent_type
+        messages.append(msg(n, number=number, constituent_type=ctype, step_hours=0,
+                            reference_time=REF + timedelta(hours=hour)))
+    groups = plan_tiles(messages, ANALYSES.name_message, ANALYSES.time_axis)
+    assert ANALYSES.time_axis == ANALYSIS_TIME
+    assert sorted(i for g in groups for i in g.message_indices) == list(range(len(messages)))
+    assert len(groups) == len({(v, h // 24) for v, h in fields})
+    for g in groups:
+        assert g.reference_time.hour == 0 and g.time_axis == ANALYSIS_TIME and list(g.steps) == sorted(g.steps)
+        assert [e for e in g.entries()] == [(messages[i].reference_time, 0) for i in g.message_indices]
+        assert g.valid_start == messages[g.message_indices[0]].reference_time
+
+
+def test_an_analysis_dataset_refuses_a_lead_time_and_a_duplicate_analysis_naming_the_messages():
+    from datetime import timedelta
+
+    from jackfruit.sources.cams_europe_analysis import PROFILE as ANALYSES
+
+    with pytest.raises(InvalidInput, match=r"message 1 .*lead time 3 h in a dataset of analyses"):
+        plan_tiles([msg(0, step_hours=3)], ANALYSES.name_message, ANALYSES.time_axis)
+    later = REF + timedelta(hours=5)
+    with pytest.raises(InvalidInput, match=r"message 1 .* and message 2 .*analysis time 2025-03-12T05:00.*duplicate"):
+        plan_tiles([msg(0, step_hours=0, reference_time=later), msg(1, step_hours=0, reference_time=later)],
+                   ANALYSES.name_message, ANALYSES.time_axis)
+    with pytest.raises(InvalidInput, match="time axis 'hourly' is not one of"):
+        plan_tiles([msg(0)], PROFILE.name_message, "hourly")

@@ -12,7 +12,7 @@ from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
 from jackfruit.domain.errors import (BackendUnavailable, Conflict, InvalidInput, NotFound, UpstreamRefused)
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.keys import RawKey
-from jackfruit.domain.model import RunStatus
+from jackfruit.domain.model import TRANSFORMATION_VERSION, RunStatus
 from jackfruit.ports import Secret, Upstream
 from jackfruit.sources.cams_europe.synthetic import fields, grib_for_request, write_cams_grib
 
@@ -117,7 +117,7 @@ def test_failure_between_tile_writes_and_publish_leaves_no_tiles_and_retry_works
     app.tile_format = ZarrTileFormat()
     tiles = app.transform(run.run_id)
     assert len(tiles) == 2  # 2 species, one whole-grid tile each
-    with pytest.raises(Conflict, match="is published under transformation version 5"):
+    with pytest.raises(Conflict, match=f"is published under transformation version {TRANSFORMATION_VERSION}"):
         app.transform(run.run_id)
 
 
@@ -372,10 +372,13 @@ def test_verify_reports_a_changed_raw_object(small_grib, tmp_path):
 
 # -- re-transformation under a newer version, and gc --superseded ------------------------------------------------
 def test_retransform_under_a_newer_version_then_gc_superseded(small_grib, monkeypatch):
-    """A run published under version 4 is re-derived under "version 5" (this test's stand-in for a newer
+    """A run published under the current version is re-derived under the next one (this test's stand-in for a newer
     jackfruit): new keys next to the old, the new tiles current, the old ones still there "as known" before and
     readable until gc --superseded removes their objects after the grace period; records and lineage stay."""
     from jackfruit.usecases import transform as transform_module
+
+    CUR = transform_module.TRANSFORMATION_VERSION
+    NEW = str(int(CUR) + 1)
 
     app = memory_app(file_source(small_grib))
     run = app.ingest(CAMS, DAY, SMALL)
@@ -383,19 +386,19 @@ def test_retransform_under_a_newer_version_then_gc_superseded(small_grib, monkey
     box, span = BBox(1.0, 41.0, 3.0, 43.0), TimeRange(datetime(2025, 3, 12, tzinfo=timezone.utc),
                                                       datetime(2025, 3, 12, 2, tzinfo=timezone.utc))
     before = app.read(box, span, ["ozone"])
-    with pytest.raises(Conflict, match="--version 5"):
+    with pytest.raises(Conflict, match=f"--version {CUR}"):
         app.transform(run.run_id)  # already transformed: re-deriving is asked for by naming the version
-    with pytest.raises(InvalidInput, match="writes transformation version 5, not 6"):
-        app.transform(run.run_id, version="6")
+    with pytest.raises(InvalidInput, match=f"writes transformation version {CUR}, not {NEW}"):
+        app.transform(run.run_id, version=NEW)
     app.clock.advance(timedelta(hours=1))
-    monkeypatch.setattr(transform_module, "TRANSFORMATION_VERSION", "6")
-    new = app.transform(run.run_id, version="6")
-    assert {t.transformation_version for t in new} == {"6"} and not {t.key for t in new} & {t.key for t in old}
-    assert app.catalog.get_run(run.run_id).transform_version == "6"
+    monkeypatch.setattr(transform_module, "TRANSFORMATION_VERSION", NEW)
+    new = app.transform(run.run_id, version=NEW)
+    assert {t.transformation_version for t in new} == {NEW} and not {t.key for t in new} & {t.key for t in old}
+    assert app.catalog.get_run(run.run_id).transform_version == NEW
     assert {t.key for t in app.find_tiles(box, span)} == {t.key for t in new}
     assert {t.key for t in app.find_tiles(box, span, as_of=app.clock.now() - timedelta(minutes=1))} == {
         t.key for t in old}
-    assert {e.transformation_version for e in app.lineage(raw_key=run.raw_key)} == {"5", "6"}
+    assert {e.transformation_version for e in app.lineage(raw_key=run.raw_key)} == {CUR, NEW}
     after = app.read(box, span, ["ozone"])
     np.testing.assert_array_equal(after["ozone"].values, before["ozone"].values)  # same bytes in, same values out
     # within the grace period nothing goes; after it, the old tiles' objects do, and only those

@@ -217,15 +217,14 @@ def check_publish(run_id: str, dataset: str, version: str | None, tiles: list[tu
 def currency_sql(known: str, as_int: Callable[[str], str]) -> tuple[str, str]:
     """The domain's currency rule (``jackfruit.domain.currency``) in SQL, for both SQL catalogs:
     ``(outranks, current)``. ``u`` outranks ``t`` once published by ``known`` (the dialect's parameter): the same
-    slot from a newer run (index tiles_by_slot), or the same product of the same run under a newer version (index
-    tiles_by_run_product); ``current`` is those two as ``NOT EXISTS`` probes that each read one index range.
+    slot from a newer run (index tiles_by_slot), or the same field of the same run under a newer version, whatever
+    its reference time (index tiles_by_run_product, its leading columns); ``current`` is those two as ``NOT EXISTS`` probes that each read one index range.
     ``as_int(column)`` is the dialect's cast of a transformation version to an integer."""
     newer_run = ("u.dataset = t.dataset AND u.model = t.model AND u.variable = t.variable AND u.level_m = t.level_m "
                  "AND u.level_type = t.level_type AND u.reference_time = t.reference_time AND u.cell_id = t.cell_id AND u.run_id > t.run_id "
                  f"AND u.published_at <= {known}")
     newer_version = ("u.run_id = t.run_id AND u.model = t.model AND u.variable = t.variable "
                      "AND u.level_m = t.level_m AND u.level_type = t.level_type "
-                     "AND u.reference_time = t.reference_time "
                      f"AND u.published_at <= {known} "
                      f"AND {as_int('u.transformation_version')} > {as_int('t.transformation_version')}")
     return (f"(({newer_run}) OR ({newer_version}))",

@@ -18,8 +18,8 @@ from ._run_model import RunModelOps, check_limit
 _MAX_US = (1 << 63) - 1
 
 
-def _product(row: tuple) -> tuple:
-    return (row[2], row[3], row[4], row[5], row[6])  # dataset, model, variable, level, reference time
+def _field(row: tuple) -> tuple:
+    return (row[2], row[3], row[4], row[22], row[5])  # dataset, model, variable, level type, level
 
 class InMemoryCatalog(RunModelOps):
     """Stores immutable rows (the SQLite encoding), so callers never share state with the catalog."""
@@ -166,9 +166,9 @@ class InMemoryCatalog(RunModelOps):
         return [_rows.tile_of(r) for r in sorted(rows, key=_rows.tile_order)]
 
     def _current(self, rows: list[tuple], as_of: datetime | None) -> list[tuple]:
-        """The rows current at ``as_of``: the domain's rule over every tile of their products (lock held)."""
-        products = {_product(r) for r in rows}
-        pool = [_rows.tile_of(r) for r in self._tiles.values() if _product(r) in products]
+        """The rows current at ``as_of``: the domain's rule over every tile of their fields (lock held)."""
+        fields = {_field(r) for r in rows}
+        pool = [_rows.tile_of(r) for r in self._tiles.values() if _field(r) in fields]
         keep = {t.key for t in currency.current_tiles(pool, as_of)}
         return [r for r in rows if r[0] in keep]
 
@@ -176,12 +176,12 @@ class InMemoryCatalog(RunModelOps):
         limit = check_limit(limit)
         with self._lock:
             tiles = [_rows.tile_of(r) for r in self._tiles.values()]
-        by_product: dict[tuple, list[Tile]] = {}
+        by_field: dict[tuple, list[Tile]] = {}
         for t in tiles:
-            by_product.setdefault(currency.product(t), []).append(t)
+            by_field.setdefault(currency.field_of(t), []).append(t)
         found = []
         for t in tiles:
-            when = currency.superseded_at(t, by_product[currency.product(t)])
+            when = currency.superseded_at(t, by_field[currency.field_of(t)])
             if t.removed_at is None and when is not None and when <= before:
                 found.append((t, when))
         found.sort(key=lambda tw: (tw[1], tw[0].key))

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 from xarray.indexes import PandasIndex
 
-from jackfruit.domain.model import Tile
+from jackfruit.domain.model import Tile, version_number
 from jackfruit.domain.selection import forecast_layout, valid_time_layout
 
 from .tile_attributes import PRESENT_ATTRS, provenance, variable_attrs
@@ -21,13 +21,15 @@ from .tile_attributes import PRESENT_ATTRS, provenance, variable_attrs
 
 @dataclass
 class Piece:
-    """What one tile gives a read: its selected lead times, points and values, with its attributes."""
+    """What one tile gives a read: its selected times, each a (reference time, lead time) (a tile of analyses
+    holds several reference times at lead time 0: ``tiling.time_entries``), its points and values, with its
+    attributes."""
 
     tile: Tile
-    steps: tuple[int, ...]
+    entries: tuple[tuple[datetime, int], ...]
     lats: np.ndarray
     lons: np.ndarray
-    values: np.ndarray  # (steps, lats, lons) float32
+    values: np.ndarray  # (entries, lats, lons) float32
     attrs: dict[str, Any]
     data_attrs: dict[str, Any]
 
@@ -39,26 +41,31 @@ def _datetime64(values: Sequence[datetime]) -> np.ndarray:
 
 def assemble(pieces: list[Piece], layout: str) -> xr.Dataset:
     """One dataset from the pieces: coordinates are the union of the pieces' points, nothing is invented
-    (``present`` is false where no source message exists; such values are NaN)."""
+    (``present`` is false where no source message exists; such values are NaN). Where two pieces hold the same
+    field at the same time and point (current tiles of two runs whose time axes differ: a day of analyses beside
+    one analysis of an older version), the newest run's, then the newest version's, value is the one given."""
     lat_values = sorted({round(float(v), 6) for p in pieces for v in p.lats}, reverse=True)
     lon_values = sorted({round(float(v), 6) for p in pieces for v in p.lons})
     lat_index = {v: n for n, v in enumerate(lat_values)}
     lon_index = {v: n for n, v in enumerate(lon_values)}
     variables = sorted({p.tile.variable for p in pieces})
-    available = {v: {(p.tile.reference_time, s) for p in pieces if p.tile.variable == v for s in p.steps}
-                 for v in variables}
+    available = {v: {e for p in pieces if p.tile.variable == v for e in p.entries} for v in variables}
     fl = forecast_layout(available)
     ref_index = {r: n for n, r in enumerate(fl.reference_times)}
     step_index = {s: n for n, s in enumerate(fl.steps)}
     shape = (len(fl.reference_times), len(fl.steps), len(lat_values), len(lon_values))
     data = {v: np.full(shape, np.nan, dtype=np.float32) for v in variables}
-    for p in pieces:
+    for p in sorted(pieces, key=lambda p: (p.tile.run_id, version_number(p.tile.transformation_version))):
         rows = np.array([lat_index[round(float(v), 6)] for v in p.lats])
         cols = np.array([lon_index[round(float(v), 6)] for v in p.lons])
-        r = ref_index[p.tile.reference_time]
-        ks = np.array([step_index[s] for s in p.steps])
-        target = data[p.tile.variable][r]
-        target[np.ix_(ks, rows, cols)] = p.values
+        target = data[p.tile.variable]
+        refs = {r for r, _ in p.entries}
+        if len(refs) == 1:  # one forecast: its lead times in one go
+            ks = np.array([step_index[s] for _, s in p.entries])
+            target[ref_index[p.entries[0][0]]][np.ix_(ks, rows, cols)] = p.values
+        else:  # analyses: one reference time each
+            for n, (r, s) in enumerate(p.entries):
+                target[ref_index[r], step_index[s]][np.ix_(rows, cols)] = p.values[n]
     present = np.array([[[fl.is_present(v, ref, s) for s in fl.steps] for ref in fl.reference_times]
                         for v in variables], dtype=bool)
     lat = ("latitude", np.array(lat_values), {"units": "degrees_north", "standard_name": "latitude"})

@@ -41,7 +41,8 @@ def root_attrs(group: TileGroup, cell: Cell, attrs: Mapping[str, Any]) -> dict[s
         "jackfruit_level_m": group.level_m,
         "jackfruit_level_type": group.level_type,
         "jackfruit_reference_time": group.reference_time.isoformat(),
-        "jackfruit_steps": list(group.steps),
+        "jackfruit_steps": list(group.steps),  # hours from jackfruit_reference_time, along jackfruit_time_axis
+        "jackfruit_time_axis": group.time_axis,
         "jackfruit_grid": {"lat0": sub.lat0, "lon0": sub.lon0, "dlat": sub.dlat, "dlon": sub.dlon,
                            "ny": sub.ny, "nx": sub.nx},
         "jackfruit_extent": list(cell.bbox.as_tuple()),

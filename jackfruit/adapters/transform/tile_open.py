@@ -18,7 +18,7 @@ import zarr
 
 from jackfruit.domain.errors import NotFound
 from jackfruit.domain.model import Tile
-from jackfruit.domain.tiling import RegularGrid
+from jackfruit.domain.tiling import LEAD_TIME, RegularGrid, check_time_axis
 from jackfruit.ports.storage import ObjectStore
 
 from .shard_reader import ShardedArray
@@ -31,10 +31,11 @@ class OpenTile:
     attrs: dict[str, Any]  # the group's attributes (verified)
     verified: VerifiedZarrStore
     grid: RegularGrid  # of the tile's points
-    steps: tuple[int, ...]
+    steps: tuple[int, ...]  # hours from the tile's reference time, along ``time_axis``
     array: Any  # versions 3+: the data array (a ShardedArray, or zarr's for another layout)
     data_attrs: dict[str, Any]
     legacy: Any  # versions 1 and 2: the xarray dataset
+    time_axis: str = LEAD_TIME  # versions 6+ record it (``analysis_time``: a day of analyses); before: lead times
 
 
 def verified_store(store: ObjectStore, key: str, sha256: str) -> VerifiedZarrStore:
@@ -64,7 +65,8 @@ def open_tile(store: ObjectStore, tile: Tile) -> OpenTile:
         # an array in a layout the shard reader does not take is read by zarr
         array = None if reader else zarr.open_array(verified, path=tile.variable, mode="r", zarr_format=3)
         return OpenTile(root, verified, grid, tuple(int(s) for s in root["jackfruit_steps"]),
-                        reader or array, dict(meta.get("attributes", {})), None)
+                        reader or array, dict(meta.get("attributes", {})), None,
+                        check_time_axis(root.get("jackfruit_time_axis", LEAD_TIME)))
     # versions 1 and 2: a 10-degree cell with CF coordinate arrays
     ds = xr.open_zarr(verified, zarr_format=3, consolidated=False, chunks=None, decode_timedelta=False)
     lat, lon = ds["latitude"].values, ds["longitude"].values

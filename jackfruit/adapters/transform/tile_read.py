@@ -21,6 +21,7 @@ from jackfruit.domain.errors import IntegrityError, InvalidInput, NotFound
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
 from jackfruit.domain.selection import LAYOUTS, nearest_valid_times, select_steps, select_window
+from jackfruit.domain.tiling import time_entries
 from jackfruit.ports.storage import ObjectStore
 
 from .shard_reader import ShardedArray
@@ -81,7 +82,7 @@ def read_piece(open_tile: Opener, store: ObjectStore, tile: Tile, bbox: BBox, sp
     except NotFound as err:  # listed by the catalog, so never "nothing here"
         raise IntegrityError(f"tile {tile.key} is listed by the catalog but cannot be read: {err}") from err
     g = opened.grid
-    return Piece(tile, opened.steps[k0:k1], np.array([g.lat(j) for j in range(j0, j1)]),
+    return Piece(tile, time_entries(opened.time_axis, tile.reference_time, opened.steps[k0:k1]), np.array([g.lat(j) for j in range(j0, j1)]),
                  np.array(win.lons(g)), np.asarray(values, dtype=np.float32), opened.attrs, opened.data_attrs)
 
 

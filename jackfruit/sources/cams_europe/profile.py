@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from jackfruit.domain.acceptance import FieldKey
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.model import Dataset
-from jackfruit.domain.tiling import GribMessage, MessageField
+from jackfruit.domain.tiling import ANALYSIS_TIME, LEAD_TIME, GribMessage, MessageField
 
 from . import codes, fields, naming, request
 
@@ -40,6 +40,11 @@ class CamsEuropeProfile:
         if self.request_type == "analysis":
             pinned["leadtime_hour"] = ["0"]
         object.__setattr__(self, "fixed_fields", pinned)
+
+    @property
+    def time_axis(self) -> str:
+        """Analyses: one tile per UTC day of hourly analyses; forecasts: one tile per reference time."""
+        return ANALYSIS_TIME if self.request_type == "analysis" else LEAD_TIME
 
     def definition(self) -> Dataset:
         return Dataset(source=self.source, name=self.name, request_template=dict(self.template),

@@ -14,7 +14,7 @@ from jackfruit.domain.acceptance import FieldKey
 from jackfruit.domain import levels
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.model import Dataset
-from jackfruit.domain.tiling import GribMessage, MessageField
+from jackfruit.domain.tiling import ANALYSIS_TIME, LEAD_TIME, GribMessage, MessageField
 
 from . import codes, fields, naming, request
 
@@ -51,6 +51,11 @@ class CamsGlobalProfile:
     @property
     def forecast(self) -> bool:
         return self.max_leadtime is not None
+
+    @property
+    def time_axis(self) -> str:
+        """Analyses (EAC4): one tile per UTC day of its analysis times; forecasts: one tile per reference time."""
+        return LEAD_TIME if self.forecast else ANALYSIS_TIME
 
     @property
     def rules(self) -> request.RequestRules:
