@@ -174,7 +174,7 @@ class Jackfruit:
 
     def coverage(self, dataset: str, start: date, end: date) -> list[DayCoverage]:
         """Per partition day: complete, partial (what is missing) or why not (``jackfruit coverage``)."""
-        return usecases.coverage(self.catalog, dataset, start, end)
+        return usecases.coverage(self.catalog, self.profiles, dataset, start, end)
 
     def tile_sources(self, tile_key: str) -> dict[str, Any]:
         """The raw object and the byte range of each GRIB message a tile was made from."""

@@ -274,4 +274,5 @@ def test_a_partition_of_every_registered_dataset_materializes_through_its_own_gr
             assert run.transform_status is TransformStatus.PUBLISHED and meta["tiles"]["tile_count"] > 0
             checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
             assert checks["raw_matches_request"] and checks["tiles_registered_and_readable"], checks
+            assert checks["expected_fields_present"], checks  # the day is complete by its profile's expansion
         assert {c["dataset"] for c in stub.job_counts()} == set(upstreams)  # each asked for by its upstream id

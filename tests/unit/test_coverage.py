@@ -39,9 +39,28 @@ def source(tmp_path, steps_of: Mapping[str, int], fail_on: set[date] = frozenset
 LEADS = {"leadtime_hour": ["0", "1", "2"], "area": [52.05, -2.05, 50.05, 0.05]}  # what ``source`` serves
 
 
-def test_expected_fields_come_from_the_template():
-    fields_, steps = expected_fields(CAMS_EUROPE)
-    assert len(fields_) == 4 and steps == 97 and str(fields_[0]) == "nitrogen_dioxide/ensemble/0m"
+def test_expected_fields_come_from_the_profile_expanding_the_template():
+    keys, _ = CAMS_PROFILE.expected_fields(CAMS_EUROPE.request_for(D1))
+    expected = expected_fields(keys)
+    assert len(expected.times) == 4 and set(expected.times.values()) == {97}
+    assert str(next(iter(expected.times))) == "nitrogen_dioxide/ensemble/0m"
+
+
+def test_expected_fields_of_the_global_datasets_have_their_cycles_levels_and_times():
+    from jackfruit.sources.cams_eac4 import PROFILE as EAC4
+    from jackfruit.sources.cams_global import PROFILE as GLOBAL
+
+    keys, _ = GLOBAL.expected_fields(GLOBAL.definition().request_for(D1))
+    expected = {str(f): n for f, n in expected_fields(keys, GLOBAL.time_axis).times.items()}
+    # two cycles a day: a tile per cycle, each with the variable's own lead times (hourly at the surface,
+    # 3-hourly on levels: the upstream's constraint the profile knows)
+    assert expected["particulate_matter_2.5um/ifs/surface 00Z"] == expected[
+        "particulate_matter_2.5um/ifs/surface 12Z"] == 121
+    assert {n for f, n in expected.items() if "/ml" in f or "hPa" in f} == {41}
+    keys, _ = EAC4.expected_fields(EAC4.definition().request_for(D1))
+    eac4 = expected_fields(keys, EAC4.time_axis)
+    assert eac4.unit == "analysis times" and set(eac4.times.values()) == {8}
+    assert "ozone/ifs/1000hPa" in {str(f) for f in eac4.times}  # one tile per field and day: no hour
 
 
 def test_each_day_says_what_it_has_and_why_not(tmp_path):
@@ -83,3 +102,22 @@ def test_bad_ranges_and_unknown_datasets_are_refused(tmp_path):
         app.coverage(CAMS, D1, D1 + timedelta(days=4000))
     with pytest.raises(NotFound):
         app.coverage("no-such-dataset", D1, D1)
+
+
+def test_a_day_of_analyses_is_complete_with_its_one_tile_per_field_and_partial_names_analysis_times(tmp_path):
+    from jackfruit.sources.cams_eac4 import PROFILE as EAC4
+    from jackfruit.registry import default_registry
+    from jackfruit.sources.cams_europe_analysis import PROFILE as ANALYSES
+
+    app = memory_app(default_registry().synthetic_product)  # each dataset's synthetic product
+    run = app.ingest(ANALYSES.name, D1, {"area": list(AREA)})  # the template's 4 species x 24 hourly analyses
+    app.transform(run.run_id)
+    (day,) = app.coverage(ANALYSES.name, D1, D1)
+    assert day.state == "complete" and day.expected == 4 and len(day.present) == 4, day
+    eac4_day = date(2003, 1, 1)
+    run = app.ingest(EAC4.name, eac4_day, {"variable": ["ozone"], "pressure_level": ["1000", "500"],
+                                           "time": ["00:00", "03:00"], "area": [52, -2, 50, 0]})
+    app.transform(run.run_id)
+    (day,) = app.coverage(EAC4.name, eac4_day, eac4_day)
+    assert day.state == "partial" and "ozone/ifs/1000hPa: 2 of 8 analysis times" in day.partial
+    assert "nitrogen_dioxide/ifs/1000hPa" in day.missing and not day.present

@@ -56,6 +56,7 @@ Flags:
 	licenceFor := fs.String("require-licence-for", "", "fault: submits to these process ids (comma-separated) get 403 'required licences not accepted'")
 	datasets := fs.String("datasets", "cams-europe-air-quality-forecasts", "the process ids served, comma-separated (others: 404); other than the default need --product-command")
 	productCommand := fs.String("product-command", "", `argv as a JSON array of strings, e.g. '["python","-m","jackfruit.synthetic.product_command"]': makes every job's product instead of the built-in generator`)
+	fs.DurationVar(&o.ProductTimeout, "product-timeout", stub.DefaultProductTimeout, "kill a product command still running after this long; its job ends failed")
 	fs.BoolVar(&o.RelativeHref, "relative-href", false, "serve the results href relative to the results URL")
 	fs.IntVar(&o.ExpireResults, "expire-results", 0, "fault: the results of the first N successful jobs asked for answer 404 'results expired' (for good)")
 	fs.IntVar(&o.ExpireDownloads, "expire-downloads", 0, "fault: the first N download GETs (counted across jobs) answer 404 (an expired link; the results stay available)")
@@ -71,10 +72,10 @@ Flags:
 		}
 		return 2
 	}
-	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 ||
+	if o.APIKey == "" || o.AcceptedPolls < 1 || o.RunningPolls < 1 || *jobSeconds < 0 || o.DownloadBytesPerSec < 0 || o.SubmitDelay < 0 || o.ProductTimeout <= 0 ||
 		o.ExpireResults < 0 || o.ExpireDownloads < 0 || o.DropSubmitReplies < 0 || o.StallSubmitReplies < 0 || o.SyntheticSize < 0 {
 		fmt.Fprintln(os.Stderr, "ads-stub: --api-key is required; --accepted-polls and --running-polls must be >= 1; "+
-			"--job-seconds, --download-bytes-per-sec, --expire-results, --expire-downloads, --drop-submit-replies, --stall-submit-replies and --synthetic-size must be >= 0")
+			"--product-timeout must be > 0; --job-seconds, --download-bytes-per-sec, --expire-results, --expire-downloads, --drop-submit-replies, --stall-submit-replies and --synthetic-size must be >= 0")
 		return 2
 	}
 	o.JobDuration = time.Duration(*jobSeconds * float64(time.Second))

@@ -2,6 +2,7 @@ package stub
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -49,7 +50,13 @@ func (s *Server) commandProduct(id, dataset string, inputs map[string]any) (*Ass
 	}
 	h, n, stderr := sha256.New(), &counter{}, &capped{max: stderrKeep}
 	argv := s.opts.ProductCommand
-	cmd := exec.CommandContext(s.ctx, argv[0], argv[1:]...)
+	limit := s.opts.ProductTimeout
+	if limit <= 0 {
+		limit = DefaultProductTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = bytes.NewReader(append(line, '\n'))
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, h, n), stderr
 	cmd.WaitDelay = 5 * time.Second // once killed (the stub stops), a grandchild holding the pipes does not hold us
@@ -59,6 +66,9 @@ func (s *Server) commandProduct(id, dataset string, inputs map[string]any) (*Ass
 	}
 	if runErr == nil && n.n == 0 {
 		runErr = errors.New("it wrote no product on stdout")
+	}
+	if runErr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		runErr = fmt.Errorf("killed after the product timeout of %v: %v", limit, runErr)
 	}
 	if runErr != nil {
 		os.Remove(path)

@@ -110,6 +110,28 @@ func TestProductCommandFailureFailsTheJobWithItsStderr(t *testing.T) {
 	}
 }
 
+// A product command that hangs is killed after ProductTimeout: its job ends failed naming the timeout, nothing left.
+func TestAHungProductCommandIsKilledAfterItsTimeoutAndItsJobFails(t *testing.T) {
+	s, ts := newTest(t, Options{Datasets: []string{global}, ProductCommand: []string{"sh", "-c", "cat >/dev/null; exec sleep 60"},
+		ProductTimeout: 300 * time.Millisecond})
+	api := ts.URL + "/api/retrieve/v1"
+	start := time.Now()
+	id := submitTo(t, api, global, inputs)
+	if st := untilEnded(t, api, id); st["status"] != "failed" {
+		t.Fatalf("status %v", st)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Fatalf("the job ended after %v, not about the 300ms timeout", el)
+	}
+	_, b := do(t, "GET", api+"/jobs/"+id+"/results", "", nil)
+	if !strings.Contains(string(b), "killed after the product timeout of 300ms") {
+		t.Fatalf("results %s", b)
+	}
+	if j := s.Jobs()[0]; j.Asset != nil {
+		t.Fatalf("an asset for a failed job: %+v", j.Asset)
+	}
+}
+
 // A test-control job made successful runs the command too.
 func TestProductCommandMakesTheProductOfAControlJob(t *testing.T) {
 	_, ts := newTest(t, Options{Datasets: []string{global}, ProductCommand: []string{"sh", "-c", "cat"}})

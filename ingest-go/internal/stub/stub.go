@@ -77,10 +77,17 @@ type Options struct {
 	// non-zero exit (or no output) ends the job failed with the command's stderr as the error. The stub then checks
 	// no request itself (the command is the upstream's validation): a refusal shows as a failed job.
 	ProductCommand []string
+	// ProductTimeout bounds one run of the product command (0: DefaultProductTimeout); a command still running
+	// then is killed and its job ends failed, naming the timeout (a hung generator never holds a job forever).
+	ProductTimeout time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+// DefaultProductTimeout is Options.ProductTimeout when unset: a full synthetic day of the largest built-in dataset
+// takes well under a minute here.
+const DefaultProductTimeout = 10 * time.Minute
 
 // processIDRe is a process id the stub can serve: one URL path segment.
 var processIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
