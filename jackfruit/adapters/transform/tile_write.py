@@ -128,9 +128,12 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
                     block = slab(k0)
                     with _encode_lock, _zarrs_pipeline():
                         data[k0:k0 + block.shape[0]] = block
+                        if _trim is not None:
+                            # ~3 ms (0.13 CPU s for 44 shards); under the lock, so it never hands back pages
+                            # another tile's encode is about to reuse (not settled by measurement: the full-size
+                            # global day took 44.3 and 75.6 CPU s with it outside, 53.4 inside, on a loaded machine)
+                            _trim(0)
                     del block
-                    if _trim is not None:
-                        _trim(0)  # ~3 ms, outside the lock: another tile's shard encodes meanwhile
                     for rel in files(folder):
                         if rel not in uploaded:
                             uploaded[rel] = upload.submit(_upload_file, folder, rel, store, key)
