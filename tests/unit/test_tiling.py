@@ -192,3 +192,16 @@ def test_an_analysis_dataset_refuses_a_lead_time_and_a_duplicate_analysis_naming
                    ANALYSES.name_message, ANALYSES.time_axis)
     with pytest.raises(InvalidInput, match="time axis 'hourly' is not one of"):
         plan_tiles([msg(0)], PROFILE.name_message, "hourly")
+
+
+def test_small_tiles_are_written_more_at_once_big_grids_two():
+    from jackfruit.domain.tiling import TileGroup
+    from jackfruit.usecases.transform import MAX_TILES_AT_ONCE, tiles_at_once
+
+    def group(ny: int, nx: int, steps: int) -> TileGroup:
+        return TileGroup("m", "v", 0, REF, RegularGrid(90, 0, -1, 1, ny, nx), tuple(range(steps)), tuple(range(steps)))
+
+    assert tiles_at_once([group(420, 700, 97)]) == 2  # CAMS Europe forecasts
+    assert tiles_at_once([group(451, 900, 121)]) == 2  # CAMS global, 0.4 degree
+    assert tiles_at_once([group(241, 480, 8)] * 76) == MAX_TILES_AT_ONCE  # a day of EAC4 analyses
+    assert tiles_at_once([group(241, 480, 8), group(420, 700, 24)]) == 2  # the biggest decides
