@@ -47,8 +47,8 @@ def _verify_in_place(path: str, key: str, size: int, sha256: str) -> None:
 def raw_file(raw_store: ObjectStore, key: str, sha256: str, size: int, scratch: str) -> tuple[str, Future | None]:
     """A local file with the raw object's bytes and the check of its size and SHA-256 against the catalog.
     A store that keeps objects as local files is read in place (raw objects are write-once and read-only) and
-    checked in a thread while the caller scans it: the caller must wait for the check before it concludes
-    anything from the bytes. Any other store is copied into ``scratch``, checked while it streams (None)."""
+    checked in a thread while the caller scans and converts it: the caller must wait for the check before it
+    concludes anything from the bytes (a refusal, a publish). Any other store is copied into ``scratch``, checked while it streams (None)."""
     local = raw_store.local_path(key)
     if local is not None:
         return local, _CHECKS.submit(_verify_in_place, local, key, size, sha256)
@@ -108,11 +108,13 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
                 beat.check()
                 catalog.refuse_transform(run_id, epoch, now=clock.now(), reason=str(err))
                 raise
-            if check is not None:
-                check.result()
             phase("tile write")
+            # the tiles are written while the raw bytes' check runs (nothing is visible before the publish; a
+            # failed check removes this attempt's objects below): it is waited for before anything is published
             tiles = _write_tiles(run, profile, groups, messages, path, decoder, tile_format, curated_store, started,
                                  progress, attempt_id, beat, scratch)
+            if check is not None:
+                check.result()
             lineage = [LineageEdge(run.raw_key, run.raw_sha256, t.key, run_id,
                                    transformation_version=TRANSFORMATION_VERSION) for t in tiles]
             phase("publish")

@@ -184,3 +184,38 @@ def test_float32_decoding_is_used_only_where_it_equals_float64_rounded():
                 finally:
                     eccodes.codes_release(h)
     assert checked >= 1000
+
+
+def test_raw_bytes_changed_on_disk_inside_a_message_fail_the_transform_before_anything_is_published(tmp_path):
+    """A raw object kept as a local file is scanned and converted while its SHA-256 is checked: bytes changed on
+    disk inside a message's data (the file still scans) are an IntegrityError before the publish; nothing of the
+    attempt stays, the run's transformation is failed and claimable again."""
+    import os
+    import stat
+
+    from jackfruit.adapters.runner.memory_runner import InMemoryRunner
+    from jackfruit.app import Jackfruit
+    from jackfruit.domain.geo import BBox, TimeRange
+    from jackfruit.domain.model import TransformStatus
+    from jackfruit.settings import Settings
+
+    day = date(2025, 3, 12)
+    path = tmp_path / "day.grib"
+    write_cams_grib(path, fields([day], ["ensemble"], ["ozone"], [0], range(3)), area=(50.05, 0.05, 45.05, 5.05))
+    app = Jackfruit.from_settings(Settings(JACKFRUIT_DATA_DIR=str(tmp_path / "data")))
+    app.runner = InMemoryRunner(app.raw_store, lambda d, r: path.read_bytes())
+    run = app.land(path, dataset="cams-europe-air-quality-forecasts", partition_date=day)
+    local = app.raw_store.local_path(run.raw_key)
+    assert local is not None  # the in-place check this test is about
+    body = bytearray(open(local, "rb").read())
+    body[len(body) - 10] ^= 0xFF  # inside the last message's data section: ecCodes still scans the file
+    os.chmod(local, stat.S_IWUSR | stat.S_IRUSR)
+    with open(local, "wb") as f:
+        f.write(body)
+    with pytest.raises(IntegrityError, match="sha256|SHA-256"):
+        app.transform(run.run_id)
+    assert app.run(run.run_id).transform_status is TransformStatus.FAILED
+    assert list(app.curated_store.list()) == []  # the attempt's tile objects were removed
+    everything = TimeRange(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
+    assert app.find_tiles(BBox(-180, -90, 180, 90), everything) == []
+    app.close()
