@@ -54,6 +54,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _trim = _malloc_trim()
+#: trim only after shards of slabs this big or bigger: the pages handed back are faulted in again by the next
+#: shard (+25 % CPU on a CAMS Europe day, 700 x 420 points: 16 lead times are 18.8 MB), and below this size what
+#: glibc keeps stays inside the 400 MiB budget (CAMS Europe: peak 309-327 MiB untrimmed); a 0.4 degree global
+#: slab (26 MB) untrimmed peaked at 540-605 MiB (docs/benchmarks.md)
+TRIM_FROM_BYTES = 24 << 20
 
 #: lead times ``[k0, k1)`` of a tile group's messages, decoded: float32 ``(k1 - k0, ny, nx)`` on the group's grid
 SlabSource = Callable[..., Any]
@@ -128,7 +133,7 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
                     block = slab(k0)
                     with _encode_lock, _zarrs_pipeline():
                         data[k0:k0 + block.shape[0]] = block
-                        if _trim is not None:
+                        if _trim is not None and block.nbytes >= TRIM_FROM_BYTES:
                             # ~3 ms (0.13 CPU s for 44 shards); under the lock, so it never hands back pages
                             # another tile's encode is about to reuse (not settled by measurement: the full-size
                             # global day took 44.3 and 75.6 CPU s with it outside, 53.4 inside, on a loaded machine)
