@@ -202,22 +202,16 @@ def _eastwards(west: float, east: float) -> tuple[float, float]:
     return (west, east + 360.0 * -((east - west) // 360.0)) if east < west else (west, east)
 
 
-def _same_frame(area: tuple[float, float], domain: tuple[float, float], grid: tuple[float, float],
-                half_step: float) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
-    """The requested area's, the domain's and the grid's longitudes (each a west..east span) compared modulo 360:
-    the area and the domain shifted by whole turns to the grid's frame (an area asked as -10..5 and a grid of
-    350..365 — or the other way round — are the same meridians); an area of the whole circle covers any grid."""
-    gw, ge = grid
-    out = []
-    for west, east in (area, domain):
-        west, east = _eastwards(west, east)
-        if east - west >= 360.0 - 2 * half_step - _EPS:  # the whole circle: the grid's frame, its width
-            out.append((min(gw, west + 360.0 * round((gw - west) / 360.0)),
-                        max(ge, west + 360.0 * round((gw - west) / 360.0) + (east - west))))
-            continue
-        turns = 360.0 * round(((gw + ge) / 2 - (west + east) / 2) / 360.0)
-        out.append((west + turns, east + turns))
-    return out[0], out[1], grid
+def _in_grid_frame(span: tuple[float, float], grid: tuple[float, float], half_step: float) -> tuple[float, float]:
+    """A requested west..east span compared with a grid's modulo 360: shifted by whole turns to the grid's frame (an
+    area asked as -10..5 and a grid of 350..365, or the other way round, are the same meridians); a span of the
+    whole circle covers any grid (it is widened to hold the grid's own span)."""
+    (west, east), (gw, ge) = _eastwards(*span), grid
+    turns = 360.0 * round(((gw + ge) - (west + east)) / 720.0)
+    if east - west >= 360.0 - 2 * half_step - _EPS:
+        turns = 360.0 * round((gw - west) / 360.0)
+        return min(gw, west + turns), max(ge, east + turns)
+    return west + turns, east + turns
 
 
 def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, float, float],
@@ -233,7 +227,8 @@ def _grid_problems(headers: Sequence[GribMessage], area: tuple[float, float, flo
     for grid in grids:
         n, w, s, e = _extent(grid)
         hy, hx = abs(grid.dlat) / 2, abs(grid.dlon) / 2
-        (aw, ae), (dw, de), (w, e) = _same_frame((west, east), (domain[1], domain[3]), (w, e), hx)
+        aw, ae = _in_grid_frame((west, east), (w, e), hx)
+        dw, de = _in_grid_frame((domain[1], domain[3]), (w, e), hx)
         if n > north + hy + _EPS or s < south - hy - _EPS or w < aw - hx - _EPS or e > ae + hx + _EPS:
             problems.append(f"grid {_describe(grid)} is not within the requested area {asked} "
                             f"(tolerance half a grid step)")

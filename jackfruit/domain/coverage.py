@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from . import levels
@@ -66,11 +67,14 @@ class Expected:
     def unit(self) -> str:
         return "lead times" if self.time_axis == LEAD_TIME else "analysis times"
 
+    @cached_property
+    def _hourly(self) -> bool:
+        return any(f.hour is not None for f in self.times)
+
     def field_of(self, tile: Tile) -> Field:
         """The expected field a tile of the day fills (its reference hour kept only when the day has several)."""
-        hourly = any(f.hour is not None for f in self.times)
         return Field(tile.variable, tile.model, tile.level_m, tile.level_type,
-                     tile.reference_time.hour if hourly else None)
+                     tile.reference_time.hour if self._hourly else None)
 
 
 def expected_fields(keys: Iterable["FieldKey"], time_axis: str = LEAD_TIME) -> Expected:
