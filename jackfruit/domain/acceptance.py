@@ -85,6 +85,9 @@ def unreadable(problem: str) -> AcceptanceResult:
 class FieldScheme(Protocol):
     """What acceptance needs of a dataset (its ``SourceProfile`` provides it)."""
 
+    #: the ecCodes names (``tiling.GRIB_NAMES``) ``name_message`` reads: what the scan of a file must report
+    grib_names: frozenset[str]
+
     def name_message(self, msg: GribMessage) -> MessageField: ...
 
     def expected_fields(self, request: Mapping[str, Any]) -> tuple[list["FieldKey"], int]: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Callable
+from typing import Callable, Iterable
 import hashlib
 
 from . import levels
@@ -51,7 +51,8 @@ class GribMessage:
     (metres for heightAboveGround, hPa for isobaricInhPa, Pa for isobaricInPa, the model level number for
     hybrid, 0 for surface), always a whole number (the decoder refuses a file with any other). A profile types
     a level with ``type_of_level`` + ``level``, which mean the same in both editions. The fields after ``grid``
-    default to "not reported" (None or ""), for records built by hand; the ecCodes decoder fills every one.
+    default to "not reported" (None or ""), for records built by hand; the ecCodes decoder fills every one but
+    the concept names (``GRIB_NAMES``) the scan was not asked for.
     """
 
     index: int  # 0-based position in the file
@@ -89,6 +90,22 @@ class GribMessage:
     @property
     def valid_time(self) -> datetime:
         return self.reference_time + timedelta(hours=self.step_hours)
+
+
+#: The ``GribMessage`` fields that are ecCodes concept names (ecCodes finds them by matching its concept tables).
+#: A scan reports only those it is asked for (``GribDecoder.scan(path, names)``; a profile asks for the ones its
+#: ``name_message`` reads, ``SourceProfile.grib_names``) and leaves the others at their "not reported" default:
+#: ecCodes parses a concept's tables at its first lookup in a process, ~150 ms each for paramId and shortName.
+GRIB_NAMES = frozenset({"param_id", "short_name", "type_of_level", "step_type", "data_type"})
+
+
+def check_grib_names(names: Iterable[str]) -> frozenset[str]:
+    """``names`` as a frozenset, or ``InvalidInput`` naming any that is not one of ``GRIB_NAMES``."""
+    unknown = sorted(set(names) - GRIB_NAMES)
+    if unknown:
+        raise InvalidInput(f"unknown GRIB name(s) {', '.join(unknown)}: the names a scan reports are "
+                           f"{', '.join(sorted(GRIB_NAMES))}")
+    return frozenset(names)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class SourceProfile(Protocol):
     #: a tile's time axis (``jackfruit.domain.tiling.TIME_AXES``): ``lead_time`` (a tile per reference time, its
     #: lead times) or ``analysis_time`` (a tile per UTC day, its analysis times, each at lead time 0)
     time_axis: str
+    #: the ecCodes concept names (``jackfruit.domain.tiling.GRIB_NAMES``) its ``name_message`` reads: the scans for
+    #: this dataset report only these (each costs a process ~150 ms at its first lookup for paramId, shortName)
+    grib_names: frozenset[str]
 
     def definition(self) -> Dataset:
         """The catalog's record of this dataset (template, variables, schedule, version)."""

@@ -5,11 +5,11 @@ Arrays cross these ports as opaque objects (numpy in the adapters); the use case
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import AbstractSet, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from jackfruit.domain.geo import BBox, TimeRange
 from jackfruit.domain.model import Tile
-from jackfruit.domain.tiling import Cell, GribMessage, TileGroup
+from jackfruit.domain.tiling import GRIB_NAMES, Cell, GribMessage, TileGroup
 
 from .storage import ObjectStore
 
@@ -18,8 +18,10 @@ from .storage import ObjectStore
 class GribDecoder(Protocol):
     """Raises ``InvalidInput`` for a file that is not GRIB, is truncated, or has bytes outside messages."""
 
-    def scan(self, path: str) -> list[GribMessage]:
-        """Metadata of every message, in file order; the messages cover the file exactly."""
+    def scan(self, path: str, names: AbstractSet[str] = GRIB_NAMES) -> list[GribMessage]:
+        """Metadata of every message, in file order; the messages cover the file exactly. Of the ecCodes concept
+        names (``GRIB_NAMES``) only ``names`` are reported, the others left "not reported" (a profile's scans ask
+        for its ``grib_names``); ``InvalidInput`` for a name that is not one of them."""
         ...
 
     def read(self, path: str, messages: Sequence[GribMessage], out: Any = None) -> Any:

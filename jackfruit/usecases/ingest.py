@@ -177,7 +177,7 @@ def check_landed(catalog: Catalog, raw_store: ObjectStore, decoder: GribDecoder,
             os.makedirs(scratch, exist_ok=True)
             path, hashing = raw_file(raw_store, run.raw_key, sha256, size, scratch)
             try:
-                verdict = acceptance.check(run.request, decoder.scan(path), scheme)
+                verdict = acceptance.check(run.request, decoder.scan(path, scheme.grib_names), scheme)
             except InvalidInput as err:
                 verdict = acceptance.unreadable(str(err))
             if hashing is not None:

@@ -67,7 +67,7 @@ def land_file(
     _check_path(path)
     name = os.path.basename(path)
     size, sha256 = _hash_file(path)
-    request = acceptance.request_from_headers(decoder.scan(path), profile)  # InvalidInput: not GRIB, truncated, unnamed
+    request = acceptance.request_from_headers(decoder.scan(path, profile.grib_names), profile)  # InvalidInput: not GRIB, truncated, unnamed
     file_day = date.fromisoformat(request["date"][0][:10])
     if file_day != day:
         raise InvalidInput(f"date {day.isoformat()} is not the date of {name}: it holds {file_day.isoformat()}")

@@ -62,10 +62,10 @@ def repair_run(*, catalog: Catalog, raw_store: ObjectStore, curated_store: Objec
     os.makedirs(scratch)
     try:
         path, check = raw_file(raw_store, run.raw_key, run.raw_sha256, run.raw_size, scratch)
-        messages = decoder.scan(path)
+        profile = profiles.get(run.dataset)
+        messages = decoder.scan(path, profile.grib_names)
         if check is not None:
             check.result()
-        profile = profiles.get(run.dataset)
         groups = plan_tiles(messages, profile.name_message, profile.time_axis)
 
         def key_of(group, cell):

@@ -99,7 +99,7 @@ def transform_run(ports: TransformPorts, claimant: Claimant, run_id: str, *, pro
             path, check = raw_file(raw_store, run.raw_key, run.raw_sha256, run.raw_size, scratch)
             phase("decode")
             try:
-                messages = decoder.scan(path)
+                messages = decoder.scan(path, profile.grib_names)
                 groups = plan_tiles(messages, profile.name_message, profile.time_axis)
             except InvalidInput as err:
                 if check is not None:

@@ -23,18 +23,18 @@ from jackfruit.domain import acceptance
 from jackfruit.domain.errors import InvalidInput
 from jackfruit.domain.keys import RawKey, check_name
 from jackfruit.domain.model import Dataset
-from jackfruit.domain.tiling import plan_tiles
+from jackfruit.domain.tiling import GRIB_NAMES, plan_tiles
 from jackfruit.ports.source import SourceProfile
 from jackfruit.registry import Registry
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=timezone.utc)
 
 
-def scan(product: bytes) -> list:
+def scan(product: bytes, names=GRIB_NAMES) -> list:
     with tempfile.NamedTemporaryFile(suffix=".grib") as f:
         f.write(product)
         f.flush()
-        return EccodesGribDecoder().scan(f.name)
+        return EccodesGribDecoder().scan(f.name, names)
 
 
 class ProfileContract:
@@ -95,13 +95,20 @@ class ProfileContract:
             assert attrs["units"] and attrs["long_name"]
 
     def test_the_synthetic_product_is_accepted_named_and_planned(self, profile, small_request):
-        headers = scan(profile.synthetic_product(small_request))
+        headers = scan(profile.synthetic_product(small_request), profile.grib_names)  # as jackfruit scans it
         verdict = acceptance.check(small_request, headers, profile)
         assert verdict.ok, verdict.reason
         named = [profile.name_message(m) for m in headers]  # every message named, none skipped
         assert len(named) == len(headers) == verdict.expected
         groups = plan_tiles(headers, profile.name_message, profile.time_axis)
         assert sum(len(g.message_indices) for g in groups) == len(headers)
+
+    def test_the_names_it_declares_are_all_its_naming_reads(self, profile, small_request):
+        """``grib_names`` are GRIB_NAMES, and a scan reporting only them names every message as a full scan does."""
+        assert profile.grib_names <= GRIB_NAMES
+        product = profile.synthetic_product(small_request)
+        assert ([profile.name_message(m) for m in scan(product, profile.grib_names)]
+                == [profile.name_message(m) for m in scan(product)])
 
     def test_the_request_read_back_from_the_product_asks_for_exactly_it(self, profile, small_request):
         headers = scan(profile.synthetic_product(small_request))

@@ -199,12 +199,12 @@ def test_names_are_looked_up_once_per_header_and_agree_with_eccodes_on_every_mes
 
     lookups = {}
     for path in sorted(DATA.glob("*.grib*")):
-        with open(path, "rb") as f, HeaderNames(str(path), _get) as names:
+        with open(path, "rb") as f, HeaderNames(str(path), _get, tuple(NAME_KEYS.values())) as names:
             n = 0
             while (h := eccodes.codes_grib_new_from_file(f, headers_only=True)) is not None:
                 try:
                     got = names.names(h, _get(h, "offset"))
-                    assert got == {k: _get(h, k, None) for k in NAME_KEYS}, (path.name, n)
+                    assert got == {k: _get(h, k, None) for k in NAME_KEYS.values()}, (path.name, n)
                     n += 1
                 finally:
                     eccodes.codes_release(h)
@@ -219,7 +219,7 @@ def test_p1_p2_are_blanked_only_where_they_hold_nothing_but_the_lead_time(tmp_pa
     """Two GRIB1 messages that differ only in P1/P2 share one lookup when timeRangeIndicator says those are the
     lead time (0, 1, 10), and are looked up apart otherwise (an accumulation's range is part of what it is)."""
     from jackfruit.adapters.transform.eccodes_decoder import _get
-    from jackfruit.adapters.transform.grib_names import HeaderNames
+    from jackfruit.adapters.transform.grib_names import NAME_KEYS, HeaderNames
 
     body = b""
     with open(GLOBAL, "rb") as f:
@@ -233,7 +233,7 @@ def test_p1_p2_are_blanked_only_where_they_hold_nothing_but_the_lead_time(tmp_pa
     eccodes.codes_release(h)
     path = tmp_path / "two.grib"
     path.write_bytes(body)
-    with open(path, "rb") as f, HeaderNames(str(path), _get) as names:
+    with open(path, "rb") as f, HeaderNames(str(path), _get, tuple(NAME_KEYS.values())) as names:
         while (m := eccodes.codes_grib_new_from_file(f, headers_only=True)) is not None:
             names.names(m, _get(m, "offset"))
             eccodes.codes_release(m)
@@ -241,3 +241,24 @@ def test_p1_p2_are_blanked_only_where_they_hold_nothing_but_the_lead_time(tmp_pa
     messages = EccodesGribDecoder().scan(str(path))
     assert [m.step_hours for m in messages] == [0, 3]
     assert {m.step_type for m in messages} == {"instant" if tri == 0 else "accum"}
+
+
+@pytest.mark.parametrize("names", [frozenset(), frozenset({"type_of_level", "step_type"}), frozenset({"param_id"})])
+def test_a_scan_reports_only_the_names_asked_for_and_everything_else_as_the_full_scan(names):
+    """A profile's scans ask for its ``grib_names`` only (paramId and shortName cost ~150 ms each at a process's
+    first lookup): on every sample the messages are the full scan's, with the names not asked for unreported."""
+    from jackfruit.domain.tiling import GRIB_NAMES, GribMessage
+
+    unreported = {f.name: f.default for f in dataclasses.fields(GribMessage) if f.name in GRIB_NAMES - names}
+    decoder = EccodesGribDecoder()
+    for path in sorted(DATA.glob("*.grib*")):
+        full = decoder.scan(str(path))
+        assert decoder.scan(str(path), names) == [dataclasses.replace(m, **unreported) for m in full], path.name
+        assert any(getattr(m, n) != unreported[n] for m in full for n in unreported), path.name
+
+
+def test_a_scan_refuses_a_name_it_does_not_know():
+    from jackfruit.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"unknown GRIB name\(s\) paramId: the names a scan reports are "):
+        EccodesGribDecoder().scan(str(EAC4), {"paramId"})

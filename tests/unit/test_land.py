@@ -14,6 +14,7 @@ from jackfruit.adapters.storage.memory_store import InMemoryObjectStore
 from jackfruit.adapters.transform.eccodes_decoder import EccodesGribDecoder
 from jackfruit.domain.errors import BackendUnavailable, Conflict, IntegrityError, InvalidInput, NotFound
 from jackfruit.domain.model import AttemptKind, RunStatus
+from jackfruit.domain.tiling import GRIB_NAMES
 from jackfruit.sources.cams_europe.synthetic import fields, grib_for_request, write_cams_grib
 
 from ..conftest import REAL_CAMS
@@ -97,10 +98,10 @@ class FlakyDecoder(EccodesGribDecoder):
         super().__init__()
         self.errors = list(errors)
 
-    def scan(self, path):
+    def scan(self, path, names=GRIB_NAMES):
         if self.errors:
             raise self.errors.pop(0)
-        return super().scan(path)
+        return super().scan(path, names)
 
 
 @pytest.mark.parametrize("error", [BackendUnavailable("the disk went away"), KeyboardInterrupt()])
@@ -235,11 +236,11 @@ def test_an_interrupted_land_is_taken_over_by_the_next_and_adopts_its_object(sma
     real_scan = app.decoder.scan
     calls = []
 
-    def scan(path):
+    def scan(path, names=GRIB_NAMES):
         calls.append(path)
         if len(calls) == 2:  # the first land's check of the stored object
             raise KeyboardInterrupt
-        return real_scan(path)
+        return real_scan(path, names)
 
     app.decoder.scan = scan
     with pytest.raises(KeyboardInterrupt):

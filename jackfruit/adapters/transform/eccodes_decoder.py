@@ -15,16 +15,16 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 from jackfruit.adapters import _load_order  # noqa: F401 - libpq before ecCodes' libraries: see there
 
 import eccodes  # noqa: E402
 import numpy as np
 
-from jackfruit.adapters.transform.grib_names import HeaderNames
+from jackfruit.adapters.transform.grib_names import NAME_KEYS, HeaderNames
 from jackfruit.domain.errors import InvalidInput
-from jackfruit.domain.tiling import GribMessage, RegularGrid
+from jackfruit.domain.tiling import GRIB_NAMES, GribMessage, RegularGrid, check_grib_names
 
 #: Seconds per time unit, for the units a whole number of hours can be written in: GRIB2 code table 4.4
 #: (indicatorOfUnitOfTimeRange) and GRIB1 code table 4 (unitOfTimeRange); they differ from 13 on.
@@ -109,7 +109,7 @@ def _step_hours(h: Any, edition: int, where: str) -> int:
     return seconds // 3600
 
 
-def _level(h: Any, names: dict, where: str) -> int:
+def _level(h: Any, where: str) -> int:
     """ecCodes' ``level``, refused when it is not a whole number: its integer key rounds (1.5 m reads as 2, the
     level of 2 m), and two levels must never become one."""
     level = _get(h, "level", 0)
@@ -118,8 +118,8 @@ def _level(h: Any, names: dict, where: str) -> int:
     except eccodes.GribInternalError:
         return level
     if exact != level:
-        raise InvalidInput(f"{where}: level {exact:g} ({names['typeOfLevel']}) is not a whole number; the file is "
-                           "refused whole")
+        raise InvalidInput(f"{where}: level {exact:g} ({_get(h, 'typeOfLevel', 'level type not named')}) is not a "
+                           "whole number; the file is refused whole")
     return level
 
 
@@ -134,7 +134,8 @@ def _check_padding(path: str, start: int, stop: int, where: str) -> None:
 
 
 class EccodesGribDecoder:
-    def scan(self, path: str) -> list[GribMessage]:
+    def scan(self, path: str, names: AbstractSet[str] = GRIB_NAMES) -> list[GribMessage]:
+        keys = tuple(NAME_KEYS[n] for n in sorted(check_grib_names(names)))
         size = os.path.getsize(path)
         messages: list[GribMessage] = []
         expected_offset = 0
@@ -142,7 +143,7 @@ class EccodesGribDecoder:
             head = f.read(16)
         if not head.startswith(b"GRIB"):
             raise InvalidInput(f"{os.path.basename(path)} is not a GRIB file: it starts with {head!r} ({size} bytes)")
-        with open(path, "rb") as f, HeaderNames(path, _get) as header_names:
+        with open(path, "rb") as f, HeaderNames(path, _get, keys) as header_names:
             while True:
                 where = f"message {len(messages) + 1}"
                 try:
@@ -161,22 +162,22 @@ class EccodesGribDecoder:
                     grid_type, grid = _grid(h)
                     edition = _get(h, "edition")
                     level_type_key = "indicatorOfTypeOfLevel" if edition == 1 else "typeOfFirstFixedSurface"
-                    names = header_names.names(h, offset)
+                    concepts = header_names.names(h, offset)
                     messages.append(GribMessage(
                         index=len(messages), offset=offset, length=length, edition=edition,
                         centre=_get(h, "centre"), sub_centre=_get(h, "subCentre", 0),
                         discipline=_get(h, "discipline", -1), category=_get(h, "parameterCategory", -1),
                         number=_get(h, "parameterNumber", -1), constituent_type=_get(h, "constituentType"),
                         template=_get(h, "productDefinitionTemplateNumber", -1),
-                        level_type=_get(h, level_type_key, -1), level=_level(h, names, where),
+                        level_type=_get(h, level_type_key, -1), level=_level(h, where),
                         reference_time=_reference_time(h, where), step_hours=_step_hours(h, edition, where),
                         grid_type=grid_type, grid=grid,
-                        param_id=names["paramId"] or None,  # 0: ecCodes cannot name it
+                        param_id=concepts.get("paramId") or None,  # 0: ecCodes cannot name it
                         table2_version=_get(h, "table2Version") if edition == 1 else None,
                         indicator_of_parameter=_get(h, "indicatorOfParameter") if edition == 1 else None,
-                        type_of_level=names["typeOfLevel"] or "", packing=_get(h, "packingType", ""),
-                        data_type=names["dataType"] or "", short_name=names["shortName"] or "",
-                        step_type=names["stepType"] or ""))
+                        type_of_level=concepts.get("typeOfLevel") or "", packing=_get(h, "packingType", ""),
+                        data_type=concepts.get("dataType") or "", short_name=concepts.get("shortName") or "",
+                        step_type=concepts.get("stepType") or ""))
                 finally:
                     eccodes.codes_release(h)
         if not messages:

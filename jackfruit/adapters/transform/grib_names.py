@@ -17,7 +17,9 @@ from typing import Any, Callable
 
 import eccodes
 
-NAME_KEYS = ("paramId", "shortName", "typeOfLevel", "stepType", "dataType")
+#: GribMessage field -> the ecCodes key it reports (``jackfruit.domain.tiling.GRIB_NAMES``)
+NAME_KEYS = {"param_id": "paramId", "short_name": "shortName", "type_of_level": "typeOfLevel",
+             "step_type": "stepType", "data_type": "dataType"}
 
 _GRIB1_REFERENCE_TIME = (12, 13, 14, 15, 16, 24)  # PDS octets 13-17 (YY MM DD hh mm) and 25 (century), 0-based
 _GRIB1_P1_P2 = (18, 19)  # PDS octets 19-20
@@ -27,12 +29,14 @@ _GRIB2_TOTAL_LENGTH = range(8, 16)  # section 0 octets 9-16
 
 
 class HeaderNames:
-    """Per scan: ``names(h, offset)`` = {key: value} of NAME_KEYS for the message at ``offset`` of the file,
-    read through ``get(h, key, default)`` on a miss. Opens the file for reading the headers' bytes."""
+    """Per scan: ``names(h, offset)`` = {ecCodes key: value} of the ``keys`` asked for (of NAME_KEYS' values) for
+    the message at ``offset`` of the file, read through ``get(h, key, default)`` on a miss; {} without a lookup
+    when none is asked for. Opens the file for reading the headers' bytes."""
 
-    def __init__(self, path: str, get: Callable[[Any, str, Any], Any]) -> None:
+    def __init__(self, path: str, get: Callable[[Any, str, Any], Any], keys: tuple[str, ...]) -> None:
         self._fd = os.open(path, os.O_RDONLY)
         self._get = get
+        self._keys = keys
         self._cache: dict[bytes, dict[str, Any]] = {}
         self.hits = 0
 
@@ -46,11 +50,13 @@ class HeaderNames:
         self.close()
 
     def names(self, h: Any, offset: int) -> dict[str, Any]:
+        if not self._keys:
+            return {}
         key = self._identity(h, offset)
         if key is not None and key in self._cache:
             self.hits += 1
             return self._cache[key]
-        names = {k: self._get(h, k, None) for k in NAME_KEYS}
+        names = {k: self._get(h, k, None) for k in self._keys}
         if key is not None:
             self._cache[key] = names
         return names

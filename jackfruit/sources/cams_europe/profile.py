@@ -34,6 +34,8 @@ class CamsEuropeProfile:
     default_model: str = "ensemble"
     default_level: tuple[str, int] = ("height", 0)
     fixed_fields: Mapping[str, Any] = field(default_factory=dict)
+    #: the naming reads GRIB2 codes only (discipline, category, number, constituent, level type), no ecCodes name
+    grib_names: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         pinned: dict[str, Any] = {"type": [self.request_type]}

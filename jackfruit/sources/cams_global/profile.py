@@ -44,6 +44,8 @@ class CamsGlobalProfile:
     source: str = "ads"
     licence: str = codes.LICENCE
     fixed_fields: Mapping[str, Any] = field(default_factory=dict)
+    #: the naming reads ecCodes' typeOfLevel (the level's kind in both editions) and stepType (instantaneous)
+    grib_names: frozenset[str] = frozenset({"type_of_level", "step_type"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed_fields", {"type": ["forecast"]} if self.forecast else {})
