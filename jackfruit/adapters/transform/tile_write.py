@@ -109,7 +109,7 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
     folder = tempfile.mkdtemp(prefix="tile-", dir=scratch)
     try:
         with _zarrs_pipeline():
-            data = zarr.open_group(LocalStore(folder), mode="w", zarr_format=3,
+            data = zarr.open_group(LocalStore(folder), mode="w-", zarr_format=3,
                                    attributes=dict(root_attrs)).create_array(
                 group.variable, shape=shape, dtype="float32", chunks=chunks, shards=shards,
                 compressors=list(compressors), fill_value=np.nan,
