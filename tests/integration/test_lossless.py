@@ -219,3 +219,46 @@ def test_raw_bytes_changed_on_disk_inside_a_message_fail_the_transform_before_an
     everything = TimeRange(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
     assert app.find_tiles(BBox(-180, -90, 180, 90), everything) == []
     app.close()
+
+
+def test_big_slabs_decoded_ahead_within_their_budget_are_lossless(tmp_path, monkeypatch):
+    """The tile writer's path for big slabs (a 0.4 degree global grid's), forced here on a small grid with
+    two-lead-time shards: at most ``BIG_SLABS`` slabs held in the process, a tile holding two decodes its next
+    slab while this one encodes, and every message still lands bit-exact."""
+    import threading
+
+    from jackfruit.adapters.transform import tile_write
+    from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
+
+    class Counting:
+        def __init__(self, n):
+            self.sem, self.lock, self.held, self.most = threading.BoundedSemaphore(n), threading.Lock(), 0, 0
+
+        def acquire(self, blocking=True):
+            got = self.sem.acquire(blocking)
+            if got:
+                with self.lock:
+                    self.held += 1
+                    self.most = max(self.most, self.held)
+            return got
+
+        def release(self):
+            with self.lock:
+                self.held -= 1
+            self.sem.release()
+
+    class TwoStepShards(ZarrTileFormat):
+        chunk = (2, 35, 70)
+
+    budget = Counting(tile_write.BIG_SLABS)
+    monkeypatch.setattr(tile_write, "DECODE_AHEAD_FROM_BYTES", 1)
+    monkeypatch.setattr(tile_write, "_big_slabs", budget)
+    path = tmp_path / "ahead.grib"
+    specs = fields([date(2025, 3, 12)], ["ensemble", "chimere"], ["ozone", "nitrogen_dioxide"], [0],
+                   range(0, 7))
+    write_cams_grib(path, specs, area=(55.05, -5.05, 44.95, 15.05), missing_fraction=0.02)
+    app = memory_app(file_source(path), tile_format=TwoStepShards())
+    run = app.land(path, dataset=CAMS, partition_date=date(2025, 3, 12))
+    tiles = app.transform(run.run_id)
+    assert len(tiles) == 4 and len(_check_lossless(path, app, run, tiles)) == len(specs) == 28
+    assert budget.most == tile_write.BIG_SLABS and budget.held == 0  # the budget was used whole, and given back

@@ -60,6 +60,14 @@ _trim = _malloc_trim()
 #: slab (26 MB) untrimmed peaked at 540-605 MiB (docs/benchmarks.md)
 TRIM_FROM_BYTES = 24 << 20
 
+#: slabs this big or bigger (a 0.4 degree global grid's) are "big": the process holds at most ``BIG_SLABS`` of them
+#: at once, whatever the number of tiles being written. A tile takes one before its first decode (waiting for it)
+#: and a second if one is free (then its next slab decodes while this one encodes), and gives them back after its
+#: last encode: a tile uploading its last shard and manifest holds none, and the next tile starts beside it
+DECODE_AHEAD_FROM_BYTES = 24 << 20
+BIG_SLABS = 2
+_big_slabs = threading.BoundedSemaphore(BIG_SLABS)
+
 #: lead times ``[k0, k1)`` of a tile group's messages, decoded: float32 ``(k1 - k0, ny, nx)`` on the group's grid
 SlabSource = Callable[..., Any]
 
@@ -99,13 +107,23 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
     """Build the tile shard by shard: each shard's lead times are decoded into the tile's slab buffer, then
     encoded (zarrs, all cores, one shard at a time in the process: while it encodes, another tile written at
     the same time decodes its next slab), and uploaded in another thread while the next slab decodes. Memory
-    holds one slab of the grid per tile being written and one shard being encoded, whatever the number of
-    lead times or the size of the file. Returns (total bytes, SHA-256 of the manifest)."""
+    holds one slab of the grid per tile being written (big slabs: ``BIG_SLABS`` in all) and one shard being
+    encoded, whatever the number of lead times or the size of the file. Returns (total bytes, SHA-256 of the
+    manifest)."""
     (j0, j1), (i0, i1) = cell.rows, cell.cols
     n = len(group.steps)
     shape = (n, j1 - j0, i1 - i0)
     chunks = tuple(min(c, s) for c, s in zip(chunk, shape))
     shards = (chunks[0],) + tuple(-(-s // c) * c for s, c in zip(shape[1:], chunks[1:]))
+    held = [0]  # big slabs this tile holds (``_big_slabs``)
+    buffers: list[np.ndarray] = []
+
+    def give_back() -> None:
+        buffers.clear()
+        for _ in range(held[0]):
+            _big_slabs.release()
+        held[0] = 0
+
     folder = tempfile.mkdtemp(prefix="tile-", dir=scratch)
     try:
         with _zarrs_pipeline():
@@ -117,20 +135,34 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
 
         # one slab buffer, reused for every shard (fresh 19 MB arrays per slab cost more in page faults and
         # zeroing than the decode itself); the decode of the next slab overlaps the upload of this shard and
-        # the encode of another tile's (a second buffer per tile, to decode ahead of its own encode, was
-        # 26 MB more per tile on a 0.4 degree global grid; no gain in speed measured, on a loaded machine)
+        # the encode of another tile's. Big slabs (a 0.4 degree global grid) are counted across tiles
+        # (``BIG_SLABS``): a tile holding two decodes its next slab while this one encodes (docs/benchmarks.md)
         grid = group.grid
-        buffer = np.empty((min(shards[0], n), grid.ny, grid.nx), dtype=np.float32)
+        depth = min(shards[0], n)
+        if depth * grid.ny * grid.nx * 4 >= DECODE_AHEAD_FROM_BYTES:
+            _big_slabs.acquire()
+            held[0] = 1 + (n > depth and _big_slabs.acquire(blocking=False))
+        ahead = held[0] == 2
+        buffers.extend(np.empty((depth, grid.ny, grid.nx), dtype=np.float32) for _ in range(2 if ahead else 1))
 
         def slab(k0: int) -> np.ndarray:
-            block = values(k0, min(k0 + shards[0], n), out=buffer)[:, j0:j1, i0:i1]
+            out = buffers[(k0 // shards[0]) % len(buffers)]
+            block = values(k0, min(k0 + shards[0], n), out=out)[:, j0:j1, i0:i1]
             return np.ascontiguousarray(block, dtype=np.float32)
 
         uploaded: dict[str, Any] = {}
-        with ThreadPoolExecutor(1, thread_name_prefix="tile-upload") as upload:
+        starts = list(range(0, n, shards[0]))
+        with (ThreadPoolExecutor(1, thread_name_prefix="tile-upload") as upload,
+              ThreadPoolExecutor(1, thread_name_prefix="tile-decode") as decode):
+            following = None
             try:
-                for k0 in range(0, n, shards[0]):
-                    block = slab(k0)
+                following = decode.submit(slab, starts[0]) if ahead else None
+                for i, k0 in enumerate(starts):
+                    if following is None:
+                        block = slab(k0)
+                    else:  # the next slab decodes into the other buffer while this one encodes
+                        block = following.result()
+                        following = decode.submit(slab, starts[i + 1]) if i + 1 < len(starts) else None
                     with _encode_lock, _zarrs_pipeline():
                         data[k0:k0 + block.shape[0]] = block
                         if _trim is not None and block.nbytes >= TRIM_FROM_BYTES:
@@ -142,15 +174,23 @@ def write_tile(store: ObjectStore, key: str, group: TileGroup, cell: Cell, value
                     for rel in files(folder):
                         if rel not in uploaded:
                             uploaded[rel] = upload.submit(_upload_file, folder, rel, store, key)
+                give_back()  # encoded: the slabs' memory is free for the next tile while this one uploads
                 entries = [(rel, *uploaded[rel].result()) for rel in sorted(uploaded)]
             except BaseException:
                 for future in uploaded.values():
                     future.cancel()
+                if following is not None:
+                    following.cancel()
+                    try:
+                        following.result()  # a decode still writing into a buffer is not given back under it
+                    except BaseException:  # noqa: BLE001 - the first error is the one raised
+                        pass
                 raise
         manifest = manifest_bytes(entries)
         info = store.put(f"{key}/{MANIFEST}", manifest)  # last: a tile without it is incomplete
         return sum(e[1] for e in entries) + info.size, hashlib.sha256(manifest).hexdigest()
     finally:
+        give_back()
         shutil.rmtree(folder, ignore_errors=True)
 
 
