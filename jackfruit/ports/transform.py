@@ -36,6 +36,10 @@ class GribDecoder(Protocol):
 class TileFormat(Protocol):
     """Writes one tile as a group of objects under ``key`` and reads tiles back, verified."""
 
+    #: lead times a ``write`` asks ``values`` for at once (its slab of the grid): the transformation sizes the
+    #: number of tiles it writes at once by it
+    slab_depth: int
+
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell,
               values: Callable[..., Any], attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
         """Write the cell's rows and columns of every lead time of ``group`` under ``key``. ``values(k0, k1, out=None)``

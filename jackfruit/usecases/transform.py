@@ -157,17 +157,17 @@ def scratch_dir(work_dir: str, attempt_id: str) -> str:
 
 KeyOf = Callable[[Any, Any], "str | None"]
 
-#: tiles written at once: as many as the values of two 16-lead-time slabs of a CAMS Europe grid allow (at least
-#: two, at most ``MAX_TILES_AT_ONCE``). A tile's fixed cost — its scratch folder, metadata, four fsynced objects
+#: tiles written at once: as many as the values of two 16-lead-time slabs of a CAMS Europe grid allow, the slabs
+#: being the tile format's (``TileFormat.slab_depth``) (at least two, at most ``MAX_TILES_AT_ONCE``). A tile's fixed cost — its scratch folder, metadata, four fsynced objects
 #: and their renames — is mostly waiting on the disk, so small tiles (a day of EAC4 analyses on the 0.75 degree
 #: grid) write more at once; big grids keep two, bounding the memory (docs/benchmarks.md)
 VALUES_AT_ONCE = 2 * 16 * 700 * 420
 MAX_TILES_AT_ONCE = 6
 
 
-def tiles_at_once(groups: list) -> int:
-    """How many tiles of ``groups`` to write at once (``VALUES_AT_ONCE``)."""
-    biggest = max((g.grid.ny * g.grid.nx * min(len(g.steps), 16) for g in groups), default=1)
+def tiles_at_once(groups: list, slab_depth: int) -> int:
+    """How many tiles of ``groups`` to write at once (``VALUES_AT_ONCE``), for slabs of ``slab_depth`` lead times."""
+    biggest = max((g.grid.ny * g.grid.nx * min(len(g.steps), slab_depth) for g in groups), default=1)
     return max(2, min(MAX_TILES_AT_ONCE, VALUES_AT_ONCE // max(biggest, 1)))
 
 
@@ -216,7 +216,7 @@ def _write_tiles(run: Any, profile: SourceProfile, groups: list, messages: list,
                 progress(done[0], len(messages))
         return tiles
 
-    with ThreadPoolExecutor(tiles_at_once(groups), thread_name_prefix="transform") as pool:
+    with ThreadPoolExecutor(tiles_at_once(groups, tile_format.slab_depth), thread_name_prefix="transform") as pool:
         futures = [pool.submit(one, group) for group in groups]
         try:
             return [tile for future in futures for tile in future.result()]

@@ -201,7 +201,13 @@ def test_small_tiles_are_written_more_at_once_big_grids_two():
     def group(ny: int, nx: int, steps: int) -> TileGroup:
         return TileGroup("m", "v", 0, REF, RegularGrid(90, 0, -1, 1, ny, nx), tuple(range(steps)), tuple(range(steps)))
 
-    assert tiles_at_once([group(420, 700, 97)]) == 2  # CAMS Europe forecasts
-    assert tiles_at_once([group(451, 900, 121)]) == 2  # CAMS global, 0.4 degree
-    assert tiles_at_once([group(241, 480, 8)] * 76) == MAX_TILES_AT_ONCE  # a day of EAC4 analyses
-    assert tiles_at_once([group(241, 480, 8), group(420, 700, 24)]) == 2  # the biggest decides
+    from jackfruit.adapters.transform.zarr_tiles import ZarrTileFormat
+
+    depth = ZarrTileFormat().slab_depth
+    assert depth == 16  # the zarr tiles' shard depth
+    assert tiles_at_once([group(420, 700, 97)], depth) == 2  # CAMS Europe forecasts
+    assert tiles_at_once([group(451, 900, 121)], depth) == 2  # CAMS global, 0.4 degree
+    assert tiles_at_once([group(241, 480, 8)] * 76, depth) == MAX_TILES_AT_ONCE  # a day of EAC4 analyses
+    assert tiles_at_once([group(241, 480, 8), group(420, 700, 24)], depth) == 2  # the biggest decides
+    assert tiles_at_once([group(241, 480, 8)] * 76, 1) == MAX_TILES_AT_ONCE  # thinner slabs: more tiles at once
+    assert tiles_at_once([group(420, 700, 97)], 4) == MAX_TILES_AT_ONCE  # 8 by the values, capped

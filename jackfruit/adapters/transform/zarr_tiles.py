@@ -52,6 +52,11 @@ class ZarrTileFormat:
     def __init__(self, cache_size: int = 256) -> None:
         self._cache: TileCache[OpenTile] = TileCache(cache_size)
 
+    @property
+    def slab_depth(self) -> int:
+        """A shard's lead times: ``write_tile`` decodes and encodes the tile shard by shard."""
+        return self.chunk[0]
+
     def write(self, store: ObjectStore, key: str, group: TileGroup, cell: Cell, values: SlabSource,
               attrs: Mapping[str, Any], scratch: str) -> tuple[int, str]:
         return write_tile(store, key, group, cell, values, scratch, root_attrs=self._root_attrs(group, cell, attrs),
