@@ -91,7 +91,8 @@ class HeaderRecords:
             if start <= 0 or head[:start].strip(b"\0"):
                 return None
             offset += start
-        header = self._header(offset)
+            head = head[start:]
+        header = self._header(offset, head)
         if header is None:
             return None
         identity = self._identity(header)
@@ -133,8 +134,9 @@ class HeaderRecords:
     def _read(self, offset: int, n: int) -> bytes:
         return os.pread(self._fd, n, offset)
 
-    def _header(self, offset: int) -> "_Header | None":
-        b = self._read(offset, _HEAD)
+    def _header(self, offset: int, head: bytes | None = None) -> "_Header | None":
+        """The header of the message at ``offset`` (``head``: bytes already read there, if any)."""
+        b = self._read(offset, _HEAD) if head is None else head
         if len(b) < 16 or b[:4] != b"GRIB":
             return None
         edition = b[7]
